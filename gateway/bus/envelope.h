@@ -1,0 +1,112 @@
+/*
+ * envelope.h — the JSON envelopes of the bus (docs/bus-protocol.md, DESIGN §1.2).
+ *
+ * Inbound (backends → gateway): env_parse() runs on the plugin's delivering thread and
+ * does all the heavy work there — JSON parse, validation, $binary decoding, and for a
+ * plain emit the encoding of the final Engine.IO frames — so the service loop only
+ * routes and writes. Outbound (gateway → backends): env_build_*() return malloc'd
+ * UTF-8 JSON text.
+ *
+ * No lws, no global state; safe on any thread.
+ */
+#ifndef GW_ENVELOPE_H
+#define GW_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/frame.h"
+
+typedef enum env_type {
+	ENV_EMIT = 1,
+	ENV_JOIN,
+	ENV_LEAVE,
+	ENV_DISCONNECT,
+	ENV_FETCH,
+	ENV_ACK,            /* answers a client's event (on sio.reply.<node>) */
+	ENV_CONNECT_RESULT,
+} env_type;
+
+/* Which sockets an operation applies to: nsp ("/" default), union of rooms (empty =
+ * whole namespace) minus union of except. */
+typedef struct env_target {
+	char *nsp;
+	char **rooms;
+	size_t n_rooms;
+	char **except;
+	size_t n_except;
+} env_target;
+
+/* A packet body: JSON text with placeholders plus its binary attachments as ready
+ * binary frames. */
+typedef struct env_body {
+	char *json;          /* NUL-terminated; "[...]" for events/acks */
+	size_t json_len;
+	gw_frame **att;      /* n_att binary frames, each holding one attachment */
+	size_t n_att;
+} env_body;
+
+typedef struct env_in {
+	env_type type;
+	env_target target;     /* EMIT, JOIN, LEAVE, DISCONNECT, FETCH */
+
+	/* EMIT */
+	char *event;
+	bool volatile_;
+	env_body body;         /* EMIT: ["event", ...data]; ACK: [...data] */
+	/* EMIT without ack: the complete frames to queue to every target, encoded once:
+	 * frames[0] = "4" + EVENT/BINARY_EVENT text, frames[1..] = attachments (refs
+	 * shared with body.att). NULL/0 when the emit asks for acks. */
+	gw_frame **frames;
+	size_t n_frames;
+	bool has_ack;          /* EMIT with ack: reply_to/id/timeout_ms below */
+	int timeout_ms;        /* default 5000 */
+
+	/* JOIN / LEAVE: the rooms to add or remove */
+	char **change;
+	size_t n_change;
+
+	/* DISCONNECT */
+	bool close;
+
+	/* EMIT-with-ack, FETCH: where to answer; ACK, CONNECT_RESULT, FETCH, EMIT-ack: id */
+	char *reply_to;
+	char *id;
+
+	/* CONNECT_RESULT */
+	bool ok;
+	char *data_json;       /* ok: socket data (JSON text) or NULL */
+	char *error_json;      /* !ok: {"message":..,"data":..} ready for CONNECT_ERROR */
+} env_in;
+
+/*
+ * Parse one envelope. On error returns -GW_EINVAL and writes a short reason into err
+ * (e.g. "missing \"type\"", "emit: \"event\" must be a string"). max_payload bounds
+ * the decoded size (-GW_ETOOBIG).
+ */
+int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
+	      size_t err_len);
+void env_in_free(env_in *e);
+
+/* ---- outbound ---- */
+
+/* {"type":"connect","nsp","sid","node","handshake":{...}[,"id","reply_to"]}.
+ * handshake is borrowed (it already holds headers, query, auth, address, ...). */
+char *env_build_connect(const char *nsp, const char *sid, const char *node,
+			const cJSON *handshake, const char *id, const char *reply_to);
+/* {"type":"disconnect","nsp","sid","node","reason","rooms":[...]} */
+char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
+			   const char *reason, const char *const *rooms, size_t n_rooms);
+/* {"type":"event","nsp","sid","node","event","data":[...][,"ack":{"id","reply_to"}]}
+ * args is the packet's array (event name first) with placeholders; att/att_len are
+ * the attachments; they become {"$binary":..}. ack_id NULL = no ack. */
+char *env_build_event(const char *nsp, const char *sid, const char *node, const cJSON *args,
+		      const uint8_t *const *att, const size_t *att_len, unsigned n_att,
+		      const char *ack_id, const char *reply_to);
+/* {"type":"join-room"|"leave-room",...} */
+char *env_build_room(const char *type, const char *nsp, const char *sid, const char *room);
+
+#endif

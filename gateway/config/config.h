@@ -1,0 +1,138 @@
+/*
+ * config.h — the gateway's configuration: YAML file → validated gw_config.
+ *
+ * Loading is two passes: libyaml builds a neutral tree (cfg_tree.h) whose every node
+ * remembers file:line:col, with ${VAR} and ${VAR:-default} substituted in scalars; then
+ * validation walks the tree against option tables and fills gw_config, applying
+ * defaults in one place. Errors read "gateway.yaml:42:7: namespaces[2].events: expected
+ * a list". Plugin options (adapter.options) are kept as a tree and validated later
+ * against the plugin's own table, once the plugin is loaded.
+ *
+ * Not thread-safe; load once at startup. The gw_config owns all its strings.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "siogw/plugin.h"
+
+typedef struct cfg_node cfg_node; /* see cfg_tree.h */
+
+typedef struct gw_kv {
+	char *key;
+	char *value;
+} gw_kv;
+
+enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1 };
+
+typedef struct gw_route {
+	char *topic;  /* e.g. "chat.room.{room}" or "chat.all" */
+	char *event;  /* event name sent to clients */
+	char *room;   /* fixed target room for topics without {room}; NULL = whole namespace */
+} gw_route;
+
+typedef struct gw_nsp_config {
+	char *name;             /* "/chat" */
+	int auth;               /* GW_AUTH_* */
+	int auth_timeout_ms;    /* default 5000 */
+	char **events;          /* allowed client events; default ["*"] */
+	size_t n_events;
+	gw_route *routes;
+	size_t n_routes;
+	bool room_events;       /* publish join-room/leave-room to the in topic; default false */
+} gw_nsp_config;
+
+typedef struct gw_config {
+	char *path;             /* file it was loaded from ("<embedded>" for the default) */
+	char *node_id;          /* default "gw-1" */
+
+	char *listen_host;      /* default "0.0.0.0" */
+	int listen_port;        /* default 3000 */
+	char *tls_cert, *tls_key; /* both or neither; NULL = plain */
+
+	struct {
+		char *path;             /* default "/socket.io/" (always begins and ends with '/') */
+		bool polling, websocket;/* from transports, default both */
+		int ping_interval_ms;   /* 25000 */
+		int ping_timeout_ms;    /* 20000 */
+		size_t max_payload;     /* 1000000 */
+		int connect_timeout_ms; /* 45000 */
+		int upgrade_timeout_ms; /* 10000 */
+		char **cors_origins;    /* default ["*"] */
+		size_t n_cors_origins;
+		bool cors_credentials;  /* false */
+		bool cookie;            /* false: no io cookie */
+		char *cookie_name;      /* "io" */
+		char *echo_path;        /* "" = off */
+		gw_kv *headers;         /* extra response headers */
+		size_t n_headers;
+		size_t send_queue;      /* max queued packets per connection, default 1024 */
+		bool per_message_deflate; /* default false */
+	} engine;
+
+	struct {
+		char *plugin;           /* "memory" or path to .so */
+		char *plugin_dir;       /* optional override of the plugin search dir, NULL */
+		size_t inbound_queue;   /* max messages waiting for the service loop, 65536 */
+		const cfg_node *options;/* adapter.options subtree (may be NULL) */
+	} adapter;
+
+	struct {
+		char *prefix;           /* "sio" */
+		char *in;               /* "{prefix}.in"  → resolved, e.g. "sio.in" */
+		char *out;              /* "{prefix}.out" */
+		char *reply;            /* "{prefix}.reply.{node_id}" */
+	} topics;
+
+	gw_nsp_config *nsps;      /* default: one namespace "/" */
+	size_t n_nsps;
+
+	struct {
+		bool enabled;           /* true */
+		char *token;            /* "" = no auth */
+		size_t max_body;        /* max POST body, default 1 MiB */
+		size_t sse_queue;       /* max queued messages per SSE client, default 1024 */
+	} http_api;
+
+	struct {
+		bool enabled;           /* true */
+	} metrics;
+
+	struct {
+		int level;              /* GW_LOG_*, default info */
+	} log;
+
+	cfg_node *root;           /* the whole tree, kept for plugin option validation */
+} gw_config;
+
+/* Load and validate a file. On error returns -GW_ECONFIG and writes one line
+ * "file:line:col: key.path: message" into err. */
+int gw_config_load_file(const char *path, gw_config *out, char *err, size_t err_len);
+/* Same, from a string (name is used in messages). */
+int gw_config_load_string(const char *name, const char *yaml, size_t len, gw_config *out,
+			  char *err, size_t err_len);
+void gw_config_free(gw_config *cfg);
+
+/* Find a namespace by name, NULL if not configured. */
+const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len);
+
+/*
+ * Validate adapter.options against a plugin's option table and resolve them into an
+ * array of siogw_optval (defaults applied, values normalized). Unknown key → error
+ * listing valid keys. *out and its strings are owned by the caller: free with
+ * gw_config_optvals_free. Returns 0 or -GW_ECONFIG with err filled (file:line:col).
+ */
+int gw_config_plugin_options(const gw_config *cfg, const siogw_option *table, size_t n,
+			     siogw_optval **out, size_t *n_out, char *err, size_t err_len);
+void gw_config_optvals_free(siogw_optval *v, size_t n);
+
+/* Print the option table as help text (for --plugin-help). */
+void gw_config_print_options(const siogw_option *table, size_t n, void *file /* FILE* */);
+
+/* The embedded default configuration (config/gateway.yaml compiled in). */
+extern const char gw_config_default_yaml[];
+
+#endif

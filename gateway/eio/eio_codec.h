@@ -1,0 +1,79 @@
+/*
+ * eio_codec.h — Engine.IO v4 packet codec. Bytes in, structs out; no I/O, no lws.
+ *
+ * Packet types are the ASCII digits '0'..'6'. A websocket text frame carries one
+ * packet "<type><data>"; a websocket binary frame is one binary message packet (no
+ * type byte). A polling payload joins packets with 0x1e; a binary message in a
+ * polling payload is "b<base64>".
+ */
+#ifndef GW_EIO_CODEC_H
+#define GW_EIO_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef enum eio_type {
+	EIO_OPEN = '0',
+	EIO_CLOSE = '1',
+	EIO_PING = '2',
+	EIO_PONG = '3',
+	EIO_MESSAGE = '4',
+	EIO_UPGRADE = '5',
+	EIO_NOOP = '6',
+} eio_type;
+
+#define EIO_SEPARATOR 0x1e
+
+typedef struct eio_packet {
+	eio_type type;
+	bool binary;         /* binary message (only with EIO_MESSAGE) */
+	const uint8_t *data; /* payload after the type char; points into the input */
+	size_t len;
+} eio_packet;
+
+/* Decode one websocket frame. Returns 0 or -GW_EINVAL (empty text frame, unknown type). */
+int eio_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_packet *out);
+
+/*
+ * Iterate the packets of a polling payload (a POST body). The buffer is mutable:
+ * "b<base64>" packets are decoded in place. Usage:
+ *     eio_payload_iter it; eio_payload_iter_init(&it, body, len);
+ *     while ((rc = eio_payload_next(&it, &pkt)) == 1) ...
+ * Returns 1 with a packet, 0 at the end, -GW_EINVAL on a malformed packet (empty
+ * packet, unknown type, bad base64).
+ */
+typedef struct eio_payload_iter {
+	uint8_t *p, *end;
+} eio_payload_iter;
+void eio_payload_iter_init(eio_payload_iter *it, uint8_t *buf, size_t len);
+int eio_payload_next(eio_payload_iter *it, eio_packet *out);
+
+/*
+ * Append one packet, given as the websocket payload of a frame (see util/frame.h: for
+ * text, the type char then data; for binary, raw bytes), to a polling payload being
+ * built: inserts 0x1e when out is non-empty, and encodes binary as "b<base64>".
+ */
+int eio_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary);
+
+/* The open packet: 0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..} */
+int eio_encode_open(gw_buf *out, const char *sid, bool upgrade_websocket, int ping_interval_ms,
+		    int ping_timeout_ms, size_t max_payload);
+
+/* Engine.IO error body {"code":N,"message":"..."} and its HTTP status (400 or 403). */
+enum {
+	EIO_ERR_TRANSPORT_UNKNOWN = 0,
+	EIO_ERR_UNKNOWN_SID = 1,
+	EIO_ERR_BAD_HANDSHAKE_METHOD = 2,
+	EIO_ERR_BAD_REQUEST = 3,
+	EIO_ERR_FORBIDDEN = 4,
+	EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+const char *eio_error_message(int code);
+int eio_error_status(int code);
+/* Writes the JSON body; returns its length (body needs 64 bytes). */
+int eio_error_body(int code, char *body, size_t len);
+
+#endif

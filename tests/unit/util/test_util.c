@@ -1,0 +1,70 @@
+#include "../test.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/frame.h"
+#include "util/rand.h"
+
+TEST(base64_roundtrip)
+{
+	const char *vec[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+				{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+	for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+		char out[16] = {0};
+		size_t n = gw_b64_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), out);
+		CHECK_STR(out, vec[i][1]);
+		CHECK_EQ_INT(n, strlen(vec[i][1]));
+		uint8_t dec[16] = {0};
+		long m = gw_b64_decode(out, n, dec);
+		CHECK_EQ_INT(m, strlen(vec[i][0]));
+		CHECK(memcmp(dec, vec[i][0], (size_t)m) == 0);
+	}
+}
+
+TEST(base64_rejects_garbage)
+{
+	uint8_t out[8];
+	CHECK_EQ_INT(gw_b64_decode("ab$d", 4, out), -1);
+	CHECK_EQ_INT(gw_b64_decode("a", 1, out), -1);
+}
+
+TEST(buf_grows)
+{
+	gw_buf b = {0};
+	for (int i = 0; i < 1000; i++)
+		CHECK_EQ_INT(gw_buf_printf(&b, "%d,", i), 0);
+	CHECK_EQ_INT(b.len, 3890);
+	CHECK(memcmp(b.data, "0,1,2,", 6) == 0);
+	gw_buf_free(&b);
+}
+
+TEST(frame_refcount)
+{
+	gw_frame *f = gw_frame_text('4', "hi", 2);
+	CHECK_EQ_INT(f->len, 3);
+	CHECK(memcmp(gw_frame_data(f), "4hi", 3) == 0);
+	gw_frame_ref(f);
+	gw_frame_unref(f);
+	CHECK_EQ_INT(atomic_load(&f->refs), 1);
+	gw_frame_unref(f);
+}
+
+TEST(rand_id_shape)
+{
+	char a[GW_ID_LEN + 1], b[GW_ID_LEN + 1];
+	gw_rand_id(a);
+	gw_rand_id(b);
+	CHECK_EQ_INT(strlen(a), 20);
+	CHECK(strcmp(a, b) != 0);
+	for (int i = 0; i < 20; i++)
+		CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
+}
+
+int main(void)
+{
+	RUN(base64_roundtrip);
+	RUN(base64_rejects_garbage);
+	RUN(buf_grows);
+	RUN(frame_refcount);
+	RUN(rand_id_shape);
+	return TEST_END();
+}
