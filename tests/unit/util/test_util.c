@@ -3,6 +3,7 @@
 #include "util/buf.h"
 #include "util/frame.h"
 #include "util/rand.h"
+#include "util/map.h"
 
 TEST(base64_roundtrip)
 {
@@ -59,8 +60,29 @@ TEST(rand_id_shape)
 		CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
 }
 
+TEST(map_put_get_del)
+{
+	gw_map m = {0};
+	static char keys[5000][12];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%d", i);
+		CHECK_EQ_INT(gw_map_put(&m, keys[i], strlen(keys[i]), keys[i]), 0);
+	}
+	CHECK_EQ_INT(m.len, 5000);
+	for (int i = 0; i < 5000; i += 2)
+		CHECK(gw_map_del(&m, keys[i], strlen(keys[i])) == keys[i]);
+	CHECK_EQ_INT(m.len, 2500);
+	for (int i = 0; i < 5000; i++) {
+		void *v = gw_map_get(&m, keys[i], strlen(keys[i]));
+		CHECK(i % 2 ? v == keys[i] : v == NULL);
+	}
+	CHECK(gw_map_del(&m, "nope", 4) == NULL);
+	gw_map_free(&m);
+}
+
 int main(void)
 {
+	RUN(map_put_get_del);
 	RUN(base64_roundtrip);
 	RUN(base64_rejects_garbage);
 	RUN(buf_grows);
