@@ -1,0 +1,431 @@
+/*
+ * bridge.c — between socket.io and the bus plugin (DESIGN §1.2, §2.2).
+ *
+ * Outbound (service thread): connect / event / disconnect envelopes, published on the
+ * in topic keyed by socket id so one socket's messages stay in order.
+ *
+ * Inbound: the plugin calls host_deliver() on its own threads. There the envelope is
+ * parsed and, for a plain emit, encoded into final frames (env_parse); the result is
+ * pushed onto a bounded queue and the loop is woken. The loop (gw_bus_drain) only
+ * routes: broadcast frames, answer acks, feed SSE clients.
+ */
+#include "bus/bus.h"
+#include "bus/envelope.h"
+#include "bus/loader.h"
+#include "http/api.h"
+#include "sio/sio_codec.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Subscription ids carry their kind in the top byte. */
+enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_SSE = 3 };
+#define SUB_KIND(id) ((int)((id) >> 56))
+#define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
+
+typedef struct bus_item {
+	struct bus_item *next;
+	uint64_t sub_id;
+	env_in *env;   /* SUB_OUT / SUB_REPLY */
+	char *topic;   /* SUB_SSE */
+	uint8_t *data;
+	size_t len;
+} bus_item;
+
+struct gw_bus {
+	gw_app *app;
+	gw_plugin *plugin;
+	const siogw_plugin *desc;
+	void *self;
+	bool started;
+	siogw_host host;
+	siogw_optval *opts;
+	size_t n_opts;
+
+	pthread_mutex_t lock; /* guards the queue below */
+	bus_item *head, *tail;
+	size_t queued;
+	size_t limit;
+
+	_Atomic uint64_t next_sub;
+	_Atomic uint64_t malformed_logged_at; /* ms, for rate-limited logging */
+	uint64_t unsupported_logged_at;
+};
+
+/* ---- host services (any thread) ---- */
+
+static void host_log(void *ctx, int level, const char *plugin, const char *fmt, ...)
+{
+	(void)ctx;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	gw_log(level, "plugin %s: %s", plugin ? plugin : "?", line);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Log at most once per 10 s per bridge; the counter carries the rest. */
+static void log_malformed(gw_bus *bus, const char *topic, const char *why)
+{
+	uint64_t now = wall_ms(), last = atomic_load(&bus->malformed_logged_at);
+	if (now - last < 10000 && last)
+		return;
+	if (!atomic_compare_exchange_strong(&bus->malformed_logged_at, &last, now))
+		return;
+	gw_warn("bus: dropped malformed envelope on %s: %s (%" PRIu64 " so far; logged at most every 10 s)",
+		topic, why, (uint64_t)atomic_load(&gw_stats.malformed_envelopes));
+}
+
+static void item_free(bus_item *it)
+{
+	env_in_free(it->env);
+	free(it->topic);
+	free(it->data);
+	free(it);
+}
+
+static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *key,
+			size_t key_len, const void *data, size_t len)
+{
+	gw_bus *bus = ctx;
+	(void)key;
+	(void)key_len;
+	int kind = SUB_KIND(sub_id);
+	bus_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return -SIOGW_ENOMEM;
+	it->sub_id = sub_id;
+	if (kind == SUB_OUT || kind == SUB_REPLY) {
+		atomic_fetch_add(&gw_stats.bus_in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
+		char err[160];
+		if (env_parse(data, len, bus->app->cfg->engine.max_payload, &it->env, err, sizeof err)) {
+			atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+			log_malformed(bus, topic, err);
+			free(it);
+			return 0; /* consumed: a bad envelope is not the bus's fault */
+		}
+	} else if (kind == SUB_SSE) {
+		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_API], 1);
+		it->topic = strdup(topic);
+		it->data = malloc(len + 1);
+		if (!it->topic || !it->data) {
+			item_free(it);
+			return -SIOGW_ENOMEM;
+		}
+		memcpy(it->data, data, len);
+		it->data[len] = 0;
+		it->len = len;
+	} else {
+		free(it);
+		return 0;
+	}
+
+	pthread_mutex_lock(&bus->lock);
+	if (bus->queued >= bus->limit) {
+		pthread_mutex_unlock(&bus->lock);
+		atomic_fetch_add(&gw_stats.inbound_dropped, 1);
+		item_free(it);
+		return -SIOGW_EAGAIN;
+	}
+	if (bus->tail)
+		bus->tail->next = it;
+	else
+		bus->head = it;
+	bus->tail = it;
+	bool was_empty = bus->queued++ == 0;
+	pthread_mutex_unlock(&bus->lock);
+	if (was_empty)
+		net_wake();
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len)
+{
+	const gw_config *cfg = app->cfg;
+	gw_bus *bus = calloc(1, sizeof *bus);
+	if (!bus) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	bus->app = app;
+	bus->limit = cfg->adapter.inbound_queue;
+	pthread_mutex_init(&bus->lock, NULL);
+	bus->host = (siogw_host){
+		.size = sizeof(siogw_host),
+		.abi_minor = SIOGW_ABI_MINOR,
+		.ctx = bus,
+		.log = host_log,
+		.deliver = host_deliver,
+	};
+	if (gw_plugin_open(cfg->adapter.plugin, cfg->adapter.plugin_dir, &bus->plugin, err, err_len))
+		goto fail;
+	bus->desc = gw_plugin_desc(bus->plugin);
+	if (gw_config_plugin_options(cfg, bus->desc->options, bus->desc->n_options, &bus->opts,
+				     &bus->n_opts, err, err_len))
+		goto fail;
+	char perr[256] = "";
+	int rc = bus->desc->create(&bus->host, bus->opts, bus->n_opts, &bus->self, perr, sizeof perr);
+	if (rc) {
+		snprintf(err, err_len, "plugin %s: create failed: %s", bus->desc->name,
+			 perr[0] ? perr : "unknown error");
+		bus->self = NULL;
+		goto fail;
+	}
+	return bus;
+fail:
+	gw_bus_destroy(bus);
+	return NULL;
+}
+
+int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
+{
+	const gw_config *cfg = bus->app->cfg;
+	char perr[256] = "";
+	if (bus->desc->start(bus->self, perr, sizeof perr)) {
+		snprintf(err, err_len, "plugin %s: start failed: %s", bus->desc->name, perr);
+		return -GW_EPLUGIN;
+	}
+	bus->started = true;
+	if (bus->desc->subscribe(bus->self, SUB_ID(SUB_OUT, 1), cfg->topics.out, SIOGW_SUB_EXACT) ||
+	    bus->desc->subscribe(bus->self, SUB_ID(SUB_REPLY, 1), cfg->topics.reply, SIOGW_SUB_EXACT)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe %s / %s", bus->desc->name,
+			 cfg->topics.out, cfg->topics.reply);
+		return -GW_EPLUGIN;
+	}
+	gw_info("bus: plugin %s %s (%s); consuming %s and %s, publishing to %s", bus->desc->name,
+		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
+		cfg->topics.in);
+	return 0;
+}
+
+void gw_bus_destroy(gw_bus *bus)
+{
+	if (!bus)
+		return;
+	if (bus->self) {
+		bus->desc->stop(bus->self);
+		bus->desc->destroy(bus->self);
+	}
+	for (bus_item *it = bus->head, *next; it; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	gw_config_optvals_free(bus->opts, bus->n_opts);
+	if (bus->plugin)
+		gw_plugin_close(bus->plugin);
+	pthread_mutex_destroy(&bus->lock);
+	free(bus);
+}
+
+const char *gw_bus_plugin_name(const gw_bus *bus) { return bus->desc->name; }
+
+int gw_bus_health(gw_bus *bus, char *buf, size_t len)
+{
+	if (!bus->started) {
+		snprintf(buf, len, "bus not started");
+		return -GW_EIO;
+	}
+	if (bus->desc->health)
+		return bus->desc->health(bus->self, buf, len) ? -GW_EIO : 0;
+	return 0;
+}
+
+void gw_bus_render_metrics(gw_bus *bus, gw_buf *out)
+{
+	if (!bus->desc->stats)
+		return;
+	char buf[4096];
+	size_t n = bus->desc->stats(bus->self, buf, sizeof buf);
+	if (n >= sizeof buf)
+		n = sizeof buf - 1;
+	buf[n] = 0;
+	gw_buf_puts(out, buf);
+}
+
+/* ---- publishing ---- */
+
+int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const char *key,
+		   const void *data, size_t len)
+{
+	int rc = bus->desc->publish(bus->self, topic, key, key ? strlen(key) : 0, data, len, NULL, NULL);
+	if (rc) {
+		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		gw_debug("bus: publish to %s failed (%d)", topic, rc);
+		return -GW_EIO;
+	}
+	atomic_fetch_add(&gw_stats.bus_out[kind], 1);
+	return 0;
+}
+
+static void publish_in(gw_bus *bus, const char *key, char *json)
+{
+	if (!json) {
+		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		return;
+	}
+	gw_bus_publish(bus, GW_TOPIC_IN, bus->app->cfg->topics.in, key, json, strlen(json));
+	free(json);
+}
+
+uint64_t gw_bus_subscribe_sse(gw_bus *bus, const char *topic, bool prefix)
+{
+	uint64_t id = SUB_ID(SUB_SSE, atomic_fetch_add(&bus->next_sub, 1) + 1);
+	if (bus->desc->subscribe(bus->self, id, topic, prefix ? SIOGW_SUB_PREFIX : SIOGW_SUB_EXACT))
+		return 0;
+	return id;
+}
+
+void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id)
+{
+	bus->desc->unsubscribe(bus->self, sub_id);
+}
+
+/* ---- socket.io → bus ---- */
+
+static void on_connect(void *ctx, sio_socket *s)
+{
+	gw_bus *bus = ctx;
+	cJSON *hs = sio_socket_handshake(s);
+	publish_in(bus, sio_socket_id(s),
+		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id, hs,
+				     NULL, NULL));
+	cJSON_Delete(hs);
+}
+
+static bool event_allowed(const gw_nsp_config *nc, const char *event)
+{
+	for (size_t i = 0; i < nc->n_events; i++)
+		if (strcmp(nc->events[i], "*") == 0 || strcmp(nc->events[i], event) == 0)
+			return true;
+	return false;
+}
+
+static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t *const *att,
+		     const size_t *att_len, unsigned n_att, int64_t ack_id)
+{
+	gw_bus *bus = ctx;
+	const gw_config *cfg = bus->app->cfg;
+	const cJSON *name = cJSON_GetArrayItem(args, 0);
+	const gw_nsp_config *nc = gw_config_nsp(cfg, sio_socket_nsp(s), strlen(sio_socket_nsp(s)));
+	if (!cJSON_IsString(name) || !nc || !event_allowed(nc, name->valuestring)) {
+		gw_stats.events_rejected++;
+		return;
+	}
+	char ack[64];
+	if (ack_id != SIO_NO_ID)
+		snprintf(ack, sizeof ack, "%s:%" PRId64, sio_socket_id(s), ack_id);
+	publish_in(bus, sio_socket_id(s),
+		   env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, att,
+				   att_len, n_att, ack_id != SIO_NO_ID ? ack : NULL, cfg->topics.reply));
+}
+
+typedef struct room_list {
+	const char *rooms[64];
+	size_t n;
+} room_list;
+
+static void collect_room(const char *room, void *arg)
+{
+	room_list *l = arg;
+	if (l->n < sizeof l->rooms / sizeof l->rooms[0])
+		l->rooms[l->n++] = room;
+}
+
+static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
+{
+	gw_bus *bus = ctx;
+	room_list rl = {.n = 0};
+	sio_socket_rooms(s, collect_room, &rl);
+	publish_in(bus, sio_socket_id(s),
+		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id,
+					reason, rl.rooms, rl.n));
+}
+
+sio_handler gw_bus_sio_handler(gw_bus *bus)
+{
+	sio_handler h = {.ctx = bus, .on_connect = on_connect, .on_event = on_event,
+			 .on_disconnect = on_disconnect};
+	return h;
+}
+
+/* ---- bus → socket.io (service thread) ---- */
+
+static void apply_ack(gw_bus *bus, env_in *e)
+{
+	/* our ack ids are "<socket id>:<client ack id>" */
+	const char *colon = strrchr(e->id, ':');
+	if (!colon)
+		goto bad;
+	char *end;
+	long long n = strtoll(colon + 1, &end, 10);
+	if (*end || n < 0)
+		goto bad;
+	sio_socket *s = sio_socket_find(bus->app->sio, e->id, (size_t)(colon - e->id));
+	if (!s)
+		return; /* the socket left: nothing to answer */
+	sio_socket_ack(s, n, e->body.json, e->body.json_len, e->body.att, e->body.n_att);
+	return;
+bad:
+	atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+	gw_debug("bus: ack with unknown id format %s", e->id);
+}
+
+static void apply(gw_bus *bus, env_in *e)
+{
+	sio_server *sio = bus->app->sio;
+	switch (e->type) {
+	case ENV_EMIT:
+		if (e->has_ack || !e->n_frames)
+			break;
+		sio_broadcast(sio, e->target.nsp, (const char *const *)e->target.rooms,
+			      e->target.n_rooms, (const char *const *)e->target.except,
+			      e->target.n_except, e->frames, e->n_frames, e->volatile_);
+		return;
+	case ENV_ACK:
+		apply_ack(bus, e);
+		return;
+	default:
+		break;
+	}
+	uint64_t now = wall_ms();
+	if (now - bus->unsupported_logged_at > 10000) {
+		bus->unsupported_logged_at = now;
+		gw_warn("bus: envelope type %d not supported yet: dropped", (int)e->type);
+	}
+}
+
+void gw_bus_drain(gw_bus *bus)
+{
+	pthread_mutex_lock(&bus->lock);
+	bus_item *it = bus->head;
+	bus->head = bus->tail = NULL;
+	bus->queued = 0;
+	pthread_mutex_unlock(&bus->lock);
+	while (it) {
+		bus_item *next = it->next;
+		if (it->env)
+			apply(bus, it->env);
+		else if (it->topic)
+			gw_api_sse_deliver(bus->app->api, it->sub_id, it->topic, it->data, it->len);
+		item_free(it);
+		it = next;
+	}
+}

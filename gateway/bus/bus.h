@@ -1,0 +1,51 @@
+/*
+ * bus.h — the bus bridge: loads the plugin, turns socket.io activity into envelopes
+ * on the bus, and envelopes from the bus into socket.io operations.
+ *
+ * Threads: gw_bus_deliver (the host's deliver service) runs on plugin threads; it
+ * parses and encodes there, then pushes onto a bounded queue and wakes the loop.
+ * Everything else is service-thread only.
+ */
+#ifndef GW_BUS_H
+#define GW_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "http/metrics.h"
+#include "sio/sio.h"
+
+typedef struct gw_bus gw_bus;
+
+/* Load, validate options, create and start the plugin. On error returns NULL with
+ * one line in err. */
+gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len);
+/* Subscribe the gateway's own topics. */
+int gw_bus_start(gw_bus *bus, char *err, size_t err_len);
+/* Stop the plugin (no more deliveries), drop queued messages, free. */
+void gw_bus_destroy(gw_bus *bus);
+
+/* The socket.io handler that publishes connect/event/disconnect envelopes. */
+sio_handler gw_bus_sio_handler(gw_bus *bus);
+
+/* Publish raw bytes. Returns 0 or a negative error (counted). */
+int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const char *key,
+		   const void *data, size_t len);
+
+/* Subscribe a topic for an SSE client; returns the subscription id (> 0) or 0.
+ * Messages arrive through gw_api_sse_deliver on the service thread. */
+uint64_t gw_bus_subscribe_sse(gw_bus *bus, const char *topic, bool prefix);
+void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id);
+
+/* Service thread: apply everything queued by plugin threads. */
+void gw_bus_drain(gw_bus *bus);
+
+/* 0 when the plugin reports healthy, else writes a reason. Any thread. */
+int gw_bus_health(gw_bus *bus, char *buf, size_t len);
+const char *gw_bus_plugin_name(const gw_bus *bus);
+/* Append the plugin's own stats lines. */
+void gw_bus_render_metrics(gw_bus *bus, gw_buf *out);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * eio.h — Engine.IO v4 server: sessions, polling and websocket transports, upgrade,
+ * heartbeats. Knows nothing of namespaces: it hands whole messages to a handler.
+ *
+ * Service-thread only. Sessions are referred to by pointer on the service thread and
+ * by (sid) from anywhere else: a session may disappear between two loop turns.
+ *
+ * Lifetimes: a session is created by a handshake and destroyed after on_close
+ * returns; the handler must drop its pointer in on_close.
+ */
+#ifndef GW_EIO_H
+#define GW_EIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "http/metrics.h"
+#include "util/frame.h"
+
+typedef struct eio_server eio_server;
+typedef struct eio_session eio_session;
+
+typedef struct eio_handler {
+	void *ctx;
+	/* The handshake succeeded: the session exists, the open packet is queued. */
+	void (*on_open)(void *ctx, eio_session *s);
+	/* One message packet (text: a Socket.IO packet; binary: an attachment). data is
+	 * borrowed for the call. The handler may close the session from here. */
+	void (*on_message)(void *ctx, eio_session *s, const uint8_t *data, size_t len, bool binary);
+	/* The session is closing; after return the pointer is invalid. */
+	void (*on_close)(void *ctx, eio_session *s, gw_close_reason reason);
+} eio_handler;
+
+/* path: the URL prefix served ("/socket.io/"). */
+eio_server *eio_server_create(const gw_config *cfg, const char *path, const eio_handler *h);
+/* Close every session (reason GW_CLOSE_SHUTDOWN) and free. */
+void eio_server_destroy(eio_server *srv);
+const char *eio_server_path(const eio_server *srv);
+/* A handler that sends every message back as it came: the diagnostic raw Engine.IO
+ * endpoint (engine.echo_path), to test this layer alone. */
+eio_handler eio_echo_handler(void);
+size_t eio_server_sessions(const eio_server *srv);
+
+/*
+ * Queue frames (one Socket.IO packet and its attachments) to the session, as one unit.
+ * Takes a new reference to each frame (the caller keeps its own). volatile: dropped
+ * (and counted) when the session's queue is not empty or the session is upgrading.
+ * When the bounded queue cannot take them all, the session is closed with
+ * GW_CLOSE_QUEUE_OVERFLOW. Returns 0, -GW_EFULL (dropped/closed) or -GW_ECLOSED.
+ */
+int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_);
+/* Close the session (sends a close packet when the transport allows). */
+void eio_session_close(eio_session *s, gw_close_reason reason);
+
+const char *eio_session_sid(const eio_session *s);
+void *eio_session_user(const eio_session *s);
+void eio_session_set_user(eio_session *s, void *user);
+/* The handshake as Socket.IO exposes it: {"headers","query","address","time",
+ * "issued","url","xdomain","secure"} (borrowed; valid while the session lives). */
+const cJSON *eio_session_handshake(const eio_session *s);
+bool eio_session_is_websocket(const eio_session *s);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * net.c — the libwebsockets context, its one protocol callback, and HTTP replies.
+ *
+ * One vhost on one port serves everything: Engine.IO (polling and websocket) under
+ * engine.path, the optional echo endpoint under engine.echo_path, and the HTTP API.
+ * The callback only dispatches by path and connection role; the modules do the work.
+ */
+#include "app.h"
+#include "bus/bus.h"
+#include "eio/eio_codec.h"
+#include "eio/eio_net.h"
+#include "http/api.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timer.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static struct lws_context *g_lws;
+static volatile sig_atomic_t g_stop;
+static const gw_config *g_cfg;
+
+void net_wake(void)
+{
+	struct lws_context *ctx = g_lws;
+	if (ctx)
+		lws_cancel_service(ctx);
+}
+
+void net_stop_signal(void)
+{
+	g_stop = 1;
+	net_wake();
+}
+
+/* ---- replies ---- */
+
+void net_conn_reset(gw_conn *c)
+{
+	gw_buf_free(&c->body);
+	gw_buf_free(&c->out);
+	free(c->topic);
+	c->topic = NULL;
+	c->role = CONN_NONE;
+	c->have_reply = false;
+	c->status = 0;
+	c->cookie[0] = 0;
+	c->body_limit = 0;
+}
+
+void net_reply(gw_conn *c, int status, const char *ctype, const void *body, size_t len)
+{
+	gw_buf_reset(&c->out);
+	/* LWS_PRE headroom before the body: lws may write framing there */
+	if (gw_buf_reserve(&c->out, LWS_PRE + len) == 0) {
+		memset(c->out.data, 0, LWS_PRE);
+		c->out.len = LWS_PRE;
+		gw_buf_append(&c->out, body, len);
+	}
+	c->status = status;
+	c->ctype = ctype;
+	c->have_reply = true;
+	if (c->role != CONN_EIO_GET)
+		c->role = CONN_REPLY;
+	lws_callback_on_writable(c->wsi);
+}
+
+void net_reply_eio_error(gw_conn *c, int code)
+{
+	char body[96];
+	int n = eio_error_body(code, body, sizeof body);
+	if (c->role == CONN_EIO_GET)
+		c->role = CONN_REPLY;
+	net_reply(c, eio_error_status(code), "application/json", body, n > 0 ? (size_t)n : 0);
+}
+
+static bool origin_allowed(const char *origin)
+{
+	for (size_t i = 0; i < g_cfg->engine.n_cors_origins; i++)
+		if (strcmp(g_cfg->engine.cors_origins[i], "*") == 0 ||
+		    strcmp(g_cfg->engine.cors_origins[i], origin) == 0)
+			return true;
+	return false;
+}
+
+static int add_hdr(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+		   unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+					   (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+int net_add_common_headers(gw_conn *c, unsigned char **p, unsigned char *end)
+{
+	const gw_config *cfg = g_cfg;
+	bool wildcard = false;
+	for (size_t i = 0; i < cfg->engine.n_cors_origins; i++)
+		wildcard |= strcmp(cfg->engine.cors_origins[i], "*") == 0;
+	if (c->origin[0] && origin_allowed(c->origin)) {
+		/* credentials forbid "*": echo the origin then */
+		const char *allow = wildcard && !cfg->engine.cors_credentials ? "*" : c->origin;
+		if (add_hdr(c->wsi, "access-control-allow-origin:", allow, p, end))
+			return -1;
+		if (!(wildcard && !cfg->engine.cors_credentials) && add_hdr(c->wsi, "vary:", "Origin", p, end))
+			return -1;
+		if (cfg->engine.cors_credentials &&
+		    add_hdr(c->wsi, "access-control-allow-credentials:", "true", p, end))
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->engine.n_headers; i++) {
+		char name[256];
+		snprintf(name, sizeof name, "%s:", cfg->engine.headers[i].key);
+		if (add_hdr(c->wsi, name, cfg->engine.headers[i].value, p, end))
+			return -1;
+	}
+	return 0;
+}
+
+int net_write_reply(gw_conn *c)
+{
+	if (!c->have_reply)
+		return 0;
+	size_t body_len = c->out.len > LWS_PRE ? c->out.len - LWS_PRE : 0;
+	unsigned char hdr[LWS_PRE + 4096], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
+	if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->ctype, body_len, &p, end))
+		return -1;
+	if (net_add_common_headers(c, &p, end))
+		return -1;
+	if (c->cookie[0]) {
+		char v[128];
+		snprintf(v, sizeof v, "%s=%s; Path=/; HttpOnly; SameSite=Lax",
+			 g_cfg->engine.cookie_name ? g_cfg->engine.cookie_name : "io", c->cookie);
+		if (add_hdr(c->wsi, "set-cookie:", v, &p, end))
+			return -1;
+	}
+	if (lws_finalize_write_http_header(c->wsi, start, &p, end))
+		return -1;
+	if (body_len &&
+	    lws_write(c->wsi, c->out.data + LWS_PRE, body_len, LWS_WRITE_HTTP_FINAL) != (int)body_len)
+		return -1;
+	net_conn_reset(c);
+	if (lws_http_transaction_completed(c->wsi))
+		return -1;
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static bool under(const char *path, const char *prefix)
+{
+	/* prefix ends with '/': "/socket.io/" matches "/socket.io" and "/socket.io/..." */
+	size_t n = strlen(prefix);
+	if (n && strncmp(path, prefix, n - 1) == 0 && (path[n - 1] == 0 || path[n - 1] == '/'))
+		return true;
+	return false;
+}
+
+static eio_server *eio_for(gw_app *app, const char *path)
+{
+	if (app->eio && under(path, eio_server_path(app->eio)))
+		return app->eio;
+	if (app->echo && under(path, eio_server_path(app->echo)))
+		return app->echo;
+	return NULL;
+}
+
+static void preflight(gw_conn *c)
+{
+	c->role = CONN_REPLY;
+	net_reply(c, 204, "text/plain", "", 0);
+}
+
+static int on_http(gw_app *app, gw_conn *c, struct lws *wsi, const char *path)
+{
+	net_conn_reset(c);
+	c->wsi = wsi;
+	c->origin[0] = 0;
+	lws_hdr_copy(wsi, c->origin, sizeof c->origin, WSI_TOKEN_ORIGIN);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
+		preflight(c);
+		return 0;
+	}
+	eio_server *e = eio_for(app, path);
+	if (e)
+		return eio_on_http(e, c);
+	if (!app->api)
+		return -1;
+	return gw_api_on_http(app->api, c, path);
+}
+
+static int add_preflight_headers(gw_conn *c, unsigned char **p, unsigned char *end)
+{
+	char req[512] = "";
+	if (add_hdr(c->wsi, "access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE", p, end))
+		return -1;
+	if (lws_hdr_copy(c->wsi, req, sizeof req, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0 &&
+	    add_hdr(c->wsi, "access-control-allow-headers:", req, p, end))
+		return -1;
+	return 0;
+}
+
+static int write_preflight(gw_conn *c)
+{
+	unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
+	if (lws_add_http_common_headers(c->wsi, 204, NULL, 0, &p, end) ||
+	    net_add_common_headers(c, &p, end) || add_preflight_headers(c, &p, end) ||
+	    lws_finalize_write_http_header(c->wsi, start, &p, end))
+		return -1;
+	net_conn_reset(c);
+	return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	gw_app *app = lws_context_user(lws_get_context(wsi));
+	gw_conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_http(app, c, wsi, in ? (const char *)in : "/");
+
+	case LWS_CALLBACK_HTTP_BODY:
+		if (c->role == CONN_EIO_POST)
+			return eio_on_http_body(c, in, len);
+		if (c->role == CONN_API_POST && app->api)
+			return gw_api_on_body(app->api, c, in, len);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (c->role == CONN_EIO_POST)
+			return eio_on_http_body_done(c);
+		if (c->role == CONN_API_POST && app->api)
+			return gw_api_on_body_done(app->api, c);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->role == CONN_API_SSE)
+			return app->api ? gw_api_on_writeable(app->api, c) : -1;
+		if (c->role == CONN_EIO_GET)
+			return eio_on_http_writeable(c);
+		if (c->role == CONN_REPLY && c->have_reply && c->status == 204 &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+			return write_preflight(c);
+		return net_write_reply(c);
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c) {
+			eio_on_http_closed(c);
+			if (c->sse && app->api)
+				gw_api_on_closed(app->api, c);
+			net_conn_reset(c);
+		}
+		return 0;
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char path[512] = "";
+		lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+		eio_server *e = eio_for(app, path);
+		return e ? eio_ws_filter(e, wsi) : -1;
+	}
+
+	case LWS_CALLBACK_ESTABLISHED: {
+		char path[512] = "";
+		memset(c, 0, sizeof *c);
+		c->wsi = wsi;
+		lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+		eio_server *e = eio_for(app, path);
+		return e ? eio_ws_established(e, c) : -1;
+	}
+
+	case LWS_CALLBACK_RECEIVE:
+		return eio_ws_receive(c, in, len);
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return eio_ws_writeable(c);
+
+	case LWS_CALLBACK_CLOSED:
+		eio_ws_closed(c);
+		return 0;
+
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (app && app->bus)
+			gw_bus_drain(app->bus);
+		return 0;
+
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{"sio-gateway", callback, sizeof(gw_conn), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_extension extensions[] = {
+	{"permessage-deflate", lws_extension_callback_pm_deflate,
+	 "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+	{NULL, NULL, NULL},
+};
+
+static void lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+/* Raise the soft fd limit to the hard limit: every connection is one fd. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		gw_info("fd limit %llu: at most about %llu concurrent connections",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
+}
+
+int net_start(gw_app *app)
+{
+	const gw_config *cfg = app->cfg;
+	g_cfg = cfg;
+	raise_fd_limit();
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->listen_port;
+	const char *host = cfg->listen_host;
+	if (host && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && host[0])
+		info.iface = host;
+	info.protocols = protocols;
+	info.user = app;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (cfg->tls_cert) {
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	if (cfg->engine.per_message_deflate)
+		info.extensions = extensions;
+	info.timeout_secs = 20;
+	info.keepalive_timeout = 30;
+	app->lws = lws_create_context(&info);
+	if (!app->lws) {
+		gw_err("cannot listen on %s:%d (port in use, or bad address / TLS files)",
+		       host ? host : "0.0.0.0", cfg->listen_port);
+		return -GW_EIO;
+	}
+	g_lws = app->lws;
+	gw_timer_init(app->lws);
+	return 0;
+}
+
+void net_run(gw_app *app)
+{
+	while (!g_stop)
+		if (lws_service(app->lws, 0) < 0)
+			break;
+}
+
+void net_destroy(gw_app *app)
+{
+	if (!app->lws)
+		return;
+	lws_context_destroy(app->lws);
+	app->lws = NULL;
+	g_lws = NULL;
+	gw_timer_init(NULL);
+}

@@ -1,0 +1,72 @@
+/*
+ * net.h — the libwebsockets glue shared by the HTTP-facing modules: the per-connection
+ * state (one struct for every wsi, HTTP or websocket) and the reply writer.
+ * Service-thread only.
+ */
+#ifndef GW_NET_H
+#define GW_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "util/buf.h"
+
+struct eio_server;
+struct eio_session;
+
+typedef enum conn_role {
+	CONN_NONE = 0,
+	CONN_REPLY,      /* a plain HTTP reply is being written */
+	CONN_EIO_GET,    /* polling GET (possibly held) */
+	CONN_EIO_POST,   /* polling POST collecting its body */
+	CONN_EIO_WS,     /* websocket transport (or upgrade probe) */
+	CONN_API_POST,   /* /api/publish collecting its body */
+	CONN_API_SSE,    /* /api/subscribe stream */
+} conn_role;
+
+typedef struct gw_conn {
+	conn_role role;
+	struct lws *wsi;
+	char origin[256];          /* request Origin header ("" if none) */
+
+	/* Engine.IO */
+	struct eio_server *eio;
+	struct eio_session *sess;
+	bool kill;                 /* websocket: close at next writeable */
+	bool probe_reply;          /* websocket: "3probe" to send */
+	gw_buf rx;                 /* websocket: message being reassembled */
+	bool rx_binary;
+
+	/* request body (POST) */
+	gw_buf body;
+	size_t body_limit;
+
+	/* reply */
+	bool have_reply;
+	int status;
+	const char *ctype;
+	gw_buf out;
+	char cookie[40];           /* io cookie value to set, "" = none */
+
+	/* SSE */
+	uint64_t sse_id;
+	char *topic;
+	struct gw_sse *sse;
+} gw_conn;
+
+/* Prepare an HTTP reply on c and ask for a writeable callback. body is copied. */
+void net_reply(gw_conn *c, int status, const char *ctype, const void *body, size_t len);
+/* JSON error helper: {"code":N,"message":"..."} with the status for code (Engine.IO). */
+void net_reply_eio_error(gw_conn *c, int code);
+/* Write the prepared reply (from LWS_CALLBACK_HTTP_WRITEABLE). Returns -1 when the
+ * connection must close, else 0. */
+int net_write_reply(gw_conn *c);
+/* Add CORS and configured extra headers to a reply being built. */
+int net_add_common_headers(gw_conn *c, unsigned char **p, unsigned char *end);
+/* Reset a conn for its next request on a keep-alive connection. */
+void net_conn_reset(gw_conn *c);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * main.c — command line, startup and orderly shutdown.
+ *
+ *   sio-gateway [-c FILE] [--check] [--plugin-help NAME] [--version] [--help]
+ *
+ * Without -c the embedded default configuration (config/gateway.yaml) is used.
+ */
+#include "app.h"
+#include "bus/bus.h"
+#include "bus/loader.h"
+#include "eio/eio.h"
+#include "http/api.h"
+#include "sio/sio.h"
+#include "siogw_build.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sio-gateway [options]\n"
+		"  -c, --config FILE       configuration file (default: the embedded config/gateway.yaml)\n"
+		"      --check             validate the configuration (and the plugin's options) and exit\n"
+		"      --plugin-help NAME  print a bus plugin's options (NAME or path to a .so) and exit\n"
+		"  -v, --version           print the version and exit\n"
+		"  -h, --help              this help\n");
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	net_stop_signal();
+}
+
+static int plugin_help(const char *name, const char *plugin_dir)
+{
+	gw_plugin *p;
+	char err[512];
+	if (gw_plugin_open(name, plugin_dir, &p, err, sizeof err)) {
+		fprintf(stderr, "sio-gateway: %s\n", err);
+		return 1;
+	}
+	const siogw_plugin *d = gw_plugin_desc(p);
+	printf("plugin %s %s (%s)\n%s\n\noptions (under adapter.options):\n", d->name, d->version,
+	       gw_plugin_path(p), d->description ? d->description : "");
+	gw_config_print_options(d->options, d->n_options, stdout);
+	gw_plugin_close(p);
+	return 0;
+}
+
+static int load_config(const char *path, gw_config *cfg)
+{
+	char err[1024];
+	int rc = path ? gw_config_load_file(path, cfg, err, sizeof err)
+		      : gw_config_load_string("<embedded>", gw_config_default_yaml,
+					      strlen(gw_config_default_yaml), cfg, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "sio-gateway: %s\n", err);
+	return rc;
+}
+
+/* --check: the config, then the plugin and its options, without listening. */
+static int check(gw_config *cfg)
+{
+	gw_plugin *p;
+	char err[1024];
+	if (gw_plugin_open(cfg->adapter.plugin, cfg->adapter.plugin_dir, &p, err, sizeof err)) {
+		fprintf(stderr, "sio-gateway: %s\n", err);
+		return 1;
+	}
+	const siogw_plugin *d = gw_plugin_desc(p);
+	siogw_optval *vals = NULL;
+	size_t n = 0;
+	int rc = gw_config_plugin_options(cfg, d->options, d->n_options, &vals, &n, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "sio-gateway: %s\n", err);
+	else
+		printf("%s: configuration ok (plugin %s, %zu namespace%s)\n", cfg->path, d->name,
+		       cfg->n_nsps, cfg->n_nsps == 1 ? "" : "s");
+	gw_config_optvals_free(vals, n);
+	gw_plugin_close(p);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = NULL, *help_plugin = NULL;
+	bool only_check = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if ((!strcmp(a, "-c") || !strcmp(a, "--config")) && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (!strcmp(a, "--check")) {
+			only_check = true;
+		} else if (!strcmp(a, "--plugin-help") && i + 1 < argc) {
+			help_plugin = argv[++i];
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--version")) {
+			printf("sio-gateway %s (plugin ABI %d.%d)\n", SIOGW_VERSION, SIOGW_ABI_MAJOR,
+			       SIOGW_ABI_MINOR);
+			return 0;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "sio-gateway: unknown or incomplete option '%s'\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (help_plugin)
+		return plugin_help(help_plugin, NULL);
+
+	gw_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	if (load_config(config_path, &cfg))
+		return 1;
+	gw_log_set_level(cfg.log.level);
+	if (only_check) {
+		int rc = check(&cfg);
+		gw_config_free(&cfg);
+		return rc;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	gw_app app;
+	memset(&app, 0, sizeof app);
+	app.cfg = &cfg;
+	char err[1024];
+	int rc = 1;
+	app.bus = gw_bus_create(&app, err, sizeof err);
+	if (!app.bus) {
+		gw_err("%s", err);
+		goto out;
+	}
+	sio_handler sh = gw_bus_sio_handler(app.bus);
+	app.sio = sio_server_create(&cfg, &sh);
+	eio_handler eh = app.sio ? sio_server_eio_handler(app.sio) : (eio_handler){0};
+	app.eio = app.sio ? eio_server_create(&cfg, cfg.engine.path, &eh) : NULL;
+	app.api = gw_api_create(&app);
+	if (!app.sio || !app.eio || !app.api) {
+		gw_err("out of memory at startup");
+		goto out;
+	}
+	if (cfg.engine.echo_path && cfg.engine.echo_path[0]) {
+		eio_handler echo = eio_echo_handler();
+		app.echo = eio_server_create(&cfg, cfg.engine.echo_path, &echo);
+		if (!app.echo)
+			goto out;
+	}
+	if (net_start(&app))
+		goto out;
+	if (gw_bus_start(app.bus, err, sizeof err)) {
+		gw_err("%s", err);
+		goto out;
+	}
+	gw_info("sio-gateway %s node %s listening on %s:%d, engine at %s%s%s", SIOGW_VERSION,
+		cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.engine.path,
+		app.echo ? ", echo at " : "", app.echo ? cfg.engine.echo_path : "");
+	net_run(&app);
+	gw_info("shutting down");
+	rc = 0;
+out:
+	/* sessions first (their disconnects still reach the bus), then the network, then
+	 * the bus */
+	if (app.echo)
+		eio_server_destroy(app.echo);
+	app.echo = NULL;
+	if (app.eio)
+		eio_server_destroy(app.eio);
+	app.eio = NULL;
+	gw_api_destroy(app.api);
+	app.api = NULL;
+	net_destroy(&app);
+	sio_server_destroy(app.sio);
+	app.sio = NULL;
+	gw_bus_destroy(app.bus);
+	app.bus = NULL;
+	gw_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * sio.h — Socket.IO v5 server on top of eio.h: namespaces, sockets, rooms, acks.
+ * Knows nothing of topics: what sockets do is reported to a handler (the bus bridge),
+ * and the bridge drives sockets through the functions below.
+ *
+ * Service-thread only. Sockets are found by id (sio_socket_find) from data that
+ * crossed threads; a socket pointer is valid until on_disconnect returns.
+ */
+#ifndef GW_SIO_H
+#define GW_SIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "eio/eio.h"
+#include "util/frame.h"
+
+typedef struct sio_server sio_server;
+typedef struct sio_socket sio_socket;
+
+typedef struct sio_handler {
+	void *ctx;
+	/* A socket joined a namespace (CONNECT accepted). auth: the CONNECT payload or NULL. */
+	void (*on_connect)(void *ctx, sio_socket *s);
+	/* An EVENT / BINARY_EVENT with all attachments. args: the packet array (event name
+	 * first) with placeholders; att: the attachments. ack_id: SIO_NO_ID or the
+	 * client's ack id. All borrowed for the call. */
+	void (*on_event)(void *ctx, sio_socket *s, const cJSON *args, const uint8_t *const *att,
+			 const size_t *att_len, unsigned n_att, int64_t ack_id);
+	/* The socket is leaving (client DISCONNECT, connection closed, server disconnect).
+	 * Its rooms are still readable during the call. */
+	void (*on_disconnect)(void *ctx, sio_socket *s, const char *reason);
+} sio_handler;
+
+sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h);
+void sio_server_destroy(sio_server *srv);
+/* The handler to give the Engine.IO server. */
+eio_handler sio_server_eio_handler(sio_server *srv);
+
+sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len);
+const char *sio_socket_id(const sio_socket *s);
+const char *sio_socket_nsp(const sio_socket *s);
+/* The socket.io handshake (engine handshake + "auth"), a new object the caller frees. */
+cJSON *sio_socket_handshake(const sio_socket *s);
+/* Rooms of the socket (its own id included). */
+void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *arg), void *arg);
+
+/* Queue prebuilt frames to every socket of nsp in rooms (all when n_rooms is 0) and
+ * in none of except, each once. Returns the number of sockets targeted. */
+size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		     const char *const *except, size_t n_except, gw_frame *const *frames,
+		     size_t n_frames, bool volatile_);
+/* Answer the client's ack `id` with the JSON array `json` and attachments. */
+int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
+		   gw_frame *const *att, size_t n_att);
+
+/* Metrics: one line per namespace. */
+void sio_server_render_metrics(const sio_server *srv, gw_buf *out);
+
+#endif

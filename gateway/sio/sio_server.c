@@ -1,0 +1,448 @@
+/*
+ * sio_server.c — namespaces, sockets and rooms over Engine.IO sessions.
+ *
+ * One sio_conn per Engine.IO session holds its sockets (one per namespace) and the
+ * binary packet being reassembled. Every socket is in the room named by its id; the
+ * room index of its namespace is the only membership structure, so a broadcast is a
+ * room_select() that queues the same frames to each target.
+ */
+#include "sio/sio.h"
+#include "sio/rooms.h"
+#include "sio/sio_codec.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "util/rand.h"
+#include "util/timer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sio_nsp {
+	const gw_nsp_config *cfg;
+	room_index *rooms;
+	size_t n_sockets;
+} sio_nsp;
+
+typedef struct sio_conn sio_conn;
+
+struct sio_socket {
+	char id[GW_ID_LEN + 1];
+	sio_conn *conn;
+	sio_nsp *nsp;
+	cJSON *auth;
+	sio_socket *next; /* in conn->sockets */
+};
+
+struct sio_conn {
+	sio_server *srv;
+	eio_session *eio;
+	sio_socket *sockets;
+	gw_timer connect_timer;
+	/* a binary packet waiting for its attachments */
+	sio_packet pending;
+	bool has_pending;
+	char pending_nsp[256]; /* pending.nsp points here: the input buffer is gone */
+	uint8_t **att;
+	size_t *att_len;
+	unsigned att_got;
+};
+
+struct sio_server {
+	const gw_config *cfg;
+	sio_handler h;
+	sio_nsp *nsps;
+	size_t n_nsps;
+	gw_map sockets; /* id → sio_socket */
+};
+
+sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h)
+{
+	sio_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		return NULL;
+	srv->cfg = cfg;
+	srv->h = *h;
+	srv->nsps = calloc(cfg->n_nsps ? cfg->n_nsps : 1, sizeof *srv->nsps);
+	if (!srv->nsps) {
+		free(srv);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_nsps; i++) {
+		srv->nsps[i].cfg = &cfg->nsps[i];
+		srv->nsps[i].rooms = room_index_create();
+		srv->n_nsps++;
+		if (!srv->nsps[i].rooms) {
+			sio_server_destroy(srv);
+			return NULL;
+		}
+	}
+	return srv;
+}
+
+void sio_server_destroy(sio_server *srv)
+{
+	if (!srv)
+		return;
+	for (size_t i = 0; i < srv->n_nsps; i++)
+		room_index_destroy(srv->nsps[i].rooms);
+	free(srv->nsps);
+	gw_map_free(&srv->sockets);
+	free(srv);
+}
+
+static sio_nsp *nsp_find(sio_server *srv, const char *name, size_t len)
+{
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		const char *n = srv->nsps[i].cfg->name;
+		if (strlen(n) == len && memcmp(n, name, len) == 0)
+			return &srv->nsps[i];
+	}
+	return NULL;
+}
+
+sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len)
+{
+	return gw_map_get(&srv->sockets, id, len);
+}
+
+const char *sio_socket_id(const sio_socket *s) { return s->id; }
+const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->cfg->name; }
+
+cJSON *sio_socket_handshake(const sio_socket *s)
+{
+	cJSON *hs = cJSON_Duplicate(eio_session_handshake(s->conn->eio), 1);
+	if (!hs)
+		return NULL;
+	cJSON_AddItemToObject(hs, "auth", s->auth ? cJSON_Duplicate(s->auth, 1) : cJSON_CreateObject());
+	return hs;
+}
+
+void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *arg), void *arg)
+{
+	room_member_rooms(s->nsp->rooms, (void *)s, cb, arg);
+}
+
+/* ---- sending ---- */
+
+/* Encode a packet as one text frame ("4" + packet) and queue it with attachments. */
+static int send_packet(eio_session *e, sio_type type, const char *nsp, int64_t id,
+		       unsigned n_att, const char *json, size_t json_len,
+		       gw_frame *const *att)
+{
+	gw_buf b = {0};
+	if (gw_buf_putc(&b, '4') || sio_encode(&b, type, nsp, id, n_att, json, json_len)) {
+		gw_buf_free(&b);
+		return -GW_ENOMEM;
+	}
+	gw_frame *f = gw_frame_from(b.data, b.len, false);
+	gw_buf_free(&b);
+	if (!f)
+		return -GW_ENOMEM;
+	gw_frame *stack[8];
+	gw_frame **frames = n_att + 1 <= 8 ? stack : malloc((n_att + 1) * sizeof *frames);
+	if (!frames) {
+		gw_frame_unref(f);
+		return -GW_ENOMEM;
+	}
+	frames[0] = f;
+	for (unsigned i = 0; i < n_att; i++)
+		frames[i + 1] = att[i];
+	int rc = eio_session_send(e, frames, n_att + 1, false);
+	gw_frame_unref(f);
+	if (frames != stack)
+		free(frames);
+	return rc;
+}
+
+static void send_connect_error(eio_session *e, const char *nsp, size_t nsp_len, const char *msg)
+{
+	char name[256];
+	if (nsp_len >= sizeof name)
+		nsp_len = sizeof name - 1;
+	memcpy(name, nsp, nsp_len);
+	name[nsp_len] = 0;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "message", msg);
+	char *json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (json)
+		send_packet(e, SIO_CONNECT_ERROR, name, SIO_NO_ID, 0, json, strlen(json), NULL);
+	free(json);
+}
+
+typedef struct bcast {
+	gw_frame *const *frames;
+	size_t n;
+	bool vol;
+} bcast;
+
+static void bcast_one(void *member, void *arg)
+{
+	sio_socket *s = member;
+	bcast *b = arg;
+	eio_session_send(s->conn->eio, b->frames, b->n, b->vol);
+}
+
+size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		     const char *const *except, size_t n_except, gw_frame *const *frames,
+		     size_t n_frames, bool volatile_)
+{
+	sio_nsp *ns = nsp_find(srv, nsp, strlen(nsp));
+	if (!ns)
+		return 0;
+	bcast b = {frames, n_frames, volatile_};
+	return room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_one, &b);
+}
+
+int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
+		   gw_frame *const *att, size_t n_att)
+{
+	return send_packet(s->conn->eio, n_att ? SIO_BINARY_ACK : SIO_ACK, s->nsp->cfg->name, id,
+			   (unsigned)n_att, json, json_len, att);
+}
+
+/* ---- socket lifecycle ---- */
+
+static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
+{
+	sio_server *srv = c->srv;
+	if (srv->h.on_disconnect)
+		srv->h.on_disconnect(srv->h.ctx, s, reason);
+	room_leave_all(s->nsp->rooms, s, NULL, NULL);
+	s->nsp->n_sockets--;
+	gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
+	for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	cJSON_Delete(s->auth);
+	free(s);
+}
+
+static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
+{
+	for (sio_socket *s = c->sockets; s; s = s->next) {
+		const char *n = s->nsp->cfg->name;
+		if (strlen(n) == len && memcmp(n, nsp, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void on_connect_packet(sio_conn *c, sio_packet *p)
+{
+	sio_server *srv = c->srv;
+	sio_nsp *ns = nsp_find(srv, p->nsp, p->nsp_len);
+	if (!ns) {
+		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
+		return;
+	}
+	if (conn_socket(c, p->nsp, p->nsp_len))
+		return; /* already connected to this namespace on this connection */
+	sio_socket *s = calloc(1, sizeof *s);
+	if (!s)
+		return;
+	s->conn = c;
+	s->nsp = ns;
+	do
+		gw_rand_id(s->id);
+	while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
+	if (p->data) {
+		s->auth = p->data;
+		p->data = NULL;
+	}
+	if (gw_map_put(&srv->sockets, s->id, GW_ID_LEN, s) || room_join(ns->rooms, s->id, s, NULL) < 0) {
+		gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
+		cJSON_Delete(s->auth);
+		free(s);
+		return;
+	}
+	ns->n_sockets++;
+	s->next = c->sockets;
+	c->sockets = s;
+	gw_timer_stop(&c->connect_timer);
+
+	/* the backend hears of the socket before any of its events */
+	if (srv->h.on_connect)
+		srv->h.on_connect(srv->h.ctx, s);
+	char json[64];
+	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+	send_packet(c->eio, SIO_CONNECT, ns->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+}
+
+static void pending_clear(sio_conn *c)
+{
+	if (!c->has_pending)
+		return;
+	for (unsigned i = 0; i < c->att_got; i++)
+		free(c->att[i]);
+	free(c->att);
+	free(c->att_len);
+	c->att = NULL;
+	c->att_len = NULL;
+	c->att_got = 0;
+	sio_packet_clear(&c->pending);
+	c->has_pending = false;
+}
+
+/* A complete packet (attachments, if any, in c->att). Returns -1 if the connection
+ * must close (protocol violation). */
+static int dispatch(sio_conn *c, sio_packet *p)
+{
+	sio_server *srv = c->srv;
+	if (p->type == SIO_CONNECT) {
+		on_connect_packet(c, p);
+		return 0;
+	}
+	sio_socket *s = conn_socket(c, p->nsp, p->nsp_len);
+	if (!s)
+		return -1; /* as socket.io: a packet for a namespace not joined closes */
+	switch (p->type) {
+	case SIO_DISCONNECT:
+		socket_remove(c, s, "client namespace disconnect");
+		return 0;
+	case SIO_EVENT:
+	case SIO_BINARY_EVENT:
+		if (srv->h.on_event)
+			srv->h.on_event(srv->h.ctx, s, p->data, (const uint8_t *const *)c->att,
+					c->att_len, c->att_got, p->id);
+		return 0;
+	case SIO_ACK:
+	case SIO_BINARY_ACK:
+		return 0; /* answers to server acks: handled with emit-with-ack */
+	default:
+		return -1;
+	}
+}
+
+static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t len, bool binary)
+{
+	sio_conn *c = eio_session_user(e);
+	if (!c)
+		return;
+	if (binary) {
+		if (!c->has_pending) {
+			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+			return;
+		}
+		uint8_t *copy = malloc(len ? len : 1);
+		if (!copy) {
+			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+			return;
+		}
+		memcpy(copy, data, len);
+		c->att[c->att_got] = copy;
+		c->att_len[c->att_got] = len;
+		c->att_got++;
+		if (c->att_got == c->pending.attachments) {
+			int rc = dispatch(c, &c->pending);
+			pending_clear(c);
+			if (rc)
+				eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+		}
+		return;
+	}
+	if (c->has_pending) {
+		/* a text packet while attachments are awaited */
+		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+		return;
+	}
+	sio_packet p;
+	if (sio_decode((const char *)data, len, &p)) {
+		gw_debug("sio %s: malformed packet", eio_session_sid(e));
+		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+		return;
+	}
+	if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
+		c->att = calloc(p.attachments, sizeof *c->att);
+		c->att_len = calloc(p.attachments, sizeof *c->att_len);
+		if (p.nsp_len >= sizeof c->pending_nsp) {
+			sio_packet_clear(&p);
+			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+			return;
+		}
+		memcpy(c->pending_nsp, p.nsp, p.nsp_len);
+		p.nsp = c->pending_nsp;
+		c->pending = p;
+		c->has_pending = true;
+		if (!c->att || !c->att_len) {
+			pending_clear(c);
+			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+		}
+		return;
+	}
+	int rc = dispatch(c, &p);
+	sio_packet_clear(&p);
+	if (rc)
+		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+}
+
+static void connect_timeout(gw_timer *t)
+{
+	sio_conn *c = t->ctx;
+	if (!c->sockets)
+		eio_session_close(c->eio, GW_CLOSE_CONNECT_TIMEOUT);
+}
+
+static void on_open(void *ctx, eio_session *e)
+{
+	sio_server *srv = ctx;
+	sio_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		eio_session_close(e, GW_CLOSE_TRANSPORT_ERROR);
+		return;
+	}
+	c->srv = srv;
+	c->eio = e;
+	c->connect_timer.ctx = c;
+	eio_session_set_user(e, c);
+	gw_timer_start(&c->connect_timer, (uint32_t)srv->cfg->engine.connect_timeout_ms, connect_timeout);
+}
+
+static const char *disconnect_reason(gw_close_reason r)
+{
+	switch (r) {
+	case GW_CLOSE_TRANSPORT_CLOSE: return "transport close";
+	case GW_CLOSE_PING_TIMEOUT: return "ping timeout";
+	case GW_CLOSE_PARSE_ERROR: return "parse error";
+	case GW_CLOSE_SERVER_DISCONNECT: return "server namespace disconnect";
+	case GW_CLOSE_SHUTDOWN: return "server shutting down";
+	default: return "transport error";
+	}
+}
+
+static void on_close(void *ctx, eio_session *e, gw_close_reason reason)
+{
+	sio_conn *c = eio_session_user(e);
+	if (!c)
+		return;
+	gw_timer_stop(&c->connect_timer);
+	while (c->sockets)
+		socket_remove(c, c->sockets, disconnect_reason(reason));
+	pending_clear(c);
+	eio_session_set_user(e, NULL);
+	free(c);
+}
+
+eio_handler sio_server_eio_handler(sio_server *srv)
+{
+	eio_handler h = {.ctx = srv, .on_open = on_open, .on_message = on_message, .on_close = on_close};
+	return h;
+}
+
+void sio_server_render_metrics(const sio_server *srv, gw_buf *o)
+{
+	gw_buf_puts(o, "# HELP sio_sockets Connected sockets by namespace.\n# TYPE sio_sockets gauge\n");
+	for (size_t i = 0; i < srv->n_nsps; i++)
+		gw_buf_printf(o, "sio_sockets{nsp=\"%s\"} %zu\n", srv->nsps[i].cfg->name,
+			      srv->nsps[i].n_sockets);
+	gw_buf_puts(o, "# HELP sio_rooms Rooms with local members by namespace (socket-id rooms included).\n"
+		       "# TYPE sio_rooms gauge\n");
+	for (size_t i = 0; i < srv->n_nsps; i++)
+		gw_buf_printf(o, "sio_rooms{nsp=\"%s\"} %zu\n", srv->nsps[i].cfg->name,
+			      room_index_rooms(srv->nsps[i].rooms));
+}

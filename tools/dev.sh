@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# tools/dev.sh — the project's two commands (see README):
+#   tools/dev.sh run  [gateway args]  install what is missing, build, start the gateway
+#   tools/dev.sh test                 install what is missing, build (ASan+UBSan), run every suite
+# Both are idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
+	libwebsockets-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl)
+
+log() { printf '== %s\n' "$*" >&2; }
+
+install_deps() {
+	local missing=()
+	for p in "${APT_PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+	if ((${#missing[@]})); then
+		log "installing: ${missing[*]}"
+		local sudo=""
+		[[ $(id -u) -eq 0 ]] || sudo=sudo
+		$sudo apt-get update -q
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+}
+
+build() { # build DIR [meson options...]
+	local dir=$1
+	shift
+	if [[ ! -f $dir/build.ninja ]]; then
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	meson compile -C "$dir"
+}
+
+cmd_run() {
+	install_deps
+	build build
+	exec build/gateway/sio-gateway "$@"
+}
+
+count_meson() { # prints "passed failed" from a meson testlog.json
+	python3 - "$1" <<'PY'
+import json, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+        p += r != "SKIP"
+    else:
+        f += 1
+print(p, f)
+PY
+}
+
+cmd_test() {
+	install_deps
+	local rc=0 passed=0 failed=0 p f
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+	log "build (AddressSanitizer + UBSan)"
+	build build-test -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	log "unit tests"
+	meson test -C build-test --print-errorlogs --num-processes 2 || rc=1
+	read -r p f < <(count_meson build-test/meson-logs/testlog.json)
+	passed=$((passed + p)); failed=$((failed + f))
+
+	log "fuzz smoke (libFuzzer, short runs)"
+	if CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+		meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 2 || rc=1
+		read -r p f < <(count_meson build-fuzz/meson-logs/testlog.json)
+		passed=$((passed + p)); failed=$((failed + f))
+	else
+		log "fuzz build failed"; failed=$((failed + 1)); rc=1
+	fi
+
+	log "integration tests (node + socket.io-client)"
+	local out
+	out=$(mktemp)
+	SIOGW_BIN="$ROOT/build-test/gateway/sio-gateway" bash tests/integration/run.sh 2>&1 | tee "$out" || rc=1
+	p=$(grep -aE '^(# pass|ℹ pass) [0-9]+' "$out" | tail -1 | grep -oE '[0-9]+$' || echo 0)
+	f=$(grep -aE '^(# fail|ℹ fail) [0-9]+' "$out" | tail -1 | grep -oE '[0-9]+$' || echo 1)
+	passed=$((passed + p)); failed=$((failed + f))
+	rm -f "$out"
+
+	echo "$passed passed, $failed failed"
+	if ((failed > 0)); then rc=1; fi
+	return $rc
+}
+
+case "${1:-}" in
+run) shift; cmd_run "$@" ;;
+test) shift; cmd_test "$@" ;;
+deps) install_deps ;;
+*) echo "usage: tools/dev.sh run|test|deps" >&2; exit 2 ;;
+esac
