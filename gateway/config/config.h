@@ -29,9 +29,11 @@ typedef struct gw_kv {
 enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1 };
 
 typedef struct gw_route {
-	char *topic;  /* e.g. "chat.room.{room}" or "chat.all" */
+	char *topic;  /* e.g. "chat.room.{room}" or "chat.all"; {room} at most once, only at the
+		       * end, after a non-empty prefix (validated) */
 	char *event;  /* event name sent to clients */
-	char *room;   /* fixed target room for topics without {room}; NULL = whole namespace */
+	char *room;   /* fixed target room for topics without {room}; NULL = whole namespace
+		       * (never set together with a {room} topic: rejected at load) */
 } gw_route;
 
 typedef struct gw_nsp_config {
@@ -66,8 +68,9 @@ typedef struct gw_config {
 		bool cors_credentials;  /* false */
 		bool cookie;            /* false: no io cookie */
 		char *cookie_name;      /* "io" */
-		char *echo_path;        /* "" = off */
-		gw_kv *headers;         /* extra response headers */
+		char *echo_path;        /* "" = off; else normalized like path */
+		gw_kv *headers;         /* extra response headers (names are RFC 9110 tokens,
+					 * unique ignoring case; values one line) */
 		size_t n_headers;
 		size_t send_queue;      /* max queued packets per connection, default 1024 */
 		bool per_message_deflate; /* default false */
@@ -77,11 +80,13 @@ typedef struct gw_config {
 		char *plugin;           /* "memory" or path to .so */
 		char *plugin_dir;       /* optional override of the plugin search dir, NULL */
 		size_t inbound_queue;   /* max messages waiting for the service loop, 65536 */
-		const cfg_node *options;/* adapter.options subtree (may be NULL) */
+		const cfg_node *options;/* adapter.options map (NULL when absent or null); points
+					 * into root, valid until gw_config_free */
 	} adapter;
 
 	struct {
 		char *prefix;           /* "sio" */
+		/* Templates with {prefix} and {node_id}, resolved at load. */
 		char *in;               /* "{prefix}.in"  → resolved, e.g. "sio.in" */
 		char *out;              /* "{prefix}.out" */
 		char *reply;            /* "{prefix}.reply.{node_id}" */
@@ -109,14 +114,16 @@ typedef struct gw_config {
 } gw_config;
 
 /* Load and validate a file. On error returns -GW_ECONFIG and writes one line
- * "file:line:col: key.path: message" into err. */
+ * "file:line:col: key.path: message" into err ("file: message" when the file cannot
+ * be read), or -GW_ENOMEM. On any error *out is left zeroed (gw_config_free on it is
+ * a no-op). Nothing is logged. docs/configuration.md lists every key. */
 int gw_config_load_file(const char *path, gw_config *out, char *err, size_t err_len);
 /* Same, from a string (name is used in messages). */
 int gw_config_load_string(const char *name, const char *yaml, size_t len, gw_config *out,
 			  char *err, size_t err_len);
-void gw_config_free(gw_config *cfg);
+void gw_config_free(gw_config *cfg); /* frees everything and zeroes *cfg; NULL-safe */
 
-/* Find a namespace by name, NULL if not configured. */
+/* Find a namespace by name (name need not be NUL-terminated), NULL if not configured. */
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len);
 
 /*

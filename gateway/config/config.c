@@ -1,0 +1,779 @@
+/*
+ * config.c — cfg_node tree → gw_config, driven by the option tables below.
+ *
+ * The tables are the single source of truth for the gateway's own keys: the valid
+ * keys listed in "unknown key" errors, the types, the bounds and the defaults all come
+ * from them (docs/configuration.md mirrors them). Defaults are applied in exactly one
+ * place, set_default(), which runs the table's default text through the same
+ * converter as operator input, so a default can never bypass a check. Cross-field
+ * rules (tls pairs, topic templates, namespace names, route placeholders) run after
+ * the fields they need are filled.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/cfg_tree.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+
+_Static_assert(GW_LOG_ERROR == 0 && GW_LOG_WARN == 1 && GW_LOG_INFO == 2 && GW_LOG_DEBUG == 3,
+	       "log.level choices are indexed by GW_LOG_*");
+_Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_BACKEND == 1, "auth choices are indexed by GW_AUTH_*");
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
+#define MS_MAX 86400000     /* one day: any longer timer is a typo */
+#define BYTES_MAX (1 << 30) /* 1 GiB */
+#define MAX_FIELDS 32       /* per table; checked by fill_map */
+
+typedef struct vctx {
+	char *err;
+	size_t err_len;
+	cfg_path path;
+} vctx;
+
+typedef enum ftype {
+	F_STR,     /* char *                                                    */
+	F_PATH,    /* char *, a URL path normalized to "/x/"; "" stays ""        */
+	F_INT,     /* int in [min, max]                                         */
+	F_COUNT,   /* size_t in [min, max], a plain integer (queue lengths)     */
+	F_SIZE,    /* size_t in [min, max], bytes with k/m/g suffixes           */
+	F_BOOL,    /* bool                                                      */
+	F_ENUM,    /* int: index into choices "a|b|c"                           */
+	F_STRLIST, /* char ** at off, size_t count at off_n                     */
+	F_MAP,     /* a nested table whose offsets are relative to the same base */
+	F_LIST,    /* list of maps: array of elem_size at off, count at off_n   */
+	F_CUSTOM,  /* fn converts, free_fn (optional) frees                      */
+} ftype;
+
+enum { REQUIRED = 1, NONEMPTY = 2 };
+
+typedef struct field field;
+typedef int (*conv_fn)(vctx *c, const field *f, const cfg_node *v, void *base);
+typedef int (*check_fn)(vctx *c, const cfg_node *list, void *elems, size_t i);
+
+struct field {
+	const char *key;
+	ftype type;
+	size_t off, off_n;
+	const char *def;      /* default as text; YAML flow text ("[a, b]") for list and custom
+			       * types; NULL = none */
+	int64_t min, max;
+	const char *choices;  /* F_ENUM */
+	unsigned flags;
+	const field *sub;     /* F_MAP, F_LIST */
+	size_t n_sub;
+	size_t elem_size;     /* F_LIST */
+	check_fn check;       /* F_LIST: runs on each element once it is filled */
+	conv_fn fn;           /* F_CUSTOM */
+	void (*free_fn)(const field *f, void *base);
+	const char *help;
+};
+
+static int verr(vctx *c, const cfg_node *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int verr(vctx *c, const cfg_node *at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (at)
+		cfg_verror(c->err, c->err_len, at->file, at->line, at->col, c->path.buf, fmt, ap);
+	else
+		cfg_verror(c->err, c->err_len, "?", 0, 0, c->path.buf, fmt, ap);
+	va_end(ap);
+	return -GW_ECONFIG;
+}
+
+static int nomem(vctx *c)
+{
+	if (c->err && c->err_len)
+		snprintf(c->err, c->err_len, "out of memory");
+	return -GW_ENOMEM;
+}
+
+/* ---- converters ----------------------------------------------------------------- */
+
+static int check_scalar(vctx *c, const cfg_node *v, siogw_opt_type t, const field *f, int64_t *num)
+{
+	char msg[512];
+	if (cfg_scalar_check(v, t, f->min, f->max, f->choices, num, msg, sizeof msg) < 0)
+		return verr(c, v, "%s", msg);
+	return 0;
+}
+
+static int conv_string(vctx *c, const field *f, const cfg_node *v, char **out)
+{
+	int64_t unused;
+	int rc = check_scalar(c, v, SIOGW_OPT_STRING, f, &unused);
+	if (rc < 0)
+		return rc;
+	if ((f->flags & NONEMPTY) && v->len == 0)
+		return verr(c, v, "must not be empty");
+	char *s;
+	if (f->type == F_PATH && v->len > 0) {
+		/* Clients and proxies disagree on trailing slashes; one spelling avoids
+		 * every "works with /socket.io but not /socket.io/" report. */
+		if (strpbrk(v->str, "?# \t"))
+			return verr(c, v, "must be a plain URL path (no '?', '#' or spaces)");
+		bool lead = v->str[0] != '/', trail = v->str[v->len - 1] != '/';
+		s = malloc(v->len + 3);
+		if (s)
+			snprintf(s, v->len + 3, "%s%s%s", lead ? "/" : "", v->str, trail ? "/" : "");
+	} else {
+		s = strdup(v->str);
+	}
+	if (!s)
+		return nomem(c);
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+static int conv_strlist(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	char got[80];
+	if (v->kind != CFG_SEQ)
+		return verr(c, v, "expected a list, got %s", cfg_describe(v, got, sizeof got));
+	char **arr = calloc(v->n ? v->n : 1, sizeof *arr);
+	if (!arr)
+		return nomem(c);
+	/* Publish the array first so gw_config_free can clean up a half-filled list. */
+	*AT(base, f->off, char **) = arr;
+	*AT(base, f->off_n, size_t) = v->n;
+	field item = {.type = F_STR, .flags = NONEMPTY};
+	for (size_t i = 0; i < v->n; i++) {
+		size_t mark = cfg_path_index(&c->path, i);
+		int rc = conv_string(c, &item, v->items[i], &arr[i]);
+		if (rc < 0)
+			return rc;
+		cfg_path_pop(&c->path, mark);
+	}
+	return 0;
+}
+
+static int fill_map(vctx *c, const field *fs, size_t nf, const cfg_node *map, void *base);
+
+static int conv_list(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	char got[80];
+	if (v->kind != CFG_SEQ)
+		return verr(c, v, "expected a list, got %s", cfg_describe(v, got, sizeof got));
+	if ((f->flags & NONEMPTY) && v->n == 0)
+		return verr(c, v, "needs at least one entry");
+	char *elems = calloc(v->n ? v->n : 1, f->elem_size);
+	if (!elems)
+		return nomem(c);
+	*AT(base, f->off, void *) = elems;
+	*AT(base, f->off_n, size_t) = v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t mark = cfg_path_index(&c->path, i);
+		int rc = fill_map(c, f->sub, f->n_sub, v->items[i], elems + i * f->elem_size);
+		if (rc == 0 && f->check)
+			rc = f->check(c, v, elems, i);
+		if (rc < 0)
+			return rc;
+		cfg_path_pop(&c->path, mark);
+	}
+	return 0;
+}
+
+/* Convert a present, non-null value. */
+static int set_field(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	int64_t x = 0;
+	int rc;
+	switch (f->type) {
+	case F_STR:
+	case F_PATH:
+		return conv_string(c, f, v, AT(base, f->off, char *));
+	case F_INT:
+		if ((rc = check_scalar(c, v, SIOGW_OPT_INT, f, &x)) == 0)
+			*AT(base, f->off, int) = (int)x;
+		return rc;
+	case F_COUNT:
+	case F_SIZE:
+		rc = check_scalar(c, v, f->type == F_SIZE ? SIOGW_OPT_SIZE : SIOGW_OPT_INT, f, &x);
+		if (rc == 0)
+			*AT(base, f->off, size_t) = (size_t)x;
+		return rc;
+	case F_BOOL:
+		if ((rc = check_scalar(c, v, SIOGW_OPT_BOOL, f, &x)) == 0)
+			*AT(base, f->off, bool) = x != 0;
+		return rc;
+	case F_ENUM:
+		if ((rc = check_scalar(c, v, SIOGW_OPT_ENUM, f, &x)) == 0)
+			*AT(base, f->off, int) = (int)x;
+		return rc;
+	case F_STRLIST:
+		return conv_strlist(c, f, v, base);
+	case F_MAP:
+		return fill_map(c, f->sub, f->n_sub, v, base);
+	case F_LIST:
+		return conv_list(c, f, v, base);
+	case F_CUSTOM:
+		return f->fn(c, f, v, base);
+	}
+	return verr(c, v, "internal error: bad field type");
+}
+
+/*
+ * THE place where defaults happen: a key that is absent (or null) gets the table's
+ * default, converted exactly like operator input. `where` positions the error for a
+ * missing required key (the enclosing map, or the null value).
+ */
+static int set_default(vctx *c, const field *f, const cfg_node *where, void *base)
+{
+	if (f->flags & REQUIRED)
+		return verr(c, where, "required key missing");
+	if (f->type == F_MAP)
+		return fill_map(c, f->sub, f->n_sub, NULL, base);
+	if (!f->def)
+		return 0; /* optional: stays NULL / 0 / false / empty */
+	if (f->type == F_STRLIST || f->type == F_LIST || f->type == F_CUSTOM) {
+		/* collection defaults are written as YAML flow text: "[polling, websocket]" */
+		cfg_node *t = NULL;
+		int rc = cfg_tree_parse("<default>", f->def, strlen(f->def), &t, c->err, c->err_len);
+		if (rc == 0)
+			rc = set_field(c, f, t, base);
+		cfg_tree_free(t);
+		return rc;
+	}
+	cfg_node s = {.kind = CFG_SCALAR, .file = "<default>", .line = 1, .col = 1,
+		      .str = (char *)f->def, .len = strlen(f->def)};
+	return set_field(c, f, &s, base);
+}
+
+static int unknown_key(vctx *c, const cfg_node *key, const field *fs, size_t nf)
+{
+	char valid[512];
+	size_t o = 0;
+	valid[0] = '\0';
+	for (size_t i = 0; i < nf && o < sizeof valid; i++) {
+		int n = snprintf(valid + o, sizeof valid - o, "%s%s", i ? ", " : "", fs[i].key);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return verr(c, key, "unknown key (valid keys: %s)", valid);
+}
+
+/*
+ * Fill `base` from `map` (NULL = the whole map is absent) per the table: given keys in
+ * document order first, so the first error is the first one in the file; then the
+ * defaults of the keys not given.
+ */
+static int fill_map(vctx *c, const field *fs, size_t nf, const cfg_node *map, void *base)
+{
+	char got[80];
+	bool seen[MAX_FIELDS] = {false};
+	if (nf > MAX_FIELDS)
+		return verr(c, map, "internal error: option table too large");
+	if (map && map->kind != CFG_MAP)
+		return verr(c, map, "expected a map, got %s", cfg_describe(map, got, sizeof got));
+	for (size_t i = 0; map && i < map->n; i++) {
+		const cfg_node *k = map->keys[i], *v = map->items[i];
+		size_t mark = cfg_path_key(&c->path, k->str);
+		size_t j = 0;
+		while (j < nf && strcmp(fs[j].key, k->str) != 0)
+			j++;
+		int rc;
+		if (j == nf)
+			rc = unknown_key(c, k, fs, nf);
+		else if (v->kind == CFG_SCALAR && v->is_null)
+			rc = set_default(c, &fs[j], v, base);
+		else
+			rc = set_field(c, &fs[j], v, base);
+		if (rc < 0)
+			return rc;
+		seen[j] = true;
+		cfg_path_pop(&c->path, mark);
+	}
+	for (size_t j = 0; j < nf; j++) {
+		if (seen[j])
+			continue;
+		size_t mark = cfg_path_key(&c->path, fs[j].key);
+		int rc = set_default(c, &fs[j], map, base);
+		if (rc < 0)
+			return rc;
+		cfg_path_pop(&c->path, mark);
+	}
+	return 0;
+}
+
+/* ---- custom fields -------------------------------------------------------------- */
+
+static int conv_transports(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	gw_config *cfg = base;
+	char got[80];
+	if (v->kind != CFG_SEQ)
+		return verr(c, v, "expected a list, got %s", cfg_describe(v, got, sizeof got));
+	if (v->n == 0)
+		return verr(c, v, "needs at least one of polling, websocket");
+	cfg->engine.polling = cfg->engine.websocket = false;
+	field item = {.choices = "polling|websocket"};
+	for (size_t i = 0; i < v->n; i++) {
+		int64_t which;
+		size_t mark = cfg_path_index(&c->path, i);
+		int rc = check_scalar(c, v->items[i], SIOGW_OPT_ENUM, &item, &which);
+		if (rc < 0)
+			return rc;
+		cfg_path_pop(&c->path, mark);
+		if (which == 0)
+			cfg->engine.polling = true;
+		else
+			cfg->engine.websocket = true;
+	}
+	return 0;
+}
+
+/* RFC 9110 token characters: anything else would break the response head. */
+static bool is_header_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
+		    !(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z'))
+			return false;
+	return true;
+}
+
+static int conv_headers(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	gw_config *cfg = base;
+	char got[80];
+	if (v->kind != CFG_MAP)
+		return verr(c, v, "expected a map of header names to values, got %s",
+			    cfg_describe(v, got, sizeof got));
+	gw_kv *kv = calloc(v->n ? v->n : 1, sizeof *kv);
+	if (!kv)
+		return nomem(c);
+	cfg->engine.headers = kv;
+	cfg->engine.n_headers = v->n;
+	field str = {.type = F_STR};
+	for (size_t i = 0; i < v->n; i++) {
+		const cfg_node *k = v->keys[i], *val = v->items[i];
+		size_t mark = cfg_path_key(&c->path, k->str);
+		if (!is_header_name(k->str))
+			return verr(c, k, "not a valid HTTP header name");
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(kv[j].key, k->str) == 0)
+				return verr(c, k, "duplicate header (header names ignore case)");
+		int rc = conv_string(c, &str, val, &kv[i].value);
+		if (rc < 0)
+			return rc;
+		if (strpbrk(kv[i].value, "\r\n"))
+			return verr(c, val, "header values must be one line");
+		if (!(kv[i].key = strdup(k->str)))
+			return nomem(c);
+		cfg_path_pop(&c->path, mark);
+	}
+	return 0;
+}
+
+static void free_headers(const field *f, void *base)
+{
+	gw_config *cfg = base;
+	for (size_t i = 0; cfg->engine.headers && i < cfg->engine.n_headers; i++) {
+		free(cfg->engine.headers[i].key);
+		free(cfg->engine.headers[i].value);
+	}
+	free(cfg->engine.headers);
+}
+
+/* adapter.options stays a tree: only the plugin's table knows its keys. */
+static int conv_options(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	char got[80];
+	if (v->kind != CFG_MAP)
+		return verr(c, v, "expected a map, got %s", cfg_describe(v, got, sizeof got));
+	((gw_config *)base)->adapter.options = v;
+	return 0;
+}
+
+/* Namespace names: socket.io namespaces are paths; duplicates would shadow each other. */
+static int check_nsp(vctx *c, const cfg_node *list, void *elems, size_t i)
+{
+	gw_nsp_config *nsps = elems;
+	const cfg_node *name = cfg_map_get(list->items[i], "name");
+	size_t mark = cfg_path_key(&c->path, "name");
+	char got[80];
+	if (nsps[i].name[0] != '/')
+		return verr(c, name, "must start with '/', got %s", cfg_describe(name, got, sizeof got));
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(nsps[j].name, nsps[i].name) == 0) {
+			const cfg_node *first = cfg_map_get(list->items[j], "name");
+			return verr(c, name, "duplicate namespace %s (first at %d:%d)",
+				    cfg_describe(name, got, sizeof got), first->line, first->col);
+		}
+	}
+	cfg_path_pop(&c->path, mark);
+	return 0;
+}
+
+/*
+ * Route topics: `{room}` stands for the rest of the topic name (dots included), so it
+ * can only be the tail — the bus bridge subscribes to the part before it as a prefix.
+ */
+static int check_route(vctx *c, const cfg_node *list, void *elems, size_t i)
+{
+	static const char ph[] = "{room}";
+	const gw_route *r = (const gw_route *)elems + i;
+	const cfg_node *item = list->items[i];
+	const cfg_node *topic = cfg_map_get(item, "topic");
+	size_t mark = cfg_path_key(&c->path, "topic");
+	char got[80];
+	cfg_describe(topic, got, sizeof got);
+	const char *at = strstr(r->topic, ph);
+	if (at && strstr(at + 1, ph))
+		return verr(c, topic, "at most one {room} placeholder, got %s", got);
+	if (at && at[sizeof ph - 1] != '\0')
+		return verr(c, topic, "{room} must end the topic, got %s", got);
+	if (at == r->topic)
+		return verr(c, topic, "needs a fixed prefix before {room}, got %s", got);
+	const char *brace = strpbrk(r->topic, "{}");
+	if (brace && brace != at)
+		return verr(c, topic, "unknown placeholder (only {room} is supported), got %s", got);
+	cfg_path_pop(&c->path, mark);
+	if (at && r->room) {
+		mark = cfg_path_key(&c->path, "room");
+		return verr(c, cfg_map_get(item, "room"),
+			    "not allowed when the topic has a {room} placeholder");
+	}
+	return 0;
+}
+
+/* ---- the tables ------------------------------------------------------------------ */
+
+#define OFF(m) offsetof(gw_config, m)
+#define NSP(m) offsetof(gw_nsp_config, m)
+#define RT(m) offsetof(gw_route, m)
+
+static const field tls_fields[] = {
+	{.key = "cert", .type = F_STR, .off = OFF(tls_cert), .flags = NONEMPTY, .help = "PEM certificate (chain) file"},
+	{.key = "key", .type = F_STR, .off = OFF(tls_key), .flags = NONEMPTY, .help = "PEM private key file"},
+};
+
+static const field listen_fields[] = {
+	{.key = "host", .type = F_STR, .off = OFF(listen_host), .def = "0.0.0.0", .flags = NONEMPTY, .help = "address to bind"},
+	{.key = "port", .type = F_INT, .off = OFF(listen_port), .def = "3000", .min = 1, .max = 65535, .help = "TCP port"},
+	{.key = "tls", .type = F_MAP, .sub = tls_fields, .n_sub = N(tls_fields), .help = "serve https/wss; needs cert and key"},
+};
+
+static const field cors_fields[] = {
+	{.key = "origins", .type = F_STRLIST, .off = OFF(engine.cors_origins), .off_n = OFF(engine.n_cors_origins),
+	 .def = "[\"*\"]", .help = "allowed Origin values; \"*\" = any"},
+	{.key = "credentials", .type = F_BOOL, .off = OFF(engine.cors_credentials), .def = "false",
+	 .help = "send Access-Control-Allow-Credentials"},
+};
+
+static const field engine_fields[] = {
+	{.key = "path", .type = F_PATH, .off = OFF(engine.path), .def = "/socket.io/", .flags = NONEMPTY,
+	 .help = "URL path of the Engine.IO endpoint"},
+	{.key = "transports", .type = F_CUSTOM, .fn = conv_transports, .def = "[polling, websocket]",
+	 .help = "allowed transports"},
+	{.key = "ping_interval_ms", .type = F_INT, .off = OFF(engine.ping_interval_ms), .def = "25000", .min = 1, .max = MS_MAX,
+	 .help = "server ping period"},
+	{.key = "ping_timeout_ms", .type = F_INT, .off = OFF(engine.ping_timeout_ms), .def = "20000", .min = 1, .max = MS_MAX,
+	 .help = "time to wait for a pong"},
+	{.key = "max_payload", .type = F_SIZE, .off = OFF(engine.max_payload), .def = "1000000", .min = 1, .max = BYTES_MAX,
+	 .help = "largest accepted packet/payload in bytes"},
+	{.key = "connect_timeout_ms", .type = F_INT, .off = OFF(engine.connect_timeout_ms), .def = "45000", .min = 1, .max = MS_MAX,
+	 .help = "close a session that joins no namespace in time"},
+	{.key = "upgrade_timeout_ms", .type = F_INT, .off = OFF(engine.upgrade_timeout_ms), .def = "10000", .min = 1, .max = MS_MAX,
+	 .help = "abort a websocket upgrade not completed in time"},
+	{.key = "cors", .type = F_MAP, .sub = cors_fields, .n_sub = N(cors_fields), .help = "CORS for polling requests"},
+	{.key = "cookie", .type = F_BOOL, .off = OFF(engine.cookie), .def = "false", .help = "set the sticky-session cookie"},
+	{.key = "cookie_name", .type = F_STR, .off = OFF(engine.cookie_name), .def = "io", .flags = NONEMPTY,
+	 .help = "name of that cookie"},
+	{.key = "echo_path", .type = F_PATH, .off = OFF(engine.echo_path), .def = "",
+	 .help = "diagnostic raw Engine.IO echo endpoint; \"\" = off"},
+	{.key = "headers", .type = F_CUSTOM, .fn = conv_headers, .free_fn = free_headers,
+	 .help = "extra HTTP response headers"},
+	{.key = "send_queue", .type = F_COUNT, .off = OFF(engine.send_queue), .def = "1024", .min = 1, .max = 1000000,
+	 .help = "max queued packets per connection"},
+	{.key = "per_message_deflate", .type = F_BOOL, .off = OFF(engine.per_message_deflate), .def = "false",
+	 .help = "websocket permessage-deflate"},
+};
+
+static const field adapter_fields[] = {
+	{.key = "plugin", .type = F_STR, .off = OFF(adapter.plugin), .def = "memory", .flags = NONEMPTY,
+	 .help = "bus plugin name, or a path to a .so"},
+	{.key = "plugin_dir", .type = F_STR, .off = OFF(adapter.plugin_dir), .flags = NONEMPTY,
+	 .help = "where plugin names are looked up"},
+	{.key = "inbound_queue", .type = F_COUNT, .off = OFF(adapter.inbound_queue), .def = "65536", .min = 1, .max = 16777216,
+	 .help = "max messages waiting for the service loop"},
+	{.key = "options", .type = F_CUSTOM, .fn = conv_options, .help = "the plugin's options (see --plugin-help)"},
+};
+
+static const field topics_fields[] = {
+	{.key = "prefix", .type = F_STR, .off = OFF(topics.prefix), .def = "sio", .flags = NONEMPTY, .help = "{prefix} in templates"},
+	{.key = "in", .type = F_STR, .off = OFF(topics.in), .def = "{prefix}.in", .flags = NONEMPTY,
+	 .help = "gateway → backends"},
+	{.key = "out", .type = F_STR, .off = OFF(topics.out), .def = "{prefix}.out", .flags = NONEMPTY,
+	 .help = "backends → every gateway"},
+	{.key = "reply", .type = F_STR, .off = OFF(topics.reply), .def = "{prefix}.reply.{node_id}", .flags = NONEMPTY,
+	 .help = "backends → this gateway"},
+};
+
+static const field route_fields[] = {
+	{.key = "topic", .type = F_STR, .off = RT(topic), .flags = REQUIRED | NONEMPTY, .help = "bus topic; may end with {room}"},
+	{.key = "event", .type = F_STR, .off = RT(event), .flags = REQUIRED | NONEMPTY, .help = "event name emitted to clients"},
+	{.key = "room", .type = F_STR, .off = RT(room), .flags = NONEMPTY, .help = "fixed target room; absent = namespace"},
+};
+
+static const field nsp_fields[] = {
+	{.key = "name", .type = F_STR, .off = NSP(name), .flags = REQUIRED, .help = "namespace, starts with '/'"},
+	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend",
+	 .help = "who admits a CONNECT"},
+	{.key = "auth_timeout_ms", .type = F_INT, .off = NSP(auth_timeout_ms), .def = "5000", .min = 1, .max = MS_MAX,
+	 .help = "wait for connect_result"},
+	{.key = "events", .type = F_STRLIST, .off = NSP(events), .off_n = NSP(n_events), .def = "[\"*\"]",
+	 .help = "client events forwarded; \"*\" = all"},
+	{.key = "routes", .type = F_LIST, .off = NSP(routes), .off_n = NSP(n_routes), .sub = route_fields,
+	 .n_sub = N(route_fields), .elem_size = sizeof(gw_route), .check = check_route, .help = "raw topic → event routes"},
+	{.key = "room_events", .type = F_BOOL, .off = NSP(room_events), .def = "false",
+	 .help = "publish join-room/leave-room"},
+};
+
+static const field http_fields[] = {
+	{.key = "enabled", .type = F_BOOL, .off = OFF(http_api.enabled), .def = "true", .help = "serve /api/publish, /api/subscribe"},
+	{.key = "token", .type = F_STR, .off = OFF(http_api.token), .def = "", .help = "bearer token; \"\" = no auth"},
+	{.key = "max_body", .type = F_SIZE, .off = OFF(http_api.max_body), .def = "1m", .min = 1, .max = BYTES_MAX,
+	 .help = "largest publish body"},
+	{.key = "sse_queue", .type = F_COUNT, .off = OFF(http_api.sse_queue), .def = "1024", .min = 1, .max = 1000000,
+	 .help = "max queued messages per SSE client"},
+};
+
+static const field metrics_fields[] = {
+	{.key = "enabled", .type = F_BOOL, .off = OFF(metrics.enabled), .def = "true", .help = "serve /metrics"},
+};
+
+static const field log_fields[] = {
+	{.key = "level", .type = F_ENUM, .off = OFF(log.level), .def = "info", .choices = "error|warn|info|debug",
+	 .help = "least severe level logged"},
+};
+
+static const field root_fields[] = {
+	{.key = "node_id", .type = F_STR, .off = OFF(node_id), .def = "gw-1", .flags = NONEMPTY,
+	 .help = "unique per gateway node"},
+	{.key = "listen", .type = F_MAP, .sub = listen_fields, .n_sub = N(listen_fields)},
+	{.key = "engine", .type = F_MAP, .sub = engine_fields, .n_sub = N(engine_fields)},
+	{.key = "adapter", .type = F_MAP, .sub = adapter_fields, .n_sub = N(adapter_fields)},
+	{.key = "topics", .type = F_MAP, .sub = topics_fields, .n_sub = N(topics_fields)},
+	{.key = "namespaces", .type = F_LIST, .off = OFF(nsps), .off_n = OFF(n_nsps), .sub = nsp_fields,
+	 .n_sub = N(nsp_fields), .elem_size = sizeof(gw_nsp_config), .check = check_nsp, .flags = NONEMPTY,
+	 .def = "[{name: /}]"},
+	{.key = "http_api", .type = F_MAP, .sub = http_fields, .n_sub = N(http_fields)},
+	{.key = "metrics", .type = F_MAP, .sub = metrics_fields, .n_sub = N(metrics_fields)},
+	{.key = "log", .type = F_MAP, .sub = log_fields, .n_sub = N(log_fields)},
+};
+
+/* ---- cross-field rules ---------------------------------------------------------- */
+
+/* Resolve "{prefix}" and "{node_id}" in one topic template, in place. */
+static int resolve_topic(vctx *c, const gw_config *cfg, const cfg_node *topics, const char *key,
+			 char **topic)
+{
+	const cfg_node *at = cfg_map_get(topics, key);
+	size_t mark = cfg_path_key(&c->path, "topics");
+	cfg_path_key(&c->path, key);
+	gw_buf b = {0};
+	int rc = 0;
+	for (const char *s = *topic; *s;) {
+		const char *open = strchr(s, '{');
+		size_t lit = open ? (size_t)(open - s) : strlen(s);
+		if (memchr(s, '}', lit)) {
+			gw_buf_free(&b);
+			return verr(c, at, "unbalanced '}' in topic template");
+		}
+		if ((rc = gw_buf_append(&b, s, lit)) < 0)
+			break;
+		if (!open)
+			break;
+		const char *close = strchr(open, '}');
+		size_t nl = close ? (size_t)(close - open - 1) : 0;
+		if (close && nl == 6 && memcmp(open + 1, "prefix", 6) == 0) {
+			rc = gw_buf_puts(&b, cfg->topics.prefix);
+		} else if (close && nl == 7 && memcmp(open + 1, "node_id", 7) == 0) {
+			rc = gw_buf_puts(&b, cfg->node_id);
+		} else {
+			char got[80];
+			cfg_node tmp = {.kind = CFG_SCALAR, .str = *topic, .len = strlen(*topic)};
+			gw_buf_free(&b);
+			return verr(c, at, "unknown placeholder (valid: {prefix}, {node_id}), got %s",
+				    cfg_describe(&tmp, got, sizeof got));
+		}
+		if (rc < 0)
+			break;
+		s = close + 1;
+	}
+	if (rc == 0)
+		rc = gw_buf_putc(&b, '\0');
+	if (rc < 0) {
+		gw_buf_free(&b);
+		return nomem(c);
+	}
+	free(*topic);
+	*topic = (char *)gw_buf_steal(&b, NULL);
+	cfg_path_pop(&c->path, mark);
+	return 0;
+}
+
+static int finish(vctx *c, gw_config *cfg)
+{
+	const cfg_node *listen = cfg_map_get(cfg->root, "listen");
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		size_t mark = cfg_path_key(&c->path, "listen");
+		cfg_path_key(&c->path, "tls");
+		int rc = verr(c, cfg_map_get(listen, "tls"), "needs both cert and key (%s is missing)",
+			      cfg->tls_cert ? "key" : "cert");
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
+	const cfg_node *topics = cfg_map_get(cfg->root, "topics");
+	int rc;
+	if ((rc = resolve_topic(c, cfg, topics, "in", &cfg->topics.in)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0)
+		return rc;
+	return 0;
+}
+
+/* ---- freeing, driven by the same tables ------------------------------------------ */
+
+static void free_fields(const field *fs, size_t nf, void *base)
+{
+	for (size_t i = 0; i < nf; i++) {
+		const field *f = &fs[i];
+		switch (f->type) {
+		case F_STR:
+		case F_PATH:
+			free(*AT(base, f->off, char *));
+			break;
+		case F_STRLIST: {
+			char **arr = *AT(base, f->off, char **);
+			for (size_t j = 0; arr && j < *AT(base, f->off_n, size_t); j++)
+				free(arr[j]);
+			free(arr);
+			break;
+		}
+		case F_MAP:
+			free_fields(f->sub, f->n_sub, base);
+			break;
+		case F_LIST: {
+			char *elems = *AT(base, f->off, char *);
+			for (size_t j = 0; elems && j < *AT(base, f->off_n, size_t); j++)
+				free_fields(f->sub, f->n_sub, elems + j * f->elem_size);
+			free(elems);
+			break;
+		}
+		case F_CUSTOM:
+			if (f->free_fn)
+				f->free_fn(f, base);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void gw_config_free(gw_config *cfg)
+{
+	if (!cfg)
+		return;
+	free_fields(root_fields, N(root_fields), cfg);
+	free(cfg->path);
+	cfg_tree_free(cfg->root);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- public entry points --------------------------------------------------------- */
+
+int gw_config_load_string(const char *name, const char *yaml, size_t len, gw_config *out,
+			  char *err, size_t err_len)
+{
+	memset(out, 0, sizeof *out);
+	if (err && err_len)
+		err[0] = '\0';
+	if (!name)
+		name = "<string>";
+	vctx c = {.err = err, .err_len = err_len};
+	int rc = cfg_tree_parse(name, yaml, len, &out->root, err, err_len);
+	if (rc < 0)
+		return rc;
+	if (!(out->path = strdup(name))) {
+		rc = nomem(&c);
+		goto fail;
+	}
+	const cfg_node *root = out->root;
+	char got[80];
+	if (root->kind == CFG_SCALAR && root->is_null)
+		rc = verr(&c, root, "the configuration is empty (expected a map of settings)");
+	else if (root->kind != CFG_MAP)
+		rc = verr(&c, root, "expected a map at the top level, got %s", cfg_describe(root, got, sizeof got));
+	else if ((rc = fill_map(&c, root_fields, N(root_fields), root, out)) == 0)
+		rc = finish(&c, out);
+	if (rc == 0)
+		return 0;
+fail:
+	gw_config_free(out);
+	return rc;
+}
+
+#define CONFIG_FILE_MAX (16u << 20)
+
+int gw_config_load_file(const char *path, gw_config *out, char *err, size_t err_len)
+{
+	memset(out, 0, sizeof *out);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		if (err && err_len)
+			snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+		return -GW_ECONFIG;
+	}
+	gw_buf b = {0};
+	char chunk[8192];
+	size_t n;
+	int rc = 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b.len + n > CONFIG_FILE_MAX) {
+			if (err && err_len)
+				snprintf(err, err_len, "%s: file too large (max %u MiB)", path, CONFIG_FILE_MAX >> 20);
+			rc = -GW_ECONFIG;
+			break;
+		}
+		if (gw_buf_append(&b, chunk, n) < 0) {
+			if (err && err_len)
+				snprintf(err, err_len, "%s: out of memory", path);
+			rc = -GW_ENOMEM;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		if (err && err_len)
+			snprintf(err, err_len, "%s: read error: %s", path, strerror(errno));
+		rc = -GW_ECONFIG;
+	}
+	fclose(f);
+	if (rc == 0)
+		rc = gw_config_load_string(path, b.data ? (const char *)b.data : "", b.len, out, err, err_len);
+	gw_buf_free(&b);
+	return rc;
+}
+
+const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->n_nsps; i++)
+		if (strlen(cfg->nsps[i].name) == len && memcmp(cfg->nsps[i].name, name, len) == 0)
+			return &cfg->nsps[i];
+	return NULL;
+}
