@@ -86,12 +86,30 @@ typedef struct env_in {
  * Parse one envelope. On error returns -GW_EINVAL and writes a short reason into err
  * (e.g. "missing \"type\"", "emit: \"event\" must be a string"). max_payload bounds
  * the decoded size (-GW_ETOOBIG).
+ *
+ * Details of the contract (see also the top of envelope.c):
+ *  - every failure (-GW_EINVAL, -GW_ETOOBIG, -GW_ENOMEM) writes a reason into err,
+ *    prefixed "<type>: " once the type is known (truncated to err_len; err may be
+ *    NULL), and leaves *out NULL;
+ *  - lookups are case-sensitive; unknown members are ignored; JSON null = absent;
+ *  - "id" may be a non-empty string or an integer (|n| ≤ 2^53); integers become their
+ *    decimal text ("7"). Larger numbers are refused: cJSON has already rounded them,
+ *    so backends should send ids as strings;
+ *  - emit: "event" must not be a reserved name (sio_event_reserved); "data" absent =
+ *    no arguments; at most SIO_MAX_ATTACHMENTS $binary values (-GW_ETOOBIG);
+ *  - connect_result with "ok": false: "error" may be an object {"message","data"} or a
+ *    bare message string; the message defaults to "Not authorized";
+ *  - max_payload: body JSON length plus decoded binary bytes; 0 = no limit;
+ *  - strings are malloc'd (free() them only through env_in_free).
  */
 int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
 	      size_t err_len);
 void env_in_free(env_in *e);
 
-/* ---- outbound ---- */
+/* ---- outbound ----
+ * Each returns unformatted JSON text to free with free(), or NULL on -GW_ENOMEM or a
+ * NULL required argument (env_build_event: also when args is not an array starting
+ * with a string, or a placeholder has no attachment). */
 
 /* {"type":"connect","nsp","sid","node","handshake":{...}[,"id","reply_to"]}.
  * handshake is borrowed (it already holds headers, query, auth, address, ...). */

@@ -44,6 +44,10 @@ int eio_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_pack
  *     while ((rc = eio_payload_next(&it, &pkt)) == 1) ...
  * Returns 1 with a packet, 0 at the end, -GW_EINVAL on a malformed packet (empty
  * packet, unknown type, bad base64).
+ * An empty body yields no packet (0). A separator at the start, at the end or doubled
+ * is an empty packet (-GW_EINVAL); a trailing separator is reported instead of the
+ * packet before it. After -GW_EINVAL the iterator is at the end. Packet data points
+ * into buf (binary packets: their decoded bytes, written over the base64).
  */
 typedef struct eio_payload_iter {
 	uint8_t *p, *end;
@@ -58,7 +62,9 @@ int eio_payload_next(eio_payload_iter *it, eio_packet *out);
  */
 int eio_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary);
 
-/* The open packet: 0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..} */
+/* The open packet: 0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..}
+ * (appended to out, like eio_payload_append; this is the websocket payload, not a
+ * polling payload). Returns 0 or -GW_ENOMEM. */
 int eio_encode_open(gw_buf *out, const char *sid, bool upgrade_websocket, int ping_interval_ms,
 		    int ping_timeout_ms, size_t max_payload);
 
@@ -71,9 +77,11 @@ enum {
 	EIO_ERR_FORBIDDEN = 4,
 	EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
 };
+/* Unknown codes are reported as EIO_ERR_BAD_REQUEST. */
 const char *eio_error_message(int code);
 int eio_error_status(int code);
-/* Writes the JSON body; returns its length (body needs 64 bytes). */
+/* Writes the JSON body; returns its length (body needs 64 bytes), or -GW_EINVAL when
+ * len is too small. */
 int eio_error_body(int code, char *body, size_t len);
 
 #endif

@@ -13,7 +13,9 @@ room_index *room_index_create(void);
 void room_index_destroy(room_index *ri);
 
 /* Returns 1 if member newly joined (and *created = 1 if the room is new), 0 if it was
- * already in the room, -GW_ENOMEM. created may be NULL. */
+ * already in the room, -GW_ENOMEM (index unchanged), -GW_EINVAL (room NULL). created
+ * may be NULL. The room name is copied. A member exists in the index only while it is
+ * in at least one room; a room only while it has a member. */
 int room_join(room_index *ri, const char *room, void *member, int *created);
 /* Returns 1 if member left (and *deleted = 1 if the room became empty and was removed),
  * 0 if it was not in the room. deleted may be NULL. */
@@ -28,7 +30,8 @@ size_t room_index_members(const room_index *ri);  /* number of distinct members 
 size_t room_size(const room_index *ri, const char *room);
 int room_has(const room_index *ri, const char *room, void *member);
 
-/* Call cb for each room of member (order unspecified). */
+/* Call cb for each room of member (order unspecified). cb may make member leave the
+ * room it is given, and must not otherwise modify the index. */
 void room_member_rooms(const room_index *ri, void *member,
 		       void (*cb)(const char *room, void *arg), void *arg);
 

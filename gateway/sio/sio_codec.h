@@ -46,14 +46,26 @@ typedef struct sio_packet {
  * BINARY_EVENT a non-empty array whose first element is a string; ACK / BINARY_ACK an
  * array; CONNECT_ERROR object or string (server never receives it, but decodes it);
  * attachments ≤ SIO_MAX_ATTACHMENTS; id fits in 53 bits.
- * Returns 0 (caller frees with sio_packet_clear) or -GW_EINVAL.
+ * Also, as socket.io-parser does: an event name may not be reserved (see
+ * sio_event_reserved). Stricter than socket.io-parser: the payload of EVENT / ACK and
+ * their binary forms is mandatory (the protocol says so), numeric event names are
+ * refused, attachments and id are plain decimal digits (at least one digit before '-'),
+ * and the JSON must span the rest of the packet (JSON whitespace may trail).
+ * Returns 0 (caller frees with sio_packet_clear) or -GW_EINVAL; on error out->data
+ * is NULL, so sio_packet_clear is harmless either way.
  */
 int sio_decode(const char *buf, size_t len, sio_packet *out);
 void sio_packet_clear(sio_packet *p);
 
+/* Event names socket.io reserves ("connect", "connect_error", "disconnect",
+ * "disconnecting", "newListener", "removeListener"): refused from clients and bus. */
+bool sio_event_reserved(const char *name);
+
 /*
  * Encode the text part of a packet into out (appends). json may be NULL (no payload).
  * nsp "/" is omitted. id SIO_NO_ID omitted. For binary types `attachments` is written.
+ * Returns 0, -GW_ENOMEM, or -GW_EINVAL (unknown type, negative id other than
+ * SIO_NO_ID, id over 2^53-1, nsp not starting with '/' or holding a ',').
  */
 int sio_encode(gw_buf *out, sio_type type, const char *nsp, int64_t id, unsigned attachments,
 	       const char *json, size_t json_len);
@@ -61,7 +73,9 @@ int sio_encode(gw_buf *out, sio_type type, const char *nsp, int64_t id, unsigned
 /*
  * Replace placeholders in `data` by the binary attachments, turning each placeholder
  * into {"$binary":"<base64>"} (the bus representation). Returns 0, or -GW_EINVAL if a
- * placeholder number is out of range.
+ * placeholder number is out of range (or not an integer), -GW_ENOMEM. A placeholder is
+ * any object with "_placeholder": true (its other members are dropped), as in
+ * socket.io's reconstructPacket. On error data may be partly converted.
  */
 int sio_placeholders_to_binary(cJSON *data, const uint8_t *const *att, const size_t *att_len,
 			       unsigned n_att);
@@ -71,6 +85,10 @@ int sio_placeholders_to_binary(cJSON *data, const uint8_t *const *att, const siz
  * `data` becomes a placeholder; the decoded bytes are returned in a malloc'd array of
  * malloc'd buffers (caller frees each and the arrays). Returns the number of
  * attachments (≥ 0) or -GW_EINVAL (bad base64) / -GW_ENOMEM.
+ * Only an object whose single member is "$binary" with a string value counts; any
+ * other object is plain data. Numbering is depth-first in document order (as
+ * socket.io's deconstructPacket). With 0 attachments *att and *att_len are NULL. On
+ * error nothing is returned (all freed) but data may be partly converted.
  */
 int sio_binary_to_placeholders(cJSON *data, uint8_t ***att, size_t **att_len);
 

@@ -1,0 +1,597 @@
+/*
+ * envelope.c — bus envelopes (see envelope.h, DESIGN §1.2).
+ *
+ * Field rules common to every inbound type:
+ *  - unknown members are ignored (backends may add their own); a member that is JSON
+ *    null counts as absent;
+ *  - "id" is a non-empty string, or an integer (then normalized to its decimal text;
+ *    beyond 2^53 cJSON has already rounded it, so backends should send strings);
+ *  - "nsp" defaults to "/", must start with '/' and hold no ',';
+ *  - "rooms", "except", "join", "leave": a string or an array of strings.
+ * Error strings read "<type>: <what is wrong>" so one log line names the problem.
+ *
+ * Strings handed out (body.json, data_json, error_json, env_build_*) come from
+ * cJSON_Print*, i.e. malloc while cJSON's default hooks are in place (nobody in the
+ * gateway calls cJSON_InitHooks): free them with free().
+ */
+#include "bus/envelope.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio/sio_codec.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define ACK_TIMEOUT_DEFAULT_MS 5000
+#define MAX_EXACT_INT 9007199254740992.0 /* 2^53 */
+
+typedef struct ctx {
+	const char *what; /* the envelope type, prefixes every error */
+	char *err;
+	size_t err_len;
+	size_t max_payload;
+} ctx;
+
+static int fail(ctx *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(ctx *c, int rc, const char *fmt, ...)
+{
+	if (!c->err || !c->err_len)
+		return rc;
+	int n = c->what ? snprintf(c->err, c->err_len, "%s: ", c->what) : 0;
+	if (n < 0 || (size_t)n >= c->err_len)
+		return rc;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->err_len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* No libm: core_dep does not link it. The range check makes the cast defined (and
+ * rejects NaN). */
+static bool is_int(double d, double lo, double hi)
+{
+	return d >= lo && d <= hi && (double)(int64_t)d == d;
+}
+
+static int nomem(ctx *c) { return fail(c, -GW_ENOMEM, "out of memory"); }
+
+/* The member, or NULL when absent or null. Lookups are case-sensitive. */
+static cJSON *opt(const cJSON *obj, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
+static int get_string(ctx *c, const cJSON *obj, const char *key, bool required, char **out)
+{
+	const cJSON *v = opt(obj, key);
+	if (!v)
+		return required ? fail(c, -GW_EINVAL, "missing \"%s\"", key) : 0;
+	if (!cJSON_IsString(v))
+		return fail(c, -GW_EINVAL, "\"%s\" must be a string", key);
+	if (required && !v->valuestring[0])
+		return fail(c, -GW_EINVAL, "\"%s\" must not be empty", key);
+	*out = strdup(v->valuestring);
+	return *out ? 0 : nomem(c);
+}
+
+static int get_bool(ctx *c, const cJSON *obj, const char *key, bool required, bool *out)
+{
+	const cJSON *v = opt(obj, key);
+	if (!v)
+		return required ? fail(c, -GW_EINVAL, "missing \"%s\"", key) : 0;
+	if (!cJSON_IsBool(v))
+		return fail(c, -GW_EINVAL, "\"%s\" must be a boolean", key);
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+static int get_id(ctx *c, const cJSON *obj, const char *key, char **out)
+{
+	const cJSON *v = opt(obj, key);
+	if (!v)
+		return fail(c, -GW_EINVAL, "missing \"%s\"", key);
+	if (cJSON_IsString(v))
+		return get_string(c, obj, key, true, out);
+	if (!cJSON_IsNumber(v) || !is_int(v->valuedouble, -MAX_EXACT_INT, MAX_EXACT_INT))
+		return fail(c, -GW_EINVAL, "\"%s\" must be a string or an integer", key);
+	double d = v->valuedouble;
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, "%.0f", d == 0 ? 0.0 : d); /* no "-0" */
+	*out = strdup(tmp);
+	return *out ? 0 : nomem(c);
+}
+
+static void free_list(char **l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+/* A string or an array of strings; absent gives an empty list (or an error). */
+static int get_list(ctx *c, const cJSON *obj, const char *key, bool required, char ***out,
+		    size_t *n_out)
+{
+	const cJSON *v = opt(obj, key);
+	if (!v)
+		return required ? fail(c, -GW_EINVAL, "missing \"%s\"", key) : 0;
+	size_t n = 0;
+	if (cJSON_IsString(v)) {
+		n = 1;
+	} else if (cJSON_IsArray(v)) {
+		for (const cJSON *s = v->child; s; s = s->next, n++)
+			if (!cJSON_IsString(s))
+				return fail(c, -GW_EINVAL,
+					    "\"%s\" must be a string or an array of strings", key);
+	} else {
+		return fail(c, -GW_EINVAL, "\"%s\" must be a string or an array of strings", key);
+	}
+	if (n == 0)
+		return 0;
+	char **l = calloc(n, sizeof *l);
+	if (!l)
+		return nomem(c);
+	const cJSON *s = cJSON_IsString(v) ? v : v->child;
+	for (size_t i = 0; i < n; i++, s = s->next) {
+		l[i] = strdup(s->valuestring);
+		if (!l[i]) {
+			free_list(l, i);
+			return nomem(c);
+		}
+	}
+	*out = l;
+	*n_out = n;
+	return 0;
+}
+
+static int get_target(ctx *c, const cJSON *root, env_target *t)
+{
+	const cJSON *nsp = opt(root, "nsp");
+	if (nsp && (!cJSON_IsString(nsp) || nsp->valuestring[0] != '/'))
+		return fail(c, -GW_EINVAL, "\"nsp\" must be a string starting with '/'");
+	if (nsp && strchr(nsp->valuestring, ','))
+		return fail(c, -GW_EINVAL, "\"nsp\" must not contain ','");
+	t->nsp = strdup(nsp ? nsp->valuestring : "/");
+	if (!t->nsp)
+		return nomem(c);
+	int rc = get_list(c, root, "rooms", false, &t->rooms, &t->n_rooms);
+	if (!rc)
+		rc = get_list(c, root, "except", false, &t->except, &t->n_except);
+	return rc;
+}
+
+/* args (consumed): the JSON array of a packet with $binary values. Fills the body with
+ * its placeholder form and one binary frame per attachment. */
+static int make_body(ctx *c, cJSON *args, env_body *b)
+{
+	uint8_t **att = NULL;
+	size_t *att_len = NULL;
+	int n = sio_binary_to_placeholders(args, &att, &att_len);
+	int rc = 0;
+	if (n < 0) {
+		rc = n == -GW_EINVAL ? fail(c, n, "\"data\": invalid base64 in a \"$binary\" value")
+				     : nomem(c);
+		goto out;
+	}
+	if (n > SIO_MAX_ATTACHMENTS) {
+		rc = fail(c, -GW_ETOOBIG, "\"data\": %d binary values (at most %d)", n,
+			  SIO_MAX_ATTACHMENTS);
+		goto out;
+	}
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += att_len[i];
+	b->json = cJSON_PrintUnformatted(args);
+	if (!b->json) {
+		rc = nomem(c);
+		goto out;
+	}
+	b->json_len = strlen(b->json);
+	total += b->json_len;
+	if (c->max_payload && total > c->max_payload) {
+		rc = fail(c, -GW_ETOOBIG, "payload of %zu bytes exceeds the limit of %zu", total,
+			  c->max_payload);
+		goto out;
+	}
+	if (n) {
+		b->att = calloc((size_t)n, sizeof *b->att);
+		if (!b->att) {
+			rc = nomem(c);
+			goto out;
+		}
+		for (int i = 0; i < n; i++, b->n_att++) {
+			b->att[i] = gw_frame_from(att[i], att_len[i], true);
+			if (!b->att[i]) {
+				rc = nomem(c);
+				goto out;
+			}
+		}
+	}
+out:
+	for (int i = 0; i < n; i++)
+		free(att[i]);
+	free(att);
+	free(att_len);
+	cJSON_Delete(args);
+	return rc;
+}
+
+/* The "data" array of root, detached (absent: a new empty array). */
+static int take_data(ctx *c, cJSON *root, cJSON **out)
+{
+	cJSON *d = opt(root, "data");
+	if (d && !cJSON_IsArray(d))
+		return fail(c, -GW_EINVAL, "\"data\" must be an array");
+	*out = d ? cJSON_DetachItemViaPointer(root, d) : cJSON_CreateArray();
+	return *out ? 0 : nomem(c);
+}
+
+/* frames[0] = "4" + the EVENT / BINARY_EVENT packet, frames[1..] = the attachments. */
+static int make_frames(ctx *c, env_in *e)
+{
+	unsigned n_att = (unsigned)e->body.n_att;
+	gw_buf hdr = {0};
+	int rc = sio_encode(&hdr, n_att ? SIO_BINARY_EVENT : SIO_EVENT, e->target.nsp, SIO_NO_ID,
+			    n_att, NULL, 0);
+	if (rc) {
+		gw_buf_free(&hdr);
+		return rc == -GW_ENOMEM ? nomem(c) : fail(c, rc, "cannot encode the packet");
+	}
+	e->frames = calloc(1 + e->body.n_att, sizeof *e->frames);
+	gw_frame *f = e->frames ? gw_frame_new(1 + hdr.len + e->body.json_len, false) : NULL;
+	if (!f) {
+		gw_buf_free(&hdr);
+		return nomem(c);
+	}
+	uint8_t *p = gw_frame_data(f);
+	p[0] = '4';
+	memcpy(p + 1, hdr.data, hdr.len);
+	memcpy(p + 1 + hdr.len, e->body.json, e->body.json_len);
+	gw_buf_free(&hdr);
+	e->frames[0] = f;
+	for (size_t i = 0; i < e->body.n_att; i++)
+		e->frames[1 + i] = gw_frame_ref(e->body.att[i]);
+	e->n_frames = 1 + e->body.n_att;
+	return 0;
+}
+
+static int parse_emit(ctx *c, cJSON *root, env_in *e)
+{
+	int rc = get_target(c, root, &e->target);
+	if (rc)
+		return rc;
+	const cJSON *ev = opt(root, "event");
+	if (!ev)
+		return fail(c, -GW_EINVAL, "missing \"event\"");
+	if (!cJSON_IsString(ev))
+		return fail(c, -GW_EINVAL, "\"event\" must be a string");
+	if (sio_event_reserved(ev->valuestring))
+		return fail(c, -GW_EINVAL, "\"event\" \"%s\" is a reserved name", ev->valuestring);
+	e->event = strdup(ev->valuestring);
+	if (!e->event)
+		return nomem(c);
+	if ((rc = get_bool(c, root, "volatile", false, &e->volatile_)))
+		return rc;
+
+	const cJSON *ack = opt(root, "ack");
+	if (ack) {
+		if (!cJSON_IsObject(ack))
+			return fail(c, -GW_EINVAL, "\"ack\" must be an object");
+		ctx ac = *c;
+		ac.what = "emit: ack";
+		if ((rc = get_string(&ac, ack, "reply_to", true, &e->reply_to)) ||
+		    (rc = get_id(&ac, ack, "id", &e->id)))
+			return rc;
+		e->timeout_ms = ACK_TIMEOUT_DEFAULT_MS;
+		const cJSON *t = opt(ack, "timeout_ms");
+		if (t) {
+			if (!cJSON_IsNumber(t) || !is_int(t->valuedouble, 1, INT_MAX))
+				return fail(&ac, -GW_EINVAL,
+					    "\"timeout_ms\" must be an integer from 1 to %d", INT_MAX);
+			e->timeout_ms = (int)t->valuedouble;
+		}
+		e->has_ack = true;
+	}
+
+	cJSON *args;
+	if ((rc = take_data(c, root, &args)))
+		return rc;
+	cJSON *name = cJSON_CreateString(e->event);
+	if (!name || !cJSON_InsertItemInArray(args, 0, name)) {
+		cJSON_Delete(name);
+		cJSON_Delete(args);
+		return nomem(c);
+	}
+	if ((rc = make_body(c, args, &e->body)))
+		return rc;
+	return e->has_ack ? 0 : make_frames(c, e);
+}
+
+static int parse_join_leave(ctx *c, cJSON *root, env_in *e, const char *key)
+{
+	int rc = get_target(c, root, &e->target);
+	return rc ? rc : get_list(c, root, key, true, &e->change, &e->n_change);
+}
+
+static int parse_disconnect(ctx *c, cJSON *root, env_in *e)
+{
+	int rc = get_target(c, root, &e->target);
+	return rc ? rc : get_bool(c, root, "close", false, &e->close);
+}
+
+static int parse_fetch(ctx *c, cJSON *root, env_in *e)
+{
+	int rc = get_target(c, root, &e->target);
+	if (!rc)
+		rc = get_string(c, root, "reply_to", true, &e->reply_to);
+	return rc ? rc : get_id(c, root, "id", &e->id);
+}
+
+static int parse_ack(ctx *c, cJSON *root, env_in *e)
+{
+	int rc = get_id(c, root, "id", &e->id);
+	cJSON *args;
+	if (rc || (rc = take_data(c, root, &args)))
+		return rc;
+	return make_body(c, args, &e->body);
+}
+
+static int print_json(ctx *c, const cJSON *v, char **out)
+{
+	*out = cJSON_PrintUnformatted(v);
+	return *out ? 0 : nomem(c);
+}
+
+static int parse_connect_result(ctx *c, cJSON *root, env_in *e)
+{
+	int rc = get_id(c, root, "id", &e->id);
+	if (rc || (rc = get_bool(c, root, "ok", true, &e->ok)))
+		return rc;
+	if (e->ok) {
+		const cJSON *data = opt(root, "data");
+		return data ? print_json(c, data, &e->data_json) : 0;
+	}
+	/* error: {"message"?: string, "data"?: any} or a bare message string */
+	const cJSON *err = opt(root, "error");
+	const cJSON *msg = NULL, *data = NULL;
+	if (cJSON_IsString(err)) {
+		msg = err;
+	} else if (cJSON_IsObject(err)) {
+		msg = opt(err, "message");
+		data = opt(err, "data");
+		if (msg && !cJSON_IsString(msg))
+			return fail(c, -GW_EINVAL, "\"error.message\" must be a string");
+	} else if (err) {
+		return fail(c, -GW_EINVAL, "\"error\" must be an object or a string");
+	}
+	cJSON *o = cJSON_CreateObject();
+	if (!o || !cJSON_AddStringToObject(o, "message", msg ? msg->valuestring : "Not authorized"))
+		goto oom;
+	if (data) {
+		cJSON *dup = cJSON_Duplicate(data, 1);
+		if (!dup || !cJSON_AddItemToObject(o, "data", dup)) {
+			cJSON_Delete(dup);
+			goto oom;
+		}
+	}
+	rc = print_json(c, o, &e->error_json);
+	cJSON_Delete(o);
+	return rc;
+oom:
+	cJSON_Delete(o);
+	return nomem(c);
+}
+
+int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
+	      size_t err_len)
+{
+	ctx c = {.what = NULL, .err = err, .err_len = err_len, .max_payload = max_payload};
+	*out = NULL;
+	if (err && err_len)
+		err[0] = 0;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (!root)
+		return fail(&c, -GW_EINVAL, "invalid JSON at byte %zu",
+			    end ? (size_t)(end - (const char *)buf) : 0);
+	size_t used = (size_t)(end - (const char *)buf);
+	const char *s = buf;
+	while (used < len && (s[used] == ' ' || s[used] == '\t' || s[used] == '\n' || s[used] == '\r'))
+		used++;
+	int rc;
+	env_in *e = NULL;
+	if (used != len) {
+		rc = fail(&c, -GW_EINVAL, "trailing data after the JSON value at byte %zu", used);
+		goto done;
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = fail(&c, -GW_EINVAL, "envelope must be a JSON object");
+		goto done;
+	}
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+	if (!type) {
+		rc = fail(&c, -GW_EINVAL, "missing \"type\"");
+		goto done;
+	}
+	if (!cJSON_IsString(type)) {
+		rc = fail(&c, -GW_EINVAL, "\"type\" must be a string");
+		goto done;
+	}
+	e = calloc(1, sizeof *e);
+	if (!e) {
+		rc = nomem(&c);
+		goto done;
+	}
+	const char *t = type->valuestring;
+	c.what = t;
+	if (strcmp(t, "emit") == 0) {
+		e->type = ENV_EMIT;
+		rc = parse_emit(&c, root, e);
+	} else if (strcmp(t, "join") == 0) {
+		e->type = ENV_JOIN;
+		rc = parse_join_leave(&c, root, e, "join");
+	} else if (strcmp(t, "leave") == 0) {
+		e->type = ENV_LEAVE;
+		rc = parse_join_leave(&c, root, e, "leave");
+	} else if (strcmp(t, "disconnect") == 0) {
+		e->type = ENV_DISCONNECT;
+		rc = parse_disconnect(&c, root, e);
+	} else if (strcmp(t, "fetch") == 0) {
+		e->type = ENV_FETCH;
+		rc = parse_fetch(&c, root, e);
+	} else if (strcmp(t, "ack") == 0) {
+		e->type = ENV_ACK;
+		rc = parse_ack(&c, root, e);
+	} else if (strcmp(t, "connect_result") == 0) {
+		e->type = ENV_CONNECT_RESULT;
+		rc = parse_connect_result(&c, root, e);
+	} else {
+		c.what = NULL;
+		rc = fail(&c, -GW_EINVAL, "unknown type \"%.40s\"", t);
+	}
+done:
+	cJSON_Delete(root);
+	if (rc) {
+		env_in_free(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+void env_in_free(env_in *e)
+{
+	if (!e)
+		return;
+	free(e->target.nsp);
+	free_list(e->target.rooms, e->target.n_rooms);
+	free_list(e->target.except, e->target.n_except);
+	free(e->event);
+	free(e->body.json);
+	for (size_t i = 0; i < e->body.n_att; i++)
+		gw_frame_unref(e->body.att[i]);
+	free(e->body.att);
+	for (size_t i = 0; e->frames && i < e->n_frames; i++)
+		gw_frame_unref(e->frames[i]);
+	free(e->frames);
+	free_list(e->change, e->n_change);
+	free(e->reply_to);
+	free(e->id);
+	free(e->data_json);
+	free(e->error_json);
+	free(e);
+}
+
+/* ---- outbound ---- */
+
+/* Adds key: s (a NULL s fails, which the builders turn into a NULL result). */
+static bool add_str(cJSON *o, const char *key, const char *s)
+{
+	return s && cJSON_AddStringToObject(o, key, s);
+}
+
+static char *finish(cJSON *o, bool ok)
+{
+	char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+static cJSON *head(const char *type, const char *nsp, const char *sid, const char *node)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && add_str(o, "type", type) && add_str(o, "nsp", nsp) && add_str(o, "sid", sid) &&
+	    (!node || add_str(o, "node", node)))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+char *env_build_connect(const char *nsp, const char *sid, const char *node,
+			const cJSON *handshake, const char *id, const char *reply_to)
+{
+	cJSON *o = head("connect", nsp, sid, node);
+	if (!o || !node)
+		return finish(o, false);
+	/* A reference: handshake stays the caller's and is not copied. */
+	bool ok = handshake ? cJSON_AddItemReferenceToObject(o, "handshake", (cJSON *)handshake)
+			    : cJSON_AddObjectToObject(o, "handshake") != NULL;
+	if (ok && id)
+		ok = add_str(o, "id", id);
+	if (ok && reply_to)
+		ok = add_str(o, "reply_to", reply_to);
+	return finish(o, ok);
+}
+
+static cJSON *string_array(const char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++) {
+		cJSON *s = v[i] ? cJSON_CreateString(v[i]) : NULL;
+		if (!s || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
+			   const char *reason, const char *const *rooms, size_t n_rooms)
+{
+	cJSON *o = head("disconnect", nsp, sid, node);
+	if (!o || !node || !add_str(o, "reason", reason))
+		return finish(o, false);
+	cJSON *a = string_array(rooms, n_rooms);
+	if (!a || !cJSON_AddItemToObject(o, "rooms", a)) {
+		cJSON_Delete(a);
+		return finish(o, false);
+	}
+	return finish(o, true);
+}
+
+char *env_build_event(const char *nsp, const char *sid, const char *node, const cJSON *args,
+		      const uint8_t *const *att, const size_t *att_len, unsigned n_att,
+		      const char *ack_id, const char *reply_to)
+{
+	if (!cJSON_IsArray(args) || !cJSON_IsString(args->child))
+		return NULL;
+	cJSON *o = head("event", nsp, sid, node);
+	if (!o || !node)
+		return finish(o, false);
+	/* Copy: the placeholders are rewritten, and args belongs to the caller. */
+	cJSON *data = cJSON_Duplicate(args, 1);
+	if (!data || sio_placeholders_to_binary(data, att, att_len, n_att)) {
+		cJSON_Delete(data);
+		return finish(o, false);
+	}
+	cJSON *name = cJSON_DetachItemFromArray(data, 0);
+	if (!cJSON_AddItemToObject(o, "event", name)) {
+		cJSON_Delete(name);
+		cJSON_Delete(data);
+		return finish(o, false);
+	}
+	if (!cJSON_AddItemToObject(o, "data", data)) {
+		cJSON_Delete(data);
+		return finish(o, false);
+	}
+	if (ack_id) {
+		cJSON *a = cJSON_AddObjectToObject(o, "ack");
+		if (!a || !add_str(a, "id", ack_id) || (reply_to && !add_str(a, "reply_to", reply_to)))
+			return finish(o, false);
+	}
+	return finish(o, true);
+}
+
+char *env_build_room(const char *type, const char *nsp, const char *sid, const char *room)
+{
+	cJSON *o = head(type, nsp, sid, NULL);
+	return finish(o, o && add_str(o, "room", room));
+}

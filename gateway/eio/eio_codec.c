@@ -1,0 +1,151 @@
+/*
+ * eio_codec.c — Engine.IO v4 packets and polling payloads (see eio_codec.h).
+ *
+ * Strictness: engine.io-parser is lenient (an empty packet decodes as "open",
+ * Buffer.from ignores bad base64); we reject those, because a well-behaved client
+ * never sends them and the caller closes the session on -GW_EINVAL.
+ */
+#include "eio/eio_codec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/base64.h"
+#include "util/err.h"
+
+static bool valid_type(uint8_t c) { return c >= EIO_OPEN && c <= EIO_NOOP; }
+
+int eio_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_packet *out)
+{
+	if (binary_frame) {
+		/* A binary websocket frame has no type byte: it is always a message. */
+		*out = (eio_packet){.type = EIO_MESSAGE, .binary = true, .data = buf, .len = len};
+		return 0;
+	}
+	if (len == 0 || !valid_type(buf[0]))
+		return -GW_EINVAL;
+	*out = (eio_packet){.type = (eio_type)buf[0], .binary = false, .data = buf + 1,
+			    .len = len - 1};
+	return 0;
+}
+
+void eio_payload_iter_init(eio_payload_iter *it, uint8_t *buf, size_t len)
+{
+	it->p = buf;
+	it->end = buf + len;
+}
+
+/*
+ * Stateless over (p, end): p is always the start of the next packet. A separator
+ * that ends the buffer, a doubled one and a leading one all produce an empty packet,
+ * which is an error; so a trailing separator is detected together with the packet
+ * before it (that packet is not returned). An empty body has no packets.
+ */
+int eio_payload_next(eio_payload_iter *it, eio_packet *out)
+{
+	if (it->p >= it->end)
+		return 0;
+	uint8_t *start = it->p;
+	uint8_t *sep = memchr(start, EIO_SEPARATOR, (size_t)(it->end - start));
+	uint8_t *stop = sep ? sep : it->end;
+	if (stop == start || (sep && sep + 1 == it->end))
+		goto bad;
+	it->p = sep ? sep + 1 : it->end;
+
+	if (start[0] == 'b') {
+		/* base64 never grows when decoded, so the bytes fit in place */
+		long n = gw_b64_decode((const char *)start + 1, (size_t)(stop - start - 1), start + 1);
+		if (n < 0)
+			goto bad;
+		*out = (eio_packet){.type = EIO_MESSAGE, .binary = true, .data = start + 1,
+				    .len = (size_t)n};
+		return 1;
+	}
+	if (!valid_type(start[0]))
+		goto bad;
+	*out = (eio_packet){.type = (eio_type)start[0], .binary = false, .data = start + 1,
+			    .len = (size_t)(stop - start - 1)};
+	return 1;
+bad:
+	it->p = it->end; /* further calls report the end, not the same error again */
+	return -GW_EINVAL;
+}
+
+int eio_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary)
+{
+	size_t need = (out->len ? 1 : 0) + (binary ? 1 + gw_b64_enc_len(len) : len);
+	if (gw_buf_reserve(out, need))
+		return -GW_ENOMEM;
+	if (out->len)
+		out->data[out->len++] = EIO_SEPARATOR;
+	if (binary) {
+		out->data[out->len++] = 'b';
+		out->len += gw_b64_encode(ws_payload, len, (char *)out->data + out->len);
+	} else if (len) {
+		memcpy(out->data + out->len, ws_payload, len);
+		out->len += len;
+	}
+	out->data[out->len] = 0;
+	return 0;
+}
+
+/* Appends s as a JSON string literal. sids are URL-safe already; this only keeps the
+ * packet valid JSON whatever the caller passes. */
+static int put_json_string(gw_buf *out, const char *s)
+{
+	if (gw_buf_putc(out, '"'))
+		return -GW_ENOMEM;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int rc;
+		if (*p == '"' || *p == '\\')
+			rc = gw_buf_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			rc = gw_buf_printf(out, "\\u%04x", *p);
+		else
+			rc = gw_buf_putc(out, (char)*p);
+		if (rc)
+			return -GW_ENOMEM;
+	}
+	return gw_buf_putc(out, '"') ? -GW_ENOMEM : 0;
+}
+
+int eio_encode_open(gw_buf *out, const char *sid, bool upgrade_websocket, int ping_interval_ms,
+		    int ping_timeout_ms, size_t max_payload)
+{
+	if (gw_buf_puts(out, "0{\"sid\":") || put_json_string(out, sid) ||
+	    gw_buf_printf(out, ",\"upgrades\":[%s],\"pingInterval\":%d,\"pingTimeout\":%d,"
+			       "\"maxPayload\":%zu}",
+			  upgrade_websocket ? "\"websocket\"" : "", ping_interval_ms,
+			  ping_timeout_ms, max_payload))
+		return -GW_ENOMEM;
+	return 0;
+}
+
+static const char *const ERR_MSG[] = {
+	[EIO_ERR_TRANSPORT_UNKNOWN] = "Transport unknown",
+	[EIO_ERR_UNKNOWN_SID] = "Session ID unknown",
+	[EIO_ERR_BAD_HANDSHAKE_METHOD] = "Bad handshake method",
+	[EIO_ERR_BAD_REQUEST] = "Bad request",
+	[EIO_ERR_FORBIDDEN] = "Forbidden",
+	[EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION] = "Unsupported protocol version",
+};
+
+const char *eio_error_message(int code)
+{
+	if (code < 0 || (size_t)code >= sizeof ERR_MSG / sizeof ERR_MSG[0])
+		return "Bad request";
+	return ERR_MSG[code];
+}
+
+int eio_error_status(int code) { return code == EIO_ERR_FORBIDDEN ? 403 : 400; }
+
+int eio_error_body(int code, char *body, size_t len)
+{
+	/* An unknown code is reported as "Bad request" rather than invented. */
+	if (code < 0 || (size_t)code >= sizeof ERR_MSG / sizeof ERR_MSG[0])
+		code = EIO_ERR_BAD_REQUEST;
+	int n = snprintf(body, len, "{\"code\":%d,\"message\":\"%s\"}", code, ERR_MSG[code]);
+	if (n < 0 || (size_t)n >= len)
+		return -GW_EINVAL;
+	return n;
+}

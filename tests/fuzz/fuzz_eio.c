@@ -1,0 +1,86 @@
+/* libFuzzer target: Engine.IO frames and polling payloads (eio_codec.h). */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "eio/eio_codec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Iterates buf and appends every packet, in websocket form, to out. Returns the number
+ * of packets, or -1 on a decoding error. */
+static int reencode(uint8_t *buf, size_t len, gw_buf *out, int *n_binary)
+{
+	eio_payload_iter it;
+	eio_packet p;
+	int n = 0, rc;
+	eio_payload_iter_init(&it, buf, len);
+	while ((rc = eio_payload_next(&it, &p)) == 1) {
+		assert(p.data >= buf && p.data + p.len <= buf + len);
+		assert(p.binary ? p.type == EIO_MESSAGE : p.type >= EIO_OPEN && p.type <= EIO_NOOP);
+		/* text: the type char is the byte before the data */
+		const uint8_t *ws = p.binary ? p.data : p.data - 1;
+		assert(p.binary || ws[0] == (uint8_t)p.type);
+		assert(eio_payload_append(out, ws, p.binary ? p.len : p.len + 1, p.binary) == 0);
+		*n_binary += p.binary;
+		n++;
+	}
+	assert(eio_payload_next(&it, &p) == 0); /* stays at the end */
+	return rc == 0 ? n : -1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	eio_packet p;
+	if (eio_decode_frame(data, size, false, &p) == 0)
+		assert(size >= 1 && p.data == data + 1 && p.len == size - 1);
+	assert(eio_decode_frame(data, size, true, &p) == 0 && p.len == size);
+
+	/* exact-size copy, so ASan sees any read past the end */
+	uint8_t *buf = malloc(size ? size : 1);
+	if (!buf)
+		return 0;
+	if (size)
+		memcpy(buf, data, size);
+	gw_buf out = {0}, again = {0};
+	int n_bin = 0, n_bin2 = 0;
+	int n = reencode(buf, size, &out, &n_bin);
+	if (n >= 0) {
+		/* without binary packets the payload is rebuilt byte for byte */
+		if (n_bin == 0)
+			assert(out.len == size && (size == 0 || memcmp(out.data, data, size) == 0));
+		/* and a rebuilt payload is a fixed point */
+		uint8_t *copy = malloc(out.len ? out.len : 1);
+		assert(copy);
+		if (out.len)
+			memcpy(copy, out.data, out.len);
+		assert(reencode(copy, out.len, &again, &n_bin2) == n && n_bin2 == n_bin);
+		assert(again.len == out.len && (out.len == 0 || memcmp(again.data, out.data, out.len) == 0));
+		free(copy);
+	}
+	gw_buf_free(&out);
+	gw_buf_free(&again);
+
+	/* the open packet stays valid JSON whatever the sid holds */
+	char *sid = malloc(size + 1);
+	assert(sid);
+	if (size)
+		memcpy(sid, data, size);
+	sid[size] = 0;
+	gw_buf open = {0};
+	assert(eio_encode_open(&open, sid, size & 1, 25000, 20000, 1000000) == 0);
+	cJSON *j = cJSON_Parse((const char *)open.data + 1);
+	assert(j);
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "sid");
+	assert(cJSON_IsString(s) && strcmp(s->valuestring, sid) == 0);
+	cJSON_Delete(j);
+	gw_buf_free(&open);
+	free(sid);
+
+	char body[64];
+	assert(eio_error_body(size ? (signed char)data[0] : 0, body, sizeof body) > 0);
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,222 @@
+/* Engine.IO v4 codec: vectors from the engine.io-protocol README plus edge cases. */
+#include "../test.h"
+#include "eio/eio_codec.h"
+#include "util/err.h"
+
+#define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
+
+static int pkt_is(const eio_packet *p, eio_type type, bool binary, const char *data, size_t len)
+{
+	return p->type == type && p->binary == binary && p->len == len &&
+	       (len == 0 || memcmp(p->data, data, len) == 0);
+}
+
+TEST(frame_text)
+{
+	eio_packet p;
+	CHECK_EQ_INT(eio_decode_frame(S("4hello"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hello", 5));
+	CHECK_EQ_INT(eio_decode_frame(S("2probe"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_PING, false, "probe", 5));
+	CHECK_EQ_INT(eio_decode_frame(S("3probe"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_PONG, false, "probe", 5));
+	CHECK_EQ_INT(eio_decode_frame(S("5"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_UPGRADE, false, "", 0));
+	CHECK_EQ_INT(eio_decode_frame(S("6"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_NOOP, false, "", 0));
+	CHECK_EQ_INT(eio_decode_frame(S("1"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_CLOSE, false, "", 0));
+	CHECK_EQ_INT(eio_decode_frame(S("0{}"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_OPEN, false, "{}", 2));
+}
+
+TEST(frame_invalid)
+{
+	eio_packet p;
+	CHECK_EQ_INT(eio_decode_frame(S(""), false, &p), -GW_EINVAL);
+	CHECK_EQ_INT(eio_decode_frame(S("7"), false, &p), -GW_EINVAL);
+	CHECK_EQ_INT(eio_decode_frame(S("/x"), false, &p), -GW_EINVAL);
+	CHECK_EQ_INT(eio_decode_frame(S("bAQID"), false, &p), -GW_EINVAL); /* no base64 on ws */
+	CHECK_EQ_INT(eio_decode_frame(S("\x1e"), false, &p), -GW_EINVAL);
+}
+
+TEST(frame_binary)
+{
+	eio_packet p;
+	static const uint8_t bin[] = {1, 2, 3, 4};
+	CHECK_EQ_INT(eio_decode_frame(bin, 4, true, &p), 0);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01\x02\x03\x04", 4));
+	CHECK_EQ_INT(eio_decode_frame(bin, 0, true, &p), 0); /* empty binary message */
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "", 0));
+}
+
+/* Runs the iterator over a copy of lit; returns the number of packets before the
+ * final status, which is stored in *status. */
+static int iterate(const char *lit, size_t len, eio_packet *pk, int max, int *status)
+{
+	static uint8_t buf[256];
+	memcpy(buf, lit, len);
+	eio_payload_iter it;
+	eio_payload_iter_init(&it, buf, len);
+	int n = 0, rc;
+	while ((rc = eio_payload_next(&it, &pk[n < max ? n : max - 1])) == 1)
+		n++;
+	*status = rc;
+	/* after the end or an error, the iterator stays at the end */
+	eio_packet dummy;
+	CHECK_EQ_INT(eio_payload_next(&it, &dummy), 0);
+	return n;
+}
+
+#define ITER(lit, pk, st) iterate(lit, sizeof(lit) - 1, pk, 8, st)
+
+TEST(payload_protocol_vectors)
+{
+	eio_packet pk[8];
+	int st;
+	CHECK_EQ_INT(ITER("4hello\x1e"
+			  "2\x1e"
+			  "4world",
+			  pk, &st),
+		     3);
+	CHECK_EQ_INT(st, 0);
+	CHECK(pkt_is(&pk[0], EIO_MESSAGE, false, "hello", 5));
+	CHECK(pkt_is(&pk[1], EIO_PING, false, "", 0));
+	CHECK(pkt_is(&pk[2], EIO_MESSAGE, false, "world", 5));
+
+	CHECK_EQ_INT(ITER("4hello\x1e"
+			  "bAQIDBA==",
+			  pk, &st),
+		     2);
+	CHECK_EQ_INT(st, 0);
+	CHECK(pkt_is(&pk[0], EIO_MESSAGE, false, "hello", 5));
+	CHECK(pkt_is(&pk[1], EIO_MESSAGE, true, "\x01\x02\x03\x04", 4));
+
+	/* socket.io-protocol sample session, request 5 */
+	CHECK_EQ_INT(ITER("42[\"hello\"]\x1e"
+			  "42[\"world\"]",
+			  pk, &st),
+		     2);
+	CHECK_EQ_INT(st, 0);
+	CHECK(pkt_is(&pk[1], EIO_MESSAGE, false, "2[\"world\"]", 10));
+}
+
+TEST(payload_edges)
+{
+	eio_packet pk[8];
+	int st;
+	CHECK_EQ_INT(ITER("", pk, &st), 0); /* empty body: no packets */
+	CHECK_EQ_INT(st, 0);
+	CHECK_EQ_INT(ITER("4", pk, &st), 1);
+	CHECK_EQ_INT(st, 0);
+	CHECK(pkt_is(&pk[0], EIO_MESSAGE, false, "", 0));
+	CHECK_EQ_INT(ITER("b", pk, &st), 1); /* empty binary message */
+	CHECK_EQ_INT(st, 0);
+	CHECK(pkt_is(&pk[0], EIO_MESSAGE, true, "", 0));
+	CHECK_EQ_INT(ITER("bAQ", pk, &st), 1); /* unpadded base64 is accepted */
+	CHECK(pkt_is(&pk[0], EIO_MESSAGE, true, "\x01", 1));
+
+	/* separators at the start, at the end, doubled, alone */
+	CHECK_EQ_INT(ITER("\x1e"
+			  "4a",
+			  pk, &st),
+		     0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("4a\x1e", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("4a\x1e\x1e"
+			  "4b",
+			  pk, &st),
+		     1);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("\x1e", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+
+	/* bad base64, unknown types */
+	CHECK_EQ_INT(ITER("b!!!!", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("bA", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("bAQ=ID", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("4a\x1e"
+			  "9x",
+			  pk, &st),
+		     1);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+	CHECK_EQ_INT(ITER("x", pk, &st), 0);
+	CHECK_EQ_INT(st, -GW_EINVAL);
+}
+
+TEST(payload_append_roundtrip)
+{
+	gw_buf b = {0};
+	static const uint8_t bin[] = {1, 2, 3, 4};
+	CHECK_EQ_INT(eio_payload_append(&b, S("4hello"), false), 0);
+	CHECK_EQ_INT(eio_payload_append(&b, bin, 4, true), 0);
+	CHECK_EQ_INT(eio_payload_append(&b, S("2"), false), 0);
+	CHECK_EQ_INT(eio_payload_append(&b, bin, 0, true), 0);
+	CHECK_STR((char *)b.data, "4hello\x1e"
+				  "bAQIDBA==\x1e"
+				  "2\x1e"
+				  "b");
+	eio_payload_iter it;
+	eio_packet p;
+	eio_payload_iter_init(&it, b.data, b.len);
+	CHECK_EQ_INT(eio_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hello", 5));
+	CHECK_EQ_INT(eio_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01\x02\x03\x04", 4));
+	CHECK_EQ_INT(eio_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_PING, false, "", 0));
+	CHECK_EQ_INT(eio_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "", 0));
+	CHECK_EQ_INT(eio_payload_next(&it, &p), 0);
+	gw_buf_free(&b);
+}
+
+TEST(open_packet)
+{
+	gw_buf b = {0};
+	CHECK_EQ_INT(eio_encode_open(&b, "lv_VI97HAXpY6yYWAAAC", true, 25000, 20000, 1000000), 0);
+	CHECK_STR((char *)b.data, "0{\"sid\":\"lv_VI97HAXpY6yYWAAAC\",\"upgrades\":[\"websocket\"],"
+				  "\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}");
+	gw_buf_reset(&b);
+	CHECK_EQ_INT(eio_encode_open(&b, "a\"b\\c\n", false, 1, 2, 3), 0);
+	CHECK_STR((char *)b.data, "0{\"sid\":\"a\\\"b\\\\c\\u000a\",\"upgrades\":[],"
+				  "\"pingInterval\":1,\"pingTimeout\":2,\"maxPayload\":3}");
+	gw_buf_free(&b);
+}
+
+TEST(error_bodies)
+{
+	static const char *msg[] = {"Transport unknown", "Session ID unknown",
+				    "Bad handshake method", "Bad request", "Forbidden",
+				    "Unsupported protocol version"};
+	for (int code = 0; code <= 5; code++) {
+		char body[64], want[64];
+		CHECK_STR(eio_error_message(code), msg[code]);
+		CHECK_EQ_INT(eio_error_status(code), code == EIO_ERR_FORBIDDEN ? 403 : 400);
+		snprintf(want, sizeof want, "{\"code\":%d,\"message\":\"%s\"}", code, msg[code]);
+		CHECK_EQ_INT(eio_error_body(code, body, sizeof body), strlen(want));
+		CHECK_STR(body, want);
+	}
+	char body[64];
+	CHECK_EQ_INT(eio_error_body(5, body, 10), -GW_EINVAL);
+	CHECK_STR(eio_error_message(42), "Bad request");
+	CHECK(eio_error_body(-1, body, sizeof body) > 0);
+	CHECK_STR(body, "{\"code\":3,\"message\":\"Bad request\"}");
+}
+
+int main(void)
+{
+	RUN(frame_text);
+	RUN(frame_invalid);
+	RUN(frame_binary);
+	RUN(payload_protocol_vectors);
+	RUN(payload_edges);
+	RUN(payload_append_roundtrip);
+	RUN(open_packet);
+	RUN(error_bodies);
+	return TEST_END();
+}
