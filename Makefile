@@ -1,0 +1,6 @@
+# The two commands; see README.md.
+.PHONY: run test
+run:
+	tools/dev.sh run
+test:
+	tools/dev.sh test
