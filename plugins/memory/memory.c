@@ -1,0 +1,571 @@
+/*
+ * memory.c — the in-memory bus plugin: topics live inside the gateway process.
+ *
+ * Links against nothing of the gateway, only include/siogw/plugin.h (+ pthreads).
+ *
+ * Threading choice: one delivery thread fed by one bounded FIFO queue.
+ *   publish() (service thread) copies the message into the queue and returns; it
+ *   takes only the plugin mutex, which nobody holds across a call out of the plugin,
+ *   so it never waits for more than a few list operations. The delivery thread pops
+ *   messages and calls host->deliver() once per matching subscription, then the
+ *   delivery report. So the heavy work the host does in deliver() (envelope parsing,
+ *   frame encoding, DESIGN §2.2) runs on this thread, not on the service loop, and
+ *   the memory bus behaves like the remote ones: deliveries and reports are always
+ *   asynchronous, never inside publish().
+ *
+ * Ordering: one queue and one thread give a single total order. Messages are
+ * delivered in the order their publish() calls returned 0 (so per publisher thread
+ * and per key FIFO hold, and also across keys and topics); for one message, the
+ * matching subscriptions receive it in the order they were subscribed. A delivery
+ * report fires after the message has been handed to every matching subscription.
+ *
+ * Flow control: the queue is bounded by `queue` messages and `queue_bytes` bytes;
+ * beyond that publish() returns -SIOGW_EAGAIN (counted as rejected). When
+ * host->deliver() returns -SIOGW_EAGAIN the copy is dropped and counted (the memory
+ * bus is at-most-once towards a full gateway queue, like NNG pub/sub); no retry.
+ *
+ * Locks: `lock` guards the subscription table, the queue and the state. It is never
+ * held while calling host->deliver(), host->log() or a delivery report, so those may
+ * call back into subscribe/unsubscribe/publish/health/stats without deadlock.
+ * unsubscribe() waits (on the `idle` condition) while the delivery thread is inside
+ * deliver() for that very subscription, so that after it returns no new deliver()
+ * for the id starts (ABI contract) — at most one deliver() call long. Called from
+ * inside deliver() itself it does not wait. stop()/destroy() must not be called from
+ * inside deliver() or a delivery report (stop joins the delivery thread).
+ *
+ * The ops are safe from any thread (more than the ABI requires).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "siogw/plugin.h"
+
+#define PLUGIN_NAME "memory"
+#define EXPORT __attribute__((visibility("default")))
+
+/* Defaults: the same text is in the option table (the host normally passes them). */
+#define DEF_QUEUE 8192
+#define DEF_QUEUE_BYTES (64ll << 20)
+#define DEF_MAX_MESSAGE (8ll << 20)
+
+static const siogw_option mem_options[] = {
+	{"queue", SIOGW_OPT_INT, "8192", 1, 1 << 24, NULL,
+	 "max messages waiting for the delivery thread; publish returns EAGAIN beyond"},
+	{"queue_bytes", SIOGW_OPT_SIZE, "64m", 1024, 1ll << 40, NULL,
+	 "max bytes (topic + key + data) waiting for the delivery thread; publish returns EAGAIN beyond"},
+	{"max_message", SIOGW_OPT_SIZE, "8m", 1, 1ll << 40, NULL,
+	 "largest key + data accepted by publish (EINVAL beyond); must not exceed queue_bytes"},
+};
+
+enum { ST_CREATED = 0, ST_RUNNING, ST_STOPPED };
+
+/* One queued message: topic, key and data live in the same allocation. */
+typedef struct msg {
+	struct msg *next;
+	siogw_dr_cb dr;
+	void *dr_arg;
+	const char *topic;
+	const void *key;
+	size_t key_len;
+	const void *data;
+	size_t len;
+	size_t bytes; /* accounted against queue_bytes: topic + key + data */
+} msg;
+
+typedef struct sub {
+	uint64_t id;
+	int kind;
+	size_t plen;
+	char *pattern;
+} sub;
+
+typedef struct mem {
+	const siogw_host *host;
+	size_t queue_max, queue_bytes_max, max_message;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* delivery thread: queue non-empty or stopping */
+	pthread_cond_t idle; /* unsubscribe: the in-flight deliver() has returned */
+
+	/* guarded by lock */
+	int state;
+	msg *head, *tail;
+	size_t q_len, q_bytes;
+	sub *subs; /* in subscription order */
+	size_t n_subs, cap_subs;
+	uint64_t unsub_gen; /* bumped by every unsubscribe */
+	bool inflight;      /* the delivery thread is inside deliver() for inflight_id */
+	uint64_t inflight_id;
+	bool thread_started;
+	pthread_t thread;
+
+	/* delivery thread only: ids matching the message being delivered */
+	uint64_t *match;
+	size_t cap_match;
+
+	_Atomic int astate; /* mirror of state for health() without the lock */
+	_Atomic uint64_t published, delivered, dropped, rejected;
+} mem;
+
+static void mlog(const mem *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void mlog(const mem *m, int level, const char *fmt, ...)
+{
+	if (!m->host->log)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	m->host->log(m->host->ctx, level, PLUGIN_NAME, "%s", line);
+}
+
+static void seterr(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t err_len, const char *fmt, ...)
+{
+	if (!err || err_len == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+static bool matches(const sub *s, const char *topic)
+{
+	if (s->kind == SIOGW_SUB_EXACT)
+		return strcmp(topic, s->pattern) == 0;
+	return strncmp(topic, s->pattern, s->plen) == 0;
+}
+
+static sub *find_sub(mem *m, uint64_t id)
+{
+	for (size_t i = 0; i < m->n_subs; i++)
+		if (m->subs[i].id == id)
+			return &m->subs[i];
+	return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
+		      char *err, size_t err_len)
+{
+	*self = NULL;
+	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
+		seterr(err, err_len, "memory: host services table too small or without deliver");
+		return -SIOGW_EINVAL;
+	}
+	int64_t queue = DEF_QUEUE, queue_bytes = DEF_QUEUE_BYTES, max_message = DEF_MAX_MESSAGE;
+	for (size_t i = 0; i < n_opts; i++) {
+		const siogw_optval *o = &opts[i];
+		int64_t *dst = NULL;
+		const siogw_option *decl = NULL;
+		if (o->name && strcmp(o->name, "queue") == 0)
+			dst = &queue, decl = &mem_options[0];
+		else if (o->name && strcmp(o->name, "queue_bytes") == 0)
+			dst = &queue_bytes, decl = &mem_options[1];
+		else if (o->name && strcmp(o->name, "max_message") == 0)
+			dst = &max_message, decl = &mem_options[2];
+		if (!dst) {
+			seterr(err, err_len, "memory: unknown option '%s' (valid: queue, queue_bytes, max_message)",
+			       o->name ? o->name : "(null)");
+			return -SIOGW_EINVAL;
+		}
+		if (o->num < decl->min || o->num > decl->max) {
+			seterr(err, err_len, "memory: option %s = %lld out of range [%lld, %lld]", o->name,
+			       (long long)o->num, (long long)decl->min, (long long)decl->max);
+			return -SIOGW_EINVAL;
+		}
+		*dst = o->num;
+	}
+	if (max_message > queue_bytes) {
+		seterr(err, err_len, "memory: max_message (%lld) must not exceed queue_bytes (%lld)",
+		       (long long)max_message, (long long)queue_bytes);
+		return -SIOGW_EINVAL;
+	}
+
+	mem *m = calloc(1, sizeof *m);
+	if (!m) {
+		seterr(err, err_len, "memory: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	m->host = host;
+	m->queue_max = (size_t)queue;
+	m->queue_bytes_max = (size_t)queue_bytes;
+	m->max_message = (size_t)max_message;
+	if (pthread_mutex_init(&m->lock, NULL) != 0) {
+		free(m);
+		seterr(err, err_len, "memory: pthread_mutex_init failed");
+		return -SIOGW_ENOMEM;
+	}
+	if (pthread_cond_init(&m->wake, NULL) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		seterr(err, err_len, "memory: pthread_cond_init failed");
+		return -SIOGW_ENOMEM;
+	}
+	if (pthread_cond_init(&m->idle, NULL) != 0) {
+		pthread_cond_destroy(&m->wake);
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		seterr(err, err_len, "memory: pthread_cond_init failed");
+		return -SIOGW_ENOMEM;
+	}
+	m->state = ST_CREATED;
+	atomic_init(&m->astate, ST_CREATED);
+	*self = m;
+	return 0;
+}
+
+/*
+ * The delivery thread. Pops one message at a time; for each matching subscription
+ * calls host->deliver() with the lock released, then the delivery report.
+ */
+static void *deliver_main(void *arg)
+{
+	mem *m = arg;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (m->state == ST_RUNNING && !m->head)
+			pthread_cond_wait(&m->wake, &m->lock);
+		if (m->state != ST_RUNNING)
+			break; /* stop() fires the reports of what is still queued */
+		msg *g = m->head;
+		m->head = g->next;
+		if (!m->head)
+			m->tail = NULL;
+		m->q_len--;
+		m->q_bytes -= g->bytes;
+
+		/* Snapshot the matching ids: the table may change while unlocked. */
+		size_t n = 0;
+		if (m->cap_match < m->n_subs) {
+			uint64_t *nm = realloc(m->match, m->n_subs * sizeof *nm);
+			if (nm) {
+				m->match = nm;
+				m->cap_match = m->n_subs;
+			}
+		}
+		size_t cap = m->cap_match < m->n_subs ? m->cap_match : m->n_subs;
+		for (size_t i = 0; i < m->n_subs; i++) {
+			if (!matches(&m->subs[i], g->topic))
+				continue;
+			if (n == cap) {
+				/* realloc failed above: lose this copy, say so */
+				atomic_fetch_add(&m->dropped, 1);
+				continue;
+			}
+			m->match[n++] = m->subs[i].id;
+		}
+		uint64_t gen = m->unsub_gen;
+
+		for (size_t i = 0; i < n; i++) {
+			uint64_t id = m->match[i];
+			if (m->unsub_gen != gen && !find_sub(m, id))
+				continue; /* unsubscribed since the snapshot */
+			m->inflight = true;
+			m->inflight_id = id;
+			pthread_mutex_unlock(&m->lock);
+			int rc = m->host->deliver(m->host->ctx, id, g->topic, g->key, g->key_len, g->data, g->len);
+			pthread_mutex_lock(&m->lock);
+			m->inflight = false;
+			pthread_cond_broadcast(&m->idle);
+			if (rc == 0)
+				atomic_fetch_add(&m->delivered, 1);
+			else
+				atomic_fetch_add(&m->dropped, 1); /* -SIOGW_EAGAIN: the host dropped it */
+		}
+		pthread_mutex_unlock(&m->lock);
+		if (g->dr)
+			g->dr(g->dr_arg, 0);
+		free(g);
+		pthread_mutex_lock(&m->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static int mem_start(void *self, char *err, size_t err_len)
+{
+	mem *m = self;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_RUNNING) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	if (m->state == ST_STOPPED) {
+		pthread_mutex_unlock(&m->lock);
+		seterr(err, err_len, "memory: already stopped");
+		return -SIOGW_ECLOSED;
+	}
+	m->state = ST_RUNNING;
+	/* The thread inherits a fully blocked signal mask: signals belong to the gateway. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&m->thread, NULL, deliver_main, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		m->state = ST_CREATED;
+		pthread_mutex_unlock(&m->lock);
+		seterr(err, err_len, "memory: cannot start delivery thread: %s", strerror(rc));
+		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
+	}
+	pthread_setname_np(m->thread, "siogw-memory");
+	m->thread_started = true;
+	atomic_store(&m->astate, ST_RUNNING);
+	pthread_mutex_unlock(&m->lock);
+	mlog(m, SIOGW_LOG_DEBUG, "started (queue %zu messages / %zu bytes, max_message %zu)",
+	     m->queue_max, m->queue_bytes_max, m->max_message);
+	return 0;
+}
+
+static void mem_stop(void *self)
+{
+	mem *m = self;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_STOPPED) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	bool joinable = m->thread_started;
+	if (joinable && pthread_equal(pthread_self(), m->thread)) {
+		/* Contract violation (stop from inside deliver or a report): cannot join. */
+		pthread_mutex_unlock(&m->lock);
+		mlog(m, SIOGW_LOG_ERROR, "stop() called from the delivery thread; ignored");
+		return;
+	}
+	m->state = ST_STOPPED;
+	atomic_store(&m->astate, ST_STOPPED);
+	pthread_cond_broadcast(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+
+	if (joinable)
+		pthread_join(m->thread, NULL);
+
+	/* The thread is gone: fire the reports of what never got delivered. */
+	pthread_mutex_lock(&m->lock);
+	msg *g = m->head;
+	m->head = m->tail = NULL;
+	m->q_len = m->q_bytes = 0;
+	pthread_mutex_unlock(&m->lock);
+	size_t pending = 0;
+	while (g) {
+		msg *next = g->next;
+		if (g->dr)
+			g->dr(g->dr_arg, -SIOGW_ECLOSED);
+		free(g);
+		g = next;
+		pending++;
+	}
+	mlog(m, SIOGW_LOG_DEBUG, "stopped (%zu queued messages discarded)", pending);
+}
+
+static void mem_destroy(void *self)
+{
+	mem *m = self;
+	if (!m)
+		return;
+	mem_stop(m); /* no-op when already stopped, as the lifecycle requires */
+	for (size_t i = 0; i < m->n_subs; i++)
+		free(m->subs[i].pattern);
+	free(m->subs);
+	free(m->match);
+	pthread_cond_destroy(&m->idle);
+	pthread_cond_destroy(&m->wake);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+/* ---- subscriptions ------------------------------------------------------------ */
+
+static int mem_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
+{
+	mem *m = self;
+	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX))
+		return -SIOGW_EINVAL;
+	if (kind == SIOGW_SUB_EXACT && !pattern[0])
+		return -SIOGW_EINVAL;
+	char *copy = strdup(pattern);
+	if (!copy)
+		return -SIOGW_ENOMEM;
+	int rc = 0;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_STOPPED) {
+		rc = -SIOGW_ECLOSED;
+	} else if (find_sub(m, sub_id)) {
+		rc = -SIOGW_EINVAL; /* ids are unique per subscribe call */
+	} else if (m->n_subs == m->cap_subs) {
+		size_t cap = m->cap_subs ? m->cap_subs * 2 : 8;
+		sub *ns = realloc(m->subs, cap * sizeof *ns);
+		if (!ns) {
+			rc = -SIOGW_ENOMEM;
+		} else {
+			m->subs = ns;
+			m->cap_subs = cap;
+		}
+	}
+	if (rc == 0)
+		m->subs[m->n_subs++] = (sub){.id = sub_id, .kind = kind, .plen = strlen(copy), .pattern = copy};
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0)
+		free(copy);
+	return rc;
+}
+
+static int mem_unsubscribe(void *self, uint64_t sub_id)
+{
+	mem *m = self;
+	pthread_mutex_lock(&m->lock);
+	sub *s = find_sub(m, sub_id);
+	if (!s) {
+		pthread_mutex_unlock(&m->lock);
+		return -SIOGW_EINVAL;
+	}
+	char *pattern = s->pattern;
+	size_t i = (size_t)(s - m->subs);
+	memmove(&m->subs[i], &m->subs[i + 1], (m->n_subs - i - 1) * sizeof *m->subs);
+	m->n_subs--;
+	m->unsub_gen++;
+	/* Wait out a deliver() for this id already in progress (not from inside it). */
+	if (m->thread_started && !pthread_equal(pthread_self(), m->thread))
+		while (m->inflight && m->inflight_id == sub_id)
+			pthread_cond_wait(&m->idle, &m->lock);
+	pthread_mutex_unlock(&m->lock);
+	free(pattern);
+	return 0;
+}
+
+/* ---- publish ------------------------------------------------------------------ */
+
+static int mem_publish(void *self, const char *topic, const void *key, size_t key_len, const void *data,
+		       size_t len, siogw_dr_cb dr, void *dr_arg)
+{
+	mem *m = self;
+	if (!topic || !topic[0] || (len && !data) || (key_len && !key))
+		return -SIOGW_EINVAL;
+	if (key_len > m->max_message || len > m->max_message - key_len)
+		return -SIOGW_EINVAL; /* larger than max_message */
+	size_t tlen = strlen(topic);
+	size_t payload = tlen + 1 + key_len + len;
+
+	/* Copy before taking the lock: the lock is held only for list operations. */
+	msg *g = malloc(sizeof *g + payload);
+	if (!g)
+		return -SIOGW_ENOMEM;
+	char *p = (char *)(g + 1);
+	memcpy(p, topic, tlen + 1);
+	g->topic = p;
+	p += tlen + 1;
+	if (key_len)
+		memcpy(p, key, key_len);
+	g->key = key ? p : NULL;
+	g->key_len = key_len;
+	p += key_len;
+	if (len)
+		memcpy(p, data, len);
+	g->data = p;
+	g->len = len;
+	g->bytes = payload;
+	g->dr = dr;
+	g->dr_arg = dr_arg;
+	g->next = NULL;
+
+	int rc = 0;
+	pthread_mutex_lock(&m->lock);
+	if (m->state != ST_RUNNING) {
+		rc = -SIOGW_ECLOSED;
+	} else if (m->q_len >= m->queue_max ||
+		   (m->q_len > 0 && m->q_bytes + payload > m->queue_bytes_max)) {
+		rc = -SIOGW_EAGAIN;
+	} else {
+		if (m->tail)
+			m->tail->next = g;
+		else
+			m->head = g;
+		m->tail = g;
+		m->q_len++;
+		m->q_bytes += payload;
+		if (m->q_len == 1)
+			pthread_cond_signal(&m->wake); /* the thread sleeps only on an empty queue */
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0) {
+		if (rc == -SIOGW_EAGAIN)
+			atomic_fetch_add(&m->rejected, 1);
+		free(g);
+		return rc;
+	}
+	atomic_fetch_add(&m->published, 1);
+	return 0;
+}
+
+/* ---- health and stats --------------------------------------------------------- */
+
+static int mem_health(void *self, char *buf, size_t buf_len)
+{
+	mem *m = self;
+	int st = atomic_load(&m->astate);
+	if (st == ST_RUNNING)
+		return 0;
+	seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
+	return -SIOGW_EIO;
+}
+
+static size_t mem_stats(void *self, char *buf, size_t buf_len)
+{
+	mem *m = self;
+	if (!buf || buf_len == 0)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	size_t subs = m->n_subs, q_len = m->q_len, q_bytes = m->q_bytes;
+	pthread_mutex_unlock(&m->lock);
+	int n = snprintf(buf, buf_len,
+			 "siogw_memory_published_total %llu\n"
+			 "siogw_memory_delivered_total %llu\n"
+			 "siogw_memory_dropped_total %llu\n"
+			 "siogw_memory_rejected_total %llu\n"
+			 "siogw_memory_subscriptions %zu\n"
+			 "siogw_memory_queue_messages %zu\n"
+			 "siogw_memory_queue_bytes %zu\n",
+			 (unsigned long long)atomic_load(&m->published),
+			 (unsigned long long)atomic_load(&m->delivered),
+			 (unsigned long long)atomic_load(&m->dropped),
+			 (unsigned long long)atomic_load(&m->rejected), subs, q_len, q_bytes);
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+}
+
+EXPORT const siogw_plugin siogw_plugin_v1 = {
+	.magic = SIOGW_PLUGIN_MAGIC,
+	.abi_major = SIOGW_ABI_MAJOR,
+	.abi_minor = SIOGW_ABI_MINOR,
+	.size = sizeof(siogw_plugin),
+	.name = PLUGIN_NAME,
+	.version = "0.1.0",
+	.description = "in-process bus: topics live inside the gateway (one node, no broker)",
+	.options = mem_options,
+	.n_options = sizeof mem_options / sizeof mem_options[0],
+	.create = mem_create,
+	.start = mem_start,
+	.subscribe = mem_subscribe,
+	.unsubscribe = mem_unsubscribe,
+	.publish = mem_publish,
+	.health = mem_health,
+	.stats = mem_stats,
+	.stop = mem_stop,
+	.destroy = mem_destroy,
+};
