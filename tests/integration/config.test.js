@@ -1,0 +1,80 @@
+'use strict';
+/*
+ * The operator contract (DESIGN §1.3) seen from outside: --check, errors that
+ * name file:line:col and the key, ${VAR:-default} substitution, and a clean
+ * exit on SIGTERM.
+ */
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const { describe, it: nodeIt } = require('node:test');
+const h = require('./helpers/gateway');
+
+const baseYaml = () => h.toYaml(h.baseConfig(3000));
+
+describe('configuration', () => {
+  nodeIt('--check accepts the harness base config (and so the harness writes valid YAML)', async () => {
+    const p = h.writeConfig(baseYaml());
+    const r = await h.runGateway(['--check', '-c', p]);
+    assert.equal(r.code, 0, `--check failed:\n${r.stderr}${r.stdout}`);
+  });
+
+  nodeIt('a wrongly typed value is refused with file:line:col and the key path', async () => {
+    const yaml = baseYaml().replace(/ping_interval_ms: \d+/, 'ping_interval_ms: "soon"');
+    const p = h.writeConfig(yaml);
+    const line = yaml.split('\n').findIndex((l) => l.includes('ping_interval_ms')) + 1;
+    const r = await h.runGateway(['--check', '-c', p]);
+    assert.notEqual(r.code, 0);
+    const msg = r.stderr + r.stdout;
+    assert.ok(msg.includes(`${p}:${line}:`), `expected "${p}:${line}:" in: ${msg}`);
+    assert.match(msg, /engine\.ping_interval_ms/);
+  });
+
+  nodeIt('an unknown key is refused and the valid keys are listed', async () => {
+    const yaml = baseYaml().replace('engine:\n', 'engine:\n  no_such_option: 1\n');
+    const p = h.writeConfig(yaml);
+    const r = await h.runGateway(['--check', '-c', p]);
+    assert.notEqual(r.code, 0);
+    const msg = r.stderr + r.stdout;
+    assert.match(msg, /engine\.no_such_option/);
+    assert.match(msg, /ping_interval_ms/, 'lists the valid keys');
+  });
+
+  nodeIt('running with a bad config exits non-zero at once (no listening)', async () => {
+    const p = h.writeConfig(baseYaml().replace('plugin: "memory"', 'plugin: "no-such-plugin"'));
+    const r = await h.runGateway(['-c', p], { timeout: 5000 });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no-such-plugin/);
+  });
+
+  describe('a running gateway', () => {
+    let gw;
+    const it = h.gatewayIt(() => gw);
+
+    it('${VAR:-default} and ${VAR} are substituted; SIGTERM exits 0', async () => {
+      gw = await h.startGateway(
+        {},
+        {
+          env: { SIOGW_IT_NODE: 'node-from-env' },
+          transformYaml: (y) => y.replace('node_id: "gw-test"', 'node_id: ${SIOGW_IT_NODE}').replace('token: ""', 'token: "${SIOGW_IT_UNSET:-}"'),
+        },
+      );
+      try {
+        assert.match(fs.readFileSync(gw.configPath, 'utf8'), /node_id: \$\{SIOGW_IT_NODE\}/);
+        const sin = await h.SseStream.open(gw.url, 'sio.in');
+        gw.track(sin);
+        await sin.sync();
+        const s = await gw.connect('/', { transports: ['websocket'] });
+        const e = await sin.next((m) => m.type === 'connect' && m.sid === s.id);
+        assert.equal(e.node, 'node-from-env');
+        // the reply topic follows the node id
+        const p = s.timeout(3000).emitWithAck('q');
+        const ev = await sin.next((m) => m.type === 'event' && m.sid === s.id);
+        assert.equal(ev.ack.reply_to, 'sio.reply.node-from-env');
+        await h.publish(gw.url, 'sio.reply.node-from-env', { type: 'ack', id: ev.ack.id, data: ['ok'] });
+        assert.equal(await p, 'ok');
+      } finally {
+        assert.equal(await gw.stop(), 0, 'exit code after SIGTERM');
+      }
+    });
+  });
+});
