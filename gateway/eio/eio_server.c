@@ -192,8 +192,10 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 		gw_conn *c = s->poll;
 		s->poll = NULL;
 		c->sess = NULL;
+		/* the client closed: release its poll with a noop, as engine.io does; a
+		 * server-side close tells the client with a close packet */
 		if (c->role == CONN_EIO_GET && !c->have_reply)
-			poll_answer(s, c, s->srv->close);
+			poll_answer(s, c, reason == GW_CLOSE_TRANSPORT_CLOSE ? s->srv->noop : s->srv->close);
 	}
 	if (s->ws) {
 		gw_conn *c = s->ws;
@@ -454,13 +456,7 @@ static void notify_open(eio_session *s)
 
 static int query_arg(struct lws *wsi, const char *name, char *buf, int len)
 {
-	const char *v = lws_get_urlarg_by_name(wsi, name, buf, len);
-	if (!v) {
-		buf[0] = 0; /* lws leaves the last fragment it looked at in buf */
-		return 0;
-	}
-	memmove(buf, v, strlen(v) + 1);
-	return 1;
+	return net_query_arg(wsi, name, buf, (size_t)len) == 1;
 }
 
 static void eio_error(gw_conn *c, int code)
@@ -474,12 +470,12 @@ static void eio_error(gw_conn *c, int code)
 static int check_query(eio_server *srv, gw_conn *c, char *transport, int tlen, char *sid, int slen)
 {
 	char eio[8];
-	query_arg(c->wsi, "EIO=", eio, sizeof eio);
+	query_arg(c->wsi, "EIO", eio, sizeof eio);
 	if (strcmp(eio, "4") != 0) {
 		eio_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
 		return 1;
 	}
-	query_arg(c->wsi, "transport=", transport, tlen);
+	query_arg(c->wsi, "transport", transport, tlen);
 	if (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) {
 		eio_error(c, EIO_ERR_TRANSPORT_UNKNOWN);
 		return 1;
@@ -489,7 +485,7 @@ static int check_query(eio_server *srv, gw_conn *c, char *transport, int tlen, c
 		eio_error(c, EIO_ERR_TRANSPORT_UNKNOWN);
 		return 1;
 	}
-	query_arg(c->wsi, "sid=", sid, slen);
+	query_arg(c->wsi, "sid", sid, slen);
 	return 0;
 }
 
@@ -663,18 +659,43 @@ void eio_on_http_closed(gw_conn *c)
 
 /* ---- websocket ---- */
 
+/* Refuse a websocket handshake with a real HTTP 400 and an Engine.IO error body:
+ * returning non-zero alone would drop the TCP connection without a status. */
+static int ws_refuse(struct lws *wsi, int code)
+{
+	char body[96];
+	int n = eio_error_body(code, body, sizeof body);
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+	if (code >= 0 && code < 6)
+		gw_stats.eio_errors[code]++;
+	if (n > 0 && !lws_add_http_common_headers(wsi, (unsigned)eio_error_status(code),
+						  "application/json", (lws_filepos_t)n, &p, end) &&
+	    !lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					 (const unsigned char *)"close", 5, &p, end) &&
+	    !lws_finalize_http_header(wsi, &p, end) && end - p > n) {
+		memcpy(p, body, (size_t)n);
+		p += n;
+		lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+	}
+	return -1;
+}
+
 int eio_ws_filter(eio_server *srv, struct lws *wsi)
 {
 	char eio[8] = "", transport[32] = "", sid[64] = "";
-	query_arg(wsi, "EIO=", eio, sizeof eio);
-	query_arg(wsi, "transport=", transport, sizeof transport);
-	query_arg(wsi, "sid=", sid, sizeof sid);
-	if (strcmp(eio, "4") != 0 || strcmp(transport, "websocket") != 0 || !srv->cfg->engine.websocket)
-		return -1;
+	query_arg(wsi, "EIO", eio, sizeof eio);
+	query_arg(wsi, "transport", transport, sizeof transport);
+	query_arg(wsi, "sid", sid, sizeof sid);
+	if (strcmp(eio, "4") != 0)
+		return ws_refuse(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+	if (strcmp(transport, "websocket") != 0 || !srv->cfg->engine.websocket)
+		return ws_refuse(wsi, EIO_ERR_TRANSPORT_UNKNOWN);
 	if (sid[0]) {
 		eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
-		if (!s || s->websocket || s->ws || s->closing)
-			return -1;
+		if (!s)
+			return ws_refuse(wsi, EIO_ERR_UNKNOWN_SID);
+		if (s->websocket || s->ws || s->closing)
+			return ws_refuse(wsi, EIO_ERR_BAD_REQUEST);
 	}
 	return 0;
 }
@@ -682,7 +703,7 @@ int eio_ws_filter(eio_server *srv, struct lws *wsi)
 int eio_ws_established(eio_server *srv, gw_conn *c)
 {
 	char sid[64] = "";
-	query_arg(c->wsi, "sid=", sid, sizeof sid);
+	query_arg(c->wsi, "sid", sid, sizeof sid);
 	c->role = CONN_EIO_WS;
 	c->eio = srv;
 	if (sid[0]) {

@@ -108,11 +108,7 @@ static void reply_error(gw_conn *c, int status, const char *msg)
 
 static int topic_arg(gw_conn *c, char *topic, int len)
 {
-	const char *v = lws_get_urlarg_by_name(c->wsi, "topic=", topic, len);
-	if (!v || !*v)
-		return 0;
-	memmove(topic, v, strlen(v) + 1);
-	return 1;
+	return net_query_arg(c->wsi, "topic", topic, (size_t)len) == 1 && topic[0];
 }
 
 static void health(gw_api *api, gw_conn *c)
@@ -155,8 +151,8 @@ static int subscribe(gw_api *api, gw_conn *c)
 		return 0;
 	}
 	char pfx[8] = "";
-	const char *pv = lws_get_urlarg_by_name(c->wsi, "prefix=", pfx, sizeof pfx);
-	bool prefix = pv && (strcmp(pv, "1") == 0 || strcmp(pv, "true") == 0);
+	bool prefix = net_query_arg(c->wsi, "prefix", pfx, sizeof pfx) == 1 &&
+		      (strcmp(pfx, "1") == 0 || strcmp(pfx, "true") == 0);
 	gw_sse *s = calloc(1, sizeof *s);
 	if (!s) {
 		reply_error(c, 500, "out of memory");

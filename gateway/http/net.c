@@ -38,6 +38,32 @@ void net_stop_signal(void)
 	net_wake();
 }
 
+int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len)
+{
+	char frag[2048];
+	size_t n = strlen(name);
+	out[0] = 0;
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+	/* every fragment is at least one byte plus its separator */
+	for (int i = 0; total > 0 && i <= total; i++) {
+		int fl = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (fl <= 0)
+			return 0; /* no more fragments */
+		if ((size_t)fl >= sizeof frag)
+			continue; /* too long to be one of ours */
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+			continue;
+		if (strncmp(frag, name, n) == 0 && frag[n] == '=') {
+			size_t vl = strlen(frag + n + 1);
+			if (vl >= len)
+				return -1;
+			memcpy(out, frag + n + 1, vl + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* ---- replies ---- */
 
 void net_conn_reset(gw_conn *c)
@@ -311,6 +337,8 @@ static void lws_log(int level, const char *line)
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
+	if (strstr(line, "User code denied connection"))
+		return; /* our own refusal of a bad websocket handshake, already answered */
 	gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARN, "lws: %.*s", (int)n, line);
 }
 

@@ -66,6 +66,10 @@ void net_reply_eio_error(gw_conn *c, int code);
 int net_write_reply(gw_conn *c);
 /* Add CORS and configured extra headers to a reply being built. */
 int net_add_common_headers(gw_conn *c, unsigned char **p, unsigned char *end);
+/* Copy the value of query argument `name` (without '=') into out. Returns 1 when
+ * found, 0 when absent, -1 when the value does not fit (out is then ""). Any order,
+ * any number of other arguments. */
+int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len);
 /* Reset a conn for its next request on a keep-alive connection. */
 void net_conn_reset(gw_conn *c);
 
