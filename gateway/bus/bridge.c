@@ -16,6 +16,7 @@
 #include "sio/sio_codec.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/rand.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -388,19 +389,132 @@ bad:
 	gw_debug("bus: ack with unknown id format %s", e->id);
 }
 
+/* An emit-with-ack in flight: where its answers go. */
+typedef struct ack_ctx {
+	gw_bus *bus;
+	char *id;
+	char *reply_to;
+} ack_ctx;
+
+static void ack_one(void *arg, sio_socket *s, const cJSON *args, const uint8_t *const *att,
+		    const size_t *att_len, unsigned n_att)
+{
+	ack_ctx *a = arg;
+	char *json = env_build_client_ack(a->id, sio_socket_id(s), args, att, att_len, n_att);
+	if (json)
+		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, sio_socket_id(s), json, strlen(json));
+	free(json);
+}
+
+static void ack_done(void *arg, size_t acked, size_t timed_out)
+{
+	ack_ctx *a = arg;
+	char *json = env_build_ack_done(a->id, a->bus->app->cfg->node_id, acked, timed_out);
+	if (json)
+		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, NULL, json, strlen(json));
+	free(json);
+	free(a->id);
+	free(a->reply_to);
+	free(a);
+}
+
+static void emit_with_ack(gw_bus *bus, env_in *e)
+{
+	ack_ctx *a = calloc(1, sizeof *a);
+	if (!a || !(a->id = strdup(e->id)) || !(a->reply_to = strdup(e->reply_to))) {
+		if (a) {
+			free(a->id);
+			free(a);
+		}
+		return;
+	}
+	a->bus = bus;
+	sio_ack_handler h = {.arg = a, .on_ack = ack_one, .on_done = ack_done};
+	sio_emit_with_ack(bus->app->sio, e->target.nsp, (const char *const *)e->target.rooms,
+			  e->target.n_rooms, (const char *const *)e->target.except,
+			  e->target.n_except, e->body.json, e->body.json_len, e->body.att,
+			  e->body.n_att, e->volatile_, (uint32_t)e->timeout_ms, &h);
+}
+
+static void add_room_json(const char *room, void *arg)
+{
+	cJSON_AddItemToArray(arg, cJSON_CreateString(room));
+}
+
+static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddStringToObject(o, "id", sio_socket_id(v[i]));
+		cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
+		sio_socket_rooms(v[i], add_room_json, rooms);
+		cJSON *hs = sio_socket_handshake(v[i]);
+		if (hs)
+			cJSON_AddItemToObject(o, "handshake", hs);
+		cJSON_AddItemToArray(arr, o);
+	}
+	char *json = env_build_sockets(e->id, bus->app->cfg->node_id, arr);
+	if (json)
+		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, NULL, json, strlen(json));
+	free(json);
+}
+
+/* join / leave / disconnect / fetch: select first, then act, so the room index is
+ * never changed while it is being walked. */
+static void room_op(gw_bus *bus, env_in *e)
+{
+	sio_socket **v;
+	size_t n = sio_select(bus->app->sio, e->target.nsp, (const char *const *)e->target.rooms,
+			      e->target.n_rooms, (const char *const *)e->target.except,
+			      e->target.n_except, &v);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; e->type == ENV_JOIN && k < e->n_change; k++)
+			sio_socket_join(v[i], e->change[k]);
+		for (size_t k = 0; e->type == ENV_LEAVE && k < e->n_change; k++)
+			sio_socket_leave(v[i], e->change[k]);
+	}
+	if (e->type == ENV_DISCONNECT) {
+		/* a socket's removal never frees another selected socket, except that
+		 * close ends every socket of the same connection: find again by id */
+		char (*ids)[GW_ID_LEN + 1] = n ? malloc(n * sizeof *ids) : NULL;
+		for (size_t i = 0; ids && i < n; i++)
+			memcpy(ids[i], sio_socket_id(v[i]), GW_ID_LEN + 1);
+		for (size_t i = 0; ids && i < n; i++) {
+			sio_socket *s = sio_socket_find(bus->app->sio, ids[i], GW_ID_LEN);
+			if (s)
+				sio_socket_disconnect(s, e->close);
+		}
+		free(ids);
+	}
+	if (e->type == ENV_FETCH)
+		fetch(bus, e, v, n);
+	free(v);
+}
+
 static void apply(gw_bus *bus, env_in *e)
 {
 	sio_server *sio = bus->app->sio;
 	switch (e->type) {
 	case ENV_EMIT:
-		if (e->has_ack || !e->n_frames)
-			break;
+		if (e->has_ack) {
+			emit_with_ack(bus, e);
+			return;
+		}
 		sio_broadcast(sio, e->target.nsp, (const char *const *)e->target.rooms,
 			      e->target.n_rooms, (const char *const *)e->target.except,
 			      e->target.n_except, e->frames, e->n_frames, e->volatile_);
 		return;
 	case ENV_ACK:
 		apply_ack(bus, e);
+		return;
+	case ENV_JOIN:
+	case ENV_LEAVE:
+	case ENV_DISCONNECT:
+	case ENV_FETCH:
+		room_op(bus, e);
 		return;
 	default:
 		break;

@@ -595,3 +595,38 @@ char *env_build_room(const char *type, const char *nsp, const char *sid, const c
 	cJSON *o = head(type, nsp, sid, NULL);
 	return finish(o, o && add_str(o, "room", room));
 }
+
+char *env_build_client_ack(const char *id, const char *sid, const cJSON *args,
+			   const uint8_t *const *att, const size_t *att_len, unsigned n_att)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o || !add_str(o, "type", "ack") || !add_str(o, "id", id) || !add_str(o, "sid", sid))
+		return finish(o, false);
+	cJSON *data = args ? cJSON_Duplicate(args, 1) : cJSON_CreateArray();
+	if (!data || sio_placeholders_to_binary(data, att, att_len, n_att) ||
+	    !cJSON_AddItemToObject(o, "data", data)) {
+		cJSON_Delete(data);
+		return finish(o, false);
+	}
+	return finish(o, true);
+}
+
+char *env_build_ack_done(const char *id, const char *node, size_t acked, size_t timed_out)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "type", "ack_done") && add_str(o, "id", id) &&
+		  add_str(o, "node", node) && cJSON_AddNumberToObject(o, "acked", (double)acked) &&
+		  cJSON_AddNumberToObject(o, "timed_out", (double)timed_out);
+	return finish(o, ok);
+}
+
+char *env_build_sockets(const char *id, const char *node, cJSON *sockets)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "type", "sockets") && add_str(o, "id", id) &&
+		  add_str(o, "node", node);
+	if (ok && cJSON_AddItemToObject(o, "sockets", sockets))
+		return finish(o, true);
+	cJSON_Delete(sockets);
+	return finish(o, false);
+}

@@ -124,6 +124,13 @@ char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
 char *env_build_event(const char *nsp, const char *sid, const char *node, const cJSON *args,
 		      const uint8_t *const *att, const size_t *att_len, unsigned n_att,
 		      const char *ack_id, const char *reply_to);
+/* {"type":"ack","id","sid","data":[...]}: one client's answer to an emit-with-ack. */
+char *env_build_client_ack(const char *id, const char *sid, const cJSON *args,
+			   const uint8_t *const *att, const size_t *att_len, unsigned n_att);
+/* {"type":"ack_done","id","node","acked":N,"timed_out":M} */
+char *env_build_ack_done(const char *id, const char *node, size_t acked, size_t timed_out);
+/* {"type":"sockets","id","node","sockets":[...]}; takes ownership of sockets. */
+char *env_build_sockets(const char *id, const char *node, cJSON *sockets);
 /* {"type":"join-room"|"leave-room",...} */
 char *env_build_room(const char *type, const char *nsp, const char *sid, const char *room);
 

@@ -58,6 +58,38 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 		   gw_frame *const *att, size_t n_att);
 
+/* The target sockets (same selection as sio_broadcast) in a malloc'd array the caller
+ * frees; *out is NULL when none. Returns the count. */
+size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		  const char *const *except, size_t n_except, sio_socket ***out);
+/* Room membership. Return 1 changed, 0 unchanged, < 0 error. */
+int sio_socket_join(sio_socket *s, const char *room);
+int sio_socket_leave(sio_socket *s, const char *room);
+/* Server-side disconnect: sends DISCONNECT, removes the socket (on_disconnect with
+ * "server namespace disconnect"); close also ends the whole Engine.IO connection once
+ * queued packets are out. s is invalid afterwards. */
+void sio_socket_disconnect(sio_socket *s, bool close);
+
+/* Emit with acknowledgements: each target gets the packet with its own ack id. */
+typedef struct sio_ack_handler {
+	void *arg;
+	/* One client answered (args: its ACK array with placeholders, att: attachments). */
+	void (*on_ack)(void *arg, sio_socket *s, const cJSON *args, const uint8_t *const *att,
+		       const size_t *att_len, unsigned n_att);
+	/* Every target answered, left, or the timeout passed; arg is not used afterwards. */
+	void (*on_done)(void *arg, size_t acked, size_t timed_out);
+} sio_ack_handler;
+
+#define SIO_MAX_PENDING_ACKS 1024 /* per socket; beyond, the target counts as timed out */
+
+/* json: the EVENT array (event name first) with placeholders; att: its attachments
+ * (shared by every target). Returns the number of sockets targeted. on_done is
+ * always called exactly once (possibly before this returns). */
+size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *rooms,
+			 size_t n_rooms, const char *const *except, size_t n_except,
+			 const char *json, size_t json_len, gw_frame *const *att, size_t n_att,
+			 bool volatile_, uint32_t timeout_ms, const sio_ack_handler *h);
+
 /* Metrics: one line per namespace. */
 void sio_server_render_metrics(const sio_server *srv, gw_buf *out);
 

@@ -26,6 +26,25 @@ typedef struct sio_nsp {
 } sio_nsp;
 
 typedef struct sio_conn sio_conn;
+typedef struct ack_req ack_req;
+
+/* One target of an emit-with-ack: lives in its request's array, linked into the
+ * socket's list while the answer is awaited. */
+typedef struct ack_entry {
+	struct ack_entry *next; /* in the socket's list */
+	sio_socket *sock;
+	int64_t id;
+	ack_req *req;
+	bool active;
+} ack_entry;
+
+struct ack_req {
+	sio_ack_handler h;
+	size_t pending, acked, timed_out;
+	gw_timer timer;
+	ack_entry *entries;
+	size_t n_entries;
+};
 
 struct sio_socket {
 	char id[GW_ID_LEN + 1];
@@ -33,6 +52,9 @@ struct sio_socket {
 	sio_nsp *nsp;
 	cJSON *auth;
 	sio_socket *next; /* in conn->sockets */
+	int64_t next_ack_id;
+	ack_entry *acks;  /* answers awaited from this socket */
+	size_t n_acks;
 };
 
 struct sio_conn {
@@ -56,6 +78,9 @@ struct sio_server {
 	size_t n_nsps;
 	gw_map sockets; /* id → sio_socket */
 };
+
+static void ack_req_finish(ack_req *r);
+static void ack_req_timeout(gw_timer *t);
 
 sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h)
 {
@@ -203,11 +228,180 @@ int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 			   (unsigned)n_att, json, json_len, att);
 }
 
+typedef struct collect {
+	sio_socket **v;
+	size_t n, cap;
+	bool oom;
+} collect;
+
+static void collect_one(void *member, void *arg)
+{
+	collect *c = arg;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		sio_socket **v = realloc(c->v, cap * sizeof *v);
+		if (!v) {
+			c->oom = true;
+			return;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = member;
+}
+
+size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		  const char *const *except, size_t n_except, sio_socket ***out)
+{
+	*out = NULL;
+	sio_nsp *ns = nsp_find(srv, nsp, strlen(nsp));
+	if (!ns)
+		return 0;
+	collect c = {0};
+	room_select(ns->rooms, rooms, n_rooms, except, n_except, collect_one, &c);
+	if (c.oom)
+		gw_warn("sio: out of memory selecting targets: %zu selected", c.n);
+	*out = c.v;
+	return c.n;
+}
+
+int sio_socket_join(sio_socket *s, const char *room)
+{
+	return room_join(s->nsp->rooms, room, s, NULL);
+}
+
+int sio_socket_leave(sio_socket *s, const char *room)
+{
+	return room_leave(s->nsp->rooms, room, s, NULL);
+}
+
+size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *rooms,
+			 size_t n_rooms, const char *const *except, size_t n_except,
+			 const char *json, size_t json_len, gw_frame *const *att, size_t n_att,
+			 bool volatile_, uint32_t timeout_ms, const sio_ack_handler *h)
+{
+	sio_socket **targets;
+	size_t n = sio_select(srv, nsp, rooms, n_rooms, except, n_except, &targets);
+	ack_req *r = calloc(1, sizeof *r);
+	if (!r || (n && !(r->entries = calloc(n, sizeof *r->entries)))) {
+		free(r);
+		free(targets);
+		if (h->on_done)
+			h->on_done(h->arg, 0, n);
+		return n;
+	}
+	r->h = *h;
+	r->timer.ctx = r;
+	gw_frame *stack[8];
+	gw_frame **frames = n_att + 1 <= 8 ? stack : malloc((n_att + 1) * sizeof *frames);
+	for (size_t i = 0; i < n && frames; i++) {
+		sio_socket *s = targets[i];
+		if (s->n_acks >= SIO_MAX_PENDING_ACKS) {
+			r->timed_out++;
+			continue;
+		}
+		/* the ack id differs per socket: only the header is encoded per target,
+		 * the attachments are shared */
+		int64_t id = s->next_ack_id++;
+		gw_buf b = {0};
+		gw_frame *f = NULL;
+		if (!gw_buf_putc(&b, '4') &&
+		    !sio_encode(&b, n_att ? SIO_BINARY_EVENT : SIO_EVENT, nsp, id, (unsigned)n_att,
+				json, json_len))
+			f = gw_frame_from(b.data, b.len, false);
+		gw_buf_free(&b);
+		if (!f) {
+			r->timed_out++;
+			continue;
+		}
+		frames[0] = f;
+		for (size_t k = 0; k < n_att; k++)
+			frames[k + 1] = att[k];
+		int rc = eio_session_send(s->conn->eio, frames, n_att + 1, volatile_);
+		gw_frame_unref(f);
+		if (rc) {
+			r->timed_out++;
+			continue;
+		}
+		ack_entry *e = &r->entries[r->n_entries++];
+		e->sock = s;
+		e->id = id;
+		e->req = r;
+		e->active = true;
+		e->next = s->acks;
+		s->acks = e;
+		s->n_acks++;
+		r->pending++;
+	}
+	if (!frames)
+		r->timed_out = n;
+	if (frames && frames != stack)
+		free(frames);
+	free(targets);
+	if (!r->pending)
+		ack_req_finish(r);
+	else
+		gw_timer_start(&r->timer, timeout_ms, ack_req_timeout);
+	return n;
+}
+
 /* ---- socket lifecycle ---- */
+
+static void unlink_entry(ack_entry *e)
+{
+	sio_socket *s = e->sock;
+	for (ack_entry **pp = &s->acks; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			s->n_acks--;
+			break;
+		}
+	}
+	e->active = false;
+}
+
+static void ack_req_finish(ack_req *r)
+{
+	gw_timer_stop(&r->timer);
+	for (size_t i = 0; i < r->n_entries; i++)
+		if (r->entries[i].active)
+			unlink_entry(&r->entries[i]);
+	if (r->h.on_done)
+		r->h.on_done(r->h.arg, r->acked, r->timed_out);
+	free(r->entries);
+	free(r);
+}
+
+static void ack_req_timeout(gw_timer *t)
+{
+	ack_req *r = t->ctx;
+	r->timed_out += r->pending;
+	r->pending = 0;
+	ack_req_finish(r);
+}
+
+/* A socket that leaves will never answer: its awaited acks count as timed out. */
+static void socket_settle_acks(sio_socket *s)
+{
+	ack_entry *e = s->acks;
+	s->acks = NULL;
+	s->n_acks = 0;
+	while (e) {
+		ack_entry *next = e->next; /* another request's entry: survives the finish */
+		ack_req *r = e->req;
+		e->active = false;
+		r->pending--;
+		r->timed_out++;
+		if (!r->pending)
+			ack_req_finish(r);
+		e = next;
+	}
+}
 
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 {
 	sio_server *srv = c->srv;
+	socket_settle_acks(s);
 	if (srv->h.on_disconnect)
 		srv->h.on_disconnect(srv->h.ctx, s, reason);
 	room_leave_all(s->nsp->rooms, s, NULL, NULL);
@@ -221,6 +415,15 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 	}
 	cJSON_Delete(s->auth);
 	free(s);
+}
+
+void sio_socket_disconnect(sio_socket *s, bool close)
+{
+	sio_conn *c = s->conn;
+	send_packet(c->eio, SIO_DISCONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, NULL, 0, NULL);
+	socket_remove(c, s, "server namespace disconnect");
+	if (close)
+		eio_session_close(c->eio, GW_CLOSE_SERVER_DISCONNECT);
 }
 
 static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
@@ -313,7 +516,21 @@ static int dispatch(sio_conn *c, sio_packet *p)
 		return 0;
 	case SIO_ACK:
 	case SIO_BINARY_ACK:
-		return 0; /* answers to server acks: handled with emit-with-ack */
+		for (ack_entry *e = s->acks; e; e = e->next) {
+			if (e->id != p->id)
+				continue;
+			ack_req *r = e->req;
+			unlink_entry(e);
+			r->pending--;
+			r->acked++;
+			if (r->h.on_ack)
+				r->h.on_ack(r->h.arg, s, p->data, (const uint8_t *const *)c->att,
+					    c->att_len, c->att_got);
+			if (!r->pending)
+				ack_req_finish(r);
+			break;
+		}
+		return 0; /* an unknown id: late or duplicate answer, ignored as socket.io does */
 	default:
 		return -1;
 	}
