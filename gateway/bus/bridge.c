@@ -16,6 +16,7 @@
 #include "sio/sio_codec.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/map.h"
 #include "util/rand.h"
 
 #include <inttypes.h>
@@ -28,9 +29,16 @@
 #include <time.h>
 
 /* Subscription ids carry their kind in the top byte. */
-enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_SSE = 3 };
+enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_SSE = 3, SUB_ROUTE = 4 };
 #define SUB_KIND(id) ((int)((id) >> 56))
 #define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
+
+typedef struct route_sub {
+	char id_key[24];  /* sub id as text */
+	char *key;        /* "<nsp>\n<route#>\n<room>" */
+	uint64_t sub_id;
+	char *nsp, *event, *room, *topic;
+} route_sub;
 
 typedef struct bus_item {
 	struct bus_item *next;
@@ -57,6 +65,12 @@ struct gw_bus {
 	size_t limit;
 
 	_Atomic uint64_t next_sub;
+
+	/* Raw route subscriptions. routes_by_id is read by plugin threads (under
+	 * route_lock); routes_by_key is the loop's index "<nsp>\n<route#>\n<room>". */
+	pthread_mutex_t route_lock;
+	gw_map routes_by_id;
+	gw_map routes_by_key;
 	_Atomic uint64_t malformed_logged_at; /* ms, for rate-limited logging */
 	uint64_t unsupported_logged_at;
 };
@@ -121,6 +135,25 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 			free(it);
 			return 0; /* consumed: a bad envelope is not the bus's fault */
 		}
+	} else if (kind == SUB_ROUTE) {
+		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_ROUTE], 1);
+		char idk[24];
+		snprintf(idk, sizeof idk, "%llx", (unsigned long long)sub_id);
+		int rc = -GW_ENOENT;
+		pthread_mutex_lock(&bus->route_lock);
+		route_sub *r = gw_map_get(&bus->routes_by_id, idk, strlen(idk));
+		if (r) /* encoded under the lock: the route may be removed right after */
+			rc = env_from_route(r->nsp, r->event, r->room, data, len,
+					    bus->app->cfg->engine.max_payload, &it->env);
+		pthread_mutex_unlock(&bus->route_lock);
+		if (rc) {
+			if (rc != -GW_ENOENT) {
+				atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+				log_malformed(bus, topic, "route message could not be encoded");
+			}
+			free(it);
+			return 0;
+		}
 	} else if (kind == SUB_SSE) {
 		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_API], 1);
 		it->topic = strdup(topic);
@@ -156,6 +189,113 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 	return 0;
 }
 
+/* ---- raw routes ---- */
+
+static void route_free(route_sub *r)
+{
+	free(r->key);
+	free(r->nsp);
+	free(r->event);
+	free(r->room);
+	free(r->topic);
+	free(r);
+}
+
+/* Subscribe one route topic; room NULL for the whole namespace. Service thread. */
+static int route_add(gw_bus *bus, const char *nsp, size_t idx, const gw_route *rt,
+		     const char *topic, const char *room)
+{
+	route_sub *r = calloc(1, sizeof *r);
+	if (!r)
+		return -GW_ENOMEM;
+	gw_buf k = {0};
+	gw_buf_printf(&k, "%s\n%zu\n%s", nsp, idx, room ? room : "");
+	r->key = (char *)gw_buf_steal(&k, NULL);
+	r->nsp = strdup(nsp);
+	r->event = strdup(rt->event);
+	r->room = room ? strdup(room) : NULL;
+	r->topic = strdup(topic);
+	if (!r->key || !r->nsp || !r->event || (room && !r->room) || !r->topic) {
+		route_free(r);
+		return -GW_ENOMEM;
+	}
+	r->sub_id = SUB_ID(SUB_ROUTE, atomic_fetch_add(&bus->next_sub, 1) + 1);
+	snprintf(r->id_key, sizeof r->id_key, "%llx", (unsigned long long)r->sub_id);
+	pthread_mutex_lock(&bus->route_lock);
+	int rc = gw_map_put(&bus->routes_by_id, r->id_key, strlen(r->id_key), r);
+	pthread_mutex_unlock(&bus->route_lock);
+	if (rc || gw_map_put(&bus->routes_by_key, r->key, strlen(r->key), r)) {
+		pthread_mutex_lock(&bus->route_lock);
+		gw_map_del(&bus->routes_by_id, r->id_key, strlen(r->id_key));
+		pthread_mutex_unlock(&bus->route_lock);
+		route_free(r);
+		return -GW_ENOMEM;
+	}
+	if (bus->desc->subscribe(bus->self, r->sub_id, topic, SIOGW_SUB_EXACT)) {
+		gw_warn("bus: cannot subscribe route topic %s", topic);
+		return -GW_EPLUGIN;
+	}
+	gw_debug("bus: route %s -> %s event %s%s%s", topic, nsp, rt->event, room ? " room " : "",
+		 room ? room : "");
+	return 0;
+}
+
+static void route_remove(gw_bus *bus, route_sub *r)
+{
+	bus->desc->unsubscribe(bus->self, r->sub_id);
+	gw_map_del(&bus->routes_by_key, r->key, strlen(r->key));
+	pthread_mutex_lock(&bus->route_lock);
+	gw_map_del(&bus->routes_by_id, r->id_key, strlen(r->id_key));
+	pthread_mutex_unlock(&bus->route_lock);
+	route_free(r);
+}
+
+static const char *room_placeholder(const char *topic)
+{
+	const char *p = strstr(topic, "{room}");
+	return p && p[6] == 0 ? p : NULL;
+}
+
+/* Routes without {room} are subscribed for the gateway's lifetime. */
+static int routes_start(gw_bus *bus)
+{
+	const gw_config *cfg = bus->app->cfg;
+	for (size_t i = 0; i < cfg->n_nsps; i++) {
+		const gw_nsp_config *n = &cfg->nsps[i];
+		for (size_t k = 0; k < n->n_routes; k++)
+			if (!room_placeholder(n->routes[k].topic) &&
+			    route_add(bus, n->name, k, &n->routes[k], n->routes[k].topic, n->routes[k].room))
+				return -GW_EPLUGIN;
+	}
+	return 0;
+}
+
+/* A room route topic is subscribed while the room has a local member. */
+static void routes_room(gw_bus *bus, const char *nsp, const char *room, bool created)
+{
+	const gw_nsp_config *n = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
+	for (size_t k = 0; n && k < n->n_routes; k++) {
+		const char *ph = room_placeholder(n->routes[k].topic);
+		if (!ph)
+			continue;
+		if (created) {
+			gw_buf t = {0};
+			gw_buf_append(&t, n->routes[k].topic, (size_t)(ph - n->routes[k].topic));
+			gw_buf_puts(&t, room);
+			if (t.data)
+				route_add(bus, nsp, k, &n->routes[k], (char *)t.data, room);
+			gw_buf_free(&t);
+		} else {
+			gw_buf key = {0};
+			gw_buf_printf(&key, "%s\n%zu\n%s", nsp, k, room);
+			route_sub *r = key.data ? gw_map_get(&bus->routes_by_key, (char *)key.data, key.len) : NULL;
+			gw_buf_free(&key);
+			if (r)
+				route_remove(bus, r);
+		}
+	}
+}
+
 /* ---- lifecycle ---- */
 
 gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len)
@@ -169,6 +309,7 @@ gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len)
 	bus->app = app;
 	bus->limit = cfg->adapter.inbound_queue;
 	pthread_mutex_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->route_lock, NULL);
 	bus->host = (siogw_host){
 		.size = sizeof(siogw_host),
 		.abi_minor = SIOGW_ABI_MINOR,
@@ -211,6 +352,10 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 			 cfg->topics.out, cfg->topics.reply);
 		return -GW_EPLUGIN;
 	}
+	if (routes_start(bus)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe the route topics", bus->desc->name);
+		return -GW_EPLUGIN;
+	}
 	gw_info("bus: plugin %s %s (%s); consuming %s and %s, publishing to %s", bus->desc->name,
 		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
 		cfg->topics.in);
@@ -229,6 +374,20 @@ void gw_bus_destroy(gw_bus *bus)
 		next = it->next;
 		item_free(it);
 	}
+	while (bus->routes_by_key.len) {
+		for (size_t i = 0; i < bus->routes_by_key.cap; i++) {
+			if (bus->routes_by_key.slots[i].key) {
+				route_sub *r = bus->routes_by_key.slots[i].value;
+				gw_map_del(&bus->routes_by_key, r->key, strlen(r->key));
+				gw_map_del(&bus->routes_by_id, r->id_key, strlen(r->id_key));
+				route_free(r);
+				break;
+			}
+		}
+	}
+	gw_map_free(&bus->routes_by_key);
+	gw_map_free(&bus->routes_by_id);
+	pthread_mutex_destroy(&bus->route_lock);
 	gw_config_optvals_free(bus->opts, bus->n_opts);
 	if (bus->plugin)
 		gw_plugin_close(bus->plugin);
@@ -305,9 +464,12 @@ static void on_connect(void *ctx, sio_socket *s)
 {
 	gw_bus *bus = ctx;
 	cJSON *hs = sio_socket_handshake(s);
+	/* auth: backend — the socket id is the request id: connect_result names it */
+	bool pending = sio_socket_pending(s);
 	publish_in(bus, sio_socket_id(s),
 		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id, hs,
-				     NULL, NULL));
+				     pending ? sio_socket_id(s) : NULL,
+				     pending ? bus->app->cfg->topics.reply : NULL));
 	cJSON_Delete(hs);
 }
 
@@ -360,10 +522,25 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 					reason, rl.rooms, rl.n));
 }
 
+static void on_room(void *ctx, sio_socket *s, const char *room, int event)
+{
+	gw_bus *bus = ctx;
+	const char *nsp = sio_socket_nsp(s);
+	if (event == SIO_ROOM_CREATE || event == SIO_ROOM_DELETE)
+		routes_room(bus, nsp, room, event == SIO_ROOM_CREATE);
+	const gw_nsp_config *nc = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
+	if (!nc || !nc->room_events)
+		return;
+	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};
+	bool per_socket = event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE;
+	publish_in(bus, sio_socket_id(s),
+		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL, room));
+}
+
 sio_handler gw_bus_sio_handler(gw_bus *bus)
 {
 	sio_handler h = {.ctx = bus, .on_connect = on_connect, .on_event = on_event,
-			 .on_disconnect = on_disconnect};
+			 .on_disconnect = on_disconnect, .on_room = on_room};
 	return h;
 }
 
@@ -454,6 +631,10 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 		cJSON *hs = sio_socket_handshake(v[i]);
 		if (hs)
 			cJSON_AddItemToObject(o, "handshake", hs);
+		const char *data = sio_socket_data(v[i]);
+		cJSON *d = data ? cJSON_Parse(data) : NULL;
+		if (d)
+			cJSON_AddItemToObject(o, "data", d);
 		cJSON_AddItemToArray(arr, o);
 	}
 	char *json = env_build_sockets(e->id, bus->app->cfg->node_id, arr);
@@ -510,6 +691,16 @@ static void apply(gw_bus *bus, env_in *e)
 	case ENV_ACK:
 		apply_ack(bus, e);
 		return;
+	case ENV_CONNECT_RESULT: {
+		sio_socket *s = sio_socket_find(sio, e->id, strlen(e->id));
+		if (!s || !sio_socket_pending(s))
+			return; /* late (timed out) or unknown: nothing to decide */
+		if (e->ok)
+			sio_socket_admit(s, e->data_json);
+		else
+			sio_socket_reject(s, e->error_json ? e->error_json : "{\"message\":\"Not authorized\"}");
+		return;
+	}
 	case ENV_JOIN:
 	case ENV_LEAVE:
 	case ENV_DISCONNECT:

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "sio/sio_codec.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -506,7 +507,7 @@ static char *finish(cJSON *o, bool ok)
 static cJSON *head(const char *type, const char *nsp, const char *sid, const char *node)
 {
 	cJSON *o = cJSON_CreateObject();
-	if (o && add_str(o, "type", type) && add_str(o, "nsp", nsp) && add_str(o, "sid", sid) &&
+	if (o && add_str(o, "type", type) && add_str(o, "nsp", nsp) && (!sid || add_str(o, "sid", sid)) &&
 	    (!node || add_str(o, "node", node)))
 		return o;
 	cJSON_Delete(o);
@@ -629,4 +630,118 @@ char *env_build_sockets(const char *id, const char *node, cJSON *sockets)
 		return finish(o, true);
 	cJSON_Delete(sockets);
 	return finish(o, false);
+}
+
+/* Strict UTF-8 check (no overlongs, no surrogates, nothing past U+10FFFF). */
+static bool valid_utf8(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint8_t c = s[i];
+		size_t k;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+int env_from_route(const char *nsp, const char *event, const char *room, const void *body,
+		   size_t len, size_t max_payload, env_in **out)
+{
+	ctx c = {.what = "route", .max_payload = max_payload};
+	*out = NULL;
+	env_in *e = calloc(1, sizeof *e);
+	if (!e)
+		return -GW_ENOMEM;
+	e->type = ENV_EMIT;
+	int rc = -GW_ENOMEM;
+	e->target.nsp = strdup(nsp);
+	e->event = strdup(event);
+	if (!e->target.nsp || !e->event)
+		goto fail;
+	if (room) {
+		e->target.rooms = calloc(1, sizeof *e->target.rooms);
+		if (!e->target.rooms || !(e->target.rooms[0] = strdup(room)))
+			goto fail;
+		e->target.n_rooms = 1;
+	}
+	/* the body is the single argument: JSON if it parses, else a string, else bytes */
+	cJSON *arg = NULL;
+	const char *end = NULL;
+	if (len)
+		arg = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (arg && (size_t)(end - (const char *)body) != len) {
+		size_t used = (size_t)(end - (const char *)body);
+		const char *s = body;
+		while (used < len && (s[used] == ' ' || s[used] == '\t' || s[used] == '\n' || s[used] == '\r'))
+			used++;
+		if (used != len) {
+			cJSON_Delete(arg);
+			arg = NULL;
+		}
+	}
+	if (!arg && valid_utf8(body, len)) {
+		char *str = malloc(len + 1);
+		if (!str)
+			goto fail;
+		memcpy(str, body, len);
+		str[len] = 0;
+		/* a NUL inside cannot travel as a C string: send such bodies as bytes */
+		if (strlen(str) == len)
+			arg = cJSON_CreateString(str);
+		free(str);
+	}
+	if (!arg) {
+		size_t b64 = (len + 2) / 3 * 4;
+		char *enc = malloc(b64 + 1);
+		if (!enc)
+			goto fail;
+		gw_b64_encode(body, len, enc);
+		enc[b64] = 0;
+		arg = cJSON_CreateObject();
+		if (arg && !cJSON_AddStringToObject(arg, "$binary", enc)) {
+			cJSON_Delete(arg);
+			arg = NULL;
+		}
+		free(enc);
+	}
+	cJSON *args = cJSON_CreateArray();
+	cJSON *name = cJSON_CreateString(event);
+	if (!args || !arg || !name || !cJSON_AddItemToArray(args, name)) {
+		cJSON_Delete(args);
+		cJSON_Delete(arg);
+		cJSON_Delete(name);
+		goto fail;
+	}
+	cJSON_AddItemToArray(args, arg);
+	if ((rc = make_body(&c, args, &e->body)) || (rc = make_frames(&c, e)))
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	env_in_free(e);
+	return rc;
 }

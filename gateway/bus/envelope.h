@@ -106,6 +106,14 @@ int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, cha
 	      size_t err_len);
 void env_in_free(env_in *e);
 
+/*
+ * A raw route message (no envelope) as a ready emit: `event` to `room` of `nsp` (whole
+ * namespace when room is NULL), the body as the single argument — parsed JSON when it
+ * is valid JSON, else a string when valid UTF-8 (without NUL), else binary.
+ */
+int env_from_route(const char *nsp, const char *event, const char *room, const void *body,
+		   size_t len, size_t max_payload, env_in **out);
+
 /* ---- outbound ----
  * Each returns unformatted JSON text to free with free(), or NULL on -GW_ENOMEM or a
  * NULL required argument (env_build_event: also when args is not an array starting

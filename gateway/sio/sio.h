@@ -24,7 +24,11 @@ typedef struct sio_socket sio_socket;
 
 typedef struct sio_handler {
 	void *ctx;
-	/* A socket joined a namespace (CONNECT accepted). auth: the CONNECT payload or NULL. */
+	/* A socket asked to join a namespace. With auth: none it is admitted already;
+	 * with auth: backend it is pending (sio_socket_pending) until sio_socket_admit or
+	 * sio_socket_reject, or its auth timeout sends CONNECT_ERROR "auth timeout". A
+	 * pending socket is in no room, its events are dropped, and on_disconnect is only
+	 * reported for admitted sockets. */
 	void (*on_connect)(void *ctx, sio_socket *s);
 	/* An EVENT / BINARY_EVENT with all attachments. args: the packet array (event name
 	 * first) with placeholders; att: the attachments. ack_id: SIO_NO_ID or the
@@ -34,7 +38,12 @@ typedef struct sio_handler {
 	/* The socket is leaving (client DISCONNECT, connection closed, server disconnect).
 	 * Its rooms are still readable during the call. */
 	void (*on_disconnect)(void *ctx, sio_socket *s, const char *reason);
+	/* Room membership changed (SIO_ROOM_*). A socket's own id room is not reported.
+	 * CREATE comes before the first JOIN, DELETE after the last LEAVE. May be NULL. */
+	void (*on_room)(void *ctx, sio_socket *s, const char *room, int event);
 } sio_handler;
+
+enum { SIO_ROOM_CREATE = 1, SIO_ROOM_JOIN, SIO_ROOM_LEAVE, SIO_ROOM_DELETE };
 
 sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h);
 void sio_server_destroy(sio_server *srv);
@@ -44,6 +53,15 @@ eio_handler sio_server_eio_handler(sio_server *srv);
 sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len);
 const char *sio_socket_id(const sio_socket *s);
 const char *sio_socket_nsp(const sio_socket *s);
+bool sio_socket_pending(const sio_socket *s);
+/* Admit a pending socket: it joins its own room and gets CONNECT. data_json (may be
+ * NULL): the socket's data, returned by sio_socket_data. */
+int sio_socket_admit(sio_socket *s, const char *data_json);
+/* Refuse a pending socket: CONNECT_ERROR with error_json ({"message","data"}), then
+ * the socket is gone (no on_disconnect). */
+void sio_socket_reject(sio_socket *s, const char *error_json);
+/* The data a backend attached on admission (JSON text) or NULL. */
+const char *sio_socket_data(const sio_socket *s);
 /* The socket.io handshake (engine handshake + "auth"), a new object the caller frees. */
 cJSON *sio_socket_handshake(const sio_socket *s);
 /* Rooms of the socket (its own id included). */

@@ -55,6 +55,9 @@ struct sio_socket {
 	int64_t next_ack_id;
 	ack_entry *acks;  /* answers awaited from this socket */
 	size_t n_acks;
+	bool pending;     /* auth: backend, not admitted yet */
+	gw_timer auth_timer;
+	char *data;       /* JSON from the backend's connect_result */
 };
 
 struct sio_conn {
@@ -265,14 +268,44 @@ size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, si
 	return c.n;
 }
 
+static void room_event(sio_socket *s, const char *room, int event)
+{
+	sio_server *srv = s->conn->srv;
+	if (srv->h.on_room && strcmp(room, s->id) != 0)
+		srv->h.on_room(srv->h.ctx, s, room, event);
+}
+
 int sio_socket_join(sio_socket *s, const char *room)
 {
-	return room_join(s->nsp->rooms, room, s, NULL);
+	if (s->pending)
+		return 0;
+	int created = 0;
+	int rc = room_join(s->nsp->rooms, room, s, &created);
+	if (rc == 1) {
+		if (created)
+			room_event(s, room, SIO_ROOM_CREATE);
+		room_event(s, room, SIO_ROOM_JOIN);
+	}
+	return rc;
 }
 
 int sio_socket_leave(sio_socket *s, const char *room)
 {
-	return room_leave(s->nsp->rooms, room, s, NULL);
+	int deleted = 0;
+	int rc = room_leave(s->nsp->rooms, room, s, &deleted);
+	if (rc == 1) {
+		room_event(s, room, SIO_ROOM_LEAVE);
+		if (deleted)
+			room_event(s, room, SIO_ROOM_DELETE);
+	}
+	return rc;
+}
+
+static void left_room(const char *room, int deleted, void *arg)
+{
+	room_event(arg, room, SIO_ROOM_LEAVE);
+	if (deleted)
+		room_event(arg, room, SIO_ROOM_DELETE);
 }
 
 size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *rooms,
@@ -402,10 +435,13 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 {
 	sio_server *srv = c->srv;
 	socket_settle_acks(s);
-	if (srv->h.on_disconnect)
-		srv->h.on_disconnect(srv->h.ctx, s, reason);
-	room_leave_all(s->nsp->rooms, s, NULL, NULL);
-	s->nsp->n_sockets--;
+	gw_timer_stop(&s->auth_timer);
+	if (!s->pending) {
+		if (srv->h.on_disconnect)
+			srv->h.on_disconnect(srv->h.ctx, s, reason);
+		room_leave_all(s->nsp->rooms, s, left_room, s);
+		s->nsp->n_sockets--;
+	}
 	gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
 	for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
@@ -414,6 +450,7 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 		}
 	}
 	cJSON_Delete(s->auth);
+	free(s->data);
 	free(s);
 }
 
@@ -436,6 +473,50 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 	return NULL;
 }
 
+bool sio_socket_pending(const sio_socket *s) { return s->pending; }
+const char *sio_socket_data(const sio_socket *s) { return s->data; }
+
+static int admit(sio_socket *s)
+{
+	if (room_join(s->nsp->rooms, s->id, s, NULL) < 0)
+		return -GW_ENOMEM;
+	s->pending = false;
+	s->nsp->n_sockets++;
+	char json[64];
+	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+	send_packet(s->conn->eio, SIO_CONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+	return 0;
+}
+
+int sio_socket_admit(sio_socket *s, const char *data_json)
+{
+	if (!s->pending)
+		return 0;
+	gw_timer_stop(&s->auth_timer);
+	if (data_json && !(s->data = strdup(data_json)))
+		return -GW_ENOMEM;
+	if (admit(s)) {
+		sio_socket_reject(s, "{\"message\":\"server error\"}");
+		return -GW_ENOMEM;
+	}
+	return 0;
+}
+
+void sio_socket_reject(sio_socket *s, const char *error_json)
+{
+	if (!s->pending)
+		return;
+	sio_conn *c = s->conn;
+	send_packet(c->eio, SIO_CONNECT_ERROR, s->nsp->cfg->name, SIO_NO_ID, 0, error_json,
+		    strlen(error_json), NULL);
+	socket_remove(c, s, "auth refused");
+}
+
+static void auth_timeout(gw_timer *t)
+{
+	sio_socket_reject(t->ctx, "{\"message\":\"auth timeout\"}");
+}
+
 static void on_connect_packet(sio_conn *c, sio_packet *p)
 {
 	sio_server *srv = c->srv;
@@ -451,6 +532,7 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		return;
 	s->conn = c;
 	s->nsp = ns;
+	s->auth_timer.ctx = s;
 	do
 		gw_rand_id(s->id);
 	while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
@@ -458,23 +540,31 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		s->auth = p->data;
 		p->data = NULL;
 	}
-	if (gw_map_put(&srv->sockets, s->id, GW_ID_LEN, s) || room_join(ns->rooms, s->id, s, NULL) < 0) {
-		gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
+	if (gw_map_put(&srv->sockets, s->id, GW_ID_LEN, s)) {
 		cJSON_Delete(s->auth);
 		free(s);
 		return;
 	}
-	ns->n_sockets++;
+	s->pending = true;
 	s->next = c->sockets;
 	c->sockets = s;
 	gw_timer_stop(&c->connect_timer);
 
-	/* the backend hears of the socket before any of its events */
+	if (ns->cfg->auth == GW_AUTH_BACKEND) {
+		/* counted from the CONNECT packet; the backend decides */
+		gw_timer_start(&s->auth_timer, (uint32_t)ns->cfg->auth_timeout_ms, auth_timeout);
+		if (srv->h.on_connect)
+			srv->h.on_connect(srv->h.ctx, s);
+		return;
+	}
+	if (admit(s)) {
+		socket_remove(c, s, "server error");
+		return;
+	}
+	/* the backend hears of the socket before any of its events can be read: the
+	 * CONNECT is only queued here, written after this returns */
 	if (srv->h.on_connect)
 		srv->h.on_connect(srv->h.ctx, s);
-	char json[64];
-	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-	send_packet(c->eio, SIO_CONNECT, ns->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
 }
 
 static void pending_clear(sio_conn *c)
@@ -510,6 +600,8 @@ static int dispatch(sio_conn *c, sio_packet *p)
 		return 0;
 	case SIO_EVENT:
 	case SIO_BINARY_EVENT:
+		if (s->pending)
+			return 0; /* not admitted: never published */
 		if (srv->h.on_event)
 			srv->h.on_event(srv->h.ctx, s, p->data, (const uint8_t *const *)c->att,
 					c->att_len, c->att_got, p->id);
