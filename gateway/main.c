@@ -15,6 +15,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	/* Plugin threads inherit this mask: SIGINT/SIGTERM then reach the service thread,
+	 * whose poll they interrupt. Unblocked below once the plugin has started. */
+	sigset_t stopsigs;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
+
 	gw_app app;
 	memset(&app, 0, sizeof app);
 	app.cfg = &cfg;
@@ -164,6 +173,13 @@ int main(int argc, char **argv)
 		gw_err("%s", err);
 		goto out;
 	}
+	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
+	const char *h = cfg.listen_host;
+	bool loopback = !strcmp(h, "127.0.0.1") || !strcmp(h, "::1") || !strcmp(h, "localhost");
+	if (cfg.http_api.enabled && !cfg.http_api.token[0] && !loopback)
+		gw_warn("http_api is enabled without a token on %s: anyone who reaches port %d can "
+			"publish to and subscribe from the bus; set http_api.token (SIO_API_TOKEN)",
+			h, cfg.listen_port);
 	gw_info("sio-gateway %s node %s listening on %s:%d, engine at %s%s%s", SIOGW_VERSION,
 		cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.engine.path,
 		app.echo ? ", echo at " : "", app.echo ? cfg.engine.echo_path : "");
@@ -181,6 +197,7 @@ out:
 	app.eio = NULL;
 	gw_api_destroy(app.api);
 	app.api = NULL;
+	gw_bus_stop(app.bus); /* no more deliveries, no more wakes */
 	net_destroy(&app);
 	sio_server_destroy(app.sio);
 	app.sio = NULL;

@@ -55,6 +55,7 @@ struct gw_bus {
 	const siogw_plugin *desc;
 	void *self;
 	bool started;
+	bool stopped;
 	siogw_host host;
 	siogw_optval *opts;
 	size_t n_opts;
@@ -362,12 +363,21 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 	return 0;
 }
 
+void gw_bus_stop(gw_bus *bus)
+{
+	if (bus && bus->self && !bus->stopped) {
+		bus->desc->stop(bus->self);
+		bus->stopped = true;
+		bus->started = false;
+	}
+}
+
 void gw_bus_destroy(gw_bus *bus)
 {
 	if (!bus)
 		return;
 	if (bus->self) {
-		bus->desc->stop(bus->self);
+		gw_bus_stop(bus);
 		bus->desc->destroy(bus->self);
 	}
 	for (bus_item *it = bus->head, *next; it; it = next) {
@@ -717,13 +727,27 @@ static void apply(gw_bus *bus, env_in *e)
 	}
 }
 
+/* Items applied per loop turn: a burst from the bus must not starve the sockets. */
+#define DRAIN_BUDGET 1024
+
 void gw_bus_drain(gw_bus *bus)
 {
 	pthread_mutex_lock(&bus->lock);
-	bus_item *it = bus->head;
-	bus->head = bus->tail = NULL;
-	bus->queued = 0;
+	bus_item *it = bus->head, *last = NULL;
+	size_t n = 0;
+	for (bus_item *p = it; p && n < DRAIN_BUDGET; p = p->next, n++)
+		last = p;
+	if (last) {
+		bus->head = last->next;
+		if (!bus->head)
+			bus->tail = NULL;
+		last->next = NULL;
+		bus->queued -= n;
+	}
+	bool more = bus->head != NULL;
 	pthread_mutex_unlock(&bus->lock);
+	if (more)
+		net_wake(); /* the rest on the next turn */
 	while (it) {
 		bus_item *next = it->next;
 		if (it->env)

@@ -24,6 +24,8 @@ typedef struct gw_bus gw_bus;
 gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len);
 /* Subscribe the gateway's own topics. */
 int gw_bus_start(gw_bus *bus, char *err, size_t err_len);
+/* Stop the plugin: no deliveries after return. Idempotent; NULL-safe. */
+void gw_bus_stop(gw_bus *bus);
 /* Stop the plugin (no more deliveries), drop queued messages, free. */
 void gw_bus_destroy(gw_bus *bus);
 

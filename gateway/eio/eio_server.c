@@ -27,6 +27,7 @@ struct eio_session {
 	eio_server *srv;
 	bool websocket;        /* the transport is the websocket */
 	bool upgrading;        /* a websocket probe is attached */
+	bool probed;           /* the probe said "2probe": polls are answered with a noop */
 	bool closed;
 	bool closing;          /* websocket: close once the queue has drained */
 	gw_close_reason close_reason;
@@ -35,6 +36,7 @@ struct eio_session {
 	int busy;              /* > 0 while a callback runs on the session: defer free */
 	gw_conn *ws;           /* websocket (transport or probe) */
 	gw_conn *poll;         /* held or in-flight polling GET */
+	gw_conn *post;         /* polling POST whose body is arriving */
 	gw_frame **q;          /* ring of queued frames */
 	size_t q_head, q_len, q_cap;
 	gw_timer hb;           /* ping interval / pong timeout */
@@ -197,6 +199,10 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 		if (c->role == CONN_EIO_GET && !c->have_reply)
 			poll_answer(s, c, reason == GW_CLOSE_TRANSPORT_CLOSE ? s->srv->noop : s->srv->close);
 	}
+	if (s->post) {
+		s->post->sess = NULL; /* its body_done answers "Session ID unknown" */
+		s->post = NULL;
+	}
 	if (s->ws) {
 		gw_conn *c = s->ws;
 		s->ws = NULL;
@@ -208,24 +214,28 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 	session_release(s);
 }
 
-void eio_session_close(eio_session *s, gw_close_reason reason)
-{
-	if (s->closed || s->closing)
-		return;
-	/* Let queued packets (e.g. a DISCONNECT) reach a websocket client first. */
-	if (s->websocket && s->ws && s->q_len && reason == GW_CLOSE_SERVER_DISCONNECT) {
-		s->closing = true;
-		s->close_reason = reason;
-		kick(s);
-		return;
-	}
-	session_close_now(s, reason);
-}
-
 static void deferred_close(gw_timer *t)
 {
 	eio_session *s = t->ctx;
 	session_close_now(s, s->close_reason);
+}
+
+void eio_session_close(eio_session *s, gw_close_reason reason)
+{
+	if (s->closed || s->closing)
+		return;
+	/* Let queued packets (e.g. a DISCONNECT) reach the client first: over websocket
+	 * once the queue drains, over polling with the next GET — within ping_timeout. */
+	bool poll_held = s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply;
+	if (reason == GW_CLOSE_SERVER_DISCONNECT && s->q_len &&
+	    ((s->websocket && s->ws) || (!s->websocket && !poll_held))) {
+		s->closing = true;
+		s->close_reason = reason;
+		gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, deferred_close);
+		kick(s);
+		return;
+	}
+	session_close_now(s, reason);
 }
 
 int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_)
@@ -282,6 +292,7 @@ static void upg_timeout(gw_timer *t)
 		gw_conn *c = s->ws;
 		s->ws = NULL;
 		s->upgrading = false;
+		s->probed = false;
 		c->sess = NULL;
 		c->kill = true;
 		lws_callback_on_writable(c->wsi);
@@ -307,7 +318,10 @@ static int on_packet(eio_session *s, const eio_packet *p)
 	case EIO_CLOSE:
 		session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
 		return -1;
-	case EIO_PING:  /* v4 clients do not ping; answer anyway, as engine.io does */
+	case EIO_PING:
+		/* v4: only the server pings ("invalid heartbeat direction" in engine.io) */
+		session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+		return -1;
 	case EIO_NOOP:
 		return 0;
 	default:        /* open/upgrade make no sense here */
@@ -544,9 +558,15 @@ int eio_on_http(eio_server *srv, gw_conn *c)
 		c->role = CONN_EIO_GET;
 		c->sess = s;
 		s->poll = c;
-		if (s->q_len || s->upgrading)
-			poll_answer(s, c, s->upgrading ? srv->noop : NULL);
+		if (s->closing) {
+			/* a server close was waiting for this GET: deliver the rest, then "1" */
+			poll_answer(s, c, srv->close);
+			session_close_now(s, s->close_reason);
+		} else if (s->q_len || s->probed) {
+			poll_answer(s, c, s->probed ? srv->noop : NULL);
+		}
 		else
+			if (!c->have_reply)
 			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* hold until data */
 		return 0;
 	}
@@ -577,6 +597,7 @@ int eio_on_http(eio_server *srv, gw_conn *c)
 		c->sess = s;
 		c->body_limit = srv->cfg->engine.max_payload;
 		s->post_active = true;
+		s->post = c;
 		return 0;
 	}
 	eio_error(c, EIO_ERR_BAD_REQUEST);
@@ -592,6 +613,7 @@ int eio_on_http_body(gw_conn *c, const void *in, size_t len)
 		c->role = CONN_REPLY;
 		if (s) {
 			s->post_active = false;
+			s->post = NULL;
 			c->sess = NULL;
 			session_close_now(s, GW_CLOSE_PAYLOAD_TOO_LARGE);
 		}
@@ -613,6 +635,7 @@ int eio_on_http_body_done(gw_conn *c)
 		return 0;
 	}
 	s->post_active = false;
+	s->post = NULL;
 	s->busy++;
 	eio_payload_iter it;
 	eio_packet p;
@@ -636,8 +659,11 @@ int eio_on_http_body_done(gw_conn *c)
 int eio_on_http_writeable(gw_conn *c)
 {
 	eio_session *s = c->sess;
-	if (c->role == CONN_EIO_GET && s && !c->have_reply)
-		poll_answer(s, c, s->upgrading ? s->srv->noop : NULL);
+	if (c->role == CONN_EIO_GET && s && !c->have_reply) {
+		if (!s->q_len && !s->probed)
+			return 0; /* nothing to say yet: keep holding */
+		poll_answer(s, c, s->probed ? s->srv->noop : NULL);
+	}
 	if (c->role == CONN_EIO_GET && s && s->poll == c) {
 		s->poll = NULL;
 		c->sess = NULL;
@@ -650,11 +676,18 @@ void eio_on_http_closed(gw_conn *c)
 	eio_session *s = c->sess;
 	if (!s)
 		return;
-	if (s->poll == c)
-		s->poll = NULL;
-	if (c->role == CONN_EIO_POST)
-		s->post_active = false;
 	c->sess = NULL;
+	if (s->post == c) {
+		s->post = NULL;
+		s->post_active = false;
+	}
+	if (s->poll == c) {
+		s->poll = NULL;
+		/* a held poll whose connection went away: the client is gone (engine.io
+		 * closes with "transport error" too) */
+		if (c->role == CONN_EIO_GET && !c->have_reply && !s->websocket && !s->upgrading)
+			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+	}
 }
 
 /* ---- websocket ---- */
@@ -732,6 +765,15 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 	eio_packet p;
 	if (eio_decode_frame(data, len, binary, &p)) {
 		gw_debug("eio %s: malformed websocket frame", s->sid);
+		if (s->upgrading && !s->websocket) {
+			/* a bad probe fails the upgrade, not the session */
+			s->ws = NULL;
+			s->upgrading = false;
+			s->probed = false;
+			gw_timer_stop(&s->upg);
+			c->sess = NULL;
+			return -1;
+		}
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
 		return -1;
 	}
@@ -739,6 +781,7 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 		/* the probe: only ping "probe" and upgrade are valid here */
 		if (p.type == EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0) {
 			c->probe_reply = true;
+			s->probed = true;
 			lws_callback_on_writable(c->wsi);
 			if (s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply)
 				lws_callback_on_writable(s->poll->wsi); /* answered with a noop */
@@ -746,6 +789,7 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 		}
 		if (p.type == EIO_UPGRADE) {
 			s->upgrading = false;
+		s->probed = false;
 			s->websocket = true;
 			gw_timer_stop(&s->upg);
 			gw_stats.conn_polling--;
@@ -763,6 +807,7 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 		gw_debug("eio %s: unexpected packet on upgrade probe", s->sid);
 		s->ws = NULL;
 		s->upgrading = false;
+		s->probed = false;
 		gw_timer_stop(&s->upg);
 		c->sess = NULL;
 		return -1;
@@ -787,6 +832,7 @@ int eio_ws_receive(gw_conn *c, const void *in, size_t len)
 		else if (s->ws == c) {
 			s->ws = NULL;
 			s->upgrading = false;
+		s->probed = false;
 			c->sess = NULL;
 		}
 		return -1;
@@ -856,6 +902,7 @@ void eio_ws_closed(gw_conn *c)
 	} else {
 		/* a failed upgrade probe: the polling transport carries on */
 		s->upgrading = false;
+		s->probed = false;
 		gw_timer_stop(&s->upg);
 	}
 }

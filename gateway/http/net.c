@@ -11,9 +11,12 @@
 #include "eio/eio_net.h"
 #include "http/api.h"
 #include "util/err.h"
+#include "util/frame.h"
 #include "util/log.h"
 #include "util/timer.h"
 
+#include <assert.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,21 +24,28 @@
 #include <string.h>
 #include <sys/resource.h>
 
+static_assert(GW_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes of headroom");
+
+/* Plugin threads wake the loop through g_lws: the lock keeps it from being destroyed
+ * under them during shutdown. */
+static pthread_mutex_t g_lws_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lws_context *g_lws;
 static volatile sig_atomic_t g_stop;
 static const gw_config *g_cfg;
 
 void net_wake(void)
 {
-	struct lws_context *ctx = g_lws;
-	if (ctx)
-		lws_cancel_service(ctx);
+	pthread_mutex_lock(&g_lws_lock);
+	if (g_lws)
+		lws_cancel_service(g_lws);
+	pthread_mutex_unlock(&g_lws_lock);
 }
 
 void net_stop_signal(void)
 {
+	/* from a signal handler: no lock, only the async-signal-safe flag; the loop
+	 * notices within its poll timeout */
 	g_stop = 1;
-	net_wake();
 }
 
 int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len)
@@ -385,7 +395,9 @@ int net_start(gw_app *app)
 		       host ? host : "0.0.0.0", cfg->listen_port);
 		return -GW_EIO;
 	}
+	pthread_mutex_lock(&g_lws_lock);
 	g_lws = app->lws;
+	pthread_mutex_unlock(&g_lws_lock);
 	gw_timer_init(app->lws);
 	return 0;
 }
@@ -401,8 +413,10 @@ void net_destroy(gw_app *app)
 {
 	if (!app->lws)
 		return;
+	pthread_mutex_lock(&g_lws_lock);
+	g_lws = NULL;
+	pthread_mutex_unlock(&g_lws_lock);
 	lws_context_destroy(app->lws);
 	app->lws = NULL;
-	g_lws = NULL;
 	gw_timer_init(NULL);
 }

@@ -98,6 +98,7 @@ typedef struct sio_ack_handler {
 	void (*on_done)(void *arg, size_t acked, size_t timed_out);
 } sio_ack_handler;
 
+#define SIO_MAX_CLIENT_ATTACHMENTS 10 /* per client packet, as socket.io-parser */
 #define SIO_MAX_PENDING_ACKS 1024 /* per socket; beyond, the target counts as timed out */
 
 /* json: the EVENT array (event name first) with placeholders; att: its attachments

@@ -72,6 +72,7 @@ struct sio_conn {
 	uint8_t **att;
 	size_t *att_len;
 	unsigned att_got;
+	size_t att_bytes;
 };
 
 struct sio_server {
@@ -525,8 +526,11 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
 		return;
 	}
-	if (conn_socket(c, p->nsp, p->nsp_len))
-		return; /* already connected to this namespace on this connection */
+	if (conn_socket(c, p->nsp, p->nsp_len)) {
+		/* socket.io closes a connection that joins a namespace twice */
+		eio_session_close(c->eio, GW_CLOSE_PARSE_ERROR);
+		return;
+	}
 	sio_socket *s = calloc(1, sizeof *s);
 	if (!s)
 		return;
@@ -578,6 +582,7 @@ static void pending_clear(sio_conn *c)
 	c->att = NULL;
 	c->att_len = NULL;
 	c->att_got = 0;
+	c->att_bytes = 0;
 	sio_packet_clear(&c->pending);
 	c->has_pending = false;
 }
@@ -638,12 +643,18 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
+		if (c->att_bytes + len > c->srv->cfg->engine.max_payload) {
+			/* one packet's attachments together stay within max_payload */
+			eio_session_close(e, GW_CLOSE_PAYLOAD_TOO_LARGE);
+			return;
+		}
 		uint8_t *copy = malloc(len ? len : 1);
 		if (!copy) {
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
 		memcpy(copy, data, len);
+		c->att_bytes += len;
 		c->att[c->att_got] = copy;
 		c->att_len[c->att_got] = len;
 		c->att_got++;
@@ -667,13 +678,14 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 		return;
 	}
 	if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
-		c->att = calloc(p.attachments, sizeof *c->att);
-		c->att_len = calloc(p.attachments, sizeof *c->att_len);
-		if (p.nsp_len >= sizeof c->pending_nsp) {
+		if (p.attachments > SIO_MAX_CLIENT_ATTACHMENTS || p.nsp_len >= sizeof c->pending_nsp) {
+			/* bounds what one client packet may pin (socket.io-parser's default) */
 			sio_packet_clear(&p);
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
+		c->att = calloc(p.attachments, sizeof *c->att);
+		c->att_len = calloc(p.attachments, sizeof *c->att_len);
 		memcpy(c->pending_nsp, p.nsp, p.nsp_len);
 		p.nsp = c->pending_nsp;
 		c->pending = p;
