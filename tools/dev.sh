@@ -81,6 +81,16 @@ cmd_test() {
 		log "fuzz build failed"; failed=$((failed + 1)); rc=1
 	fi
 
+	log "install smoke: the installed binary finds its installed plugin"
+	rm -rf build-inst
+	if meson setup build-inst --prefix="$ROOT/build-inst/prefix" >/dev/null &&
+		meson install -C build-inst >/dev/null &&
+		(cd / && "$ROOT/build-inst/prefix/bin/sio-gateway" --check); then
+		passed=$((passed + 1))
+	else
+		log "install smoke FAILED"; failed=$((failed + 1)); rc=1
+	fi
+
 	log "integration tests (node + socket.io-client)"
 	local out
 	out=$(mktemp)
