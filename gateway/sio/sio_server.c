@@ -7,6 +7,7 @@
  * room_select() that queues the same frames to each target.
  */
 #include "sio/sio.h"
+#include "sio/acks.h"
 #include "sio/rooms.h"
 #include "sio/sio_codec.h"
 #include "util/err.h"
@@ -26,26 +27,6 @@ typedef struct sio_nsp {
 } sio_nsp;
 
 typedef struct sio_conn sio_conn;
-typedef struct ack_req ack_req;
-
-/* One target of an emit-with-ack: lives in its request's array, linked into the
- * socket's list while the answer is awaited. */
-typedef struct ack_entry {
-	struct ack_entry *next; /* in the socket's list */
-	sio_socket *sock;
-	int64_t id;
-	ack_req *req;
-	bool active;
-} ack_entry;
-
-struct ack_req {
-	sio_ack_handler h;
-	size_t pending, acked, timed_out;
-	gw_timer timer;
-	ack_entry *entries;
-	size_t n_entries;
-};
-
 struct sio_socket {
 	char id[GW_ID_LEN + 1];
 	sio_conn *conn;
@@ -53,8 +34,7 @@ struct sio_socket {
 	cJSON *auth;
 	sio_socket *next; /* in conn->sockets */
 	int64_t next_ack_id;
-	ack_entry *acks;  /* answers awaited from this socket */
-	size_t n_acks;
+	ack_owed acks;    /* answers this socket owes to emit-with-ack requests */
 	bool pending;     /* auth: backend, not admitted yet */
 	gw_timer auth_timer;
 	char *data;       /* JSON from the backend's connect_result */
@@ -82,9 +62,6 @@ struct sio_server {
 	size_t n_nsps;
 	gw_map sockets; /* id → sio_socket */
 };
-
-static void ack_req_finish(ack_req *r);
-static void ack_req_timeout(gw_timer *t);
 
 sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h)
 {
@@ -309,6 +286,28 @@ static void left_room(const char *room, int deleted, void *arg)
 		room_event(arg, room, SIO_ROOM_DELETE);
 }
 
+/* The sio side of an emit-with-ack: the handler and the timeout. */
+typedef struct ack_wait {
+	sio_ack_handler h;
+	gw_timer timer;
+	ack_req *req;
+} ack_wait;
+
+static void ack_wait_done(void *arg, size_t acked, size_t timed_out)
+{
+	ack_wait *w = arg;
+	gw_timer_stop(&w->timer);
+	if (w->h.on_done)
+		w->h.on_done(w->h.arg, acked, timed_out);
+	free(w);
+}
+
+static void ack_wait_timeout(gw_timer *t)
+{
+	ack_wait *w = t->ctx;
+	ack_req_expire(w->req);
+}
+
 size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *rooms,
 			 size_t n_rooms, const char *const *except, size_t n_except,
 			 const char *json, size_t json_len, gw_frame *const *att, size_t n_att,
@@ -316,24 +315,26 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 {
 	sio_socket **targets;
 	size_t n = sio_select(srv, nsp, rooms, n_rooms, except, n_except, &targets);
-	ack_req *r = calloc(1, sizeof *r);
-	if (!r || (n && !(r->entries = calloc(n, sizeof *r->entries)))) {
-		free(r);
+	ack_wait *w = calloc(1, sizeof *w);
+	gw_frame *stack[8];
+	gw_frame **frames = n_att + 1 <= 8 ? stack : malloc((n_att + 1) * sizeof *frames);
+	if (w) {
+		w->h = *h;
+		w->timer.ctx = w;
+		w->req = ack_req_create(n, ack_wait_done, w);
+	}
+	if (!w || !w->req || !frames) {
+		if (w)
+			free(w);
+		if (frames && frames != stack)
+			free(frames);
 		free(targets);
 		if (h->on_done)
 			h->on_done(h->arg, 0, n);
 		return n;
 	}
-	r->h = *h;
-	r->timer.ctx = r;
-	gw_frame *stack[8];
-	gw_frame **frames = n_att + 1 <= 8 ? stack : malloc((n_att + 1) * sizeof *frames);
-	for (size_t i = 0; i < n && frames; i++) {
+	for (size_t i = 0; i < n; i++) {
 		sio_socket *s = targets[i];
-		if (s->n_acks >= SIO_MAX_PENDING_ACKS) {
-			r->timed_out++;
-			continue;
-		}
 		/* the ack id differs per socket: only the header is encoded per target,
 		 * the attachments are shared */
 		int64_t id = s->next_ack_id++;
@@ -345,97 +346,34 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 			f = gw_frame_from(b.data, b.len, false);
 		gw_buf_free(&b);
 		if (!f) {
-			r->timed_out++;
+			ack_req_miss(w->req);
 			continue;
 		}
 		frames[0] = f;
 		for (size_t k = 0; k < n_att; k++)
 			frames[k + 1] = att[k];
-		int rc = eio_session_send(s->conn->eio, frames, n_att + 1, volatile_);
+		if (s->acks.n >= SIO_MAX_PENDING_ACKS ||
+		    eio_session_send(s->conn->eio, frames, n_att + 1, volatile_))
+			ack_req_miss(w->req);
+		else
+			ack_req_expect(w->req, &s->acks, id, SIO_MAX_PENDING_ACKS);
 		gw_frame_unref(f);
-		if (rc) {
-			r->timed_out++;
-			continue;
-		}
-		ack_entry *e = &r->entries[r->n_entries++];
-		e->sock = s;
-		e->id = id;
-		e->req = r;
-		e->active = true;
-		e->next = s->acks;
-		s->acks = e;
-		s->n_acks++;
-		r->pending++;
 	}
-	if (!frames)
-		r->timed_out = n;
-	if (frames && frames != stack)
+	if (frames != stack)
 		free(frames);
 	free(targets);
-	if (!r->pending)
-		ack_req_finish(r);
-	else
-		gw_timer_start(&r->timer, timeout_ms, ack_req_timeout);
+	ack_req *r = w->req;
+	if (!ack_req_seal(r))
+		gw_timer_start(&w->timer, timeout_ms, ack_wait_timeout);
 	return n;
 }
 
 /* ---- socket lifecycle ---- */
 
-static void unlink_entry(ack_entry *e)
-{
-	sio_socket *s = e->sock;
-	for (ack_entry **pp = &s->acks; *pp; pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			s->n_acks--;
-			break;
-		}
-	}
-	e->active = false;
-}
-
-static void ack_req_finish(ack_req *r)
-{
-	gw_timer_stop(&r->timer);
-	for (size_t i = 0; i < r->n_entries; i++)
-		if (r->entries[i].active)
-			unlink_entry(&r->entries[i]);
-	if (r->h.on_done)
-		r->h.on_done(r->h.arg, r->acked, r->timed_out);
-	free(r->entries);
-	free(r);
-}
-
-static void ack_req_timeout(gw_timer *t)
-{
-	ack_req *r = t->ctx;
-	r->timed_out += r->pending;
-	r->pending = 0;
-	ack_req_finish(r);
-}
-
-/* A socket that leaves will never answer: its awaited acks count as timed out. */
-static void socket_settle_acks(sio_socket *s)
-{
-	ack_entry *e = s->acks;
-	s->acks = NULL;
-	s->n_acks = 0;
-	while (e) {
-		ack_entry *next = e->next; /* another request's entry: survives the finish */
-		ack_req *r = e->req;
-		e->active = false;
-		r->pending--;
-		r->timed_out++;
-		if (!r->pending)
-			ack_req_finish(r);
-		e = next;
-	}
-}
-
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 {
 	sio_server *srv = c->srv;
-	socket_settle_acks(s);
+	ack_owed_settle(&s->acks); /* a socket that leaves will never answer */
 	gw_timer_stop(&s->auth_timer);
 	if (!s->pending) {
 		if (srv->h.on_disconnect)
@@ -613,19 +551,15 @@ static int dispatch(sio_conn *c, sio_packet *p)
 		return 0;
 	case SIO_ACK:
 	case SIO_BINARY_ACK:
-		for (ack_entry *e = s->acks; e; e = e->next) {
-			if (e->id != p->id)
-				continue;
-			ack_req *r = e->req;
-			unlink_entry(e);
-			r->pending--;
-			r->acked++;
-			if (r->h.on_ack)
-				r->h.on_ack(r->h.arg, s, p->data, (const uint8_t *const *)c->att,
-					    c->att_len, c->att_got);
-			if (!r->pending)
-				ack_req_finish(r);
-			break;
+		if (p->id != SIO_NO_ID) {
+			ack_req *r = ack_owed_take(&s->acks, p->id);
+			if (r) {
+				ack_wait *w = ack_req_arg(r);
+				if (w->h.on_ack)
+					w->h.on_ack(w->h.arg, s, p->data, (const uint8_t *const *)c->att,
+						    c->att_len, c->att_got);
+				ack_req_answered(r);
+			}
 		}
 		return 0; /* an unknown id: late or duplicate answer, ignored as socket.io does */
 	default:
