@@ -42,8 +42,15 @@ function awaitConnect(socket, timeout = CONNECT_TIMEOUT_MS + 1000) {
  * (`${gw.url}/chat`). Rejects with the connect_error (e.g. "Invalid namespace").
  */
 async function connectClient(url, opts = {}) {
-  const socket = track(io(url, { forceNew: true, reconnection: false, timeout: CONNECT_TIMEOUT_MS, ...opts }));
-  return awaitConnect(socket);
+  return awaitConnect(openClient(url, opts));
+}
+
+/*
+ * io(url, opts) with the same defaults, tracked, not awaited: for sockets whose
+ * CONNECT is answered later (auth: backend) or refused (connect_error).
+ */
+function openClient(url, opts = {}) {
+  return track(io(url, { forceNew: true, reconnection: false, timeout: CONNECT_TIMEOUT_MS, ...opts }));
 }
 
 /* A tracked Manager (for several namespaces over one connection). */
@@ -113,6 +120,7 @@ module.exports = {
   Manager,
   CONNECT_TIMEOUT_MS,
   connectClient,
+  openClient,
   awaitConnect,
   newManager,
   managerSocket,

@@ -356,10 +356,31 @@ class Gateway {
     return { in: sse, acked };
   }
 
+  /*
+   * A `fetch` envelope on the out topic, answered on a private reply topic;
+   * resolves the `sockets` reply. Also a barrier: the out topic is applied in
+   * order, so every envelope published before it has been applied when it resolves.
+   */
+  async fetchSockets({ nsp = '/', rooms, except } = {}, timeout = N.DEFAULT_TIMEOUT_MS) {
+    if (!this._fetchReplies) this._fetchReplies = this.subscribe(`harness.fetch.${process.pid}`);
+    const replies = await this._fetchReplies;
+    const id = `hf${(this._fetchSeq = (this._fetchSeq || 0) + 1)}`;
+    const env = { type: 'fetch', nsp, reply_to: replies.topic, id };
+    if (rooms) env.rooms = rooms;
+    if (except) env.except = except;
+    await this.emitEnvelope(env);
+    return replies.next((m) => m && m.type === 'sockets' && m.id === id, timeout);
+  }
+
   /* ---- clients */
 
   connect(nsp = '/', opts = {}) {
     return C.connectClient(this.url + (nsp === '/' ? '' : nsp), opts);
+  }
+
+  /* A socket.io client socket to nsp, tracked but not awaited (see client.openClient). */
+  socket(nsp = '/', opts = {}) {
+    return C.openClient(this.url + (nsp === '/' ? '' : nsp), opts);
   }
 
   manager(opts = {}) {
@@ -411,6 +432,7 @@ class Gateway {
       }
     }
     this.resources.clear();
+    this._fetchReplies = null;
   }
 
   /*
