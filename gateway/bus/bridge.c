@@ -384,17 +384,11 @@ void gw_bus_destroy(gw_bus *bus)
 		next = it->next;
 		item_free(it);
 	}
-	while (bus->routes_by_key.len) {
-		for (size_t i = 0; i < bus->routes_by_key.cap; i++) {
-			if (bus->routes_by_key.slots[i].key) {
-				route_sub *r = bus->routes_by_key.slots[i].value;
-				gw_map_del(&bus->routes_by_key, r->key, strlen(r->key));
-				gw_map_del(&bus->routes_by_id, r->id_key, strlen(r->id_key));
-				route_free(r);
-				break;
-			}
-		}
-	}
+	size_t n;
+	void **all = gw_map_values(&bus->routes_by_key, &n);
+	for (size_t i = 0; i < n; i++)
+		route_free(all[i]);
+	free(all);
 	gw_map_free(&bus->routes_by_key);
 	gw_map_free(&bus->routes_by_id);
 	pthread_mutex_destroy(&bus->route_lock);

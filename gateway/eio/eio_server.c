@@ -285,15 +285,25 @@ static void hb_fire(gw_timer *t)
 		gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, hb_fire);
 }
 
+/* The upgrade failed: the websocket probe goes, the polling transport carries on.
+ * The caller closes the probe's wsi (or it is already closing). */
+static void probe_drop(eio_session *s)
+{
+	gw_conn *c = s->ws;
+	s->ws = NULL;
+	s->upgrading = false;
+	s->probed = false;
+	gw_timer_stop(&s->upg);
+	if (c)
+		c->sess = NULL;
+}
+
 static void upg_timeout(gw_timer *t)
 {
 	eio_session *s = t->ctx;
 	if (s->upgrading && s->ws) {
 		gw_conn *c = s->ws;
-		s->ws = NULL;
-		s->upgrading = false;
-		s->probed = false;
-		c->sess = NULL;
+		probe_drop(s);
 		c->kill = true;
 		lws_callback_on_writable(c->wsi);
 	}
@@ -766,12 +776,7 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 	if (eio_decode_frame(data, len, binary, &p)) {
 		gw_debug("eio %s: malformed websocket frame", s->sid);
 		if (s->upgrading && !s->websocket) {
-			/* a bad probe fails the upgrade, not the session */
-			s->ws = NULL;
-			s->upgrading = false;
-			s->probed = false;
-			gw_timer_stop(&s->upg);
-			c->sess = NULL;
+			probe_drop(s); /* a bad probe fails the upgrade, not the session */
 			return -1;
 		}
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
@@ -788,8 +793,8 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 			return 0;
 		}
 		if (p.type == EIO_UPGRADE) {
-			s->upgrading = false;
-		s->probed = false;
+				s->upgrading = false;
+			s->probed = false;
 			s->websocket = true;
 			gw_timer_stop(&s->upg);
 			gw_stats.conn_polling--;
@@ -805,11 +810,7 @@ static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
 			return 0;
 		}
 		gw_debug("eio %s: unexpected packet on upgrade probe", s->sid);
-		s->ws = NULL;
-		s->upgrading = false;
-		s->probed = false;
-		gw_timer_stop(&s->upg);
-		c->sess = NULL;
+		probe_drop(s);
 		return -1;
 	}
 	s->busy++;
@@ -896,14 +897,11 @@ void eio_ws_closed(gw_conn *c)
 	c->sess = NULL;
 	if (s->ws != c)
 		return;
-	s->ws = NULL;
 	if (s->websocket) {
+		s->ws = NULL;
 		session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
 	} else {
-		/* a failed upgrade probe: the polling transport carries on */
-		s->upgrading = false;
-		s->probed = false;
-		gw_timer_stop(&s->upg);
+		probe_drop(s); /* a failed upgrade probe: polling carries on */
 	}
 }
 
@@ -926,15 +924,12 @@ void eio_server_destroy(eio_server *srv)
 {
 	if (!srv)
 		return;
-	/* closing removes from the map: collect first */
-	while (srv->sessions.len) {
-		for (size_t i = 0; i < srv->sessions.cap; i++) {
-			if (srv->sessions.slots[i].key) {
-				session_close_now(srv->sessions.slots[i].value, GW_CLOSE_SHUTDOWN);
-				break;
-			}
-		}
-	}
+	/* closing removes from the map: take a snapshot first */
+	size_t n;
+	void **all = gw_map_values(&srv->sessions, &n);
+	for (size_t i = 0; i < n; i++)
+		session_close_now(all[i], GW_CLOSE_SHUTDOWN);
+	free(all);
 	gw_map_free(&srv->sessions);
 	gw_frame_unref(srv->ping);
 	gw_frame_unref(srv->noop);

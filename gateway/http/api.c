@@ -61,17 +61,15 @@ void gw_api_destroy(gw_api *api)
 {
 	if (!api)
 		return;
-	while (api->sse.len) {
-		for (size_t i = 0; i < api->sse.cap; i++) {
-			if (api->sse.slots[i].key) {
-				gw_sse *s = api->sse.slots[i].value;
-				if (s->conn)
-					s->conn->sse = NULL;
-				sse_free(api, s);
-				break;
-			}
-		}
+	size_t n;
+	void **all = gw_map_values(&api->sse, &n);
+	for (size_t i = 0; i < n; i++) {
+		gw_sse *s = all[i];
+		if (s->conn)
+			s->conn->sse = NULL;
+		sse_free(api, s);
 	}
+	free(all);
 	gw_map_free(&api->sse);
 	free(api);
 }

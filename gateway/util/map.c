@@ -106,3 +106,17 @@ void gw_map_free(gw_map *m)
 	m->slots = NULL;
 	m->cap = m->len = 0;
 }
+
+void **gw_map_values(const gw_map *m, size_t *n)
+{
+	*n = 0;
+	if (!m->len)
+		return NULL;
+	void **v = malloc(m->len * sizeof *v);
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key)
+			v[(*n)++] = m->slots[i].value;
+	return v;
+}

@@ -29,6 +29,9 @@ int gw_map_put(gw_map *m, const char *key, size_t key_len, void *value);
 /* Remove; returns the old value or NULL. */
 void *gw_map_del(gw_map *m, const char *key, size_t key_len);
 void gw_map_free(gw_map *m);
+/* A malloc'd snapshot of the values (caller frees the array), for teardown loops
+ * that remove entries while walking. *n = count; NULL when empty or out of memory. */
+void **gw_map_values(const gw_map *m, size_t *n);
 
 /* Iterate: for (size_t i = 0; i < m->cap; i++) if (m->slots[i].key) ... (do not
  * modify the map while iterating). */
