@@ -8,8 +8,9 @@
  *
  *   create → start → subscribe/unsubscribe/publish (any order, repeated) → stop → destroy
  *
- * Threads. Every ops call is made from the gateway's service thread unless stated
- * otherwise, and must not block (no network round trips, no waiting on locks held by
+ * Threads. The gateway makes every ops call from its service thread unless stated
+ * otherwise (a plugin should still tolerate calls from several threads: the test
+ * battery and future multi-loop gateways do that), and ops must not block (no network round trips, no waiting on locks held by
  * plugin threads for long). A plugin runs its own threads for I/O and hands received
  * messages back through host->deliver(), which is safe to call from any thread.
  * create(), start(), stop() and destroy() may block (they run at startup/shutdown).
@@ -156,8 +157,9 @@ typedef struct siogw_plugin {
 
 	/* Publish `data` on `topic`. `key` (may be NULL) orders messages of one key.
 	 * Non-blocking: a full buffer returns -SIOGW_EAGAIN. On success (0) the plugin has
-	 * copied what it needs and calls dr(dr_arg, status) once later if dr is non-NULL;
-	 * on failure dr is never called. */
+	 * copied what it needs and calls dr(dr_arg, status) exactly once if dr is non-NULL,
+	 * from any thread (a plugin may call it before publish() returns); on failure dr is
+	 * never called. */
 	int (*publish)(void *self, const char *topic, const void *key, size_t key_len,
 		       const void *data, size_t len, siogw_dr_cb dr, void *dr_arg);
 
@@ -165,7 +167,8 @@ typedef struct siogw_plugin {
 	int (*health)(void *self, char *buf, size_t buf_len);
 
 	/* Write Prometheus-style "name value\n" lines of the plugin's counters into buf
-	 * (NUL-terminated, truncated to buf_len); return bytes written. May be NULL. */
+	 * (NUL-terminated, truncated to buf_len); return bytes written. Service thread.
+	 * May be NULL. */
 	size_t (*stats)(void *self, char *buf, size_t buf_len);
 
 	/* Stop threads; pending delivery reports fire with -SIOGW_ECLOSED. Idempotent.
