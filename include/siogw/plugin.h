@@ -10,8 +10,8 @@
  *
  * Threads. The gateway makes every ops call from its service thread unless stated
  * otherwise (a plugin should still tolerate calls from several threads: the test
- * battery and future multi-loop gateways do that), and ops must not block (no network round trips, no waiting on locks held by
- * plugin threads for long). A plugin runs its own threads for I/O and hands received
+ * battery and future multi-loop gateways do that), and ops must not block (no
+ * network round trips, no waiting on locks held by plugin threads for long). A plugin runs its own threads for I/O and hands received
  * messages back through host->deliver(), which is safe to call from any thread.
  * create(), start(), stop() and destroy() may block (they run at startup/shutdown).
  *
