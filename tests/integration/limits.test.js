@@ -1,0 +1,106 @@
+'use strict';
+/*
+ * Limits and operator knobs: the bounded per-connection send queue (a slow consumer
+ * is closed with the counted reason "queue overflow" while everyone else keeps
+ * working), extra response headers from engine.headers, chunked POST bodies refused
+ * cleanly, and permessage-deflate when engine.per_message_deflate is on.
+ */
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { describe, before, after } = require('node:test');
+const h = require('./helpers/gateway');
+
+describe('send queue bound (engine.send_queue: 8)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({
+      engine: { send_queue: 8, headers: { 'X-Served-By': 'sio-gateway-test' } },
+    });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('a polling session that stops polling is closed as a slow consumer; others are served', async () => {
+    const healthy = await gw.connect('/', { transports: ['websocket'] });
+    const got = [];
+    healthy.on('burst', (n) => got.push(n));
+
+    // A raw polling client joins "/" and then never polls again.
+    const slow = gw.polling();
+    await slow.handshake();
+    assert.equal((await slow.post('40')).status, 200);
+    const conn = await slow.pollUntil((p) => p.startsWith('40'));
+    const sid = JSON.parse(conn.packet.slice(2)).sid;
+
+    const before = await gw.metric('sio_closes_total', { reason: 'queue overflow' });
+    for (let i = 0; i < 12; i++) await gw.emitEnvelope({ type: 'emit', event: 'burst', data: [i] });
+
+    // The healthy client got all 12, in order: the slow one did not hold it back.
+    await h.waitFor(() => got.length === 12, 5000, { message: `12 bursts (got ${got.length})` });
+    assert.deepEqual(got, [...Array(12).keys()]);
+    await h.waitFor(async () => (await gw.metric('sio_closes_total', { reason: 'queue overflow' })) === before + 1,
+      3000, { message: 'queue overflow counted once' });
+    // The slow session is gone: its socket left and its sid is unknown.
+    const replies = await gw.fetchSockets({ rooms: [sid] });
+    assert.equal(replies.sockets.length, 0, 'the slow socket was disconnected');
+    const res = await slow.get({ timeout: 3000 });
+    assert.equal(res.status, 400);
+    assert.equal(JSON.parse(res.text).code, 1);
+    assert.equal(healthy.connected, true);
+  });
+
+  it('engine.headers are added to Engine.IO and API responses', async () => {
+    const hs = await h.httpRequest(`${gw.url}/socket.io/?EIO=4&transport=polling`);
+    assert.equal(hs.status, 200);
+    assert.equal(hs.headers['x-served-by'], 'sio-gateway-test');
+    const health = await gw.http('/healthz');
+    assert.equal(health.headers['x-served-by'], 'sio-gateway-test');
+  });
+
+  it('a chunked POST is refused with 400 Bad request, and the session keeps working', async () => {
+    const p = gw.polling();
+    await p.handshake();
+    const u = new URL(p.url());
+    const reply = await new Promise((resolve, reject) => {
+      const sock = net.connect(Number(u.port), u.hostname, () => {
+        sock.write(`POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+          'Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n40/\r\n0\r\n\r\n');
+      });
+      let buf = '';
+      const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer: ${JSON.stringify(buf)}`)); }, 3000);
+      sock.on('data', (d) => {
+        buf += d;
+        if (/\r\n\r\n[\s\S]*\}/.test(buf)) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(buf);
+        }
+      });
+      sock.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.[01] 400/);
+    assert.match(reply, /"code":3/);
+    // the session itself was not harmed: a normal POST and GET still work
+    assert.equal((await p.post('40')).status, 200);
+    const conn = await p.pollUntil((x) => x.startsWith('40'));
+    assert.ok(conn.packet.startsWith('40{"sid":'));
+  });
+});
+
+describe('permessage-deflate (engine.per_message_deflate: true)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({ engine: { per_message_deflate: true } });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('a client offering deflate gets it, and large messages round-trip', async () => {
+    const s = await gw.connect('/', { transports: ['websocket'] });
+    const ws = s.io.engine.transport.ws;
+    assert.match(ws.extensions || '', /permessage-deflate/, 'the extension was negotiated');
+    await gw.backend();
+    const big = 'x'.repeat(64 * 1024);
+    assert.equal(await s.timeout(3000).emitWithAck('echo', big), big);
+  });
+});
