@@ -505,25 +505,33 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t 
 }
 
 typedef struct room_list {
-	const char *rooms[64];
-	size_t n;
+	const char **rooms;
+	size_t n, cap;
 } room_list;
 
 static void collect_room(const char *room, void *arg)
 {
 	room_list *l = arg;
-	if (l->n < sizeof l->rooms / sizeof l->rooms[0])
-		l->rooms[l->n++] = room;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		const char **v = realloc(l->rooms, cap * sizeof *v);
+		if (!v)
+			return;
+		l->rooms = v;
+		l->cap = cap;
+	}
+	l->rooms[l->n++] = room;
 }
 
 static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 {
 	gw_bus *bus = ctx;
-	room_list rl = {.n = 0};
+	room_list rl = {0};
 	sio_socket_rooms(s, collect_room, &rl);
 	publish_in(bus, sio_socket_id(s),
 		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id,
 					reason, rl.rooms, rl.n));
+	free(rl.rooms);
 }
 
 static void on_room(void *ctx, sio_socket *s, const char *room, int event)

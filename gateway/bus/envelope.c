@@ -28,7 +28,7 @@
 #include "util/err.h"
 
 #define ACK_TIMEOUT_DEFAULT_MS 5000
-#define MAX_EXACT_INT 9007199254740992.0 /* 2^53 */
+#define MAX_EXACT_INT 9007199254740991.0 /* 2^53 - 1: beyond, doubles have rounded already */
 
 typedef struct ctx {
 	const char *what; /* the envelope type, prefixes every error */

@@ -10,6 +10,7 @@
  * the fields they need are filled.
  */
 #include "config/config.h"
+#include "sio/sio_codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -447,6 +448,11 @@ static int check_route(vctx *c, const cfg_node *list, void *elems, size_t i)
 		mark = cfg_path_key(&c->path, "room");
 		return verr(c, cfg_map_get(item, "room"),
 			    "not allowed when the topic has a {room} placeholder");
+	}
+	if (sio_event_reserved(r->event)) {
+		/* clients treat these names as protocol events: a route must not fake them */
+		mark = cfg_path_key(&c->path, "event");
+		return verr(c, cfg_map_get(item, "event"), "\"%s\" is a reserved event name", r->event);
 	}
 	return 0;
 }

@@ -398,8 +398,17 @@ void sio_socket_disconnect(sio_socket *s, bool close)
 	sio_conn *c = s->conn;
 	send_packet(c->eio, SIO_DISCONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, NULL, 0, NULL);
 	socket_remove(c, s, "server namespace disconnect");
-	if (close)
-		eio_session_close(c->eio, GW_CLOSE_SERVER_DISCONNECT);
+	if (!close)
+		return;
+	/* as socket.io's disconnect(true): every socket of the connection is told, so
+	 * the client does not reconnect its other namespaces */
+	while (c->sockets) {
+		sio_socket *o = c->sockets;
+		if (!o->pending)
+			send_packet(c->eio, SIO_DISCONNECT, o->nsp->cfg->name, SIO_NO_ID, 0, NULL, 0, NULL);
+		socket_remove(c, o, "server namespace disconnect");
+	}
+	eio_session_close(c->eio, GW_CLOSE_SERVER_DISCONNECT);
 }
 
 static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)

@@ -445,6 +445,8 @@ TEST(errors_namespaces_and_routes)
 	EXPECT_ERROR("namespaces:\n  - name: /\n    routes:\n      - {topic: \"a.{rooms}\", event: m}\n",
 		     "gw.yaml:4:17: namespaces[0].routes[0].topic: unknown placeholder (only {room} is "
 		     "supported), got \"a.{rooms}\"");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    routes:\n      - {topic: bad.all, event: disconnect}\n",
+		     "gw.yaml:4:33: namespaces[0].routes[0].event: \"disconnect\" is a reserved event name");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    routes:\n      - {topic: \"a.{room}\", event: m, room: r}\n",
 		     "gw.yaml:4:45: namespaces[0].routes[0].room: not allowed when the topic has a {room} placeholder");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    routes:\n      - {topic: a}\n",
