@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* no reload: a hang-up stops as cleanly as TERM */
 
 	/* Plugin threads inherit this mask: SIGINT/SIGTERM then reach the service thread,
 	 * whose poll they interrupt. Unblocked below once the plugin has started. */
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stopsigs);
 	sigaddset(&stopsigs, SIGINT);
 	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
 	gw_app app;
