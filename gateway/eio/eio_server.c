@@ -226,9 +226,7 @@ void eio_session_close(eio_session *s, gw_close_reason reason)
 		return;
 	/* Let queued packets (e.g. a DISCONNECT) reach the client first: over websocket
 	 * once the queue drains, over polling with the next GET — within ping_timeout. */
-	bool poll_held = s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply;
-	if (reason == GW_CLOSE_SERVER_DISCONNECT && s->q_len &&
-	    ((s->websocket && s->ws) || (!s->websocket && !poll_held))) {
+	if (reason == GW_CLOSE_SERVER_DISCONNECT && s->q_len && (!s->websocket || s->ws)) {
 		s->closing = true;
 		s->close_reason = reason;
 		gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, deferred_close);
@@ -568,8 +566,11 @@ int eio_on_http(eio_server *srv, gw_conn *c)
 		c->role = CONN_EIO_GET;
 		c->sess = s;
 		s->poll = c;
-		if (s->closing) {
-			/* a server close was waiting for this GET: deliver the rest, then "1" */
+		if (s->closing && !s->q_len) {
+			/* the queued packets went out in an earlier poll: now the close packet.
+			 * Not in the same payload: socket.io-client applies a payload's packets
+			 * on the next tick but a close at once, so a DISCONNECT sharing the
+			 * payload would arrive after "transport close". */
 			poll_answer(s, c, srv->close);
 			session_close_now(s, s->close_reason);
 		} else if (s->q_len || s->probed) {

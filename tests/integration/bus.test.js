@@ -267,6 +267,36 @@ describe('bus envelopes', () => {
       assert.equal(await p, 'yes');
     });
 
+    for (const transports of [['websocket'], ['polling']]) {
+      it(`disconnect with close tells every socket of the connection, none reconnects (${transports[0]})`, async () => {
+        const m = gw.manager({ transports });
+        const main = h.managerSocket(m, '/');
+        const chat = h.managerSocket(m, '/chat');
+        await Promise.all([h.awaitConnect(main), h.awaitConnect(chat)]);
+        const other = await gw.connect('/', { transports: ['websocket'] });
+        const [mid, cid] = [main.id, chat.id];
+        let reconnects = 0;
+        main.on('connect', () => reconnects++);
+        chat.on('connect', () => reconnects++);
+        const rm = h.once(main, 'disconnect', 3000);
+        const rc = h.once(chat, 'disconnect', 3000);
+        await gw.emitEnvelope({ type: 'disconnect', nsp: '/chat', rooms: [cid], close: true });
+        assert.equal((await rc)[0], 'io server disconnect');
+        assert.equal((await rm)[0], 'io server disconnect', 'the other namespace of the connection too');
+        for (const sid of [mid, cid]) {
+          const d = await sin.next(isDisconnect(sid));
+          assert.equal(d.reason, 'server namespace disconnect');
+        }
+        // a later barrier, then: nobody reconnected, the unrelated client still works
+        await gw.fetchSockets();
+        assert.equal(reconnects, 0);
+        assert.equal(other.connected, true);
+        const p = other.timeout(3000).emitWithAck('still', 2);
+        await answer(other.id, 'still', ['ok']);
+        assert.equal(await p, 'ok');
+      });
+    }
+
     it('emit with ack: one ack per answering client on reply_to, then ack_done', async () => {
       const { A } = await trio();
       A.on('ask', (x, cb) => cb('answer', x));
