@@ -546,7 +546,8 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};
 	bool per_socket = event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE;
 	publish_in(bus, sio_socket_id(s),
-		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL, room));
+		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL,
+				  bus->app->cfg->node_id, room));
 }
 
 sio_handler gw_bus_sio_handler(gw_bus *bus)

@@ -591,9 +591,10 @@ char *env_build_event(const char *nsp, const char *sid, const char *node, const 
 	return finish(o, true);
 }
 
-char *env_build_room(const char *type, const char *nsp, const char *sid, const char *room)
+char *env_build_room(const char *type, const char *nsp, const char *sid, const char *node,
+		     const char *room)
 {
-	cJSON *o = head(type, nsp, sid, NULL);
+	cJSON *o = head(type, nsp, sid, node);
 	return finish(o, o && add_str(o, "room", room));
 }
 

@@ -140,6 +140,8 @@ char *env_build_ack_done(const char *id, const char *node, size_t acked, size_t 
 /* {"type":"sockets","id","node","sockets":[...]}; takes ownership of sockets. */
 char *env_build_sockets(const char *id, const char *node, cJSON *sockets);
 /* {"type":"join-room"|"leave-room",...} */
-char *env_build_room(const char *type, const char *nsp, const char *sid, const char *room);
+/* sid NULL for create-room / delete-room (they concern the room on this node). */
+char *env_build_room(const char *type, const char *nsp, const char *sid, const char *node,
+		     const char *room);
 
 #endif

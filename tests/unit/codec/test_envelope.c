@@ -284,11 +284,14 @@ TEST(ack)
 		CHECK_STR(e->id, "0");
 		env_in_free(e);
 	}
-	e = parse_ok("{\"type\":\"ack\",\"id\":9007199254740992}"); /* 2^53: still exact */
+	e = parse_ok("{\"type\":\"ack\",\"id\":9007199254740991}"); /* 2^53 - 1: exact */
 	if (e) {
-		CHECK_STR(e->id, "9007199254740992");
+		CHECK_STR(e->id, "9007199254740991");
 		env_in_free(e);
 	}
+	/* 2^53 + 1 reads as 2^53 already: refused rather than silently changed */
+	parse_bad("{\"type\":\"ack\",\"id\":9007199254740993}", -GW_EINVAL,
+		  "ack: \"id\" must be a string or an integer");
 	/* beyond 2^53 a number cannot be trusted: ids should be strings */
 	parse_bad("{\"type\":\"ack\",\"id\":12345678901234567890}", -GW_EINVAL,
 		  "ack: \"id\" must be a string or an integer");
@@ -404,8 +407,11 @@ TEST(build_outbound)
 	free(s);
 	cJSON_Delete(args);
 
-	s = env_build_room("join-room", "/chat", "s1", "lobby");
-	CHECK_STR(s, "{\"type\":\"join-room\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"room\":\"lobby\"}");
+	s = env_build_room("join-room", "/chat", "s1", "gw-1", "lobby");
+	CHECK_STR(s, "{\"type\":\"join-room\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\",\"room\":\"lobby\"}");
+	free(s);
+	s = env_build_room("create-room", "/chat", NULL, "gw-1", "lobby");
+	CHECK_STR(s, "{\"type\":\"create-room\",\"nsp\":\"/chat\",\"node\":\"gw-1\",\"room\":\"lobby\"}");
 	free(s);
 }
 
