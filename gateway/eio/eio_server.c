@@ -578,7 +578,7 @@ int eio_on_http(eio_server *srv, gw_conn *c)
 		}
 		else
 			if (!c->have_reply)
-			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* hold until data */
+			net_hold(c); /* until data */
 		return 0;
 	}
 	if (is_post) {

@@ -173,15 +173,7 @@ static int subscribe(gw_api *api, gw_conn *c)
 	c->sse = s;
 	c->role = CONN_API_SSE;
 
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
-	if (lws_add_http_common_headers(c->wsi, HTTP_STATUS_OK, "text/event-stream",
-					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-	    lws_add_http_header_by_name(c->wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-cache", 8, &p, end) ||
-	    net_add_common_headers(c, &p, end) ||
-	    lws_finalize_write_http_header(c->wsi, start, &p, end))
-		return -1;
-	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	net_hold(c);
 	lws_callback_on_writable(c->wsi);
 	gw_debug("api: SSE subscriber on %s%s", topic, prefix ? "*" : "");
 	return 0;
@@ -283,9 +275,20 @@ int gw_api_on_writeable(gw_api *api, gw_conn *c)
 	if (!s)
 		return -1;
 	if (!s->greeted) {
-		unsigned char buf[LWS_PRE + 16];
-		memcpy(buf + LWS_PRE, ": subscribed\n\n", 14);
+		/* headers and the greeting from the first writeable callback: written from
+		 * LWS_CALLBACK_HTTP, lws 4.1 never noticed the peer hanging up (POLLHUP
+		 * spun the loop) */
+		unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+						    *end = buf + sizeof buf;
+		if (lws_add_http_common_headers(c->wsi, HTTP_STATUS_OK, "text/event-stream",
+						LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+		    lws_add_http_header_by_name(c->wsi, (const unsigned char *)"cache-control:",
+						(const unsigned char *)"no-cache", 8, &p, end) ||
+		    net_add_common_headers(c, &p, end) ||
+		    lws_finalize_write_http_header(c->wsi, start, &p, end))
+			return -1;
 		s->greeted = true;
+		memcpy(buf + LWS_PRE, ": subscribed\n\n", 14);
 		if (lws_write(c->wsi, buf + LWS_PRE, 14, LWS_WRITE_HTTP) < 0)
 			return -1;
 	} else if (s->head) {

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static_assert(GW_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes of headroom");
 
@@ -74,10 +76,13 @@ int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len)
 	return 0;
 }
 
+static void unhold(gw_conn *c);
+
 /* ---- replies ---- */
 
 void net_conn_reset(gw_conn *c)
 {
+	unhold(c);
 	gw_buf_free(&c->body);
 	gw_buf_free(&c->out);
 	free(c->topic);
@@ -87,6 +92,46 @@ void net_conn_reset(gw_conn *c)
 	c->status = 0;
 	c->cookie[0] = 0;
 	c->body_limit = 0;
+}
+
+/*
+ * Held requests and hang-ups. lws 4.1 neither reads nor closes an HTTP connection in
+ * the middle of a transaction (a held long-poll, an SSE stream): when such a peer
+ * hangs up, poll() reports it at once, forever, and the loop spins without telling
+ * us. So every held connection is also watched by an epoll set of our own for
+ * EPOLLRDHUP/EPOLLHUP; the set's fd is adopted into the loop as a raw file, and a
+ * hang-up kills the connection (CLOSED_HTTP follows, as for any close).
+ */
+static int g_hup_fd = -1;
+
+static void unhold(gw_conn *c)
+{
+	if (!c->held)
+		return;
+	c->held = false;
+	if (g_hup_fd >= 0)
+		epoll_ctl(g_hup_fd, EPOLL_CTL_DEL, lws_get_socket_fd(c->wsi), NULL);
+}
+
+void net_hold(gw_conn *c)
+{
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	if (c->held || g_hup_fd < 0)
+		return;
+	struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
+	if (epoll_ctl(g_hup_fd, EPOLL_CTL_ADD, lws_get_socket_fd(c->wsi), &ev) == 0)
+		c->held = true;
+}
+
+static void hangups(void)
+{
+	struct epoll_event evs[64];
+	int n = epoll_wait(g_hup_fd, evs, 64, 0);
+	for (int i = 0; i < n; i++) {
+		gw_conn *c = evs[i].data.ptr;
+		unhold(c);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void net_reply(gw_conn *c, int status, const char *ctype, const void *body, size_t len)
@@ -320,6 +365,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		eio_ws_closed(c);
 		return 0;
 
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (g_hup_fd >= 0)
+			hangups();
+		return 0;
+
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (app && app->bus)
 			gw_bus_drain(app->bus);
@@ -399,6 +449,17 @@ int net_start(gw_app *app)
 	g_lws = app->lws;
 	pthread_mutex_unlock(&g_lws_lock);
 	gw_timer_init(app->lws);
+
+	g_hup_fd = epoll_create1(EPOLL_CLOEXEC);
+	lws_sock_file_fd_type fd = {.filefd = g_hup_fd};
+	struct lws_vhost *vh = lws_get_vhost_by_name(app->lws, "default");
+	if (g_hup_fd < 0 || !vh ||
+	    !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, protocols[0].name, NULL)) {
+		/* lws closed the fd on failure; run without the watch (hang-ups then
+		 * surface at the next write or ping timeout) */
+		gw_warn("cannot watch held connections for hang-ups");
+		g_hup_fd = -1;
+	}
 	return 0;
 }
 
@@ -416,7 +477,8 @@ void net_destroy(gw_app *app)
 	pthread_mutex_lock(&g_lws_lock);
 	g_lws = NULL;
 	pthread_mutex_unlock(&g_lws_lock);
-	lws_context_destroy(app->lws);
+	lws_context_destroy(app->lws); /* closes the adopted epoll fd too */
+	g_hup_fd = -1;
 	app->lws = NULL;
 	gw_timer_init(NULL);
 }

@@ -45,6 +45,7 @@ typedef struct gw_conn {
 	size_t body_limit;
 
 	/* reply */
+	bool held;                 /* net_hold(): rx is off until the reply */
 	bool have_reply;
 	int status;
 	const char *ctype;
@@ -70,6 +71,11 @@ int net_add_common_headers(gw_conn *c, unsigned char **p, unsigned char *end);
  * found, 0 when absent, -1 when the value does not fit (out is then ""). Any order,
  * any number of other arguments. */
 int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len);
+/* Hold an HTTP request open without an answer (long-poll, SSE). Also stops reading
+ * from it: lws 4.1 neither reads nor closes a connection in the middle of a
+ * transaction, so a peer that hung up made poll() return at once forever; with rx
+ * off, the hang-up alone is reported and lws closes the connection. */
+void net_hold(gw_conn *c);
 /* Reset a conn for its next request on a keep-alive connection. */
 void net_conn_reset(gw_conn *c);
 

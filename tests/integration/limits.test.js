@@ -6,6 +6,7 @@
  * cleanly, and permessage-deflate when engine.per_message_deflate is on.
  */
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
 const { describe, before, after } = require('node:test');
 const h = require('./helpers/gateway');
@@ -84,6 +85,63 @@ describe('send queue bound (engine.send_queue: 8)', () => {
     assert.equal((await p.post('40')).status, 200);
     const conn = await p.pollUntil((x) => x.startsWith('40'));
     assert.ok(conn.packet.startsWith('40{"sid":'));
+  });
+});
+
+/* CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/* Open a raw HTTP request and destroy the socket once `ready(buf)` says it is held. */
+function hangUpAfter(url, ready) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(u.port), u.hostname, () => {
+      sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+    });
+    let buf = '';
+    const timer = setTimeout(() => { sock.destroy(); resolve(); }, 300); // held: nothing comes
+    sock.on('data', (d) => {
+      buf += d;
+      if (ready(buf)) { clearTimeout(timer); sock.destroy(); resolve(); }
+    });
+    sock.on('error', reject);
+  });
+}
+
+describe('held requests whose client hangs up', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({});
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('a held long-poll: the session closes as a transport error and the loop stays idle', async () => {
+    const p = gw.polling();
+    await p.handshake();
+    const before = await gw.metric('sio_closes_total', { reason: 'transport error' });
+    await hangUpAfter(p.url(), () => false); // the GET is held (no data), then the client vanishes
+    await h.waitFor(async () => (await gw.metric('sio_closes_total', { reason: 'transport error' })) === before + 1,
+      3000, { message: 'the session was closed' });
+    const res = await p.get({ timeout: 3000 });
+    assert.equal(res.status, 400, 'the sid is gone');
+    const c0 = cpuSeconds(gw.proc.pid);
+    await h.sleep(1000);
+    const used = cpuSeconds(gw.proc.pid) - c0;
+    assert.ok(used < 0.5, `an idle gateway used ${used} CPU seconds in 1 s (a spinning loop?)`);
+  });
+
+  it('an SSE subscriber: the stream is dropped and the loop stays idle', async () => {
+    await hangUpAfter(`${gw.url}/api/subscribe?topic=sio.out`, (b) => b.includes(': subscribed'));
+    await gw.emitEnvelope({ type: 'emit', event: 'x', data: [1] }); // something to (not) deliver
+    await gw.fetchSockets(); // barrier: the out topic was applied
+    const c0 = cpuSeconds(gw.proc.pid);
+    await h.sleep(1000);
+    const used = cpuSeconds(gw.proc.pid) - c0;
+    assert.ok(used < 0.5, `an idle gateway used ${used} CPU seconds in 1 s (a spinning loop?)`);
   });
 });
 
