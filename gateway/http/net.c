@@ -31,7 +31,7 @@ static_assert(GW_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes of headro
 /* Plugin threads wake the loop through g_lws: the lock keeps it from being destroyed
  * under them during shutdown. */
 static pthread_mutex_t g_lws_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct lws_context *g_lws;
+static struct lws_context *volatile g_lws;
 static volatile sig_atomic_t g_stop;
 static const gw_config *g_cfg;
 
@@ -45,9 +45,14 @@ void net_wake(void)
 
 void net_stop_signal(void)
 {
-	/* from a signal handler: no lock, only the async-signal-safe flag; the loop
-	 * notices within its poll timeout */
+	/* From a signal handler: set the flag, then wake the loop, or a signal landing
+	 * just before poll() would wait out poll's whole timeout. No lock here:
+	 * lws_cancel_service only writes to the loop's eventfd, and g_lws is cleared
+	 * before the context is destroyed. */
 	g_stop = 1;
+	struct lws_context *ctx = g_lws;
+	if (ctx)
+		lws_cancel_service(ctx);
 }
 
 int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len)
