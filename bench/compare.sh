@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# bench/compare.sh — sio-gateway against the Node.js socket.io@4 server and a bare epoll
+# ceiling, on this machine, in one command:
+#
+#   bench/compare.sh            the full comparison (a few minutes), table at the end
+#   bench/compare.sh --smoke    10 clients, 10 events, no Node: seconds; CI runs it (meson test bench/smoke)
+#
+# Options:
+#   --no-node / --no-ceiling    skip that server
+#   --node                      run the Node server even with --smoke
+#   --gateway BIN --loadgen BIN --ceiling BIN   use these binaries (default: build them in
+#                               $BUILD_DIR, default build-bench, -O2 with NDEBUG and debug info)
+#   --out DIR                   keep logs and results here (default bench/results/<date>; --smoke: a temp dir)
+# Sizes (environment):
+#   FANOUT_CLIENTS=1000 FANOUT_EVENTS=2000 EVENT_SIZE=100 FANOUT_WINDOW=4
+#   IDLE_STEPS=0,1000,10000,100000   idle-memory checkpoints; the largest feasible one is also
+#                                    the connect-rate run; steps the fd limit forbids are reported, not run
+#   CONNECT_CONCURRENCY=200   handshakes in flight    ACK_CLIENTS=100 ACK_SECONDS=5   SETTLE_S=2
+#   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
+#   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
+#                                most QUIET_PCT % busy (other people's builds); 0 = do not wait.
+#                                Each run reports the CPU everything else used while it ran.
+#
+# Every server gets a fresh process per scenario, pinned to SERVER_CPU; bench/loadgen is
+# pinned to LOADGEN_CPU and is the backend too (publisher, ack answerer). Results: one JSON
+# line per run in $OUT/results.jsonl, server logs beside it.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+
+SMOKE=0 NODE=1 CEILING=1 FORCE_NODE=0
+GATEWAY="" LOADGEN="" CEIL_BIN="" OUT=""
+BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
+while (($#)); do
+	case "$1" in
+	--smoke) SMOKE=1 ;;
+	--no-node) NODE=0 ;;
+	--node) FORCE_NODE=1 ;;
+	--no-ceiling) CEILING=0 ;;
+	--gateway) GATEWAY="$2"; shift ;;
+	--loadgen) LOADGEN="$2"; shift ;;
+	--ceiling) CEIL_BIN="$2"; shift ;;
+	--out) OUT="$2"; shift ;;
+	--build-dir) BUILD_DIR="$2"; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if ((SMOKE)); then
+	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
+	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}"
+	((FORCE_NODE)) || NODE=0
+fi
+FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
+FANOUT_EVENTS=${FANOUT_EVENTS:-2000}
+EVENT_SIZE=${EVENT_SIZE:-100}
+FANOUT_WINDOW=${FANOUT_WINDOW:-4}
+IDLE_STEPS=${IDLE_STEPS:-0,1000,10000,100000}
+CONNECT_CONCURRENCY=${CONNECT_CONCURRENCY:-200}
+ACK_CLIENTS=${ACK_CLIENTS:-100}
+ACK_SECONDS=${ACK_SECONDS:-5}
+SETTLE_S=${SETTLE_S:-2}
+QUIET_WAIT=${QUIET_WAIT:-300}
+QUIET_PCT=${QUIET_PCT:-10}
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- binaries
+if [[ -z $GATEWAY || -z $LOADGEN || (-z $CEIL_BIN && $CEILING == 1) ]]; then
+	log "building in $BUILD_DIR"
+	if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+		meson setup "$BUILD_DIR" "$ROOT" -Dbuildtype=debugoptimized -Db_ndebug=true >/dev/null
+	fi
+	meson compile -C "$BUILD_DIR" sio-gateway memory loadgen ceiling >/dev/null
+	: "${GATEWAY:=$BUILD_DIR/gateway/sio-gateway}" "${LOADGEN:=$BUILD_DIR/bench/loadgen}"
+	: "${CEIL_BIN:=$BUILD_DIR/bench/ceiling}"
+fi
+for b in "$GATEWAY" "$LOADGEN"; do
+	[[ -x $b ]] || { echo "compare.sh: not executable: $b" >&2; exit 2; }
+done
+
+# ---------------------------------------------------------------- the machine
+if ((SMOKE)); then
+	OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/siogw-bench-smoke.XXXXXX")}
+else
+	OUT=${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}
+fi
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_HARD=$(ulimit -Hn)
+[[ $FD_HARD == unlimited ]] && FD_HARD=1048576
+NPROC=$(nproc)
+PIN_SERVER=() PIN_LOADGEN=()
+if ((NPROC >= 2)) && command -v taskset >/dev/null; then
+	PIN_SERVER=(taskset -c "$SERVER_CPU")
+	PIN_LOADGEN=(taskset -c "$LOADGEN_CPU")
+	PINNING="server on CPU $SERVER_CPU, loadgen on CPU $LOADGEN_CPU (taskset)"
+else
+	PINNING="not pinned ($NPROC CPU(s) or no taskset)"
+fi
+
+NODE_VERSION="" SIO_VERSION=""
+if ((NODE)); then
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		log "node/npm not found: skipping the Node.js server"
+		NODE=0
+	else
+		lock_sum="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
+		stamp="$HERE/node_modules/.siogw-lock-sha256"
+		if [[ ! -f $stamp || "$(cat "$stamp")" != "$lock_sum" ]]; then
+			log "npm ci in bench/ (socket.io@4)"
+			(cd "$HERE" && npm ci --no-audit --no-fund >&2)
+			echo "$lock_sum" >"$stamp"
+		fi
+		NODE_VERSION=$(node --version)
+		SIO_VERSION=$(node -p "require('$HERE/node_modules/socket.io/package.json').version")
+	fi
+fi
+if ((CEILING)) && [[ ! -x $CEIL_BIN ]]; then
+	log "no ceiling binary: skipping the ceiling"
+	CEILING=0
+fi
+
+# Which gateway source was measured: the commit, and whether gateway/ or plugins/ had
+# uncommitted changes (GIT_REV overrides, e.g. for an exported tree).
+if [[ -z ${GIT_REV:-} ]]; then
+	GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ $GIT_REV != unknown && -n "$(git -C "$ROOT" status --porcelain -- gateway plugins include 2>/dev/null)" ]]; then
+		GIT_REV="$GIT_REV + uncommitted changes in gateway/plugins"
+	fi
+fi
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+python3 - "$OUT/machine.json" <<PY
+import json, os, platform, sys, time
+def first(path, key):
+    try:
+        for line in open(path):
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+mem_kb = int(first("/proc/meminfo", "MemTotal").split()[0] or 0)
+json.dump({
+    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    "nproc": os.cpu_count(), "cpu": first("/proc/cpuinfo", "model name"),
+    "ram_gib": round(mem_kb / 1048576, 1), "kernel": platform.release(),
+    "load_before": open("/proc/loadavg").read().split()[:3],
+    "fd_hard": "$FD_HARD", "pinning": "$PINNING",
+    "gateway": "$GATEWAY", "rev": "$GIT_REV", "node": "$NODE_VERSION", "socketio": "$SIO_VERSION",
+    "smoke": $SMOKE,
+    "sizes": {"fanout_clients": $FANOUT_CLIENTS, "fanout_events": $FANOUT_EVENTS, "event_size": $EVENT_SIZE,
+              "window": $FANOUT_WINDOW, "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS,
+              "ack_seconds": $ACK_SECONDS, "connect_concurrency": $CONNECT_CONCURRENCY},
+}, open(sys.argv[1], "w"))
+PY
+log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load $(cut -d' ' -f1-3 /proc/loadavg); $PINNING"
+
+# Idle-memory steps the fd limit allows: server and loadgen each hold one fd per connection.
+FD_MAX=$((FD_HARD - 100))
+STEPS="" SKIPPED=""
+for s in ${IDLE_STEPS//,/ }; do
+	if ((s <= FD_MAX)); then STEPS="$STEPS${STEPS:+,}$s"; else SKIPPED="$SKIPPED${SKIPPED:+,}$s"; fi
+done
+MAX_STEP=${STEPS##*,}
+if [[ -n $SKIPPED ]]; then
+	log "idle memory at $SKIPPED clients: not possible here (hard fd limit $FD_HARD per process, cannot be raised); measured up to $MAX_STEP"
+fi
+
+# ---------------------------------------------------------------- servers
+SERVER_PID="" SERVER_PORT="" SERVER_LOG="" FAILURES=0
+
+start_server() { # kind scenario
+	local kind=$1 scen=$2
+	SERVER_PORT=$(free_port)
+	SERVER_LOG="$OUT/$kind-$scen.log"
+	case $kind in
+	gateway)
+		local cfg="$OUT/gateway-$scen.yaml"
+		cat >"$cfg" <<EOF
+# generated by bench/compare.sh
+node_id: gw-bench
+listen: {host: 127.0.0.1, port: $SERVER_PORT}
+engine:
+  transports: [polling, websocket]
+adapter: {plugin: memory}
+namespaces:
+  - name: /
+http_api: {enabled: true, token: ""}
+log: {level: warn}
+EOF
+		"${PIN_SERVER[@]}" "$GATEWAY" -c "$cfg" >"$SERVER_LOG" 2>&1 &
+		;;
+	node) "${PIN_SERVER[@]}" node "$HERE/node-server.js" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
+	ceiling) "${PIN_SERVER[@]}" "$CEIL_BIN" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
+	esac
+	SERVER_PID=$!
+	if ! "$LOADGEN" wait --port "$SERVER_PORT" --timeout 20; then
+		log "$kind did not become healthy; log: $SERVER_LOG"
+		tail -20 "$SERVER_LOG" >&2 || true
+		stop_server "$kind" "$scen"
+		return 1
+	fi
+}
+
+stop_server() { # kind scenario: SIGTERM, and a clean exit is part of the result
+	local kind=$1 scen=$2 rc=0 i
+	[[ -n $SERVER_PID ]] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SERVER_PID" 2>/dev/null; then
+		log "$kind ($scen) did not exit within 10 s of SIGTERM: killed"
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		rc=137
+	fi
+	wait "$SERVER_PID" 2>/dev/null || rc=$?
+	if ((rc != 0)); then
+		log "$kind ($scen) exited with status $rc after the run; log: $SERVER_LOG"
+		tail -30 "$SERVER_LOG" >&2 || true
+		FAILURES=$((FAILURES + 1))
+		printf '{"tool":"compare","label":"%s","mode":"exit","scenario":"%s","status":%d}\n' "$kind" "$scen" "$rc" >>"$RESULTS"
+	fi
+	SERVER_PID=""
+}
+trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; true' EXIT
+
+run_loadgen() { # kind scenario loadgen-args...
+	local kind=$1 scen=$2
+	shift 2
+	local json="$OUT/$kind-$scen.json" rc=0
+	"${PIN_LOADGEN[@]}" "$LOADGEN" "$@" --port "$SERVER_PORT" --label "$kind" --rss-pid "$SERVER_PID" \
+		>"$json" 2>"$OUT/$kind-$scen.loadgen.log" || rc=$?
+	sed 's/^/   /' "$OUT/$kind-$scen.loadgen.log" >&2
+	if [[ -s $json ]]; then
+		cat "$json" >>"$RESULTS"
+	else
+		printf '{"tool":"compare","label":"%s","mode":"%s","ok":false,"error":"loadgen exit %d, no output"}\n' \
+			"$kind" "$scen" "$rc" >>"$RESULTS"
+	fi
+	((rc == 0)) || FAILURES=$((FAILURES + 1))
+}
+
+busy_pct() { # how busy all CPUs are over one second, in %
+	python3 - <<'PY'
+import time
+def rd():
+    v = list(map(int, open("/proc/stat").readline().split()[1:9]))
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], sum(v)
+b0, t0 = rd(); time.sleep(1); b1, t1 = rd()
+print(int(round(100 * (b1 - b0) / max(1, t1 - t0))))
+PY
+}
+
+wait_quiet() {
+	((QUIET_WAIT > 0)) || return 0
+	local waited=0 b
+	for (( ; ; )); do
+		b=$(busy_pct)
+		((b <= QUIET_PCT)) && break
+		if ((waited >= QUIET_WAIT)); then
+			log "machine still ${b}% busy after ${waited} s: running anyway (see 'everything else' in the table)"
+			break
+		fi
+		((waited == 0)) && log "machine ${b}% busy with other work: waiting up to ${QUIET_WAIT} s for it to calm down"
+		sleep 4
+		waited=$((waited + 5))
+	done
+}
+
+scenario() { # kind scenario loadgen-args...
+	local kind=$1 scen=$2
+	wait_quiet
+	log "$kind: $scen"
+	start_server "$kind" "$scen" || { FAILURES=$((FAILURES + 1)); return 0; }
+	run_loadgen "$@"
+	stop_server "$kind" "$scen"
+	((SMOKE)) || sleep 1 # a quiet second between runs
+}
+
+TARGETS=(gateway)
+((NODE)) && TARGETS+=(node)
+for kind in "${TARGETS[@]}"; do
+	scenario "$kind" fanout fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
+		--window "$FANOUT_WINDOW" --posters 1
+	backend=none
+	[[ $kind == gateway ]] && backend=sse
+	scenario "$kind" ack ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend"
+	scenario "$kind" idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
+		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
+done
+if ((CEILING)); then
+	scenario ceiling fanout fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
+		--window "$FANOUT_WINDOW" --posters 1
+	scenario ceiling idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
+		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
+fi
+
+# ---------------------------------------------------------------- the table
+export SKIPPED FD_HARD
+python3 "$HERE/report.py" "$OUT/machine.json" "$RESULTS" ${SMOKE:+--smoke=$SMOKE} | tee "$OUT/table.md"
+rc=${PIPESTATUS[0]}
+log "results: $OUT"
+if ((FAILURES)); then
+	log "$FAILURES run(s) failed (see above)"
+	rc=1
+fi
+if ((SMOKE)) && ((rc == 0)); then
+	rm -rf "$OUT"
+fi
+exit "$rc"

@@ -1,0 +1,1606 @@
+/*
+ * loadgen.c — the bench load generator: N Socket.IO v5 clients over websocket
+ * (Engine.IO v4), one thread, one epoll set.
+ *
+ *   loadgen connect --port P --clients N [--rss-pid PID --rss-at 0,1000,10000] [--hold S]
+ *   loadgen fanout  --port P --clients N --events E [--size B] [--window W]
+ *   loadgen ack     --port P --clients N [--duration S] [--backend sse]
+ *   loadgen wait    --port P [--timeout S]          (GET /healthz until 200)
+ *
+ * It shares no code with the gateway (its own HTTP upgrade, websocket framing with
+ * client masking, Engine.IO/Socket.IO text parsing), so a bug in one cannot hide in
+ * the other. It answers pings, joins a namespace, counts events, and:
+ *   connect: opens N clients (at most --concurrency handshakes in flight), reports the
+ *            connect rate and, with --rss-pid, the server's RSS at each --rss-at count
+ *            (after --settle seconds of quiet); then holds them --hold seconds (-1: until
+ *            SIGINT/SIGTERM/SIGUSR1).
+ *   fanout:  the loadgen itself is the publishing backend: it POSTs E emit envelopes,
+ *            one per event, to --publish-path (default /api/publish?topic=sio.out, the
+ *            gateway's HTTP API; bench/node-server.js and bench/ceiling serve the same
+ *            path) over --posters keep-alive connections, keeping at most --window events
+ *            in flight (published but not yet delivered to every client). Each event
+ *            carries the publish time (CLOCK_MONOTONIC ns, as a JSON string so that no
+ *            JSON number rounding touches it); latency = receipt time - publish time.
+ *   ack:     every client keeps one event with an ack in flight ("echo"), for --duration
+ *            seconds; RTT is measured from the client's send time. With --backend sse the
+ *            loadgen is also the backend: it reads GET /api/subscribe?topic=sio.in (SSE)
+ *            and POSTs {"type":"ack",...} to each event's reply_to topic (the memory bus
+ *            path of the gateway). Without it the server must answer by itself (node).
+ *
+ * Output: one JSON line on stdout (machine-readable), a human summary on stderr.
+ * It raises its own fd limit to the hard limit, and spreads clients over several
+ * loopback source addresses (127.0.0.1..k, --src-addrs; automatic above 25,000
+ * clients) so that one address's ~28k ephemeral ports are not the ceiling.
+ */
+#include "benchlib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum mode { M_CONNECT, M_FANOUT, M_ACK, M_WAIT };
+
+static struct {
+	enum mode mode;
+	const char *host;
+	int port;
+	const char *path;
+	const char *nsp;
+	const char *label;
+	const char *token;
+	const char *publish_path;
+	const char *event;
+	const char *in_topic;
+	unsigned clients, concurrency, src_addrs, events, size, window, posters;
+	double connect_timeout, duration, hold, settle, idle_timeout, timeout;
+	uint64_t rss_at[16];
+	size_t n_rss_at;
+	pid_t server_pid;
+	bool backend_sse;
+} O = {
+	.host = "127.0.0.1",
+	.path = "/socket.io/",
+	.nsp = "/",
+	.label = "",
+	.token = "",
+	.publish_path = "/api/publish?topic=sio.out",
+	.event = "bench",
+	.in_topic = "sio.in",
+	.clients = 10,
+	.concurrency = 200,
+	.events = 100,
+	.size = 100,
+	.window = 4,
+	.posters = 1,
+	.connect_timeout = 60,
+	.duration = 5,
+	.hold = 0,
+	.settle = 1,
+	.idle_timeout = 5,
+	.timeout = 10,
+};
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+/* ------------------------------------------------------------------ state */
+
+enum cstate { C_NEW, C_CONNECTING, C_HTTP, C_EIO_OPEN, C_SIO_CONNECT, C_READY, C_DEAD };
+
+typedef struct {
+	int fd;
+	uint8_t state;
+	bool want_out;
+	bool ack_inflight;
+	uint32_t next_seq;
+	uint32_t ack_id;
+	uint64_t t0;
+	uint8_t *in;
+	uint32_t in_len, in_cap;
+	uint8_t *out;
+	uint32_t out_len, out_off;
+	uint8_t *frag;
+	uint32_t frag_len;
+	char accept[29];
+} client;
+
+enum hkind { H_POSTER, H_SSE };
+enum hstate { H_IDLE, H_WAIT, H_SSE_HDR, H_SSE_STREAM, H_DEAD };
+
+typedef struct {
+	int fd;
+	uint8_t kind, state;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off;
+	bool want_out;
+} httpc;
+
+#define KIND_CLIENT 1ull
+#define KIND_HTTP 2ull
+
+static int g_ep = -1;
+static client *g_cl;
+static httpc *g_http;
+static size_t g_nhttp;
+static struct sockaddr_in g_addr;
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static const char *g_stage = "setup";
+
+/* counters */
+static struct {
+	unsigned started, inflight, ready, failed, closed_after_ready;
+	uint64_t deliveries, expected, out_of_order, bad_payload, published, publish_errors;
+	uint64_t acks, acks_in_window, ack_mismatch, sent_acks_req, backend_acks, sse_events;
+	uint64_t pings;
+	bool sse_ready;
+	bool ack_running;
+} S;
+
+static uint64_t g_pub_t0, g_last_delivery;
+static bl_hist g_lat;     /* fanout delivery latency / ack RTT */
+static bl_hist g_conlat;  /* connect: TCP connect start → Socket.IO CONNECT reply */
+
+#define NREASONS 8
+static struct {
+	char text[80];
+	unsigned count;
+} g_reasons[NREASONS];
+
+static void note_reason(const char *fmt, ...)
+{
+	char t[80];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t, sizeof t, fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < NREASONS; i++) {
+		if (!g_reasons[i].count) {
+			snprintf(g_reasons[i].text, sizeof g_reasons[i].text, "%s", t);
+			g_reasons[i].count = 1;
+			return;
+		}
+		if (!strcmp(g_reasons[i].text, t)) {
+			g_reasons[i].count++;
+			return;
+		}
+	}
+}
+
+static uint64_t rng(void)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return g_rng;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "loadgen: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		die("out of memory");
+	return q;
+}
+
+static void ep_set(int fd, uint64_t tag, bool out, int op)
+{
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | (out ? EPOLLOUT : 0u);
+	ev.data.u64 = tag;
+	if (epoll_ctl(g_ep, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------------ clients */
+
+static void client_free(client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->state = C_DEAD;
+	free(c->in);
+	free(c->out);
+	free(c->frag);
+	c->in = c->out = c->frag = NULL;
+	c->in_len = c->in_cap = c->out_len = c->out_off = c->frag_len = 0;
+	c->ack_inflight = false;
+}
+
+static void client_close(client *c, bool by_server, const char *why)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->state == C_READY) {
+		S.ready--;
+		S.closed_after_ready++;
+		if (by_server)
+			note_reason("closed after connect: %s", why);
+	} else {
+		S.failed++;
+		if (c->state != C_NEW)
+			S.inflight--;
+		note_reason("%s", why);
+	}
+	client_free(c);
+}
+
+static void client_flush(client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			client_close(c, true, strerror(errno));
+			return;
+		}
+		c->out_off += (uint32_t)n;
+	}
+	bool pending = c->out_off < c->out_len;
+	if (!pending)
+		c->out_off = c->out_len = 0;
+	if (pending != c->want_out) {
+		c->want_out = pending;
+		ep_set(c->fd, KIND_CLIENT << 32 | (uint64_t)(c - g_cl), pending, EPOLL_CTL_MOD);
+	}
+}
+
+static void client_write(client *c, const void *data, size_t len)
+{
+	if (c->out_len == 0) { /* the common case: straight to the socket */
+		ssize_t n;
+		do
+			n = write(c->fd, data, len);
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)len)
+			return;
+		if (n < 0 && errno != EAGAIN) {
+			client_close(c, true, strerror(errno));
+			return;
+		}
+		if (n > 0) {
+			data = (const uint8_t *)data + n;
+			len -= (size_t)n;
+		}
+	}
+	c->out = xrealloc(c->out, c->out_len + len);
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += (uint32_t)len;
+	client_flush(c);
+}
+
+/* One masked client frame (RFC 6455 §5.3): FIN, opcode, mask bit, a fresh mask key. */
+static void client_send(client *c, int opcode, const void *payload, size_t len)
+{
+	uint8_t stack[1024];
+	uint8_t *f = len + 14 <= sizeof stack ? stack : xrealloc(NULL, len + 14);
+	size_t h = 0;
+	f[h++] = (uint8_t)(0x80 | opcode);
+	if (len < 126) {
+		f[h++] = (uint8_t)(0x80 | len);
+	} else if (len < 65536) {
+		f[h++] = 0x80 | 126;
+		f[h++] = (uint8_t)(len >> 8);
+		f[h++] = (uint8_t)len;
+	} else {
+		f[h++] = 0x80 | 127;
+		for (int i = 7; i >= 0; i--)
+			f[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+	}
+	uint32_t mk = (uint32_t)rng();
+	uint8_t m[4] = {(uint8_t)mk, (uint8_t)(mk >> 8), (uint8_t)(mk >> 16), (uint8_t)(mk >> 24)};
+	memcpy(f + h, m, 4);
+	h += 4;
+	const uint8_t *p = payload;
+	for (size_t i = 0; i < len; i++)
+		f[h + i] = p[i] ^ m[i & 3];
+	client_write(c, f, h + len);
+	if (f != stack)
+		free(f);
+}
+
+static void client_send_text(client *c, const char *s, size_t len)
+{
+	client_send(c, 0x1, s, len);
+}
+
+/* "40" or "40/nsp," */
+static size_t sio_prefix(char *out, size_t cap, char type)
+{
+	if (!strcmp(O.nsp, "/"))
+		return (size_t)snprintf(out, cap, "4%c", type);
+	return (size_t)snprintf(out, cap, "4%c%s,", type, O.nsp);
+}
+
+static char g_pad[65536];
+
+static void ack_send(client *c)
+{
+	char buf[1024 + sizeof g_pad];
+	size_t n = sio_prefix(buf, sizeof buf, '2');
+	c->ack_id++;
+	c->t0 = bl_now_ns();
+	unsigned pad = O.size > 60 ? O.size - 60 : 0;
+	if (pad >= sizeof g_pad)
+		pad = sizeof g_pad - 1;
+	n += (size_t)snprintf(buf + n, sizeof buf - n, "%u[\"echo\",{\"t\":\"%llu\",\"p\":\"%.*s\"}]",
+			      c->ack_id, (unsigned long long)c->t0, (int)pad, g_pad);
+	c->ack_inflight = true;
+	S.sent_acks_req++;
+	client_send_text(c, buf, n);
+}
+
+/* Find `"key":` in [p,end) and return the value's first byte, or NULL. */
+static const char *find_key(const char *p, const char *end, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *q = p < end ? memmem(p, (size_t)(end - p), key, kl) : NULL;
+	return q ? q + kl : NULL;
+}
+
+static uint64_t parse_u64(const char *p, const char *end, bool *ok)
+{
+	uint64_t v = 0;
+	const char *s = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	*ok = p > s;
+	return v;
+}
+
+static void on_event(client *c, const char *p, const char *end, uint64_t now)
+{
+	bool ok1, ok2;
+	const char *t = find_key(p, end, "\"t\":\"");
+	const char *s = find_key(p, end, "\"s\":");
+	uint64_t ts = t ? parse_u64(t, end, &ok1) : (ok1 = false, 0);
+	uint64_t seq = s ? parse_u64(s, end, &ok2) : (ok2 = false, 0);
+	if (!ok1 || !ok2) {
+		S.bad_payload++;
+		return;
+	}
+	S.deliveries++;
+	g_last_delivery = now;
+	bl_hist_add(&g_lat, now > ts ? now - ts : 0);
+	if (seq < c->next_seq)
+		S.out_of_order++;
+	c->next_seq = (uint32_t)seq + 1;
+}
+
+static void on_ack(client *c, const char *p, const char *end, uint64_t now)
+{
+	bool ok;
+	uint64_t id = parse_u64(p, end, &ok);
+	if (!ok || !c->ack_inflight || id != c->ack_id) {
+		S.ack_mismatch++;
+		return;
+	}
+	c->ack_inflight = false;
+	S.acks++;
+	if (S.ack_running)
+		S.acks_in_window++;
+	bl_hist_add(&g_lat, now - c->t0);
+	if (S.ack_running)
+		ack_send(c);
+}
+
+/* One Engine.IO packet (a websocket text message). */
+static void on_message(client *c, const char *p, size_t len)
+{
+	if (!len)
+		return;
+	const char *end = p + len;
+	uint64_t now;
+	switch (p[0]) {
+	case '0': /* open */
+		if (c->state == C_EIO_OPEN) {
+			char buf[256];
+			size_t n = sio_prefix(buf, sizeof buf, '0');
+			c->state = C_SIO_CONNECT;
+			client_send_text(c, buf, n);
+		}
+		return;
+	case '1':
+		client_close(c, true, "engine.io close packet");
+		return;
+	case '2': { /* ping → pong, same payload */
+		S.pings++;
+		char pong[64];
+		pong[0] = '3';
+		size_t pl = len - 1 < sizeof pong - 1 ? len - 1 : sizeof pong - 1;
+		memcpy(pong + 1, p + 1, pl);
+		client_send_text(c, pong, pl + 1);
+		return;
+	}
+	case '4':
+		break;
+	default:
+		return; /* noop, pong, upgrade: nothing to do */
+	}
+	if (len < 2)
+		return;
+	char type = p[1];
+	p += 2;
+	if (p < end && *p == '/') { /* namespace, up to ',' */
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		p = comma ? comma + 1 : end;
+	}
+	switch (type) {
+	case '0':
+		if (c->state == C_SIO_CONNECT) {
+			now = bl_now_ns();
+			c->state = C_READY;
+			S.inflight--;
+			S.ready++;
+			bl_hist_add(&g_conlat, now - c->t0);
+		}
+		return;
+	case '4':
+		client_close(c, true, "socket.io CONNECT_ERROR");
+		return;
+	case '1':
+		client_close(c, true, "socket.io DISCONNECT");
+		return;
+	case '2':
+		on_event(c, p, end, bl_now_ns());
+		return;
+	case '3':
+		on_ack(c, p, end, bl_now_ns());
+		return;
+	default:
+		return;
+	}
+}
+
+/* Websocket frames from the server (unmasked). Returns the bytes consumed, or -1
+ * when the client was closed. */
+static ssize_t parse_frames(client *c, uint8_t *b, size_t len)
+{
+	size_t off = 0;
+	while (c->state != C_DEAD && len - off >= 2) {
+		uint8_t *f = b + off;
+		bool fin = f[0] & 0x80, masked = f[1] & 0x80;
+		int op = f[0] & 0x0f;
+		uint64_t pl = f[1] & 0x7f;
+		size_t h = 2;
+		if (pl == 126) {
+			if (len - off < 4)
+				break;
+			pl = (uint64_t)f[2] << 8 | f[3];
+			h = 4;
+		} else if (pl == 127) {
+			if (len - off < 10)
+				break;
+			pl = 0;
+			for (int i = 0; i < 8; i++)
+				pl = pl << 8 | f[2 + i];
+			h = 10;
+		}
+		if (masked)
+			h += 4;
+		if (pl > (64u << 20)) {
+			client_close(c, false, "frame larger than 64 MiB");
+			return -1;
+		}
+		if (len - off < h + pl)
+			break;
+		uint8_t *p = f + h;
+		if (masked)
+			for (uint64_t i = 0; i < pl; i++)
+				p[i] ^= f[h - 4 + (i & 3)];
+		off += h + (size_t)pl;
+		switch (op) {
+		case 0x0: /* continuation */
+		case 0x1:
+		case 0x2:
+			if (fin && op != 0 && !c->frag) {
+				on_message(c, (const char *)p, (size_t)pl);
+			} else {
+				c->frag = xrealloc(c->frag, c->frag_len + pl);
+				memcpy(c->frag + c->frag_len, p, pl);
+				c->frag_len += (uint32_t)pl;
+				if (fin) {
+					uint8_t *m = c->frag;
+					uint32_t ml = c->frag_len;
+					c->frag = NULL;
+					c->frag_len = 0;
+					on_message(c, (const char *)m, ml);
+					free(m);
+				}
+			}
+			break;
+		case 0x8:
+			client_close(c, true, "websocket close frame");
+			return -1;
+		case 0x9:
+			client_send(c, 0xA, p, (size_t)pl);
+			break;
+		default:
+			break;
+		}
+	}
+	return c->state == C_DEAD ? -1 : (ssize_t)off;
+}
+
+static ssize_t parse_http(client *c, uint8_t *b, size_t len)
+{
+	uint8_t *e = memmem(b, len, "\r\n\r\n", 4);
+	if (!e) {
+		if (len > 16384) {
+			client_close(c, false, "handshake response headers too long");
+			return -1;
+		}
+		return 0;
+	}
+	size_t hl = (size_t)(e - b) + 4;
+	if (hl < 12 || memcmp(b, "HTTP/1.1 101", 12) != 0) {
+		char st[40] = "";
+		size_t sl = 0;
+		while (sl < hl && sl < sizeof st - 1 && b[sl] != '\r')
+			st[sl] = (char)b[sl], sl++;
+		client_close(c, true, st[0] ? st : "bad handshake response");
+		return -1;
+	}
+	size_t vl;
+	const char *v = bl_http_header((const char *)b, hl, "Sec-WebSocket-Accept", &vl);
+	if (!v || vl != 28 || memcmp(v, c->accept, 28) != 0) {
+		client_close(c, true, "wrong Sec-WebSocket-Accept");
+		return -1;
+	}
+	c->state = C_EIO_OPEN;
+	ssize_t r = parse_frames(c, b + hl, len - hl);
+	return r < 0 ? -1 : (ssize_t)hl + r;
+}
+
+#define RX_SIZE (4u << 20)
+static uint8_t *g_rx;
+
+static void client_readable(client *c)
+{
+	size_t have = c->in_len;
+	if (have)
+		memcpy(g_rx, c->in, have);
+	ssize_t n;
+	do
+		n = read(c->fd, g_rx + have, RX_SIZE - have);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno != EAGAIN)
+			client_close(c, true, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		client_close(c, true, "connection closed by server");
+		return;
+	}
+	size_t total = have + (size_t)n;
+	ssize_t used = c->state == C_HTTP ? parse_http(c, g_rx, total) : parse_frames(c, g_rx, total);
+	if (used < 0)
+		return;
+	size_t left = total - (size_t)used;
+	if (left == RX_SIZE) {
+		client_close(c, false, "message larger than the receive buffer");
+		return;
+	}
+	if (left > c->in_cap) {
+		c->in = xrealloc(c->in, left);
+		c->in_cap = (uint32_t)left;
+	}
+	if (left)
+		memmove(c->in, g_rx + used, left);
+	c->in_len = (uint32_t)left;
+	if (!left && c->in_cap > 4096) { /* give back a large carry buffer */
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+static void client_connected(client *c)
+{
+	int err = 0;
+	socklen_t el = sizeof err;
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err) {
+		client_close(c, true, strerror(err));
+		return;
+	}
+	uint8_t raw[16];
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t r = rng();
+		memcpy(raw + i, &r, 8);
+	}
+	char key[32];
+	bl_base64(raw, 16, key);
+	bl_ws_accept(key, 24, c->accept);
+	char req[1024];
+	int n = snprintf(req, sizeof req,
+			 "GET %s?EIO=4&transport=websocket HTTP/1.1\r\n"
+			 "Host: %s:%d\r\n"
+			 "Upgrade: websocket\r\n"
+			 "Connection: Upgrade\r\n"
+			 "Sec-WebSocket-Key: %s\r\n"
+			 "Sec-WebSocket-Version: 13\r\n\r\n",
+			 O.path, O.host, O.port, key);
+	c->state = C_HTTP;
+	c->want_out = false;
+	ep_set(c->fd, KIND_CLIENT << 32 | (uint64_t)(c - g_cl), false, EPOLL_CTL_MOD);
+	client_write(c, req, (size_t)n);
+}
+
+static void client_event(client *c, uint32_t events)
+{
+	if (c->state == C_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			client_connected(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		client_readable(c);
+	if (c->state != C_DEAD && (events & EPOLLOUT))
+		client_flush(c);
+}
+
+static void client_start(client *c, unsigned idx)
+{
+	S.started++;
+	c->t0 = bl_now_ns();
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		c->state = C_NEW;
+		client_close(c, false, strerror(errno));
+		return;
+	}
+	c->state = C_CONNECTING;
+	S.inflight++;
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (O.src_addrs > 1) {
+		struct sockaddr_in src = g_addr;
+		src.sin_port = 0;
+		src.sin_addr.s_addr = htonl(0x7f000001u + idx % O.src_addrs);
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+		if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+			client_close(c, false, strerror(errno));
+			return;
+		}
+	}
+	if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0 && errno != EINPROGRESS) {
+		client_close(c, false, strerror(errno));
+		return;
+	}
+	ep_set(c->fd, KIND_CLIENT << 32 | idx, true, EPOLL_CTL_ADD);
+}
+
+static unsigned g_connect_target;
+
+static void pump_connects(void)
+{
+	while (S.started < g_connect_target && S.inflight < O.concurrency && !g_stop)
+		client_start(&g_cl[S.started], S.started);
+}
+
+/* ------------------------------------------------------------------ HTTP client (publisher, backend) */
+
+static int tcp_connect_blocking(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0) {
+		close(fd);
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static void http_close(httpc *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+	h->state = H_DEAD;
+	h->in_len = h->out_len = h->out_off = 0;
+	h->want_out = false;
+}
+
+static void http_flush(httpc *h)
+{
+	while (h->out_off < h->out_len) {
+		ssize_t n = write(h->fd, h->out + h->out_off, h->out_len - h->out_off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			note_reason("http: %s", strerror(errno));
+			http_close(h);
+			return;
+		}
+		h->out_off += (size_t)n;
+	}
+	bool pending = h->out_off < h->out_len;
+	if (!pending)
+		h->out_off = h->out_len = 0;
+	if (pending != h->want_out) {
+		h->want_out = pending;
+		ep_set(h->fd, KIND_HTTP << 32 | (uint64_t)(h - g_http), pending, EPOLL_CTL_MOD);
+	}
+}
+
+static bool http_open(httpc *h)
+{
+	h->fd = tcp_connect_blocking();
+	if (h->fd < 0) {
+		note_reason("http connect: %s", strerror(errno));
+		h->state = H_DEAD;
+		return false;
+	}
+	h->state = H_IDLE;
+	h->in_len = h->out_len = h->out_off = 0;
+	h->want_out = false;
+	ep_set(h->fd, KIND_HTTP << 32 | (uint64_t)(h - g_http), false, EPOLL_CTL_ADD);
+	return true;
+}
+
+static void http_queue(httpc *h, const char *s, size_t len)
+{
+	h->out = xrealloc(h->out, h->out_len + len);
+	memcpy(h->out + h->out_len, s, len);
+	h->out_len += len;
+}
+
+/* POST body to path; the poster must be idle. */
+static bool http_post(httpc *h, const char *path, const char *body, size_t len)
+{
+	if (h->state == H_DEAD && !http_open(h))
+		return false;
+	char hdr[1024];
+	int n = snprintf(hdr, sizeof hdr,
+			 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n%s%s%s\r\n",
+			 path, O.host, O.port, len, O.token[0] ? "Authorization: Bearer " : "", O.token,
+			 O.token[0] ? "\r\n" : "");
+	http_queue(h, hdr, (size_t)n);
+	http_queue(h, body, len);
+	h->state = H_WAIT;
+	http_flush(h);
+	return h->state != H_DEAD;
+}
+
+static httpc *idle_poster(void)
+{
+	for (size_t i = 0; i < g_nhttp; i++)
+		if (g_http[i].kind == H_POSTER && (g_http[i].state == H_IDLE || g_http[i].state == H_DEAD))
+			return &g_http[i];
+	return NULL;
+}
+
+/* --- the ack backend (SSE reader + ack poster) */
+
+typedef struct pending {
+	struct pending *next;
+	size_t len;
+	char path[256];
+	char body[];
+} pending;
+static pending *g_pq_head, *g_pq_tail;
+
+static void pump_backend(void)
+{
+	httpc *h;
+	while (g_pq_head && (h = idle_poster())) {
+		pending *p = g_pq_head;
+		g_pq_head = p->next;
+		if (!g_pq_head)
+			g_pq_tail = NULL;
+		if (!http_post(h, p->path, p->body, p->len))
+			S.publish_errors++;
+		free(p);
+	}
+}
+
+/* The end of the JSON value starting at p (an array or object), honouring strings. */
+static const char *json_value_end(const char *p, const char *end)
+{
+	int depth = 0;
+	bool str = false;
+	for (; p < end; p++) {
+		char ch = *p;
+		if (str) {
+			if (ch == '\\')
+				p++;
+			else if (ch == '"')
+				str = false;
+			continue;
+		}
+		if (ch == '"')
+			str = true;
+		else if (ch == '[' || ch == '{')
+			depth++;
+		else if (ch == ']' || ch == '}') {
+			if (--depth == 0)
+				return p + 1;
+		}
+	}
+	return NULL;
+}
+
+static void backend_envelope(const char *p, size_t len)
+{
+	const char *end = p + len;
+	S.sse_events++;
+	if (!memmem(p, len, "\"type\":\"event\"", 14))
+		return;
+	const char *ack = find_key(p, end, "\"ack\":{");
+	if (!ack)
+		return;
+	const char *id = find_key(ack, end, "\"id\":\"");
+	const char *rt = find_key(ack, end, "\"reply_to\":\"");
+	const char *data = find_key(p, end, "\"data\":");
+	if (!id || !rt || !data)
+		return;
+	const char *id_end = memchr(id, '"', (size_t)(end - id));
+	const char *rt_end = memchr(rt, '"', (size_t)(end - rt));
+	const char *data_end = json_value_end(data, end);
+	if (!id_end || !rt_end || !data_end)
+		return;
+	size_t dl = (size_t)(data_end - data), il = (size_t)(id_end - id);
+	pending *q = xrealloc(NULL, sizeof *q + dl + il + 64);
+	q->next = NULL;
+	int pl = snprintf(q->path, sizeof q->path, "/api/publish?topic=%.*s", (int)(rt_end - rt), rt);
+	if (pl < 0 || (size_t)pl >= sizeof q->path) {
+		free(q);
+		return;
+	}
+	q->len = (size_t)sprintf(q->body, "{\"type\":\"ack\",\"id\":\"%.*s\",\"data\":%.*s}", (int)il, id,
+				 (int)dl, data);
+	if (g_pq_tail)
+		g_pq_tail->next = q;
+	else
+		g_pq_head = q;
+	g_pq_tail = q;
+	S.backend_acks++;
+}
+
+/* SSE: "data: ..." lines, events separated by a blank line, ":" comments. */
+static size_t sse_parse(httpc *h)
+{
+	size_t off = 0;
+	if (h->state == H_SSE_HDR) {
+		char *e = memmem(h->in, h->in_len, "\r\n\r\n", 4);
+		if (!e)
+			return 0;
+		off = (size_t)(e - h->in) + 4;
+		if (h->in_len < 12 || memcmp(h->in + 9, "200", 3) != 0)
+			die("SSE subscribe refused: %.*s", (int)(strcspn(h->in, "\r")), h->in);
+		size_t vl;
+		if (bl_http_header(h->in, off, "Transfer-Encoding", &vl))
+			die("SSE: chunked responses are not supported");
+		h->state = H_SSE_STREAM;
+	}
+	for (;;) {
+		char *e = memmem(h->in + off, h->in_len - off, "\n\n", 2);
+		if (!e)
+			break;
+		char *p = h->in + off, *stop = e;
+		off = (size_t)(e - h->in) + 2;
+		if (p[0] == ':') {
+			S.sse_ready = true;
+			continue;
+		}
+		/* one line per message is what the gateway writes for JSON without newlines */
+		if (stop - p > 6 && !memcmp(p, "data: ", 6))
+			backend_envelope(p + 6, (size_t)(stop - p - 6));
+	}
+	return off;
+}
+
+static size_t response_parse(httpc *h)
+{
+	char *e = memmem(h->in, h->in_len, "\r\n\r\n", 4);
+	if (!e)
+		return 0;
+	size_t hl = (size_t)(e - h->in) + 4, vl;
+	const char *cl = bl_http_header(h->in, hl, "Content-Length", &vl);
+	size_t body = cl ? strtoul(cl, NULL, 10) : 0;
+	if (h->in_len < hl + body)
+		return 0;
+	if (h->in_len < 12 || memcmp(h->in + 9, "200", 3) != 0) {
+		S.publish_errors++;
+		note_reason("publish: %.*s", (int)strcspn(h->in, "\r"), h->in);
+	}
+	const char *conn = bl_http_header(h->in, hl, "Connection", &vl);
+	h->state = H_IDLE;
+	if (conn && vl == 5 && !strncasecmp(conn, "close", 5))
+		http_close(h);
+	return hl + body;
+}
+
+static void http_event(httpc *h, uint32_t events)
+{
+	if (events & EPOLLOUT)
+		http_flush(h);
+	if (h->state == H_DEAD || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		return;
+	if (h->in_cap - h->in_len < 65536) {
+		h->in_cap = h->in_cap * 2 + 65536;
+		h->in = xrealloc(h->in, h->in_cap);
+	}
+	ssize_t n = read(h->fd, h->in + h->in_len, h->in_cap - h->in_len - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (h->kind == H_SSE)
+			die("SSE stream closed by the server (%s)", n ? strerror(errno) : "EOF");
+		if (h->state == H_WAIT) {
+			S.publish_errors++;
+			note_reason("publish: connection closed before the response");
+		}
+		http_close(h);
+		return;
+	}
+	h->in_len += (size_t)n;
+	h->in[h->in_len] = '\0';
+	size_t used;
+	if (h->kind == H_SSE)
+		used = sse_parse(h);
+	else
+		used = h->state == H_WAIT ? response_parse(h) : h->in_len;
+	if (h->state == H_DEAD)
+		return;
+	memmove(h->in, h->in + used, h->in_len - used);
+	h->in_len -= used;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void (*g_pump)(void);
+
+static void loop_once(int timeout_ms)
+{
+	struct epoll_event evs[1024];
+	int n = epoll_wait(g_ep, evs, 1024, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		uint32_t idx = (uint32_t)tag;
+		if (tag >> 32 == KIND_CLIENT)
+			client_event(&g_cl[idx], evs[i].events);
+		else
+			http_event(&g_http[idx], evs[i].events);
+	}
+	pump_connects();
+	if (g_pump)
+		g_pump();
+}
+
+/* Run the loop until cond() holds, the deadline passes or a signal arrives. */
+static bool loop_until(bool (*cond)(void), uint64_t deadline)
+{
+	for (;;) {
+		if (cond && cond())
+			return true;
+		if (g_stop)
+			return false;
+		uint64_t now = bl_now_ns();
+		if (now >= deadline)
+			return false;
+		uint64_t left_ms = (deadline - now) / 1000000 + 1;
+		loop_once(left_ms > 10 ? 10 : (int)left_ms);
+	}
+}
+
+static bool connects_done(void)
+{
+	return S.started >= g_connect_target && S.inflight == 0;
+}
+
+static bool sse_ready(void)
+{
+	return S.sse_ready;
+}
+
+static uint64_t secs(double s)
+{
+	return s < 0 ? UINT64_MAX / 2 : (uint64_t)(s * 1e9);
+}
+
+/* --- fanout publishing */
+
+
+static void pump_publish(void)
+{
+	httpc *h;
+	while (S.published < O.events && S.ready > 0 &&
+	       S.expected - S.deliveries < (uint64_t)O.window * S.ready && (h = idle_poster())) {
+		char body[512 + sizeof g_pad];
+		unsigned seq = (unsigned)S.published;
+		uint64_t t = bl_now_ns();
+		/* the client sees 42["bench",{"t":"<ns>","s":<seq>,"p":"<pad>"}]: size it to --size */
+		int fixed = snprintf(NULL, 0, "42[\"%s\",{\"t\":\"%llu\",\"s\":%u,\"p\":\"\"}]", O.event,
+				     (unsigned long long)t, seq);
+		int pad = (int)O.size - fixed;
+		if (pad < 0)
+			pad = 0;
+		if (pad >= (int)sizeof g_pad)
+			pad = (int)sizeof g_pad - 1;
+		int n = snprintf(body, sizeof body,
+				 "{\"type\":\"emit\",\"nsp\":\"%s\",\"event\":\"%s\",\"data\":[{\"t\":\"%llu\","
+				 "\"s\":%u,\"p\":\"%.*s\"}]}",
+				 O.nsp, O.event, (unsigned long long)t, seq, pad, g_pad);
+		if (!g_pub_t0)
+			g_pub_t0 = t;
+		S.published++;
+		S.expected += S.ready;
+		if (!http_post(h, O.publish_path, body, (size_t)n))
+			S.publish_errors++;
+	}
+}
+
+static bool fanout_done(void)
+{
+	return S.published >= O.events && S.deliveries >= S.expected;
+}
+
+static bool acks_drained(void)
+{
+	for (unsigned i = 0; i < O.clients; i++)
+		if (g_cl[i].ack_inflight)
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static char g_json[16384];
+static size_t g_jl;
+
+static void jadd(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(g_json + g_jl, sizeof g_json - g_jl, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		g_jl = g_jl + (size_t)n < sizeof g_json ? g_jl + (size_t)n : sizeof g_json - 1;
+}
+
+static void jstr(const char *key, const char *v)
+{
+	jadd(",\"%s\":\"", key);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			jadd("\\%c", *v);
+		else if ((unsigned char)*v < 0x20)
+			jadd("\\u%04x", *v);
+		else
+			jadd("%c", *v);
+	}
+	jadd("\"");
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: loadgen MODE [options]     MODE: connect | fanout | ack | wait\n"
+		"  --host H (127.0.0.1)  --port P  --path /socket.io/  --nsp /  --label TEXT\n"
+		"  --clients N (10)  --concurrency C (200 handshakes in flight)  --src-addrs K (auto)\n"
+		"  --connect-timeout S (60)  --token T (HTTP API bearer token)\n"
+		"connect: --rss-pid PID --rss-at 0,1000,10000 --settle S (1) --hold S (0; -1 = until signal)\n"
+		"fanout:  --events E (100) --size B (100, the client's packet) --window W (4 events)\n"
+		"         --posters P (1) --publish-path PATH (/api/publish?topic=sio.out) --idle-timeout S (5)\n"
+		"ack:     --duration S (5) --size B --backend sse|none (none) --in-topic T (sio.in)\n"
+		"wait:    --timeout S (10): GET /healthz until it answers 200\n"
+		"--rss-pid PID also reports that server's CPU use during the measured phase.\n");
+}
+
+static void parse_args(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		exit(2);
+	}
+	const char *m = argv[1];
+	if (!strcmp(m, "connect"))
+		O.mode = M_CONNECT;
+	else if (!strcmp(m, "fanout"))
+		O.mode = M_FANOUT;
+	else if (!strcmp(m, "ack"))
+		O.mode = M_ACK;
+	else if (!strcmp(m, "wait"))
+		O.mode = M_WAIT;
+	else if (!strcmp(m, "-h") || !strcmp(m, "--help")) {
+		usage(stdout);
+		exit(0);
+	} else {
+		usage(stderr);
+		exit(2);
+	}
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp(a, name) && v && (i++, 1))
+		if (OPT("--host"))
+			O.host = v;
+		else if (OPT("--port"))
+			O.port = atoi(v);
+		else if (OPT("--path"))
+			O.path = v;
+		else if (OPT("--nsp"))
+			O.nsp = v;
+		else if (OPT("--label"))
+			O.label = v;
+		else if (OPT("--token"))
+			O.token = v;
+		else if (OPT("--clients"))
+			O.clients = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--concurrency"))
+			O.concurrency = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--src-addrs"))
+			O.src_addrs = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--connect-timeout"))
+			O.connect_timeout = atof(v);
+		else if (OPT("--events"))
+			O.events = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--size"))
+			O.size = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--window"))
+			O.window = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--posters"))
+			O.posters = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--publish-path"))
+			O.publish_path = v;
+		else if (OPT("--event"))
+			O.event = v;
+		else if (OPT("--idle-timeout"))
+			O.idle_timeout = atof(v);
+		else if (OPT("--duration"))
+			O.duration = atof(v);
+		else if (OPT("--hold"))
+			O.hold = atof(v);
+		else if (OPT("--settle"))
+			O.settle = atof(v);
+		else if (OPT("--timeout"))
+			O.timeout = atof(v);
+		else if (OPT("--rss-pid"))
+			O.server_pid = (pid_t)atoi(v);
+		else if (OPT("--rss-at"))
+			O.n_rss_at = bl_parse_list(v, O.rss_at, 16);
+		else if (OPT("--in-topic"))
+			O.in_topic = v;
+		else if (OPT("--backend")) {
+			if (!strcmp(v, "sse"))
+				O.backend_sse = true;
+			else if (strcmp(v, "none"))
+				die("--backend: sse or none");
+		} else {
+			fprintf(stderr, "loadgen: unknown or incomplete option '%s'\n", a);
+			usage(stderr);
+			exit(2);
+		}
+#undef OPT
+	}
+	if (O.port <= 0 || O.port > 65535)
+		die("--port is required");
+	if (!O.concurrency)
+		O.concurrency = 1;
+	if (!O.window)
+		O.window = 1;
+	if (!O.posters)
+		O.posters = 1;
+	if (O.posters > 64)
+		O.posters = 64;
+}
+
+static void resolve(void)
+{
+	struct addrinfo hints, *res;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo(O.host, NULL, &hints, &res);
+	if (rc)
+		die("%s: %s", O.host, gai_strerror(rc));
+	memcpy(&g_addr, res->ai_addr, sizeof g_addr);
+	g_addr.sin_port = htons((uint16_t)O.port);
+	freeaddrinfo(res);
+}
+
+/* wait: GET /healthz until 200 (blocking; used by compare.sh instead of curl). */
+static int cmd_wait(void)
+{
+	uint64_t deadline = bl_now_ns() + secs(O.timeout);
+	while (bl_now_ns() < deadline && !g_stop) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = {1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) == 0) {
+			char req[256], resp[64];
+			int n = snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+					 O.host);
+			if (write(fd, req, (size_t)n) == n) {
+				ssize_t r = read(fd, resp, sizeof resp - 1);
+				if (r >= 12 && !memcmp(resp + 9, "200", 3)) {
+					close(fd);
+					return 0;
+				}
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		usleep(20000);
+	}
+	fprintf(stderr, "loadgen: %s:%d/healthz did not answer 200 within %.1f s\n", O.host, O.port, O.timeout);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	resolve();
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	if (O.mode == M_WAIT)
+		return cmd_wait();
+
+	g_rng ^= bl_now_ns() * 0x2545F4914F6CDD1Dull ^ (uint64_t)getpid();
+	memset(g_pad, 'x', sizeof g_pad);
+	uint64_t fd_limit = bl_raise_nofile();
+	unsigned want = O.clients;
+	unsigned spare = O.posters + 16;
+	bool capped = false;
+	if ((uint64_t)want + spare > fd_limit) {
+		O.clients = fd_limit > spare ? (unsigned)(fd_limit - spare) : 0;
+		capped = true;
+		fprintf(stderr, "loadgen: fd limit %llu: only %u of %u clients possible in one process\n",
+			(unsigned long long)fd_limit, O.clients, want);
+	}
+	if (!O.src_addrs)
+		O.src_addrs = O.clients > 25000 ? (O.clients + 24999) / 25000 : 1;
+	if (O.src_addrs > 1 && (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "loadgen: --src-addrs needs a loopback target; using one source address\n");
+		O.src_addrs = 1;
+	}
+
+	g_ep = epoll_create1(EPOLL_CLOEXEC);
+	g_rx = xrealloc(NULL, RX_SIZE);
+	g_cl = calloc(O.clients ? O.clients : 1, sizeof *g_cl);
+	if (g_ep < 0 || !g_cl)
+		die("setup failed");
+	for (unsigned i = 0; i < O.clients; i++)
+		g_cl[i].fd = -1, g_cl[i].state = C_NEW;
+	g_nhttp = O.posters + 1;
+	g_http = calloc(g_nhttp, sizeof *g_http);
+	if (!g_http)
+		die("out of memory");
+	for (size_t i = 0; i < g_nhttp; i++) {
+		g_http[i].fd = -1;
+		g_http[i].state = H_DEAD;
+		g_http[i].kind = i == 0 ? H_SSE : H_POSTER;
+	}
+	if (!O.server_pid)
+		O.n_rss_at = 0;
+
+	double load_before = bl_loadavg1();
+	bool ok = true;
+	char err[160] = "";
+
+	/* the backend subscribes before any client exists */
+	if (O.mode == M_ACK && O.backend_sse) {
+		g_stage = "backend subscribe";
+		httpc *h = &g_http[0];
+		if (!http_open(h))
+			die("cannot connect the SSE backend to %s:%d", O.host, O.port);
+		char req[512];
+		int n = snprintf(req, sizeof req,
+				 "GET /api/subscribe?topic=%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n%s%s%s\r\n",
+				 O.in_topic, O.host, O.port, O.token[0] ? "Authorization: Bearer " : "", O.token,
+				 O.token[0] ? "\r\n" : "");
+		http_queue(h, req, (size_t)n);
+		h->state = H_SSE_HDR;
+		http_flush(h);
+		g_pump = pump_backend;
+		if (!loop_until(sse_ready, bl_now_ns() + secs(5)))
+			die("the SSE subscription to %s was not confirmed within 5 s", O.in_topic);
+	}
+
+	/* connect, pausing at each --rss-at count to let the server settle and read its RSS */
+	g_stage = "connect";
+	uint64_t rss_counts[16];
+	long rss_kb[16];
+	size_t n_rss = 0;
+	uint64_t connect_ns = 0;
+	int64_t srv_cpu_connect = 0, sys_cpu_connect = 0;
+	int64_t self_cpu_connect = 0;
+	uint64_t steps[17];
+	size_t n_steps = 0;
+	for (size_t i = 0; i < O.n_rss_at; i++)
+		if (O.rss_at[i] < O.clients)
+			steps[n_steps++] = O.rss_at[i];
+	steps[n_steps++] = O.clients;
+	uint64_t deadline = bl_now_ns() + secs(O.connect_timeout);
+	for (size_t si = 0; si < n_steps && !g_stop; si++) {
+		g_connect_target = (unsigned)steps[si];
+		uint64_t t = bl_now_ns();
+		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
+		int64_t yc = bl_system_busy_ns();
+		if (!loop_until(connects_done, deadline)) {
+			snprintf(err, sizeof err, "connect phase did not finish within %.0f s (%u of %u connected)",
+				 O.connect_timeout, S.ready, g_connect_target);
+			ok = false;
+		}
+		connect_ns += bl_now_ns() - t;
+		if (O.server_pid)
+			srv_cpu_connect += bl_proc_cpu_ns(O.server_pid) - sc;
+		self_cpu_connect += bl_self_cpu_ns() - mc;
+		sys_cpu_connect += bl_system_busy_ns() - yc;
+		if (!ok)
+			break;
+		bool want_rss = false;
+		for (size_t k = 0; k < O.n_rss_at; k++)
+			if (O.rss_at[k] == steps[si] || (si == n_steps - 1 && O.rss_at[k] >= O.clients))
+				want_rss = true;
+		if (want_rss) {
+			loop_until(NULL, bl_now_ns() + secs(O.settle));
+			rss_counts[n_rss] = S.ready;
+			rss_kb[n_rss++] = bl_proc_rss_kb(O.server_pid);
+		}
+	}
+	if (ok && S.ready < O.clients) {
+		snprintf(err, sizeof err, "%u of %u clients connected", S.ready, O.clients);
+		ok = false;
+	}
+	double connect_s = (double)connect_ns / 1e9;
+	double self_cpu_pct_connect = connect_ns ? 100.0 * (double)self_cpu_connect / (double)connect_ns : 0;
+	double srv_cpu_pct_connect = connect_ns && O.server_pid ? 100.0 * (double)srv_cpu_connect / (double)connect_ns : -1;
+
+	/* the measured phase */
+	uint64_t phase_ns = 0;
+	int64_t srv_cpu = -1, self_cpu = 0, sys_cpu = 0;
+	if (O.mode == M_FANOUT && S.ready > 0 && !g_stop) {
+		g_stage = "fanout";
+		g_pump = pump_publish;
+		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
+		sys_cpu = bl_system_busy_ns();
+		uint64_t idle = 0, last_progress = bl_now_ns();
+		uint64_t before = S.published + S.deliveries;
+		while (!fanout_done() && !g_stop) {
+			loop_until(fanout_done, bl_now_ns() + secs(0.25));
+			uint64_t now = bl_now_ns(), cur = S.published + S.deliveries;
+			if (cur != before)
+				last_progress = now, before = cur;
+			idle = now - last_progress;
+			if (idle > secs(O.idle_timeout)) {
+				snprintf(err, sizeof err,
+					 "no progress for %.1f s: %llu of %llu deliveries, %llu of %u events published",
+					 O.idle_timeout, (unsigned long long)S.deliveries, (unsigned long long)S.expected,
+					 (unsigned long long)S.published, O.events);
+				ok = false;
+				break;
+			}
+		}
+		phase_ns = g_last_delivery > g_pub_t0 ? g_last_delivery - g_pub_t0 : 0;
+		sys_cpu = bl_system_busy_ns() - sys_cpu;
+		if (O.server_pid)
+			srv_cpu = bl_proc_cpu_ns(O.server_pid) - sc;
+		self_cpu = bl_self_cpu_ns() - mc;
+		if (ok && S.deliveries < S.expected) {
+			snprintf(err, sizeof err, "%llu of %llu deliveries", (unsigned long long)S.deliveries,
+				 (unsigned long long)S.expected);
+			ok = false;
+		}
+	} else if (O.mode == M_ACK && S.ready > 0 && !g_stop) {
+		g_stage = "ack";
+		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
+		sys_cpu = bl_system_busy_ns();
+		uint64_t t0 = bl_now_ns();
+		S.ack_running = true;
+		for (unsigned i = 0; i < O.clients; i++)
+			if (g_cl[i].state == C_READY)
+				ack_send(&g_cl[i]);
+		loop_until(NULL, t0 + secs(O.duration));
+		S.ack_running = false;
+		phase_ns = bl_now_ns() - t0;
+		sys_cpu = bl_system_busy_ns() - sys_cpu;
+		if (O.server_pid)
+			srv_cpu = bl_proc_cpu_ns(O.server_pid) - sc;
+		self_cpu = bl_self_cpu_ns() - mc;
+		if (!loop_until(acks_drained, bl_now_ns() + secs(2))) {
+			snprintf(err, sizeof err, "acks still outstanding 2 s after the end");
+			ok = false;
+		}
+		if (!S.acks) {
+			snprintf(err, sizeof err, "no ack came back");
+			ok = false;
+		}
+	} else if (O.mode == M_CONNECT && !g_stop && O.hold != 0) {
+		g_stage = "hold";
+		fprintf(stderr, "loadgen: holding %u connections %s\n", S.ready,
+			O.hold < 0 ? "until SIGINT/SIGTERM/SIGUSR1" : "");
+		loop_until(NULL, bl_now_ns() + secs(O.hold));
+	}
+	if (g_stop && ok && O.mode != M_CONNECT) {
+		snprintf(err, sizeof err, "interrupted during %s", g_stage);
+		ok = false;
+	}
+	double load_after = bl_loadavg1();
+
+	/* ---- report */
+	double phase_s = (double)phase_ns / 1e9;
+	jadd("{\"tool\":\"loadgen\",\"mode\":\"%s\"", O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : "ack");
+	jstr("label", O.label);
+	jadd(",\"ok\":%s", ok ? "true" : "false");
+	jstr("error", err);
+	jadd(",\"clients\":%u,\"clients_requested\":%u,\"fd_capped\":%s,\"fd_limit\":%llu,\"src_addrs\":%u", O.clients,
+	     want, capped ? "true" : "false", (unsigned long long)fd_limit, O.src_addrs);
+	jadd(",\"connected\":%u,\"connect_failed\":%u,\"closed_after_connect\":%u", S.ready, S.failed,
+	     S.closed_after_ready);
+	jadd(",\"connect_s\":%.4f,\"connect_rate\":%.1f,\"connect_p50_us\":%.1f,\"connect_p99_us\":%.1f", connect_s,
+	     connect_s > 0 ? (S.ready + S.closed_after_ready) / connect_s : 0, us(bl_hist_quantile(&g_conlat, 0.5)),
+	     us(bl_hist_quantile(&g_conlat, 0.99)));
+	jadd(",\"connect_server_cpu_pct\":%.1f,\"connect_loadgen_cpu_pct\":%.1f", srv_cpu_pct_connect,
+	     self_cpu_pct_connect);
+	/* CPU used by everything else (other processes, softirq work not charged to either) */
+	if (connect_ns && O.server_pid)
+		jadd(",\"connect_other_cpu_pct\":%.1f",
+		     100.0 * (double)(sys_cpu_connect - srv_cpu_connect - self_cpu_connect) / (double)connect_ns);
+	jadd(",\"rss_kb\":[");
+	for (size_t i = 0; i < n_rss; i++)
+		jadd("%s{\"clients\":%llu,\"kb\":%ld}", i ? "," : "", (unsigned long long)rss_counts[i], rss_kb[i]);
+	jadd("]");
+	if (O.mode == M_FANOUT) {
+		jadd(",\"events\":%u,\"size\":%u,\"window\":%u,\"posters\":%u", O.events, O.size, O.window, O.posters);
+		jstr("publish_path", O.publish_path);
+		jadd(",\"published\":%llu,\"publish_errors\":%llu,\"deliveries\":%llu,\"expected\":%llu",
+		     (unsigned long long)S.published, (unsigned long long)S.publish_errors,
+		     (unsigned long long)S.deliveries, (unsigned long long)S.expected);
+		/* with several posters, concurrent POSTs race: order is only defined with one */
+		if (O.posters == 1)
+			jadd(",\"out_of_order\":%llu", (unsigned long long)S.out_of_order);
+		else
+			jadd(",\"out_of_order\":null");
+		jadd(",\"bad_payload\":%llu", (unsigned long long)S.bad_payload);
+		jadd(",\"elapsed_s\":%.4f,\"deliveries_per_s\":%.1f,\"events_per_s\":%.1f", phase_s,
+		     phase_s > 0 ? (double)S.deliveries / phase_s : 0, phase_s > 0 ? (double)S.published / phase_s : 0);
+		jadd(",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,\"lat_mean_us\":%.1f",
+		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
+		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);
+	} else if (O.mode == M_ACK) {
+		jadd(",\"backend\":\"%s\",\"duration_s\":%.4f,\"acks\":%llu,\"acks_in_window\":%llu,\"ack_mismatch\":%llu",
+		     O.backend_sse ? "sse" : "none", phase_s, (unsigned long long)S.acks,
+		     (unsigned long long)S.acks_in_window, (unsigned long long)S.ack_mismatch);
+		jadd(",\"requests_per_s\":%.1f", phase_s > 0 ? (double)S.acks_in_window / phase_s : 0);
+		jadd(",\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"rtt_p999_us\":%.1f,\"rtt_max_us\":%.1f,\"rtt_mean_us\":%.1f",
+		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
+		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);
+		if (O.backend_sse)
+			jadd(",\"backend_sse_events\":%llu,\"backend_acks_posted\":%llu,\"publish_errors\":%llu",
+			     (unsigned long long)S.sse_events, (unsigned long long)S.backend_acks,
+			     (unsigned long long)S.publish_errors);
+	}
+	if (phase_ns) {
+		jadd(",\"server_cpu_pct\":%.1f,\"loadgen_cpu_pct\":%.1f",
+		     srv_cpu >= 0 && O.server_pid ? 100.0 * (double)srv_cpu / (double)phase_ns : -1.0,
+		     100.0 * (double)self_cpu / (double)phase_ns);
+		if (srv_cpu >= 0 && O.server_pid && sys_cpu > 0)
+			jadd(",\"other_cpu_pct\":%.1f", 100.0 * (double)(sys_cpu - srv_cpu - self_cpu) / (double)phase_ns);
+		if (O.mode == M_FANOUT && S.deliveries && srv_cpu >= 0 && O.server_pid)
+			jadd(",\"server_cpu_ns_per_delivery\":%.1f", (double)srv_cpu / (double)S.deliveries);
+		if (O.mode == M_ACK && S.acks && srv_cpu >= 0 && O.server_pid)
+			jadd(",\"server_cpu_us_per_request\":%.2f", (double)srv_cpu / 1000.0 / (double)S.acks);
+	}
+	jadd(",\"pings\":%llu,\"load1_before\":%.2f,\"load1_after\":%.2f,\"reasons\":[", (unsigned long long)S.pings,
+	     load_before, load_after);
+	for (int i = 0; i < NREASONS && g_reasons[i].count; i++) {
+		jadd("%s{\"count\":%u", i ? "," : "", g_reasons[i].count);
+		jstr("reason", g_reasons[i].text);
+		jadd("}");
+	}
+	jadd("]}");
+	printf("%s\n", g_json);
+	fflush(stdout);
+
+	/* human summary */
+	fprintf(stderr, "loadgen %s%s%s: %u/%u clients connected in %.3f s (%.0f/s, p50 %.0f us, p99 %.0f us)%s\n",
+		O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : "ack", O.label[0] ? " " : "", O.label,
+		S.ready, O.clients, connect_s, connect_s > 0 ? S.ready / connect_s : 0,
+		us(bl_hist_quantile(&g_conlat, 0.5)), us(bl_hist_quantile(&g_conlat, 0.99)),
+		capped ? " [capped by the fd limit]" : "");
+	for (size_t i = 0; i < n_rss; i++)
+		fprintf(stderr, "  server RSS with %llu clients: %ld KiB\n", (unsigned long long)rss_counts[i], rss_kb[i]);
+	if (O.mode == M_FANOUT) {
+		char order[64] = "order not checked (several posters)";
+		if (O.posters == 1)
+			snprintf(order, sizeof order, "%llu out of order", (unsigned long long)S.out_of_order);
+		fprintf(stderr,
+			"  fanout: %llu events -> %llu/%llu deliveries in %.3f s = %.0f deliveries/s; latency p50 %.0f us, "
+			"p99 %.0f us, max %.0f us; %s\n",
+			(unsigned long long)S.published, (unsigned long long)S.deliveries, (unsigned long long)S.expected,
+			phase_s, phase_s > 0 ? (double)S.deliveries / phase_s : 0, us(bl_hist_quantile(&g_lat, 0.5)),
+			us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max), order);
+	}
+	if (O.mode == M_ACK)
+		fprintf(stderr, "  ack (%s backend): %llu acks in %.2f s = %.0f req/s; RTT p50 %.0f us, p99 %.0f us, max %.0f us\n",
+			O.backend_sse ? "SSE+POST" : "in-server", (unsigned long long)S.acks, phase_s,
+			phase_s > 0 ? (double)S.acks_in_window / phase_s : 0, us(bl_hist_quantile(&g_lat, 0.5)),
+			us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max));
+	if (phase_ns && O.server_pid)
+		fprintf(stderr,
+			"  server CPU %.0f%%, loadgen CPU %.0f%%, everything else %.0f%% (of one core) during the measured phase\n",
+			srv_cpu >= 0 ? 100.0 * (double)srv_cpu / (double)phase_ns : -1.0,
+			100.0 * (double)self_cpu / (double)phase_ns,
+			100.0 * (double)(sys_cpu - srv_cpu - self_cpu) / (double)phase_ns);
+	for (int i = 0; i < NREASONS && g_reasons[i].count; i++)
+		fprintf(stderr, "  %u x %s\n", g_reasons[i].count, g_reasons[i].text);
+	if (!ok)
+		fprintf(stderr, "loadgen: FAILED: %s\n", err);
+
+	/* teardown: everything freed, so LeakSanitizer stays quiet in the ASan build */
+	for (unsigned i = 0; i < O.clients; i++)
+		client_free(&g_cl[i]);
+	for (size_t i = 0; i < g_nhttp; i++) {
+		http_close(&g_http[i]);
+		free(g_http[i].in);
+		free(g_http[i].out);
+	}
+	while (g_pq_head) {
+		pending *p = g_pq_head;
+		g_pq_head = p->next;
+		free(p);
+	}
+	free(g_http);
+	free(g_cl);
+	free(g_rx);
+	close(g_ep);
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""bench/report.py — the table of bench/compare.sh (and the smoke run's checks).
+
+    report.py MACHINE.json RESULTS.jsonl [--smoke=0|1]
+
+RESULTS.jsonl holds one loadgen JSON line per run (label = gateway | node | ceiling,
+mode = fanout | ack | connect) and compare.sh's own lines (mode = exit: a server that did
+not exit 0 after SIGTERM). Prints a Markdown table; with --smoke=1 it also checks that
+every run completed with sane numbers (all clients connected, every event delivered, acks
+answered) and exits 1 when one did not. No timing is ever checked.
+"""
+import json
+import os
+import sys
+
+
+def load(path):
+    out = []
+    for line in open(path):
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"tool": "compare", "ok": False, "error": "unparsable line: " + line[:80]})
+    return out
+
+
+def fmt_num(v, unit=""):
+    if v is None:
+        return "—"
+    if abs(v) >= 1e6:
+        s = f"{v / 1e6:.2f} M"
+    elif abs(v) >= 1e4:
+        s = f"{v / 1e3:.1f} k"
+    elif abs(v) >= 100:
+        s = f"{v:.0f}"
+    else:
+        s = f"{v:.2f}"
+    return f"{s}{unit}" if unit else s
+
+
+def fmt_us(v):
+    if v is None:
+        return "—"
+    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+
+
+def fmt_bytes(v):
+    if v is None:
+        return "—"
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(v) >= div:
+            return f"{v / div:.1f} {unit}"
+    return f"{v:.0f} B"
+
+
+def main():
+    machine = json.load(open(sys.argv[1]))
+    results = load(sys.argv[2])
+    smoke = any(a == "--smoke=1" for a in sys.argv[3:])
+    by = {}
+    for r in results:
+        if r.get("tool") == "loadgen":
+            by[(r.get("label"), r.get("mode"))] = r
+
+    def get(label, mode, key):
+        r = by.get((label, mode))
+        if not r or key not in r:
+            return None
+        return r[key]
+
+    def idle(label):
+        r = by.get((label, "connect"))
+        if not r or not r.get("rss_kb"):
+            return None
+        pts = sorted((p["clients"], p["kb"] * 1024) for p in r["rss_kb"] if p["kb"] >= 0)
+        if not pts:
+            return None
+        base = pts[0][1] if pts[0][0] == 0 else None
+        top_n, top = pts[-1]
+        bpc = (top - base) / top_n if base is not None and top_n > 0 else None
+        return {"pts": dict(pts), "base": base, "bpc": bpc, "n": top_n,
+                "proj": base + 1e6 * bpc if bpc is not None else None}
+
+    labels = ["gateway", "node", "ceiling"]
+    have = {l: any(k[0] == l for k in by) for l in labels}
+    idl = {l: idle(l) for l in labels}
+    s = machine["sizes"]
+    steps = sorted({n for l in labels if idl[l] for n in idl[l]["pts"]})
+
+    # rows: (section, metric, {label: value}, formatter, higher_is_better, target text, target check)
+    rows = []
+    cpu = lambda v: "—" if v is None or v < 0 else f"{v:.0f} %"
+    fan = f"fan-out: {s['fanout_clients']:,} clients × {s['fanout_events']:,} events of ~{s['event_size']} B"
+    rows.append((fan, "deliveries/s", {l: get(l, "fanout", "deliveries_per_s") for l in labels}, fmt_num, True,
+                 "≥ 10× node, ≥ 60 % of ceiling"))
+    rows.append((fan, "latency p50", {l: get(l, "fanout", "lat_p50_us") for l in labels}, fmt_us, False, ""))
+    rows.append((fan, "latency p99", {l: get(l, "fanout", "lat_p99_us") for l in labels}, fmt_us, False, ""))
+    rows.append((fan, "server CPU (of one core)", {l: get(l, "fanout", "server_cpu_pct") for l in labels}, cpu, None, ""))
+    rows.append((fan, "server CPU per delivery", {l: get(l, "fanout", "server_cpu_ns_per_delivery") for l in labels},
+                 lambda v: "—" if v is None else f"{v:.0f} ns", False, ""))
+    rows.append((fan, "loadgen CPU (of one core)", {l: get(l, "fanout", "loadgen_cpu_pct") for l in labels},
+                 cpu, None, ""))
+    rows.append((fan, "everything else (other processes, softirq)", {l: get(l, "fanout", "other_cpu_pct") for l in labels},
+                 cpu, None, ""))
+    mem = "idle memory (websocket clients, server RSS)"
+    for n in steps:
+        rows.append((mem, f"RSS with {n:,} clients", {l: idl[l]["pts"].get(n) if idl[l] else None for l in labels},
+                     fmt_bytes, False, ""))
+    skipped = [x for x in os.environ.get("SKIPPED", "").split(",") if x]
+    for n in skipped:
+        rows.append((mem, f"RSS with {int(n):,} clients",
+                     {l: None for l in labels}, fmt_bytes, None,
+                     f"not possible here: hard fd limit {os.environ.get('FD_HARD', '?')} per process"))
+    top = max(steps) if steps else 0
+    rows.append((mem, f"bytes per connection (RSS({top:,}) − RSS(0)) / {top:,}",
+                 {l: idl[l]["bpc"] if idl[l] else None for l in labels}, fmt_bytes, False, "≤ 4 KiB"))
+    rows.append((mem, "projected RSS for 1M connections", {l: idl[l]["proj"] if idl[l] else None for l in labels},
+                 fmt_bytes, False, ""))
+    con = f"connect: {top:,} clients, {s['connect_concurrency']} handshakes in flight"
+    rows.append((con, "connections/s", {l: get(l, "connect", "connect_rate") for l in labels}, fmt_num, True,
+                 "≥ 5× node"))
+    rows.append((con, "handshake p99", {l: get(l, "connect", "connect_p99_us") for l in labels}, fmt_us, False, ""))
+    rows.append((con, "server CPU", {l: get(l, "connect", "connect_server_cpu_pct") for l in labels}, cpu, None, ""))
+    rows.append((con, "everything else", {l: get(l, "connect", "connect_other_cpu_pct") for l in labels}, cpu, None, ""))
+    ack = f"ack round trip: {s['ack_clients']} clients, one ack in flight each, {s['ack_seconds']} s"
+    rows.append((ack, "requests/s", {l: get(l, "ack", "requests_per_s") for l in labels}, fmt_num, True, ""))
+    rows.append((ack, "RTT p50", {l: get(l, "ack", "rtt_p50_us") for l in labels}, fmt_us, False, ""))
+    rows.append((ack, "RTT p99", {l: get(l, "ack", "rtt_p99_us") for l in labels}, fmt_us, False, "≤ 1 ms (gateway)"))
+    rows.append((ack, "server CPU (of one core)", {l: get(l, "ack", "server_cpu_pct") for l in labels}, cpu, None, ""))
+    rows.append((ack, "loadgen + backend CPU", {l: get(l, "ack", "loadgen_cpu_pct") for l in labels}, cpu, None, ""))
+    rows.append((ack, "everything else", {l: get(l, "ack", "other_cpu_pct") for l in labels}, cpu, None, ""))
+
+    def ratio(a, b, higher):
+        if a is None or b is None or higher is None or a <= 0 or b <= 0:
+            return "—"
+        r = a / b if higher else b / a
+        return f"{r:.2f}×"
+
+    def pct(a, b, higher):
+        if a is None or b is None or higher is not True or b <= 0:
+            return "—"
+        return f"{100 * a / b:.0f} %"
+
+    print()
+    title = "sio-gateway vs Node.js socket.io" + (f" {machine['socketio']}" if machine.get("socketio") else "")
+    print(f"### {title} — {machine['date']}" + (" (SMOKE: tiny sizes, numbers mean nothing)" if smoke else ""))
+    print()
+    print(f"- machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['ram_gib']} GiB RAM, "
+          f"Linux {machine['kernel']}; {machine['pinning']}")
+    loads = [r.get("load1_before") for r in results if r.get("load1_before") is not None]
+    loads += [r.get("load1_after") for r in results if r.get("load1_after") is not None]
+    print(f"- load average (1 min) before the runs {machine['load_before'][0]}, "
+          f"during the runs {min(loads) if loads else '?'}–{max(loads) if loads else '?'} "
+          "(the pinned server and loadgen themselves add up to 2)")
+    print(f"- sio-gateway {machine.get('rev', '?')} ({machine['gateway']}); node {machine['node'] or '(not run)'}")
+    print(f"- fan-out publisher: bench/loadgen POSTs each event as an emit envelope to "
+          f"`/api/publish?topic=sio.out` over one keep-alive connection, at most {s['window']} events in flight. "
+          "sio-gateway: HTTP API → memory bus plugin → sio.out → fan-out; node: the same POST, `io.emit()` "
+          "in-process; ceiling: the same POST, one prebuilt frame written to every client.")
+    print("- ack: the client emits `echo` with an ack. sio-gateway: sio.in on the memory bus → SSE "
+          "`/api/subscribe?topic=sio.in` → bench/loadgen as the backend (same process and core as the clients) → "
+          "POST to `sio.reply.gw-bench` → ack; node: answered in-process by the ack callback.")
+    print()
+    hdr = ["scenario", "metric", "sio-gateway", "node socket.io", "gateway vs node", "ceiling (bare epoll)",
+           "gateway / ceiling", "target (issue 6)"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    last = None
+    for sec, metric, vals, f, higher, target in rows:
+        if not any(v is not None for v in vals.values()) and not target.startswith("not possible"):
+            continue
+        cells = [sec if sec != last else "", metric,
+                 f(vals["gateway"]) if have["gateway"] else "—",
+                 f(vals["node"]) if have["node"] else "not run",
+                 ratio(vals["gateway"], vals["node"], higher),
+                 f(vals["ceiling"]) if have["ceiling"] else "not run",
+                 pct(vals["gateway"], vals["ceiling"], higher), target]
+        if target.startswith("not possible"):
+            cells[2:8] = ["—", "—", "—", "—", "—", target]
+        last = sec
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("\"gateway vs node\": how many times better the gateway is (rates: gateway/node; latencies, "
+          "memory, CPU: node/gateway); below 1× the gateway is worse.")
+
+    problems = []
+    for r in results:
+        label = r.get("label", "?")
+        if r.get("mode") == "exit":
+            problems.append(f"{label} ({r.get('scenario')}): exited with status {r.get('status')} after SIGTERM")
+        elif r.get("ok") is False:
+            problems.append(f"{label} {r.get('mode')}: {r.get('error')}")
+        for reason in r.get("reasons", []) or []:
+            problems.append(f"{label} {r.get('mode')}: {reason['count']} × {reason['reason']}")
+        if r.get("mode") == "fanout" and r.get("out_of_order"):
+            problems.append(f"{label} fanout: {r['out_of_order']} events arrived out of order")
+    if smoke:
+        for label in ["gateway"] + (["ceiling"] if have["ceiling"] else []):
+            f = by.get((label, "fanout"))
+            if not f:
+                problems.append(f"{label}: no fanout result")
+                continue
+            if f["connected"] != f["clients"] or f["clients"] <= 0:
+                problems.append(f"{label} fanout: {f['connected']} of {f['clients']} clients connected")
+            if f["deliveries"] <= 0 or f["deliveries"] != f["expected"]:
+                problems.append(f"{label} fanout: {f['deliveries']} of {f['expected']} deliveries")
+        a = by.get(("gateway", "ack"))
+        if not a or a["acks"] <= 0 or a["connected"] != a["clients"]:
+            problems.append("gateway ack: no acks or not every client connected")
+        c = by.get(("gateway", "connect"))
+        if not c or c["connected"] != c["clients"] or not c.get("rss_kb"):
+            problems.append("gateway connect: not every client connected or no RSS reading")
+    if problems:
+        print()
+        print("Problems:")
+        for p in dict.fromkeys(problems):
+            print(f"- {p}")
+    return 1 if smoke and problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
