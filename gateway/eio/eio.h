@@ -59,9 +59,9 @@ void eio_session_close(eio_session *s, gw_close_reason reason);
 const char *eio_session_sid(const eio_session *s);
 void *eio_session_user(const eio_session *s);
 void eio_session_set_user(eio_session *s, void *user);
-/* The handshake as Socket.IO exposes it: {"headers","query","address","time",
- * "issued","url","xdomain","secure"} (borrowed; valid while the session lives). */
-const cJSON *eio_session_handshake(const eio_session *s);
+/* The handshake as Socket.IO exposes it, as JSON text: {"headers","query","address",
+ * "time","issued","url","xdomain","secure"} (borrowed; valid while the session lives). */
+const char *eio_session_handshake(const eio_session *s);
 bool eio_session_is_websocket(const eio_session *s);
 
 #endif

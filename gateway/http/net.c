@@ -387,7 +387,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-	{"sio-gateway", callback, sizeof(gw_conn), 0, 0, NULL, 0},
+	{"sio-gateway", callback, sizeof(gw_conn), 512, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

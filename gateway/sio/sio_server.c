@@ -118,7 +118,7 @@ const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->cfg->name; }
 
 cJSON *sio_socket_handshake(const sio_socket *s)
 {
-	cJSON *hs = cJSON_Duplicate(eio_session_handshake(s->conn->eio), 1);
+	cJSON *hs = cJSON_Parse(eio_session_handshake(s->conn->eio));
 	if (!hs)
 		return NULL;
 	cJSON_AddItemToObject(hs, "auth", s->auth ? cJSON_Duplicate(s->auth, 1) : cJSON_CreateObject());
