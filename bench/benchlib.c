@@ -195,8 +195,9 @@ int64_t bl_self_cpu_ns(void)
 	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
-int64_t bl_system_busy_ns(void)
+int bl_system_cpu_ns(int64_t *busy, int64_t *irq)
 {
+	*busy = *irq = 0;
 	FILE *f = fopen("/proc/stat", "r");
 	if (!f)
 		return -1;
@@ -207,11 +208,11 @@ int64_t bl_system_busy_ns(void)
 	if (n < 8)
 		return -1;
 	long hz = sysconf(_SC_CLK_TCK);
-	if (hz <= 0)
-		hz = 100;
+	unsigned long long tick = 1000000000ull / (unsigned long long)(hz > 0 ? hz : 100);
 	/* user nice system idle iowait irq softirq steal */
-	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	return (int64_t)(busy * (1000000000ull / (unsigned long long)hz));
+	*busy = (int64_t)((v[0] + v[1] + v[2] + v[7]) * tick);
+	*irq = (int64_t)((v[5] + v[6]) * tick);
+	return 0;
 }
 
 double bl_loadavg1(void)

@@ -32,8 +32,10 @@ long bl_proc_rss_kb(pid_t pid);
 int64_t bl_proc_cpu_ns(pid_t pid);
 /* user+system CPU time of this process in ns. */
 int64_t bl_self_cpu_ns(void);
-/* CPU time all CPUs spent busy (user, nice, system, irq, softirq, steal) in ns, from /proc/stat. */
-int64_t bl_system_busy_ns(void);
+/* CPU time of all CPUs from /proc/stat in ns: *busy = user + nice + system + steal,
+ * *irq = irq + softirq (with IRQ time accounting, softirq work such as loopback TCP
+ * receive is charged to no process). Returns 0, or -1 when unreadable. */
+int bl_system_cpu_ns(int64_t *busy, int64_t *irq);
 /* the 1-minute load average, or -1. */
 double bl_loadavg1(void);
 

@@ -417,7 +417,7 @@ static void conn_readable(conn *c)
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
-	if (!c->in_len && c->in_cap > 262144) {
+	if (!c->in_len) { /* an idle connection holds no buffer: its RSS is the floor */
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;

@@ -153,7 +153,7 @@ static struct {
 	unsigned started, inflight, ready, failed, closed_after_ready;
 	uint64_t deliveries, expected, out_of_order, bad_payload, published, publish_errors;
 	uint64_t acks, acks_in_window, ack_mismatch, sent_acks_req, backend_acks, sse_events;
-	uint64_t pings;
+	uint64_t pings, http_connects;
 	bool sse_ready;
 	bool ack_running;
 } S;
@@ -779,6 +779,7 @@ static bool http_open(httpc *h)
 	h->state = H_IDLE;
 	h->in_len = h->out_len = h->out_off = 0;
 	h->want_out = false;
+	S.http_connects++;
 	ep_set(h->fd, KIND_HTTP << 32 | (uint64_t)(h - g_http), false, EPOLL_CTL_ADD);
 	return true;
 }
@@ -1028,6 +1029,15 @@ static bool loop_until(bool (*cond)(void), uint64_t deadline)
 		uint64_t left_ms = (deadline - now) / 1000000 + 1;
 		loop_once(left_ms > 10 ? 10 : (int)left_ms);
 	}
+}
+
+/* *busy and *irq hold earlier readings; they become the CPU time spent since. */
+static void sys_delta(int64_t *busy, int64_t *irq)
+{
+	int64_t b, i;
+	bl_system_cpu_ns(&b, &i);
+	*busy = b - *busy;
+	*irq = i - *irq;
 }
 
 static bool connects_done(void)
@@ -1360,7 +1370,7 @@ int main(int argc, char **argv)
 	long rss_kb[16];
 	size_t n_rss = 0;
 	uint64_t connect_ns = 0;
-	int64_t srv_cpu_connect = 0, sys_cpu_connect = 0;
+	int64_t srv_cpu_connect = 0, sys_cpu_connect = 0, irq_cpu_connect = 0;
 	int64_t self_cpu_connect = 0;
 	uint64_t steps[17];
 	size_t n_steps = 0;
@@ -1373,7 +1383,8 @@ int main(int argc, char **argv)
 		g_connect_target = (unsigned)steps[si];
 		uint64_t t = bl_now_ns();
 		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
-		int64_t yc = bl_system_busy_ns();
+		int64_t yc, yi;
+		bl_system_cpu_ns(&yc, &yi);
 		if (!loop_until(connects_done, deadline)) {
 			snprintf(err, sizeof err, "connect phase did not finish within %.0f s (%u of %u connected)",
 				 O.connect_timeout, S.ready, g_connect_target);
@@ -1383,7 +1394,9 @@ int main(int argc, char **argv)
 		if (O.server_pid)
 			srv_cpu_connect += bl_proc_cpu_ns(O.server_pid) - sc;
 		self_cpu_connect += bl_self_cpu_ns() - mc;
-		sys_cpu_connect += bl_system_busy_ns() - yc;
+		sys_delta(&yc, &yi);
+		sys_cpu_connect += yc;
+		irq_cpu_connect += yi;
 		if (!ok)
 			break;
 		bool want_rss = false;
@@ -1406,12 +1419,12 @@ int main(int argc, char **argv)
 
 	/* the measured phase */
 	uint64_t phase_ns = 0;
-	int64_t srv_cpu = -1, self_cpu = 0, sys_cpu = 0;
+	int64_t srv_cpu = -1, self_cpu = 0, sys_cpu = 0, irq_cpu = 0;
 	if (O.mode == M_FANOUT && S.ready > 0 && !g_stop) {
 		g_stage = "fanout";
 		g_pump = pump_publish;
 		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
-		sys_cpu = bl_system_busy_ns();
+		bl_system_cpu_ns(&sys_cpu, &irq_cpu);
 		uint64_t idle = 0, last_progress = bl_now_ns();
 		uint64_t before = S.published + S.deliveries;
 		while (!fanout_done() && !g_stop) {
@@ -1430,7 +1443,7 @@ int main(int argc, char **argv)
 			}
 		}
 		phase_ns = g_last_delivery > g_pub_t0 ? g_last_delivery - g_pub_t0 : 0;
-		sys_cpu = bl_system_busy_ns() - sys_cpu;
+		sys_delta(&sys_cpu, &irq_cpu);
 		if (O.server_pid)
 			srv_cpu = bl_proc_cpu_ns(O.server_pid) - sc;
 		self_cpu = bl_self_cpu_ns() - mc;
@@ -1442,7 +1455,7 @@ int main(int argc, char **argv)
 	} else if (O.mode == M_ACK && S.ready > 0 && !g_stop) {
 		g_stage = "ack";
 		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
-		sys_cpu = bl_system_busy_ns();
+		bl_system_cpu_ns(&sys_cpu, &irq_cpu);
 		uint64_t t0 = bl_now_ns();
 		S.ack_running = true;
 		for (unsigned i = 0; i < O.clients; i++)
@@ -1451,7 +1464,7 @@ int main(int argc, char **argv)
 		loop_until(NULL, t0 + secs(O.duration));
 		S.ack_running = false;
 		phase_ns = bl_now_ns() - t0;
-		sys_cpu = bl_system_busy_ns() - sys_cpu;
+		sys_delta(&sys_cpu, &irq_cpu);
 		if (O.server_pid)
 			srv_cpu = bl_proc_cpu_ns(O.server_pid) - sc;
 		self_cpu = bl_self_cpu_ns() - mc;
@@ -1490,10 +1503,12 @@ int main(int argc, char **argv)
 	     us(bl_hist_quantile(&g_conlat, 0.99)));
 	jadd(",\"connect_server_cpu_pct\":%.1f,\"connect_loadgen_cpu_pct\":%.1f", srv_cpu_pct_connect,
 	     self_cpu_pct_connect);
-	/* CPU used by everything else (other processes, softirq work not charged to either) */
+	/* CPU used by everything else: other processes, and softirq work (loopback TCP) that
+	 * the kernel charged to no process; task times here include the softirq they ran */
 	if (connect_ns && O.server_pid)
 		jadd(",\"connect_other_cpu_pct\":%.1f",
-		     100.0 * (double)(sys_cpu_connect - srv_cpu_connect - self_cpu_connect) / (double)connect_ns);
+		     100.0 * (double)(sys_cpu_connect + irq_cpu_connect - srv_cpu_connect - self_cpu_connect) /
+			     (double)connect_ns);
 	jadd(",\"rss_kb\":[");
 	for (size_t i = 0; i < n_rss; i++)
 		jadd("%s{\"clients\":%llu,\"kb\":%ld}", i ? "," : "", (unsigned long long)rss_counts[i], rss_kb[i]);
@@ -1533,12 +1548,16 @@ int main(int argc, char **argv)
 		     srv_cpu >= 0 && O.server_pid ? 100.0 * (double)srv_cpu / (double)phase_ns : -1.0,
 		     100.0 * (double)self_cpu / (double)phase_ns);
 		if (srv_cpu >= 0 && O.server_pid && sys_cpu > 0)
-			jadd(",\"other_cpu_pct\":%.1f", 100.0 * (double)(sys_cpu - srv_cpu - self_cpu) / (double)phase_ns);
+			jadd(",\"other_cpu_pct\":%.1f",
+			     100.0 * (double)(sys_cpu + irq_cpu - srv_cpu - self_cpu) / (double)phase_ns);
 		if (O.mode == M_FANOUT && S.deliveries && srv_cpu >= 0 && O.server_pid)
 			jadd(",\"server_cpu_ns_per_delivery\":%.1f", (double)srv_cpu / (double)S.deliveries);
 		if (O.mode == M_ACK && S.acks && srv_cpu >= 0 && O.server_pid)
 			jadd(",\"server_cpu_us_per_request\":%.2f", (double)srv_cpu / 1000.0 / (double)S.acks);
 	}
+	/* publisher/backend HTTP connections opened: more than --posters (+1 SSE) means the
+	 * server closed keep-alive connections */
+	jadd(",\"http_connects\":%llu", (unsigned long long)S.http_connects);
 	jadd(",\"pings\":%llu,\"load1_before\":%.2f,\"load1_after\":%.2f,\"reasons\":[", (unsigned long long)S.pings,
 	     load_before, load_after);
 	for (int i = 0; i < NREASONS && g_reasons[i].count; i++) {
@@ -1576,10 +1595,10 @@ int main(int argc, char **argv)
 			us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max));
 	if (phase_ns && O.server_pid)
 		fprintf(stderr,
-			"  server CPU %.0f%%, loadgen CPU %.0f%%, everything else %.0f%% (of one core) during the measured phase\n",
+			"  CPU during the measured phase (%% of one core): server %.0f, loadgen %.0f, everything else %.0f\n",
 			srv_cpu >= 0 ? 100.0 * (double)srv_cpu / (double)phase_ns : -1.0,
 			100.0 * (double)self_cpu / (double)phase_ns,
-			100.0 * (double)(sys_cpu - srv_cpu - self_cpu) / (double)phase_ns);
+			100.0 * (double)(sys_cpu + irq_cpu - srv_cpu - self_cpu) / (double)phase_ns);
 	for (int i = 0; i < NREASONS && g_reasons[i].count; i++)
 		fprintf(stderr, "  %u x %s\n", g_reasons[i].count, g_reasons[i].text);
 	if (!ok)
