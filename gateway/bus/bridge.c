@@ -44,6 +44,10 @@ typedef struct bus_item {
 	struct bus_item *next;
 	uint64_t sub_id;
 	env_in *env;   /* SUB_OUT / SUB_REPLY */
+	bool stored;   /* ack: broker — the delivery report of a client's event */
+	int status;
+	int64_t ack_id;
+	char sid[GW_ID_LEN + 1];
 	char *topic;   /* SUB_SSE */
 	uint8_t *data;
 	size_t len;
@@ -116,6 +120,29 @@ static void item_free(bus_item *it)
 	free(it);
 }
 
+/* Queue an item for the service loop (any thread). Takes it; -SIOGW_EAGAIN when the
+ * bounded queue is full (the item is dropped and counted). */
+static int push(gw_bus *bus, bus_item *it)
+{
+	pthread_mutex_lock(&bus->lock);
+	if (bus->queued >= bus->limit) {
+		pthread_mutex_unlock(&bus->lock);
+		atomic_fetch_add(&gw_stats.inbound_dropped, 1);
+		item_free(it);
+		return -SIOGW_EAGAIN;
+	}
+	if (bus->tail)
+		bus->tail->next = it;
+	else
+		bus->head = it;
+	bus->tail = it;
+	bool was_empty = bus->queued++ == 0;
+	pthread_mutex_unlock(&bus->lock);
+	if (was_empty)
+		net_wake();
+	return 0;
+}
+
 static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *key,
 			size_t key_len, const void *data, size_t len)
 {
@@ -171,23 +198,7 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 		return 0;
 	}
 
-	pthread_mutex_lock(&bus->lock);
-	if (bus->queued >= bus->limit) {
-		pthread_mutex_unlock(&bus->lock);
-		atomic_fetch_add(&gw_stats.inbound_dropped, 1);
-		item_free(it);
-		return -SIOGW_EAGAIN;
-	}
-	if (bus->tail)
-		bus->tail->next = it;
-	else
-		bus->head = it;
-	bus->tail = it;
-	bool was_empty = bus->queued++ == 0;
-	pthread_mutex_unlock(&bus->lock);
-	if (was_empty)
-		net_wake();
-	return 0;
+	return push(bus, it);
 }
 
 /* ---- raw routes ---- */
@@ -477,6 +488,47 @@ static void on_connect(void *ctx, sio_socket *s)
 	cJSON_Delete(hs);
 }
 
+/* ack: broker. The delivery report comes on a plugin thread: it only queues. */
+typedef struct stored_arg {
+	gw_bus *bus;
+	char sid[GW_ID_LEN + 1];
+	int64_t ack_id;
+} stored_arg;
+
+static void stored_dr(void *arg, int status)
+{
+	stored_arg *a = arg;
+	bus_item *it = calloc(1, sizeof *it);
+	if (it) {
+		it->stored = true;
+		it->status = status;
+		it->ack_id = a->ack_id;
+		memcpy(it->sid, a->sid, sizeof it->sid);
+		push(a->bus, it); /* full queue: never acked, the client's ack times out */
+	}
+	free(a);
+}
+
+static void publish_stored(gw_bus *bus, sio_socket *s, int64_t ack_id, const char *json)
+{
+	stored_arg *a = json ? calloc(1, sizeof *a) : NULL;
+	if (!a) {
+		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		return;
+	}
+	a->bus = bus;
+	a->ack_id = ack_id;
+	memcpy(a->sid, sio_socket_id(s), sizeof a->sid);
+	const char *topic = bus->app->cfg->topics.in;
+	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
+		/* refused at once: never acked */
+		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		free(a);
+		return;
+	}
+	atomic_fetch_add(&gw_stats.bus_out[GW_TOPIC_IN], 1);
+}
+
 static bool event_allowed(const gw_nsp_config *nc, const char *event)
 {
 	for (size_t i = 0; i < nc->n_events; i++)
@@ -494,6 +546,14 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t 
 	const gw_nsp_config *nc = gw_config_nsp(cfg, sio_socket_nsp(s), strlen(sio_socket_nsp(s)));
 	if (!cJSON_IsString(name) || !nc || !event_allowed(nc, name->valuestring)) {
 		gw_stats.events_rejected++;
+		return;
+	}
+	if (ack_id != SIO_NO_ID && nc->ack == GW_ACK_BROKER) {
+		/* the bus answers: the client's ack follows the delivery report */
+		char *json = env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args,
+					     att, att_len, n_att, NULL, NULL);
+		publish_stored(bus, s, ack_id, json);
+		free(json);
 		return;
 	}
 	char ack[64];
@@ -753,7 +813,15 @@ void gw_bus_drain(gw_bus *bus)
 		net_wake(); /* the rest on the next turn */
 	while (it) {
 		bus_item *next = it->next;
-		if (it->env)
+		if (it->stored) {
+			sio_socket *s = sio_socket_find(bus->app->sio, it->sid, GW_ID_LEN);
+			if (s && it->status == 0)
+				sio_socket_ack(s, it->ack_id, "[]", 2, NULL, 0);
+			else if (it->status) {
+				atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+				gw_debug("bus: event of %s not stored (%d): not acked", it->sid, it->status);
+			}
+		} else if (it->env)
 			apply(bus, it->env);
 		else if (it->topic)
 			gw_api_sse_deliver(bus->app->api, it->sub_id, it->topic, it->data, it->len);

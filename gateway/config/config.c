@@ -28,6 +28,7 @@
 _Static_assert(GW_LOG_ERROR == 0 && GW_LOG_WARN == 1 && GW_LOG_INFO == 2 && GW_LOG_DEBUG == 3,
 	       "log.level choices are indexed by GW_LOG_*");
 _Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_BACKEND == 1, "auth choices are indexed by GW_AUTH_*");
+_Static_assert(GW_ACK_BACKEND == 0 && GW_ACK_BROKER == 1, "ack choices are indexed by GW_ACK_*");
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
@@ -542,6 +543,8 @@ static const field nsp_fields[] = {
 	 .help = "who admits a CONNECT"},
 	{.key = "auth_timeout_ms", .type = F_INT, .off = NSP(auth_timeout_ms), .def = "5000", .min = 1, .max = MS_MAX,
 	 .help = "wait for connect_result"},
+	{.key = "ack", .type = F_ENUM, .off = NSP(ack), .def = "backend", .choices = "backend|broker",
+	 .help = "who answers a client's ack: a backend, or the bus once the event is stored"},
 	{.key = "events", .type = F_STRLIST, .off = NSP(events), .off_n = NSP(n_events), .def = "[\"*\"]",
 	 .help = "client events forwarded; \"*\" = all"},
 	{.key = "routes", .type = F_LIST, .off = NSP(routes), .off_n = NSP(n_routes), .sub = route_fields,

@@ -27,6 +27,9 @@ typedef struct gw_kv {
 } gw_kv;
 
 enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1 };
+/* Who answers a client's ack: a backend (ack.id/reply_to in the event envelope), or
+ * the bus itself once the event is stored (the publish's delivery report). */
+enum { GW_ACK_BACKEND = 0, GW_ACK_BROKER = 1 };
 
 typedef struct gw_route {
 	char *topic;  /* e.g. "chat.room.{room}" or "chat.all"; {room} at most once, only at the
@@ -40,6 +43,7 @@ typedef struct gw_nsp_config {
 	char *name;             /* "/chat" */
 	int auth;               /* GW_AUTH_* */
 	int auth_timeout_ms;    /* default 5000 */
+	int ack;                /* GW_ACK_*, default backend */
 	char **events;          /* allowed client events; default ["*"] */
 	size_t n_events;
 	gw_route *routes;

@@ -489,3 +489,41 @@ describe('backend contract', () => {
     });
   });
 });
+
+describe('ack: broker (the bus acks a client event once it is stored)', () => {
+  let gw;
+  let sin;
+  before(async () => {
+    gw = await h.startGateway({
+      adapter: { plugin: 'memory', options: { max_message: '2k' } },
+      namespaces: [{ name: '/' }, { name: '/stored', ack: 'broker' }],
+    });
+    sin = await gw.subscribe(gw.topics.in);
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('the client is acked without any backend, and the envelope asks nobody for an ack', async () => {
+    const s = await gw.connect('/stored', { transports: ['websocket'] });
+    const res = await s.timeout(3000).emitWithAck('order', { n: 1 });
+    assert.equal(res, undefined, 'an empty ack');
+    const env = await sin.next((e) => e.type === 'event' && e.sid === s.id && e.event === 'order');
+    assert.deepEqual(env.data, [{ n: 1 }]);
+    assert.equal(env.ack, undefined, 'no ack field: backends must not answer');
+  });
+
+  it('an event the bus refuses is never acked; the next one is', async () => {
+    const s = await gw.connect('/stored', { transports: ['websocket'] });
+    const errors = await gw.metric('sio_bus_publish_errors_total');
+    await assert.rejects(s.timeout(700).emitWithAck('order', 'x'.repeat(4096)), /timed out/);
+    assert.equal(await gw.metric('sio_bus_publish_errors_total'), errors + 1);
+    assert.equal(await s.timeout(3000).emitWithAck('order', 'small'), undefined);
+  });
+
+  it('a namespace without ack: broker still leaves the ack to a backend', async () => {
+    const s = await gw.connect('/', { transports: ['websocket'] });
+    s.emit('order', 1, () => {});
+    const env = await sin.next((e) => e.type === 'event' && e.sid === s.id);
+    assert.equal(env.ack.reply_to, gw.topics.reply);
+  });
+});
