@@ -856,6 +856,51 @@ int eio_ws_receive(gw_conn *c, const void *in, size_t len)
 	return ws_message(c, (uint8_t *)(uintptr_t)in, len, c->rx_binary);
 }
 
+/*
+ * Several queued frames go out in one write: we frame them ourselves (server frames
+ * are unmasked: FIN + opcode, then a 7/16/64-bit length) into one buffer and hand it
+ * to lws raw, so a burst costs one send() instead of one per packet. Only without
+ * permessage-deflate, whose frames lws must compress itself. lws keeps whatever the
+ * socket does not take and reports writeable again once it is out.
+ */
+#define WS_BATCH_MAX (64 * 1024)
+
+static int ws_write_batch(gw_conn *c, eio_session *s)
+{
+	static gw_buf scratch; /* service thread only; reused, never shrinks */
+	gw_buf_reset(&scratch);
+	if (gw_buf_reserve(&scratch, LWS_PRE))
+		return -1;
+	scratch.len = LWS_PRE;
+	while (s->q_len && scratch.len - LWS_PRE < WS_BATCH_MAX) {
+		gw_frame *f = queue_pop(s);
+		uint8_t h[10];
+		size_t hl = 2;
+		h[0] = (uint8_t)(0x80 | (f->binary ? 0x2 : 0x1));
+		if (f->len < 126) {
+			h[1] = (uint8_t)f->len;
+		} else if (f->len <= 0xffff) {
+			h[1] = 126;
+			h[2] = (uint8_t)(f->len >> 8);
+			h[3] = (uint8_t)f->len;
+			hl = 4;
+		} else {
+			h[1] = 127;
+			for (int i = 0; i < 8; i++)
+				h[2 + i] = (uint8_t)((uint64_t)f->len >> (56 - 8 * i));
+			hl = 10;
+		}
+		int rc = gw_buf_append(&scratch, h, hl) || gw_buf_append(&scratch, gw_frame_data(f), f->len);
+		gw_stats.packets_out++;
+		gw_stats.bytes_out += f->len;
+		gw_frame_unref(f);
+		if (rc)
+			return -1;
+	}
+	size_t n = scratch.len - LWS_PRE;
+	return lws_write(c->wsi, scratch.data + LWS_PRE, n, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
 int eio_ws_writeable(gw_conn *c)
 {
 	if (c->kill) {
@@ -875,15 +920,20 @@ int eio_ws_writeable(gw_conn *c)
 	}
 	if (!s->websocket)
 		return 0;
-	gw_frame *f = queue_pop(s);
-	if (f) {
-		int n = lws_write(c->wsi, gw_frame_data(f), f->len,
-				  f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-		gw_stats.packets_out++;
-		gw_stats.bytes_out += f->len;
-		gw_frame_unref(f);
-		if (n < 0)
+	if (s->q_len > 1 && !s->srv->cfg->engine.per_message_deflate) {
+		if (ws_write_batch(c, s) < 0)
 			return -1;
+	} else {
+		gw_frame *f = queue_pop(s);
+		if (f) {
+			int n = lws_write(c->wsi, gw_frame_data(f), f->len,
+					  f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+			gw_stats.packets_out++;
+			gw_stats.bytes_out += f->len;
+			gw_frame_unref(f);
+			if (n < 0)
+				return -1;
+		}
 	}
 	if (s->q_len)
 		lws_callback_on_writable(c->wsi);
