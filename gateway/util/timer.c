@@ -1,42 +1,152 @@
 #include "timer.h"
 
-#include <assert.h>
-#include <stddef.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <libwebsockets.h>
 
+#include "util/log.h"
+
 static struct lws_context *g_ctx;
+static lws_sorted_usec_list_t g_sul; /* armed for the heap's root */
+static gw_timer **g_heap;
+static size_t g_len, g_cap;
 
-static_assert(sizeof(lws_sorted_usec_list_t) <= sizeof(((gw_timer *)0)->sul), "gw_timer.sul too small");
-static_assert(offsetof(gw_timer, sul) == 0, "sul must be first");
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
-void gw_timer_init(void *lws_context) { g_ctx = lws_context; }
+uint64_t gw_now_ms(void) { return now_us() / 1000u; }
+
+static void place(size_t i, gw_timer *t)
+{
+	g_heap[i] = t;
+	t->slot = i + 1;
+}
+
+static void sift_up(size_t i)
+{
+	gw_timer *t = g_heap[i];
+	while (i) {
+		size_t p = (i - 1) / 2;
+		if (g_heap[p]->due_us <= t->due_us)
+			break;
+		place(i, g_heap[p]);
+		i = p;
+	}
+	place(i, t);
+}
+
+static void sift_down(size_t i)
+{
+	gw_timer *t = g_heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		uint64_t best = t->due_us;
+		if (l < g_len && g_heap[l]->due_us < best)
+			m = l, best = g_heap[l]->due_us;
+		if (l + 1 < g_len && g_heap[l + 1]->due_us < best)
+			m = l + 1;
+		if (m == i)
+			break;
+		place(i, g_heap[m]);
+		i = m;
+	}
+	place(i, t);
+}
+
+static void heap_remove(gw_timer *t)
+{
+	size_t i = t->slot - 1;
+	t->slot = 0;
+	gw_timer *last = g_heap[--g_len];
+	if (i == g_len)
+		return;
+	place(i, last);
+	sift_down(i);
+	sift_up(last->slot - 1);
+}
+
+static void fire(lws_sorted_usec_list_t *sul);
+
+/* Keep the one lws timer on the earliest deadline. */
+static void rearm(void)
+{
+	if (!g_ctx)
+		return;
+	if (!g_len) {
+		lws_sul_cancel(&g_sul);
+		return;
+	}
+	uint64_t now = now_us(), due = g_heap[0]->due_us;
+	lws_sul_schedule(g_ctx, 0, &g_sul, fire, due > now ? (lws_usec_t)(due - now) : 1);
+}
 
 static void fire(lws_sorted_usec_list_t *sul)
 {
-	gw_timer *t = (gw_timer *)(void *)sul;
-	t->cb(t);
+	(void)sul;
+	uint64_t now = now_us();
+	/* pop before calling: a callback may start or stop any timer, itself included */
+	while (g_len && g_heap[0]->due_us <= now) {
+		gw_timer *t = g_heap[0];
+		heap_remove(t);
+		t->cb(t);
+	}
+	rearm();
+}
+
+void gw_timer_init(void *lws_context)
+{
+	if (!lws_context && g_ctx)
+		lws_sul_cancel(&g_sul);
+	g_ctx = lws_context;
+	if (!g_ctx) {
+		for (size_t i = 0; i < g_len; i++)
+			g_heap[i]->slot = 0; /* owners may still stop them: a no-op now */
+		free(g_heap);
+		g_heap = NULL;
+		g_len = g_cap = 0;
+	}
 }
 
 void gw_timer_start(gw_timer *t, uint32_t ms, gw_timer_cb cb)
 {
 	t->cb = cb;
-	lws_sul_schedule(g_ctx, 0, (lws_sorted_usec_list_t *)(void *)t->sul, fire,
-			 (lws_usec_t)ms * LWS_US_PER_MS);
+	t->due_us = now_us() + (uint64_t)ms * 1000u;
+	bool was_root = t->slot == 1;
+	if (t->slot) {
+		size_t i = t->slot - 1;
+		sift_down(i);
+		sift_up(t->slot - 1);
+	} else {
+		if (g_len == g_cap) {
+			size_t cap = g_cap ? g_cap * 2 : 256;
+			gw_timer **h = realloc(g_heap, cap * sizeof *h);
+			if (!h) {
+				gw_err("timer heap: out of memory");
+				return;
+			}
+			g_heap = h;
+			g_cap = cap;
+		}
+		place(g_len++, t);
+		sift_up(g_len - 1);
+	}
+	if (t->slot == 1 || was_root)
+		rearm();
 }
 
 void gw_timer_stop(gw_timer *t)
 {
-	lws_sorted_usec_list_t *sul = (lws_sorted_usec_list_t *)(void *)t->sul;
-	if (g_ctx)
-		lws_sul_cancel(sul);
-}
-
-uint64_t gw_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (!t->slot)
+		return;
+	bool was_root = t->slot == 1;
+	heap_remove(t);
+	if (was_root)
+		rearm();
 }

@@ -1,23 +1,29 @@
 /*
- * timer.h — one-shot timers on the service loop (libwebsockets' sorted-usec list),
- * behind a small struct so modules above the net layer need not include lws.
- * Service-thread only. A gw_timer is embedded in its owner; stop it before freeing.
+ * timer.h — one-shot timers on the service loop. Service-thread only.
+ *
+ * Every session has a heartbeat timer, so there are as many timers as connections and
+ * they are re-armed on every pong: they live in a binary min-heap of our own (O(log n)
+ * start/stop), and only the earliest one is handed to libwebsockets, whose own timer
+ * list is sorted by linear insertion (O(n) per insert made connecting quadratic).
+ * A gw_timer is embedded in its owner, zero-initialized; stop it before freeing.
  */
 #ifndef GW_TIMER_H
 #define GW_TIMER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct gw_timer gw_timer;
 typedef void (*gw_timer_cb)(gw_timer *t);
 
 struct gw_timer {
-	_Alignas(8) unsigned char sul[64]; /* lws_sorted_usec_list_t lives here (first) */
+	uint64_t due_us;   /* monotonic */
+	size_t slot;       /* heap index + 1; 0 = not armed */
 	gw_timer_cb cb;
-	void *ctx;                         /* free for the owner */
+	void *ctx;         /* free for the owner */
 };
 
-/* Bind timers to the service loop (the lws context). Called once at startup. */
+/* Bind timers to the service loop (the lws context); NULL at shutdown. */
 void gw_timer_init(void *lws_context);
 /* (Re)arm t to fire once after ms milliseconds. */
 void gw_timer_start(gw_timer *t, uint32_t ms, gw_timer_cb cb);
