@@ -95,7 +95,7 @@ static const siogw_option kafka_options[] = {
 	{"on_full", SIOGW_OPT_ENUM, "pause", 0, -1, "pause|drop",
 	 "gateway inbound queue full: pause the partition and redeliver later (lossless), or drop"},
 	{"pause_backoff", SIOGW_OPT_DURATION, "20ms", 1, 60000, NULL,
-	 "first resume attempt after a refused delivery (doubles up to 1s while refused)"},
+	 "on_full pause: retry a refused delivery this long, then pause the partition as long (doubling up to 1s)"},
 	{"metadata_refresh", SIOGW_OPT_DURATION, "10s", 100, 3600000, NULL,
 	 "how often topics are listed: finds new topics for subscriptions, probes broker health"},
 	{"connect_timeout", SIOGW_OPT_DURATION, "10s", 0, 3600000, NULL,
@@ -1156,7 +1156,28 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 		k->inflight = true;
 		k->inflight_id = id;
 		pthread_mutex_unlock(&k->sub_lock);
-		int rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, m->payload ? m->len : 0);
+		size_t len = m->payload ? m->len : 0;
+		int rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
+		/* pause mode: a busy gateway usually drains within a few ms (a loop turn);
+		 * retry in place first, pause the partition only if it stays full */
+		int64_t until = rc == -SIOGW_EAGAIN && k->on_full == ON_FULL_PAUSE ? now_ms() + k->pause_backoff : 0;
+		for (int w = 1; rc == -SIOGW_EAGAIN && now_ms() < until && atomic_load(&k->state) == ST_RUNNING;
+		     w = w < 8 ? w * 2 : 8) {
+			atomic_fetch_add(&k->refused, 1);
+			struct timespec ts = {0, (long)w * 1000000};
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&k->sub_lock);
+			k->inflight = false;
+			pthread_cond_broadcast(&k->idle);
+			bool still = find_sub(k, id) != NULL;
+			k->inflight = still;
+			pthread_mutex_unlock(&k->sub_lock);
+			if (!still) {
+				rc = 0; /* unsubscribed meanwhile: nothing to deliver */
+				break;
+			}
+			rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
+		}
 		pthread_mutex_lock(&k->sub_lock);
 		k->inflight = false;
 		pthread_cond_broadcast(&k->idle);
