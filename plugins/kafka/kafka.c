@@ -1996,6 +1996,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		}
 	}
 
+	size_t n_known = k->known.n; /* the control thread owns k->known from here on */
 	atomic_store(&k->state, ST_RUNNING);
 	if (spawn(&k->dr_thread, dr_main, k, "siogw-kafka-dr") == 0)
 		k->dr_started = true;
@@ -2007,7 +2008,8 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		seterr(err, err_len, "kafka: cannot start threads");
 		return -SIOGW_ENOMEM; /* the host calls stop() */
 	}
-	klog(k, SIOGW_LOG_INFO, "connected to %s (%zu topics in the cluster)", k->brokers, k->known.n);
+	if (k->connect_timeout > 0)
+		klog(k, SIOGW_LOG_INFO, "connected to %s (%zu topics in the cluster)", k->brokers, n_known);
 	return 0;
 }
 
