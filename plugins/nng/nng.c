@@ -414,11 +414,17 @@ static void pipe_event(gate *g, int which, nng_pipe pipe, nng_pipe_ev ev)
 		atomic_fetch_add(&p->disconnects[which], 1);
 	}
 	if (!g->quiet) { /* quiet from stop() on: it closes every pipe, and then the host is gone */
-		char *url = NULL;
+		char *url = NULL, from[64] = "";
 		if (nng_pipe_get_string(pipe, NNG_OPT_URL, &url) != 0)
 			url = NULL;
-		plog(p, SIOGW_LOG_INFO, "%s socket: peer %s on %s (%ld connected)", sock_role[which],
-		     ev == NNG_PIPE_EV_ADD_PRE ? "connected" : "gone", url ? url : "?", n);
+		nng_sockaddr sa;
+		if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
+			const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr, *pt = (const uint8_t *)&sa.s_in.sa_port;
+			snprintf(from, sizeof from, " from %u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
+				 (unsigned)(pt[0] << 8 | pt[1]));
+		}
+		plog(p, SIOGW_LOG_INFO, "%s socket: peer %s on %s%s (%ld connected)", sock_role[which],
+		     ev == NNG_PIPE_EV_ADD_PRE ? "connected" : "gone", url ? url : "?", from, n);
 		if (url)
 			nng_strfree(url);
 	}
