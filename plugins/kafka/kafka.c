@@ -104,6 +104,8 @@ static const siogw_option kafka_options[] = {
 	 "stop waits this long to deliver buffered messages; the rest fail"},
 	{"create_topics", SIOGW_OPT_ENUM, "admin", 0, -1, "admin|auto|off",
 	 "missing topics: admin = CreateTopics (falls back to auto), auto = broker auto-creation, off = never"},
+	{"create_subscribed", SIOGW_OPT_BOOL, "true", 0, -1, NULL,
+	 "also create missing topics a subscription names (reply topic, a room's route topic); false: wait for them"},
 	{"admin_timeout", SIOGW_OPT_DURATION, "5s", 100, 600000, NULL, "timeout of one CreateTopics request"},
 	{"partitions", SIOGW_OPT_INT, "6", 1, 100000, NULL, "partitions of a topic the plugin creates"},
 	{"replication_factor", SIOGW_OPT_INT, "0", 0, 32767, NULL,
@@ -279,6 +281,7 @@ typedef struct kafka {
 	/* options (strings point into the host's optvals, valid until destroy) */
 	const char *brokers, *client_id;
 	int start_offset, on_full, create_mode;
+	bool create_subscribed;
 	int pause_backoff, metadata_refresh, connect_timeout, close_timeout, admin_timeout;
 	int partitions, replication;
 	char **required;
@@ -691,6 +694,7 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 	k->start_offset = enum_index("latest|earliest", opt_str(opts, n_opts, "start_offset", "latest"));
 	k->on_full = enum_index("pause|drop", opt_str(opts, n_opts, "on_full", "pause"));
 	k->create_mode = enum_index("admin|auto|off", opt_str(opts, n_opts, "create_topics", "admin"));
+	k->create_subscribed = strcmp(opt_str(opts, n_opts, "create_subscribed", "true"), "true") == 0;
 	k->pause_backoff = (int)opt_num(opts, n_opts, "pause_backoff", 20);
 	k->metadata_refresh = (int)opt_num(opts, n_opts, "metadata_refresh", 10000);
 	k->connect_timeout = (int)opt_num(opts, n_opts, "connect_timeout", 10000);
@@ -1578,19 +1582,26 @@ static void create_missing(kafka *k, char **missing, size_t n_missing, char **pu
 			todo[n++] = t;
 	}
 	char topic_err[256] = "";
-	if (k->create_mode == CREATE_OFF) {
-		for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
+		bool subscribed_only = true;
+		for (size_t j = 0; j < n_pub && subscribed_only; j++)
+			subscribed_only = strcmp(published[j], todo[i]) != 0;
+		if (k->create_mode == CREATE_OFF || (subscribed_only && !k->create_subscribed)) {
 			sent *c = smap_get(&k->creating, todo[i]);
 			if (c && !c->ptr) { /* say it once per topic */
 				c->ptr = strdup("off");
-				klog(k, SIOGW_LOG_WARN, "topic %s does not exist (create_topics: off); waiting for it",
-				     todo[i]);
+				klog(k, SIOGW_LOG_INFO, "subscribed topic %s does not exist (%s); waiting for it", todo[i],
+				     k->create_mode == CREATE_OFF ? "create_topics: off" : "create_subscribed: false");
 			}
 			if (c)
 				c->val = now + CREATE_RETRY_MS;
+			todo[i] = NULL;
 		}
-	} else {
+	}
+	{
 		for (size_t i = 0; i < n; i++) {
+			if (!todo[i])
+				continue;
 			char e[256] = "";
 			size_t left = ensure_topics(k, &todo[i], 1, e, sizeof e);
 			sent *c = smap_get(&k->creating, todo[i]);
@@ -1852,11 +1863,25 @@ static int kafka_publish(void *self, const char *topic, const void *key, size_t 
 		k->dr_head.prev = r;
 		pthread_mutex_unlock(&k->dr_lock);
 	}
-	rd_kafka_resp_err_t e = rd_kafka_producev(k->prod, RD_KAFKA_V_TOPIC(topic),
-						  RD_KAFKA_V_KEY(key_len ? key : NULL, key_len),
-						  RD_KAFKA_V_VALUE((void *)(len ? data : NULL), len),
-						  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(r),
-						  RD_KAFKA_V_END);
+	/* the vector form: RD_KAFKA_V_* macros use GNU statement expressions (-Wpedantic) */
+	rd_kafka_vu_t vu[5];
+	memset(vu, 0, sizeof vu);
+	vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+	vu[0].u.cstr = topic;
+	vu[1].vtype = RD_KAFKA_VTYPE_KEY;
+	vu[1].u.mem.ptr = key_len ? (void *)key : NULL;
+	vu[1].u.mem.size = key_len;
+	vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+	vu[2].u.mem.ptr = len ? (void *)data : NULL;
+	vu[2].u.mem.size = len;
+	vu[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+	vu[3].u.i = RD_KAFKA_MSG_F_COPY;
+	vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+	vu[4].u.ptr = r;
+	rd_kafka_error_t *pe = rd_kafka_produceva(k->prod, vu, 5);
+	rd_kafka_resp_err_t e = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (pe)
+		rd_kafka_error_destroy(pe);
 	pthread_rwlock_unlock(&k->prod_lock);
 	if (e) {
 		if (r) {

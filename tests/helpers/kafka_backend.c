@@ -178,13 +178,31 @@ static void command(rd_kafka_t *p, const char *line)
 		} else {
 			cJSON *idc = id ? cJSON_Duplicate(id, 1) : NULL;
 			const char *k = cJSON_IsString(key) ? key->valuestring : NULL;
+			/* the vector form: the RD_KAFKA_V_* macros are not -Wpedantic clean */
+			rd_kafka_vu_t vu[5];
+			memset(vu, 0, sizeof vu);
+			vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+			vu[0].u.cstr = topic->valuestring;
+			vu[1].vtype = RD_KAFKA_VTYPE_KEY;
+			vu[1].u.mem.ptr = (void *)k;
+			vu[1].u.mem.size = k ? strlen(k) : 0;
+			vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+			vu[2].u.mem.ptr = (void *)v;
+			vu[2].u.mem.size = strlen(v);
+			vu[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+			vu[3].u.i = RD_KAFKA_MSG_F_COPY;
+			vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+			vu[4].u.ptr = idc;
 			rd_kafka_resp_err_t e;
-			while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic->valuestring),
-						      RD_KAFKA_V_KEY(k, k ? strlen(k) : 0),
-						      RD_KAFKA_V_VALUE((void *)v, strlen(v)),
-						      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(idc),
-						      RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			for (;;) {
+				rd_kafka_error_t *pe = rd_kafka_produceva(p, vu, 5);
+				e = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
+				if (pe)
+					rd_kafka_error_destroy(pe);
+				if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+					break;
 				rd_kafka_poll(p, 10);
+			}
 			if (e) {
 				cJSON_Delete(idc);
 				emit_error("produce", rd_kafka_err2str(e));
