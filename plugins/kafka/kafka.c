@@ -1420,10 +1420,10 @@ static size_t ensure_topics(kafka *k, char **topics, size_t n, char *err, size_t
 }
 
 /* One metadata refresh into k->known. false on failure (health updated). */
-static bool refresh_metadata(kafka *k, bool *grew)
+static bool refresh_metadata(kafka *k, bool *grew, int timeout_ms)
 {
 	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t e = rd_kafka_metadata(k->cons, 1, NULL, &md, METADATA_TIMEOUT_MS);
+	rd_kafka_resp_err_t e = rd_kafka_metadata(k->cons, 1, NULL, &md, timeout_ms);
 	if (e) {
 		atomic_fetch_add(&k->md_errors, 1);
 		pthread_mutex_lock(&k->st_lock);
@@ -1702,7 +1702,7 @@ static void *control_main(void *arg)
 
 		bool ok = true, grew = false;
 		if (refresh) {
-			ok = refresh_metadata(k, &grew);
+			ok = refresh_metadata(k, &grew, METADATA_TIMEOUT_MS);
 			last_fast_refresh = now_ms();
 		}
 		char **missing = NULL;
@@ -1973,8 +1973,9 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		int64_t end = now_ms() + k->connect_timeout;
 		bool grew;
 		bool ok = false;
-		while (!(ok = refresh_metadata(k, &grew)) && now_ms() < end)
-			;
+		for (int64_t left = k->connect_timeout; left > 0; left = end - now_ms())
+			if ((ok = refresh_metadata(k, &grew, left < METADATA_TIMEOUT_MS ? (int)left : METADATA_TIMEOUT_MS)))
+				break;
 		if (!ok) {
 			pthread_mutex_lock(&k->st_lock);
 			seterr(err, err_len, "kafka: no answer from brokers %s within %d ms (%s)", k->brokers,
@@ -1996,7 +1997,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		}
 		if (n) {
 			klog(k, SIOGW_LOG_INFO, "created %zu missing topic%s", n, n == 1 ? "" : "s");
-			refresh_metadata(k, &grew);
+			refresh_metadata(k, &grew, METADATA_TIMEOUT_MS);
 		}
 	} else {
 		set_reason(k, k->down_reason, "not connected yet");

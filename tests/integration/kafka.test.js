@@ -7,7 +7,7 @@
  * Skipped when the build has no Kafka plugin (librdkafka-dev missing).
  */
 const assert = require('node:assert/strict');
-const { describe, before, after } = require('node:test');
+const { describe, before, after, it: plainIt } = require('node:test');
 const h = require('./helpers/gateway');
 const K = require('./helpers/kafka');
 
@@ -270,5 +270,51 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     assert.deepEqual(await gy, ['ok']);
     assert.ok(x.connected && y.connected && z.connected);
     assert.deepEqual(disconnects, [], 'no client was disconnected');
+  });
+});
+
+describe('kafka plugin: startup errors are clear', { skip: !K.available() && 'no Kafka plugin in this build' }, () => {
+  let mock;
+  before(async () => {
+    mock = await K.MockCluster.start({ topics: ['sio.in:1', 'sio.out:1'] });
+  });
+  after(async () => {
+    if (mock) await mock.stop();
+  });
+
+  async function startFails(adapterOptions) {
+    const cfg = h.mergeConfig(h.baseConfig(await h.freePort()), {
+      listen: { host: '127.0.0.1' },
+      adapter: K.gatewayAdapter(mock.bootstrap, adapterOptions),
+    });
+    const file = h.writeConfig(h.toYaml(cfg));
+    const r = await h.runGateway(['-c', file], { timeout: 10000 });
+    assert.notEqual(r.code, 0, `the gateway should not start:\n${r.stderr}`);
+    return r.stderr;
+  }
+
+  plainIt('a librdkafka property librdkafka refuses, with its own message', async () => {
+    const err = await startFails({ 'rdkafka.no.such.property': 'x' });
+    assert.match(err, /rdkafka\.no\.such\.property: No such configuration property: "no\.such\.property"/);
+  });
+
+  plainIt('a required topic that is missing while create_topics is off', async () => {
+    const err = await startFails({ create_topics: 'off', topics: ['sio.in', 'sio.missing.topic'] });
+    assert.match(err, /topic sio\.missing\.topic does not exist and create_topics is off/);
+  });
+
+  plainIt('no broker answering within connect_timeout', async () => {
+    const port = await h.freePort(); // nothing listens there
+    const err = await startFails({ brokers: `127.0.0.1:${port}`, connect_timeout: '500ms' });
+    assert.match(err, /no answer from brokers 127\.0\.0\.1:\d+ within 500 ms/);
+  });
+
+  plainIt('--check accepts the options without contacting the brokers', async () => {
+    const cfg = h.mergeConfig(h.baseConfig(await h.freePort()), {
+      adapter: K.gatewayAdapter('127.0.0.1:1', { topics: ['sio.in'], 'topic.sio.in': 'partitions=3' }),
+    });
+    const r = await h.runGateway(['-c', h.writeConfig(h.toYaml(cfg)), '--check'], { timeout: 5000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /configuration ok \(plugin kafka/);
   });
 });
