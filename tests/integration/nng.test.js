@@ -7,6 +7,7 @@
  *   one node: the gateway listens, the backend dials in (config/nng.yaml's shape)
  *   two nodes: the backend listens, both gateways dial it; the backend is killed
  *     and restarted and the gateways reconnect by themselves
+ *   forwarder: gateways and backend all dial siogw-nng-forwarder
  *
  * Absence checks wait for a later positive control on the same path (one nng pipe
  * is FIFO, and the gateway applies sio.out in order). Skipped when the build has no
@@ -242,5 +243,63 @@ describe('two gateway nodes on one NNG bus, the backend listens', { skip }, () =
     assert.equal(ev.json.event, 'still-there');
     assert.ok((await gwA.metric('siogw_nng_receive_connects_total')) >= 2);
     assert.ok((await gwB.metric('siogw_nng_publish_disconnects_total')) >= 1);
+  });
+});
+
+describe('forwarder: two gateway nodes and a backend all dial siogw-nng-forwarder', { skip }, () => {
+  let dir;
+  let fwd;
+  let gwA;
+  let gwB;
+  let be;
+  const it = h.gatewayIt(() => [gwA, gwB]);
+  /* loopback off: the forwarder brings a node's own publications back to it */
+  const node = (id) => ({
+    node_id: id,
+    adapter: NG.adapter({ publish_dial: [NG.url(dir, 'fwd-in')], receive_dial: [NG.url(dir, 'fwd-out')], loopback: false }),
+    namespaces: NAMESPACES,
+  });
+
+  before(async () => {
+    dir = NG.tempDir();
+    fwd = await NG.Forwarder.start(NG.url(dir, 'fwd-in'), NG.url(dir, 'fwd-out'));
+    [gwA, gwB] = await Promise.all([h.startGateway(node('gw-a')), h.startGateway(node('gw-b'))]);
+    be = await NG.Peer.start({ pubDial: [NG.url(dir, 'fwd-in')], subDial: [NG.url(dir, 'fwd-out')], subscribe: ['sio.in ', 'be.replies '] });
+    await be.waitPipes({ pub: 1, sub: 1 });
+    for (const gw of [gwA, gwB]) {
+      await h.waitFor(async () => (await gw.metric('siogw_nng_receive_peers')) === 1 && (await gw.metric('siogw_nng_publish_peers')) === 1, 5000, {
+        message: `${gw.config.node_id} connected to the forwarder`,
+      });
+    }
+  });
+
+  after(async () => {
+    if (be) await be.stop();
+    await Promise.all([gwA && gwA.stopChecked(), gwB && gwB.stopChecked()]);
+    if (fwd) await fwd.stop();
+  });
+
+  it('events reach the backend, emits reach both nodes, and one node\'s publication reaches every node once', async () => {
+    const a = await gwA.connect('/');
+    const b = await gwB.connect('/');
+    const recA = h.recorder(a);
+    a.emit('via', 'forwarder');
+    const ev = await be.next((m) => m.topic === 'sio.in' && m.json && m.json.type === 'event' && m.json.sid === a.id);
+    assert.equal(ev.json.event, 'via');
+    /* the forwarder is up for both nodes' receive sockets once a fetch is answered by both */
+    await fetchOver(be, { nodes: 2 });
+    const gotA = h.once(a, 'hi');
+    const gotB = h.once(b, 'hi');
+    be.publish('sio.out', { type: 'emit', event: 'hi', data: ['from backend'] });
+    assert.deepEqual(await gotA, ['from backend']);
+    assert.deepEqual(await gotB, ['from backend']);
+    /* a publication of node A (HTTP API) goes through the forwarder to both nodes, once each */
+    const ctlA = h.once(a, 'ctl');
+    const apiB = h.once(b, 'api');
+    await gwA.publish('sio.out', { type: 'emit', event: 'api', data: ['from node a'] });
+    assert.deepEqual(await apiB, ['from node a']);
+    be.publish('sio.out', { type: 'emit', event: 'ctl', data: [] });
+    await ctlA;
+    assert.equal(recA.of('api').length, 1);
   });
 });

@@ -48,6 +48,7 @@ function binaries() {
   return {
     peer: path.join(b, 'tests', 'nng_peer'),
     plugin: path.join(b, 'plugins', 'nng', 'nng.so'),
+    forwarder: path.join(b, 'plugins', 'nng', 'siogw-nng-forwarder'),
   };
 }
 
@@ -249,6 +250,44 @@ class Peer {
   }
 }
 
+/* siogw-nng-forwarder: publishers dial `inUrl`, subscribers dial `outUrl`. */
+class Forwarder {
+  static async start(inUrl, outUrl) {
+    const proc = spawn(binaries().forwarder, ['--in', inUrl, '--out', outUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(proc);
+    const f = new Forwarder(proc);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`forwarder not ready: ${f.stderr}`)), 5000);
+      readline.createInterface({ input: proc.stdout }).on('line', (l) => {
+        if (l === 'ready') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`forwarder exited ${code}: ${f.stderr}`));
+      });
+    });
+    return f;
+  }
+
+  constructor(proc) {
+    this.proc = proc;
+    this.stderr = '';
+    proc.stderr.on('data', (c) => {
+      this.stderr += c;
+    });
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited.then(() => live.delete(proc));
+  }
+
+  stop() {
+    this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
 /* Run nngcat (nng-utils) to completion; null when it is not installed. */
 function nngcat(args, timeout = 5000) {
   return new Promise((resolve) => {
@@ -259,4 +298,4 @@ function nngcat(args, timeout = 5000) {
   });
 }
 
-module.exports = { available, binaries, tempDir, url, adapter, parseFrame, Peer, nngcat };
+module.exports = { available, binaries, tempDir, url, adapter, parseFrame, Peer, Forwarder, nngcat };
