@@ -1976,6 +1976,8 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		for (int64_t left = k->connect_timeout; left > 0; left = end - now_ms())
 			if ((ok = refresh_metadata(k, &grew, left < METADATA_TIMEOUT_MS ? (int)left : METADATA_TIMEOUT_MS)))
 				break;
+			else /* a refused connection fails at once: do not spin */
+				nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
 		if (!ok) {
 			pthread_mutex_lock(&k->st_lock);
 			seterr(err, err_len, "kafka: no answer from brokers %s within %d ms (%s)", k->brokers,
