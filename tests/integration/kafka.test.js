@@ -8,8 +8,86 @@
  */
 const assert = require('node:assert/strict');
 const { describe, before, after, it: plainIt } = require('node:test');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const h = require('./helpers/gateway');
 const K = require('./helpers/kafka');
+
+/* nginx for the sticky-session test: NGINX_BIN, else the Debian package's binary. */
+const NGINX = [process.env.NGINX_BIN, '/usr/sbin/nginx'].find((p) => p && fs.existsSync(p));
+
+/*
+ * nginx on 127.0.0.1 in front of `ports`, sticky by the x-sticky request header (a
+ * consistent hash: what ip_hash does by client address, which on loopback is one address).
+ * Returns {url, stop()}.
+ */
+async function startNginx(ports) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'siogw-nginx-'));
+  const port = await h.freePort();
+  const conf = `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream gateways {
+    hash $http_x_sticky consistent;
+${ports.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://gateways;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 60s;
+      proxy_next_upstream off;
+    }
+  }
+}
+`;
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const proc = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const kill = () => proc.exitCode === null && proc.kill('SIGKILL');
+  process.on('exit', kill);
+  let stderr = '';
+  proc.stderr.on('data', (c) => (stderr += c));
+  const url = `http://127.0.0.1:${port}`;
+  await h.waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+      return (await h.httpRequest(`${url}/healthz`, { timeout: 500 })).status === 200;
+    },
+    5000,
+    { message: 'nginx up' },
+  );
+  return {
+    url,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        const t = setTimeout(kill, 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      process.off('exit', kill);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 const TOPICS = [
   'sio.in:4',
@@ -176,6 +254,39 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     await assert.rejects(s.timeout(1000).emitWithAck('order', 'x'.repeat(100000)), /timed out/);
     assert.equal(await gwA.metric('sio_bus_publish_errors_total'), errors + 1);
     assert.equal(await s.timeout(5000).emitWithAck('order', 'small'), undefined);
+  });
+
+  it('two nodes behind nginx with sticky sessions: polling-only clients keep working across many requests', { skip: !NGINX && 'nginx not installed' }, async () => {
+    const ngx = await startNginx([gwA.port, gwB.port]);
+    try {
+      const pollA = await gwA.metric('sio_sessions_opened_total');
+      const pollB = await gwB.metric('sio_sessions_opened_total');
+      const clients = [];
+      for (let i = 0; i < 8; i++) {
+        clients.push(
+          await h.connectClient(`${ngx.url}/stored`, { transports: ['polling'], extraHeaders: { 'x-sticky': `client-${i}` } }),
+        );
+      }
+      const disconnects = [];
+      for (const c of clients) c.on('disconnect', (why) => disconnects.push(why));
+      // each ack: a POST with the event, Kafka's delivery report, a held GET with the ack
+      for (let round = 0; round < 10; round++) {
+        const acks = await Promise.all(clients.map((c) => c.timeout(5000).emitWithAck('order', { round })));
+        assert.deepEqual(acks, clients.map(() => undefined));
+      }
+      // and backend emits reach each of them through its node
+      const got = clients.map((c) => h.once(c, 'hello', 5000));
+      be.produce('sio.out', { type: 'emit', nsp: '/stored', event: 'hello', data: ['all'] });
+      for (const g of got) assert.deepEqual(await g, ['all']);
+      assert.deepEqual(disconnects, []);
+      assert.ok(clients.every((c) => c.connected && c.io.engine.transport.name === 'polling'));
+      // the clients were spread over both nodes
+      assert.ok((await gwA.metric('sio_sessions_opened_total')) > pollA, 'some sessions on gw-a');
+      assert.ok((await gwB.metric('sio_sessions_opened_total')) > pollB, 'some sessions on gw-b');
+      for (const c of clients) c.close();
+    } finally {
+      await ngx.stop();
+    }
   });
 
   it('flow control: a full inbound queue pauses the partition and redelivers, nothing lost', async () => {
