@@ -45,11 +45,14 @@ describe('nng bus: one gateway node, the backend dials in', { skip }, () => {
 
   before(async () => {
     dir = NG.tempDir();
-    gw = await h.startGateway({
-      node_id: 'gw-n1',
-      adapter: NG.adapter({ publish_listen: [NG.url(dir, 'gw-pub')], receive_listen: [NG.url(dir, 'gw-sub')] }),
-      namespaces: NAMESPACES,
-    });
+    gw = await h.startGateway(
+      {
+        node_id: 'gw-n1',
+        adapter: NG.adapter({ publish_listen: [NG.url(dir, 'gw-pub')], receive_listen: [NG.url(dir, 'gw-sub')] }),
+        namespaces: NAMESPACES,
+      },
+      NG.gatewayOpts(),
+    );
     be = await NG.Peer.start({
       subDial: [NG.url(dir, 'gw-pub')],
       pubDial: [NG.url(dir, 'gw-sub')],
@@ -187,7 +190,7 @@ describe('two gateway nodes on one NNG bus, the backend listens', { skip }, () =
   before(async () => {
     dir = NG.tempDir();
     be = await NG.Peer.start(peerArgs());
-    [gwA, gwB] = await Promise.all([h.startGateway(node('gw-a')), h.startGateway(node('gw-b'))]);
+    [gwA, gwB] = await Promise.all([h.startGateway(node('gw-a'), NG.gatewayOpts()), h.startGateway(node('gw-b'), NG.gatewayOpts())]);
     await be.waitPipes({ pub: 2, sub: 2 });
   });
 
@@ -263,7 +266,7 @@ describe('forwarder: two gateway nodes and a backend all dial siogw-nng-forwarde
   before(async () => {
     dir = NG.tempDir();
     fwd = await NG.Forwarder.start(NG.url(dir, 'fwd-in'), NG.url(dir, 'fwd-out'));
-    [gwA, gwB] = await Promise.all([h.startGateway(node('gw-a')), h.startGateway(node('gw-b'))]);
+    [gwA, gwB] = await Promise.all([h.startGateway(node('gw-a'), NG.gatewayOpts()), h.startGateway(node('gw-b'), NG.gatewayOpts())]);
     be = await NG.Peer.start({ pubDial: [NG.url(dir, 'fwd-in')], subDial: [NG.url(dir, 'fwd-out')], subscribe: ['sio.in ', 'be.replies '] });
     await be.waitPipes({ pub: 1, sub: 1 });
     for (const gw of [gwA, gwB]) {
