@@ -983,10 +983,8 @@ static void plug_stop(void *self)
 	pthread_cond_broadcast(&p->wake);
 	size_t pending = p->len;
 	pthread_mutex_unlock(&p->q_lock);
-	if (p->thread_started) {
-		pthread_join(p->thread, NULL);
-		p->thread_started = false;
-	}
+	if (p->thread_started)
+		pthread_join(p->thread, NULL); /* once: a second stop() returns above */
 	pthread_mutex_lock(&p->q_lock);
 	for (size_t i = 0; i < p->len; i++)
 		nng_msg_free(p->ring[(p->head + i) % p->cap]);
