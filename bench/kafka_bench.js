@@ -9,7 +9,7 @@
  *   2. throughput: C clients emit E events each, as fast as socket.io-client sends them;
  *      the gateway publishes them to sio.in (keyed by socket id). Reports events/s
  *      stored by Kafka (the gateway's delivery reports, siogw_kafka_delivered_total) and
- *      the time until the backend's consumer group has read them all.
+ *      the time until the backend has read them all.
  *
  *   node bench/kafka_bench.js [--clients 10] [--emits 2000] [--interval 2]
  *                             [--senders 20] [--events 5000]
@@ -111,7 +111,7 @@ async function main() {
       `client events -> Kafka (${SENDERS} websocket clients x ${EVENTS} events, ~100 B envelopes): ` +
         `${Math.round(total / ((tStored - t0) / 1000))} events/s stored (delivery reports; clients done sending after ` +
         `${Math.round(tSent - t0)} ms, stored after ${Math.round(tStored - t0)} ms), ` +
-        `backend consumer group had all after ${Math.round(tConsumed - t0)} ms`,
+        `backend had all after ${Math.round(tConsumed - t0)} ms`,
     );
   } finally {
     await gw.stop();

@@ -5,6 +5,11 @@
  *
  *   kafka_backend --brokers B [--group G] [--topic T]... [--quiet]
  *
+ * With --group G it is a consumer-group member (subscribe, rebalances); without, it
+ * assigns itself every partition of the topics from their beginning (no group
+ * coordination: deterministic and immediate, what tests want; the mock cluster's group
+ * joins take seconds and now and then stall).
+ *
  * stdout, one JSON object per line:
  *   {"event":"assigned","partitions":N}      after each (re)assignment of the group
  *   {"event":"message","topic":T,"partition":P,"offset":O,"key":K|null,"value":V,"ts":MS}
@@ -20,8 +25,8 @@
  *   {"op":"count"}
  * It exits on end of stdin or SIGTERM, flushing what it produced (2 s at most).
  *
- * The group starts at the earliest offset (auto.offset.reset=earliest): a test's backend
- * sees what was produced before its group was assigned. Session timeout 6000 ms and
+ * Both start at the earliest offset: a test's backend sees what was produced before it
+ * was assigned. Session timeout 6000 ms and
  * heartbeat 500 ms (the mock cluster's rebalances follow them).
  */
 #include <errno.h>
@@ -220,13 +225,14 @@ int main(int argc, char **argv)
 	const char *brokers = getenv("KAFKA_BOOTSTRAP");
 	char group[128];
 	snprintf(group, sizeof group, "kafka-backend-%ld", (long)getpid());
+	bool use_group = false;
 	const char *topics[32];
 	int n_topics = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--brokers") && i + 1 < argc)
 			brokers = argv[++i];
 		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
-			snprintf(group, sizeof group, "%s", argv[++i]);
+			snprintf(group, sizeof group, "%s", argv[++i]), use_group = true;
 		else if (!strcmp(argv[i], "--topic") && i + 1 < argc && n_topics < 32)
 			topics[n_topics++] = argv[++i];
 		else if (!strcmp(argv[i], "--quiet"))
@@ -251,6 +257,7 @@ int main(int argc, char **argv)
 	rd_kafka_conf_t *pc = rd_kafka_conf_new();
 	rd_kafka_conf_set(pc, "bootstrap.servers", brokers, e, sizeof e);
 	rd_kafka_conf_set(pc, "linger.ms", "1", e, sizeof e);
+	rd_kafka_conf_set(pc, "reconnect.backoff.max.ms", "500", e, sizeof e);
 	rd_kafka_conf_set(pc, "log_level", "3", e, sizeof e);
 	rd_kafka_conf_set_dr_msg_cb(pc, on_dr);
 	rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof e);
@@ -266,26 +273,64 @@ int main(int argc, char **argv)
 			{"bootstrap.servers", brokers}, {"group.id", group},     {"auto.offset.reset", "earliest"},
 			{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"},
 			{"fetch.wait.max.ms", "10"},    {"log_level", "3"},
-			{"topic.metadata.refresh.interval.ms", "1000"},
+			{"topic.metadata.refresh.interval.ms", "1000"}, {"reconnect.backoff.max.ms", "500"},
 		};
 		for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
 			if (rd_kafka_conf_set(cc, kv[i][0], kv[i][1], e, sizeof e) != RD_KAFKA_CONF_OK) {
 				fprintf(stderr, "kafka_backend: %s\n", e);
 				return 1;
 			}
-		rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
+		if (use_group)
+			rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
 		c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof e);
 		if (!c) {
 			fprintf(stderr, "kafka_backend: consumer: %s\n", e);
 			return 1;
 		}
 		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n_topics);
-		for (int i = 0; i < n_topics; i++)
-			rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
-		rd_kafka_resp_err_t err = rd_kafka_subscribe(c, l);
+		rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (use_group) {
+			for (int i = 0; i < n_topics; i++)
+				rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
+			err = rd_kafka_subscribe(c, l);
+		} else {
+			/* every partition of every topic, from the beginning (topics must exist) */
+			for (int i = 0; i < n_topics && !err; i++) {
+				rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topics[i], NULL);
+				const struct rd_kafka_metadata *md = NULL;
+				for (int attempt = 0; attempt < 50; attempt++) {
+					err = rd_kafka_metadata(c, 0, rkt, &md, 2000);
+					if (!err && md->topic_cnt == 1 && md->topics[0].partition_cnt > 0)
+						break;
+					if (md)
+						rd_kafka_metadata_destroy(md);
+					md = NULL;
+					err = err ? err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+					struct timespec ts = {0, 100 * 1000000};
+					nanosleep(&ts, NULL);
+				}
+				for (int part = 0; md && part < md->topics[0].partition_cnt; part++)
+					rd_kafka_topic_partition_list_add(l, topics[i], part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+				if (md)
+					rd_kafka_metadata_destroy(md);
+				rd_kafka_topic_destroy(rkt);
+			}
+			if (!err) {
+				rd_kafka_error_t *ae = rd_kafka_incremental_assign(c, l);
+				if (ae) {
+					fprintf(stderr, "kafka_backend: assign: %s\n", rd_kafka_error_string(ae));
+					rd_kafka_error_destroy(ae);
+					return 1;
+				}
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "event", "assigned");
+				cJSON_AddNumberToObject(o, "partitions", l->cnt);
+				emit(o);
+			}
+		}
 		rd_kafka_topic_partition_list_destroy(l);
 		if (err) {
-			fprintf(stderr, "kafka_backend: subscribe: %s\n", rd_kafka_err2str(err));
+			fprintf(stderr, "kafka_backend: %s: %s\n", use_group ? "subscribe" : "metadata", rd_kafka_err2str(err));
 			return 1;
 		}
 		pthread_create(&th, NULL, consume_main, c);

@@ -1,7 +1,7 @@
 'use strict';
 /*
  * The Kafka bus end to end: two (and for flow control, three) gateway nodes on
- * librdkafka's mock cluster, a backend written with librdkafka (a consumer group
+ * librdkafka's mock cluster, a backend written with librdkafka (a consumer
  * on sio.in, a producer), real socket.io clients. No JVM: see helpers/kafka.js.
  *
  * Skipped when the build has no Kafka plugin (librdkafka-dev missing).

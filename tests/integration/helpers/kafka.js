@@ -161,7 +161,8 @@ class MockCluster extends LineProc {
   }
 }
 
-/* A backend: a consumer group on `topics`, a producer; see kafka_backend.c. */
+/* A backend: a consumer of `topics` (every partition from the start, or a group member
+ * with `group`), a producer; see kafka_backend.c. */
 class Backend extends LineProc {
   static async start(bootstrap, { topics = [], group, quiet = false } = {}) {
     const args = ['--brokers', bootstrap];
