@@ -29,10 +29,12 @@
  * thread.
  *
  * Flow control. When host->deliver() answers -SIOGW_EAGAIN (the gateway's inbound queue
- * is full), `on_full: pause` pauses that partition (rd_kafka_pause_partitions), seeks it
- * back to the refused message and resumes it after a back-off (pause_backoff, doubling up
- * to 1 s while the gateway keeps refusing): the backlog stays in Kafka, nothing is lost,
- * and a message that matched several subscriptions is not delivered twice to those that
+ * is full), `on_full: pause` first retries in place for `pause_backoff` (a busy loop
+ * usually drains within a turn; librdkafka's fetch queue bounds what is prefetched
+ * meanwhile), then pauses that partition (rd_kafka_pause_partitions), seeks it back to
+ * the refused message and resumes it after a back-off (pause_backoff, doubling up to 1 s
+ * while the gateway keeps refusing): the backlog stays in Kafka, nothing is lost, and a
+ * message that matched several subscriptions is not delivered twice to those that
  * already took it. `on_full: drop` counts the refused copy and goes on (at-most-once,
  * like the memory bus).
  *
@@ -44,7 +46,9 @@
  *   prod_lock  (rwlock) the producer pointer: publish() reads, the dr thread replaces;
  *   dr_lock    the list of pending delivery reports;
  *   st_lock    health text.
- * No two are nested, except sub_lock → ctl_lock (subscribe wakes the control thread).
+ * No two are nested.
+ * unsubscribe() waits while the consumer thread is inside deliver() for that very id
+ * (its in-place retries included: at most pause_backoff), except from inside deliver().
  */
 #include <errno.h>
 #include <inttypes.h>
