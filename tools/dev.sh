@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
-	libwebsockets-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl)
+	libwebsockets-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
+	nginx-light)
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -23,7 +24,17 @@ install_deps() {
 		local sudo=""
 		[[ $(id -u) -eq 0 ]] || sudo=sudo
 		$sudo apt-get update -q
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+		# nginx is only a test tool (the sticky-session test starts its own on
+		# loopback): keep the package from starting a system nginx on port 80
+		local guard=""
+		if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+			guard=/usr/sbin/policy-rc.d
+			printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null
+			$sudo chmod +x "$guard"
+		fi
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+			{ [[ -n $guard ]] && $sudo rm -f "$guard"; return 1; }
+		[[ -n $guard ]] && $sudo rm -f "$guard"
 	fi
 }
 
