@@ -1,5 +1,6 @@
 /* nng_test.c — the NNG bus plugin: the shared battery (tests/unit/plugin/battery.h) over
- * ipc://, tcp://127.0.0.1 and loopback, then what only this plugin promises: the wire
+ * every nng transport it can use here (ipc://, tcp://127.0.0.1, ws://127.0.0.1, inproc://)
+ * and in loopback, then what only this plugin promises: the wire
  * framing seen by a raw nng peer (what nngcat or a backend in another language sees),
  * exact-topic filtering, keys on the wire, reconnects, overload counted, options and
  * their errors, and a bounded stop() while a peer floods the receive socket.
@@ -7,7 +8,7 @@
  * Lives next to the plugin like nng's own *_test.c; built and registered from
  * tests/meson.build (it links the battery and the gateway's loader).
  *
- * Usage: test_nng <path/to/nng.so> [battery-ipc] [battery-tcp] [battery-loopback] [unit]
+ * Usage: test_nng <path/to/nng.so> [battery-ipc|-tcp|-ws|-inproc|-loopback]... [unit]
  * (no selection: all). Addresses: ipc sockets in a fresh temp dir, tcp ports the kernel
  * picks, so parallel runs never collide. */
 #include <arpa/inet.h>
@@ -586,7 +587,8 @@ static bool want(int argc, char **argv, const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc] [battery-tcp] [battery-loopback] [unit]\n",
+		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc|battery-tcp|battery-ws|battery-inproc|"
+				"battery-loopback]... [unit]\n",
 			argv[0]);
 		return 2;
 	}
@@ -625,6 +627,28 @@ int main(int argc, char **argv)
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
 		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .lossy = true,
+				    .deadline_ms = DEADLINE};
+		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
+	}
+	if (want(argc, argv, "battery-ws")) {
+		/* websocket transport: lossy like tcp (a burst may overflow pub/sub buffers) */
+		snprintf(bus, sizeof bus, "ws://127.0.0.1:%d/siogw", free_port());
+		snprintf(o1, sizeof o1, "publish_listen=%s", bus);
+		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
+		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
+				    "send_buffer=8192", "recv_buffer=8192"};
+		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .lossy = true,
+				    .deadline_ms = DEADLINE};
+		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
+	}
+	if (want(argc, argv, "battery-inproc")) {
+		/* nng's in-process transport; bursts below send_buffer, completeness checked */
+		snprintf(bus, sizeof bus, "inproc://siogw-battery-%ld", (long)getpid());
+		snprintf(o1, sizeof o1, "publish_listen=%s", bus);
+		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
+		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
+				    "send_buffer=8192", "recv_buffer=8192"};
+		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
