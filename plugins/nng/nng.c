@@ -47,6 +47,12 @@
  * Order when nested: pub_lock → sub_lock → q_lock. unsubscribe() waits while the
  * delivery thread is inside deliver() for that very id (at most one call), except when
  * called from inside deliver(). stop()/destroy() must not be called from deliver().
+ * The one exception to the first line: nng's pipe callbacks hold their gate's lock
+ * around host->log(), so that stop() can silence them; nothing else is taken under it.
+ *
+ * Shutdown. stop() closes the publish socket, then the receive socket, each with a
+ * deadline (close_bounded: nng 1.5.2 can wedge in close while a peer is sending); what
+ * nng may still call back after that only reaches the gate, never the host.
  *
  * Lifetime. nng keeps process-wide worker threads running its code until the process
  * exits, so this module is linked with -z nodelete: dlclose() must not unmap libnng
@@ -318,11 +324,10 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 		    .queue_bytes = 64ll << 20,
 		    .max_message = 8ll << 20,
 		    .ipc_mode = -1};
-	/* the table's defaults when a host passes nothing for a list */
-	lists[0] = "tcp://127.0.0.1:5560";
-	lists[1] = "";
-	lists[2] = "tcp://127.0.0.1:5561";
-	lists[3] = "";
+	/* a host that passes nothing gets the table's defaults (the numbers above repeat
+	 * the table's text, as the host normally passes them anyway) */
+	for (int k = 0; k < 4; k++)
+		lists[k] = nng_options[k].def ? nng_options[k].def : "";
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
 		const siogw_option *d = decl_of(o->name);
