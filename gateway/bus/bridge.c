@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "util/map.h"
 #include "util/rand.h"
+#include "util/timer.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -93,17 +94,11 @@ static void host_log(void *ctx, int level, const char *plugin, const char *fmt, 
 	gw_log(level, "plugin %s: %s", plugin ? plugin : "?", line);
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Log at most once per 10 s per bridge; the counter carries the rest. */
 static void log_malformed(gw_bus *bus, const char *topic, const char *why)
 {
-	uint64_t now = wall_ms(), last = atomic_load(&bus->malformed_logged_at);
+	uint64_t now = gw_now_ms(), last = atomic_load(&bus->malformed_logged_at);
 	if (now - last < 10000 && last)
 		return;
 	if (!atomic_compare_exchange_strong(&bus->malformed_logged_at, &last, now))
@@ -783,7 +778,7 @@ static void apply(gw_bus *bus, env_in *e)
 	default:
 		break;
 	}
-	uint64_t now = wall_ms();
+	uint64_t now = gw_now_ms();
 	if (now - bus->unsupported_logged_at > 10000) {
 		bus->unsupported_logged_at = now;
 		gw_warn("bus: envelope type %d not supported yet: dropped", (int)e->type);

@@ -253,9 +253,13 @@ int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool vol
 		gw_timer_start(&s->hb, 0, deferred_close);
 		return -GW_EFULL;
 	}
+	/* a non-empty queue already has its write pending: kick only on the first
+	 * frame, not once per frame of a broadcast burst */
+	bool was_empty = s->q_len == 0;
 	for (size_t i = 0; i < n; i++)
 		queue_push(s, frames[i]);
-	kick(s);
+	if (was_empty)
+		kick(s);
 	return 0;
 }
 

@@ -94,6 +94,7 @@ void net_conn_reset(gw_conn *c)
 	c->topic = NULL;
 	c->role = CONN_NONE;
 	c->have_reply = false;
+	c->preflight = false;
 	c->status = 0;
 	c->cookie[0] = 0;
 	c->body_limit = 0;
@@ -207,6 +208,17 @@ int net_add_common_headers(gw_conn *c, unsigned char **p, unsigned char *end)
 	return 0;
 }
 
+static int add_preflight_headers(gw_conn *c, unsigned char **p, unsigned char *end)
+{
+	char req[512] = "";
+	if (add_hdr(c->wsi, "access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE", p, end))
+		return -1;
+	if (lws_hdr_copy(c->wsi, req, sizeof req, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0 &&
+	    add_hdr(c->wsi, "access-control-allow-headers:", req, p, end))
+		return -1;
+	return 0;
+}
+
 int net_write_reply(gw_conn *c)
 {
 	if (!c->have_reply)
@@ -216,6 +228,8 @@ int net_write_reply(gw_conn *c)
 	if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->ctype, body_len, &p, end))
 		return -1;
 	if (net_add_common_headers(c, &p, end))
+		return -1;
+	if (c->preflight && add_preflight_headers(c, &p, end))
 		return -1;
 	if (c->cookie[0]) {
 		char v[128];
@@ -258,7 +272,8 @@ static eio_server *eio_for(gw_app *app, const char *path)
 static void preflight(gw_conn *c)
 {
 	c->role = CONN_REPLY;
-	net_reply(c, 204, "text/plain", "", 0);
+	c->preflight = true;
+	net_reply(c, 204, NULL, "", 0);
 }
 
 static int on_http(gw_app *app, gw_conn *c, struct lws *wsi, const char *path)
@@ -277,28 +292,6 @@ static int on_http(gw_app *app, gw_conn *c, struct lws *wsi, const char *path)
 	if (!app->api)
 		return -1;
 	return gw_api_on_http(app->api, c, path);
-}
-
-static int add_preflight_headers(gw_conn *c, unsigned char **p, unsigned char *end)
-{
-	char req[512] = "";
-	if (add_hdr(c->wsi, "access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE", p, end))
-		return -1;
-	if (lws_hdr_copy(c->wsi, req, sizeof req, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0 &&
-	    add_hdr(c->wsi, "access-control-allow-headers:", req, p, end))
-		return -1;
-	return 0;
-}
-
-static int write_preflight(gw_conn *c)
-{
-	unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
-	if (lws_add_http_common_headers(c->wsi, 204, NULL, 0, &p, end) ||
-	    net_add_common_headers(c, &p, end) || add_preflight_headers(c, &p, end) ||
-	    lws_finalize_write_http_header(c->wsi, start, &p, end))
-		return -1;
-	net_conn_reset(c);
-	return lws_http_transaction_completed(c->wsi) ? -1 : 0;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -330,9 +323,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return app->api ? gw_api_on_writeable(app->api, c) : -1;
 		if (c->role == CONN_EIO_GET)
 			return eio_on_http_writeable(c);
-		if (c->role == CONN_REPLY && c->have_reply && c->status == 204 &&
-		    lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
-			return write_preflight(c);
 		return net_write_reply(c);
 
 	case LWS_CALLBACK_CLOSED_HTTP:

@@ -47,6 +47,7 @@ typedef struct gw_conn {
 	/* reply */
 	bool held;                 /* net_hold(): rx is off until the reply */
 	bool have_reply;
+	bool preflight;            /* CORS preflight: the allow-methods/-headers too */
 	int status;
 	const char *ctype;
 	gw_buf out;
