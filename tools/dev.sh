@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
-	libwebsockets-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
+	libwebsockets-dev libwebsockets-evlib-ev libev-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
 	nginx-light)
 
 log() { printf '== %s\n' "$*" >&2; }

@@ -582,10 +582,9 @@ int eio_on_http(eio_server *srv, gw_conn *c)
 			session_close_now(s, s->close_reason);
 		} else if (s->q_len || s->probed) {
 			poll_answer(s, c, s->probed ? srv->noop : NULL);
-		}
-		else
-			if (!c->have_reply)
+		} else if (!c->have_reply) {
 			net_hold(c); /* until data */
+		}
 		return 0;
 	}
 	if (is_post) {

@@ -16,6 +16,8 @@
 #include "util/timer.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <ev.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -34,6 +36,7 @@ static pthread_mutex_t g_lws_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lws_context *volatile g_lws;
 static volatile sig_atomic_t g_stop;
 static const gw_config *g_cfg;
+static struct ev_loop *g_loop; /* the service loop: libev on epoll, lws runs on it */
 
 void net_wake(void)
 {
@@ -105,10 +108,12 @@ void net_conn_reset(gw_conn *c)
  * the middle of a transaction (a held long-poll, an SSE stream): when such a peer
  * hangs up, poll() reports it at once, forever, and the loop spins without telling
  * us. So every held connection is also watched by an epoll set of our own for
- * EPOLLRDHUP/EPOLLHUP; the set's fd is adopted into the loop as a raw file, and a
- * hang-up kills the connection (CLOSED_HTTP follows, as for any close).
+ * EPOLLRDHUP/EPOLLHUP; the set's fd is one more watcher on the loop, and a hang-up
+ * closes the connection from its next writeable callback (CLOSED_HTTP follows, as for
+ * any close).
  */
 static int g_hup_fd = -1;
+static ev_io g_hup_watch;
 
 static void unhold(gw_conn *c)
 {
@@ -127,16 +132,21 @@ void net_hold(gw_conn *c)
 	struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
 	if (epoll_ctl(g_hup_fd, EPOLL_CTL_ADD, lws_get_socket_fd(c->wsi), &ev) == 0)
 		c->held = true;
+
 }
 
-static void hangups(void)
+static void hangups(struct ev_loop *loop, ev_io *w, int revents)
 {
+	(void)loop, (void)w, (void)revents;
 	struct epoll_event evs[64];
 	int n = epoll_wait(g_hup_fd, evs, 64, 0);
 	for (int i = 0; i < n; i++) {
 		gw_conn *c = evs[i].data.ptr;
 		unhold(c);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		/* closed from its writeable callback: a close from here could free a
+		 * connection that a later entry of evs still points to */
+		c->hung_up = true;
+		lws_callback_on_writable(c->wsi);
 	}
 }
 
@@ -319,6 +329,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->hung_up)
+			return -1;
 		if (c->role == CONN_API_SSE)
 			return app->api ? gw_api_on_writeable(app->api, c) : -1;
 		if (c->role == CONN_EIO_GET)
@@ -358,11 +370,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_CLOSED:
 		eio_ws_closed(c);
-		return 0;
-
-	case LWS_CALLBACK_RAW_RX_FILE:
-		if (g_hup_fd >= 0)
-			hangups();
 		return 0;
 
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -423,9 +430,20 @@ int net_start(gw_app *app)
 	const char *host = cfg->listen_host;
 	if (host && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && host[0])
 		info.iface = host;
+	if (info.iface && strchr(info.iface, '.'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = protocols;
 	info.user = app;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
+	/* Our own libev loop on epoll (lws's built-in loop is poll(): O(connections) per
+	 * iteration); we run it, lws attaches its watchers to it. */
+	g_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (!g_loop) {
+		gw_err("cannot create the event loop (epoll)");
+		return -GW_EIO;
+	}
+	void *loops[] = {g_loop};
+	info.foreign_loops = loops;
 	if (cfg->tls_cert) {
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
@@ -434,35 +452,40 @@ int net_start(gw_app *app)
 		info.extensions = extensions;
 	info.timeout_secs = 20;
 	info.keepalive_timeout = 30;
+	/* No lws idle/validity policy: Engine.IO's own heartbeat decides when a connection
+	 * is dead. lws's default re-files every connection in one sorted timer list on each
+	 * frame received (O(connections) per frame: 20 % of the CPU at 10k clients). */
+	static const lws_retry_bo_t no_idle_policy = {0};
+	info.retry_and_idle_policy = &no_idle_policy;
 	app->lws = lws_create_context(&info);
 	if (!app->lws) {
 		gw_err("cannot listen on %s:%d (port in use, or bad address / TLS files)",
 		       host ? host : "0.0.0.0", cfg->listen_port);
+		ev_loop_destroy(g_loop);
+		g_loop = NULL;
 		return -GW_EIO;
 	}
 	pthread_mutex_lock(&g_lws_lock);
 	g_lws = app->lws;
 	pthread_mutex_unlock(&g_lws_lock);
-	gw_timer_init(app->lws);
+	gw_timer_init(g_loop);
 
 	g_hup_fd = epoll_create1(EPOLL_CLOEXEC);
-	lws_sock_file_fd_type fd = {.filefd = g_hup_fd};
-	struct lws_vhost *vh = lws_get_vhost_by_name(app->lws, "default");
-	if (g_hup_fd < 0 || !vh ||
-	    !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, protocols[0].name, NULL)) {
-		/* lws closed the fd on failure; run without the watch (hang-ups then
-		 * surface at the next write or ping timeout) */
-		gw_warn("cannot watch held connections for hang-ups");
-		g_hup_fd = -1;
+	if (g_hup_fd < 0) {
+		/* run without the watch (hang-ups then surface at the next write or ping timeout) */
+		gw_warn("cannot watch held connections for hang-ups: %s", strerror(errno));
+	} else {
+		ev_io_init(&g_hup_watch, hangups, g_hup_fd, EV_READ);
+		ev_io_start(g_loop, &g_hup_watch);
 	}
 	return 0;
 }
 
 void net_run(gw_app *app)
 {
+	(void)app;
 	while (!g_stop)
-		if (lws_service(app->lws, 0) < 0)
-			break;
+		ev_run(g_loop, EVRUN_ONCE);
 }
 
 void net_destroy(gw_app *app)
@@ -472,8 +495,14 @@ void net_destroy(gw_app *app)
 	pthread_mutex_lock(&g_lws_lock);
 	g_lws = NULL;
 	pthread_mutex_unlock(&g_lws_lock);
-	lws_context_destroy(app->lws); /* closes the adopted epoll fd too */
-	g_hup_fd = -1;
+	lws_context_destroy(app->lws);
+	if (g_hup_fd >= 0) {
+		ev_io_stop(g_loop, &g_hup_watch);
+		close(g_hup_fd);
+		g_hup_fd = -1;
+	}
 	app->lws = NULL;
 	gw_timer_init(NULL);
+	ev_loop_destroy(g_loop);
+	g_loop = NULL;
 }

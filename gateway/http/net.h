@@ -46,6 +46,7 @@ typedef struct gw_conn {
 
 	/* reply */
 	bool held;                 /* net_hold(): rx is off until the reply */
+	bool hung_up;              /* the peer of a held request went away: close it */
 	bool have_reply;
 	bool preflight;            /* CORS preflight: the allow-methods/-headers too */
 	int status;

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <libwebsockets.h>
+#include <ev.h>
 
 #include "util/log.h"
 
-static struct lws_context *g_ctx;
-static lws_sorted_usec_list_t g_sul; /* armed for the heap's root */
+static struct ev_loop *g_loop;
+static ev_timer g_ev; /* armed for the heap's root */
 static gw_timer **g_heap;
 static size_t g_len, g_cap;
 
@@ -72,24 +72,22 @@ static void heap_remove(gw_timer *t)
 	sift_up(last->slot - 1);
 }
 
-static void fire(lws_sorted_usec_list_t *sul);
-
-/* Keep the one lws timer on the earliest deadline. */
+/* Keep the one loop timer on the earliest deadline. */
 static void rearm(void)
 {
-	if (!g_ctx)
+	if (!g_loop)
 		return;
-	if (!g_len) {
-		lws_sul_cancel(&g_sul);
+	ev_timer_stop(g_loop, &g_ev);
+	if (!g_len)
 		return;
-	}
 	uint64_t now = now_us(), due = g_heap[0]->due_us;
-	lws_sul_schedule(g_ctx, 0, &g_sul, fire, due > now ? (lws_usec_t)(due - now) : 1);
+	ev_timer_set(&g_ev, due > now ? (double)(due - now) / 1e6 : 0., 0.);
+	ev_timer_start(g_loop, &g_ev);
 }
 
-static void fire(lws_sorted_usec_list_t *sul)
+static void fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)sul;
+	(void)loop, (void)w, (void)revents;
 	uint64_t now = now_us();
 	/* pop before calling: a callback may start or stop any timer, itself included */
 	while (g_len && g_heap[0]->due_us <= now) {
@@ -100,12 +98,13 @@ static void fire(lws_sorted_usec_list_t *sul)
 	rearm();
 }
 
-void gw_timer_init(void *lws_context)
+void gw_timer_init(void *ev_loop)
 {
-	if (!lws_context && g_ctx)
-		lws_sul_cancel(&g_sul);
-	g_ctx = lws_context;
-	if (!g_ctx) {
+	if (g_loop)
+		ev_timer_stop(g_loop, &g_ev);
+	g_loop = ev_loop;
+	ev_timer_init(&g_ev, fire, 0., 0.);
+	if (!g_loop) {
 		for (size_t i = 0; i < g_len; i++)
 			g_heap[i]->slot = 0; /* owners may still stop them: a no-op now */
 		free(g_heap);

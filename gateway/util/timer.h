@@ -23,8 +23,8 @@ struct gw_timer {
 	void *ctx;         /* free for the owner */
 };
 
-/* Bind timers to the service loop (the lws context); NULL at shutdown. */
-void gw_timer_init(void *lws_context);
+/* Bind timers to the service loop (a libev struct ev_loop *); NULL at shutdown. */
+void gw_timer_init(void *ev_loop);
 /* (Re)arm t to fire once after ms milliseconds. */
 void gw_timer_start(gw_timer *t, uint32_t ms, gw_timer_cb cb);
 void gw_timer_stop(gw_timer *t);

@@ -50,6 +50,37 @@ describe('configuration', () => {
     let gw;
     const it = h.gatewayIt(() => gw);
 
+    /* The listening sockets on `port` from /proc/net/tcp{,6}: local addresses in kernel hex. */
+    function listeners(port) {
+      const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+      const out = [];
+      for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+        for (const line of fs.readFileSync(f, 'utf8').split('\n').slice(1)) {
+          const cols = line.trim().split(/\s+/);
+          if (cols.length > 3 && cols[3] === '0A' && cols[1].endsWith(`:${hexPort}`)) out.push(cols[1].split(':')[0]);
+        }
+      }
+      return out;
+    }
+
+    it('listen.host 127.0.0.1 binds the loopback address only, not every interface', async () => {
+      gw = await h.startGateway({});
+      try {
+        assert.deepEqual(listeners(gw.port), ['0100007F'], 'one IPv4 listener on 127.0.0.1');
+      } finally {
+        assert.equal(await gw.stop(), 0);
+      }
+    });
+
+    it('listen.host ::1 binds the IPv6 loopback only', async () => {
+      gw = await h.startGateway({ listen: { host: '::1' } });
+      try {
+        assert.deepEqual(listeners(gw.port), ['00000000000000000000000001000000'], 'one IPv6 listener on ::1');
+      } finally {
+        assert.equal(await gw.stop(), 0);
+      }
+    });
+
     it('${VAR:-default} and ${VAR} are substituted; SIGTERM exits 0', async () => {
       gw = await h.startGateway(
         {},

@@ -218,8 +218,9 @@ class Gateway {
     this.configPath = configPath;
     this.bin = bin;
     this.host = config.listen.host;
-    this.url = `http://${this.host}:${port}`;
-    this.wsUrl = `ws://${this.host}:${port}`;
+    const h = this.host.includes(':') ? `[${this.host}]` : this.host; // an IPv6 literal
+    this.url = `http://${h}:${port}`;
+    this.wsUrl = `ws://${h}:${port}`;
     this.enginePath = config.engine.path;
     this.token = (config.http_api && config.http_api.token) || '';
     const prefix = (config.topics && config.topics.prefix) || 'sio';

@@ -66,7 +66,7 @@ function httpRequest(url, { method = 'GET', headers = {}, body, timeout = DEFAUL
     const hdrs = { connection: 'close', ...headers };
     if (payload) hdrs['content-length'] = String(payload.length);
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: hdrs, agent: false },
+      { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method, headers: hdrs, agent: false },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -413,7 +413,7 @@ class SseStream {
       const u = new URL(`${this.baseUrl}/api/subscribe?topic=${encodeURIComponent(this.topic)}`);
       const req = http.request(
         {
-          host: u.hostname,
+          host: u.hostname.replace(/^\[|\]$/g, ''),
           port: u.port,
           path: u.pathname + u.search,
           method: 'GET',
