@@ -3,7 +3,7 @@
  * websocket server, one thread, no library, that does the least work a fan-out
  * server can do.
  *
- *   ceiling --port P [--host 127.0.0.1]
+ *   ceiling --port P [--host 127.0.0.1] [--per-frame]
  *
  * It speaks just enough for bench/loadgen (and any Socket.IO client that uses
  * websocket only and needs nothing but events):
@@ -13,9 +13,12 @@
  *   POST /api/publish?topic=...  body: an emit envelope, as for the gateway's HTTP API
  *       ({"type":"emit","nsp":"/","event":"e","data":[...]}). The Socket.IO packet
  *       42["e",...] is built once, framed once, and that one prebuilt websocket frame
- *       is written to every connected client: one write() per frame per client, the
- *       part that does not fit the socket buffer waits in a per-client buffer for
- *       EPOLLOUT. Rooms, except and acks are ignored.
+ *       is written to every connected client. By default the frames of one epoll turn
+ *       (every publish read in one epoll_wait round) are written to each client with
+ *       one write(), as a server that coalesces per connection does; --per-frame
+ *       writes each frame to each client with its own write() at once. The part that
+ *       does not fit the socket buffer waits in a per-client buffer for EPOLLOUT.
+ *       Rooms, except and acks are ignored.
  *   GET /healthz → 200.
  * On SIGINT/SIGTERM it prints what it did to stderr and exits 0.
  */
@@ -54,6 +57,9 @@ static size_t g_nfd;
 static conn **g_ws;
 static size_t g_nws;
 static unsigned long long g_sid;
+static bool g_per_frame;
+static uint8_t *g_turn; /* the frames published in this epoll turn, back to back */
+static size_t g_turn_len, g_turn_cap, g_turn_frames;
 static struct {
 	unsigned long long accepted, events, frames, writes, partial, bytes, max_clients;
 } S;
@@ -142,6 +148,25 @@ static bool conn_send(conn *c, const void *data, size_t len)
 	memcpy(c->out + c->out_len, data, len);
 	c->out_len += len;
 	return conn_flush(c);
+}
+
+/* Write the frames of this turn to every client, one write() each. */
+static void write_turn(void)
+{
+	if (!g_turn_len)
+		return;
+	/* conn_send may close a client, which moves the last one into its slot */
+	for (size_t i = 0; i < g_nws;) {
+		conn *c = g_ws[i];
+		if (conn_send(c, g_turn, g_turn_len)) {
+			S.frames += g_turn_frames;
+			S.bytes += g_turn_len;
+		}
+		if (i < g_nws && g_ws[i] == c)
+			i++;
+	}
+	g_turn_len = 0;
+	g_turn_frames = 0;
 }
 
 /* A server frame (unmasked) around payload, into out; returns its length. */
@@ -250,17 +275,16 @@ static bool publish(const char *body, size_t len)
 	size_t fl = ws_frame(frame, 0x1, pkt, pl);
 	free(pkt);
 	S.events++;
-	/* conn_send may close a client, which moves the last one into its slot */
-	for (size_t i = 0; i < g_nws;) {
-		conn *c = g_ws[i];
-		if (conn_send(c, frame, fl)) {
-			S.frames++;
-			S.bytes += fl;
-		}
-		if (i < g_nws && g_ws[i] == c)
-			i++;
+	if (g_turn_len + fl > g_turn_cap) {
+		g_turn_cap = (g_turn_len + fl) * 2;
+		g_turn = xrealloc(g_turn, g_turn_cap);
 	}
+	memcpy(g_turn + g_turn_len, frame, fl);
+	g_turn_len += fl;
+	g_turn_frames++;
 	free(frame);
+	if (g_per_frame)
+		write_turn();
 	return true;
 }
 
@@ -433,13 +457,15 @@ int main(int argc, char **argv)
 			port = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--host") && i + 1 < argc)
 			host = argv[++i];
+		else if (!strcmp(argv[i], "--per-frame"))
+			g_per_frame = true;
 		else {
-			fprintf(stderr, "usage: ceiling --port P [--host 127.0.0.1]\n");
+			fprintf(stderr, "usage: ceiling --port P [--host 127.0.0.1] [--per-frame]\n");
 			return 2;
 		}
 	}
 	if (port <= 0 || port > 65535) {
-		fprintf(stderr, "usage: ceiling --port P [--host 127.0.0.1]\n");
+		fprintf(stderr, "usage: ceiling --port P [--host 127.0.0.1] [--per-frame]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -513,6 +539,7 @@ int main(int argc, char **argv)
 			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 				conn_readable(c);
 		}
+		write_turn();
 	}
 	fprintf(stderr,
 		"ceiling: %llu connections accepted, at most %llu clients, %llu events, %llu frames (%llu bytes) "
@@ -523,6 +550,7 @@ int main(int argc, char **argv)
 			conn_close(g_byfd[fd]);
 	free(g_byfd);
 	free(g_ws);
+	free(g_turn);
 	close(ls);
 	close(g_ep);
 	return 0;

@@ -70,7 +70,7 @@ esac
 
 case $tool in
 perf)
-	perf record -e cpu-clock -F 4999 ${PERF_CALLGRAPH:--g} -p "$gw" -o "$OUT/perf.data" 2>"$OUT/perf-record.log" &
+	perf record ${PERF_EVENTS:--e cpu-clock -F 4999} ${PERF_CALLGRAPH:--g} -p "$gw" -o "$OUT/perf.data" 2>"$OUT/perf-record.log" &
 	prof=$!
 	;;
 strace)

@@ -22,4 +22,8 @@ int eio_ws_receive(gw_conn *c, const void *in, size_t len);
 int eio_ws_writeable(gw_conn *c);
 void eio_ws_closed(gw_conn *c);
 
+/* Write what this loop turn queued on websocket sessions: once per turn, before the
+ * loop waits, outside any lws callback. */
+void eio_flush(void);
+
 #endif

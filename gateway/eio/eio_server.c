@@ -17,9 +17,11 @@
 #include "util/rand.h"
 #include "util/timer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 struct eio_session {
@@ -43,6 +45,8 @@ struct eio_session {
 	gw_timer upg;          /* upgrade timeout */
 	char *handshake;       /* JSON text: compact while idle, parsed when needed */
 	void *user;
+	eio_session *dnext, *dprev; /* on the dirty list: frames queued this loop turn */
+	bool dirty;
 };
 
 struct eio_server {
@@ -135,16 +139,54 @@ static void queue_push(eio_session *s, gw_frame *f)
 }
 
 /* Ask the active transport to write. */
+/*
+ * Websocket writes are coalesced per loop turn: a session that gets its first queued
+ * frame goes on the dirty list, and eio_flush() (called once per turn, before the loop
+ * waits) writes each one's whole queue with one lws_write. No writeable-callback round
+ * trip (two epoll_ctl per frame) and one send() for every frame a turn produced.
+ */
+static eio_session *g_dirty;
+
+static void dirty_add(eio_session *s)
+{
+	if (s->dirty)
+		return;
+	s->dirty = true;
+	s->dprev = NULL;
+	s->dnext = g_dirty;
+	if (g_dirty)
+		g_dirty->dprev = s;
+	g_dirty = s;
+}
+
+static void dirty_del(eio_session *s)
+{
+	if (!s->dirty)
+		return;
+	s->dirty = false;
+	if (s->dprev)
+		s->dprev->dnext = s->dnext;
+	else
+		g_dirty = s->dnext;
+	if (s->dnext)
+		s->dnext->dprev = s->dprev;
+}
+
 static void kick(eio_session *s)
 {
-	if (s->websocket && s->ws)
-		lws_callback_on_writable(s->ws->wsi);
-	else if (!s->websocket && s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply)
+	if (s->websocket && s->ws) {
+		if (s->srv->cfg->engine.per_message_deflate)
+			lws_callback_on_writable(s->ws->wsi); /* lws frames (and deflates) each message */
+		else
+			dirty_add(s);
+	} else if (!s->websocket && s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply) {
 		lws_callback_on_writable(s->poll->wsi);
+	}
 }
 
 static void session_free(eio_session *s)
 {
+	dirty_del(s);
 	queue_clear(s);
 	free(s->q);
 	free(s->handshake);
@@ -868,6 +910,31 @@ int eio_ws_receive(gw_conn *c, const void *in, size_t len)
  */
 #define WS_BATCH_MAX (64 * 1024)
 
+/*
+ * Write ready websocket bytes (p has LWS_PRE bytes of headroom). Straight to the socket
+ * when lws holds nothing for this connection: lws_write would also ask for a writeable
+ * callback after every write (two epoll_ctl and a loop turn per send). What the socket
+ * does not take goes to lws, which sends it, in order, before anything it writes on
+ * the connection itself (close frame, pong). TLS connections always go through lws.
+ */
+static int ws_send_raw(gw_conn *c, uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	if (!lws_is_ssl(c->wsi) && !lws_partial_buffered(c->wsi)) {
+		ssize_t n;
+		do
+			n = send(lws_get_socket_fd(c->wsi), p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (n > 0)
+			off = (size_t)n;
+		if (off == len)
+			return 0;
+	}
+	return lws_write(c->wsi, p + off, len - off, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
 static int ws_write_batch(gw_conn *c, eio_session *s)
 {
 	static gw_buf scratch; /* service thread only; reused, never shrinks */
@@ -900,8 +967,28 @@ static int ws_write_batch(gw_conn *c, eio_session *s)
 		if (rc)
 			return -1;
 	}
-	size_t n = scratch.len - LWS_PRE;
-	return lws_write(c->wsi, scratch.data + LWS_PRE, n, LWS_WRITE_RAW) < 0 ? -1 : 0;
+	return ws_send_raw(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE);
+}
+
+void eio_flush(void)
+{
+	while (g_dirty) {
+		eio_session *s = g_dirty;
+		dirty_del(s);
+		gw_conn *c = s->ws;
+		if (s->closed || !s->websocket || !c || !s->q_len)
+			continue;
+		/* the rare paths, and output lws still holds from a short write, go through
+		 * the writeable callback (lws sends its leftovers first) */
+		if (s->closing || c->kill || c->probe_reply || lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		if (ws_write_batch(c, s) < 0)
+			c->kill = true; /* closed from the writeable callback below */
+		if (s->q_len || c->kill)
+			lws_callback_on_writable(c->wsi);
+	}
 }
 
 int eio_ws_writeable(gw_conn *c)

@@ -114,6 +114,13 @@ void net_conn_reset(gw_conn *c)
  */
 static int g_hup_fd = -1;
 static ev_io g_hup_watch;
+static ev_prepare g_flush; /* each loop turn, before waiting: coalesced websocket writes */
+
+static void flush_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop, (void)w, (void)revents;
+	eio_flush();
+}
 
 static void unhold(gw_conn *c)
 {
@@ -470,6 +477,8 @@ int net_start(gw_app *app)
 	pthread_mutex_unlock(&g_lws_lock);
 	gw_timer_init(g_loop);
 
+	ev_prepare_init(&g_flush, flush_turn);
+	ev_prepare_start(g_loop, &g_flush);
 	g_hup_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (g_hup_fd < 0) {
 		/* run without the watch (hang-ups then surface at the next write or ping timeout) */
@@ -496,6 +505,7 @@ void net_destroy(gw_app *app)
 	g_lws = NULL;
 	pthread_mutex_unlock(&g_lws_lock);
 	lws_context_destroy(app->lws);
+	ev_prepare_stop(g_loop, &g_flush);
 	if (g_hup_fd >= 0) {
 		ev_io_stop(g_loop, &g_hup_watch);
 		close(g_hup_fd);

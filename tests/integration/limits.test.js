@@ -111,6 +111,34 @@ function hangUpAfter(url, ready) {
   });
 }
 
+describe('a websocket client that stops reading', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({});
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('gets every packet intact and in order once it reads again (short writes); others are not held back', async () => {
+    const healthy = await gw.connect('/', { transports: ['websocket'] });
+    const stalled = await gw.connect('/', { transports: ['websocket'] });
+    const seen = { healthy: [], stalled: [] };
+    const N = 600;
+    const pad = 'y'.repeat(32 * 1024); // 600 × 32 KB = 19 MB: more than both socket buffers hold (tcp_wmem + tcp_rmem max 10 MB)
+    healthy.on('big', (i, p) => seen.healthy.push([i, p.length]));
+    stalled.on('big', (i, p) => seen.stalled.push([i, p === pad ? p.length : -1]));
+    const sock = stalled.io.engine.transport.ws._socket; // the client's TCP socket
+    sock.pause();
+    for (let i = 0; i < N; i++) await gw.emitEnvelope({ type: 'emit', event: 'big', data: [i, pad] });
+    await h.waitFor(() => seen.healthy.length === N, 10000, { message: `healthy got ${seen.healthy.length}/${N}` });
+    assert.ok(seen.stalled.length < N, 'the stalled client could not have read everything yet');
+    sock.resume();
+    await h.waitFor(() => seen.stalled.length === N, 10000, { message: `stalled got ${seen.stalled.length}/${N}` });
+    assert.deepEqual(seen.stalled, [...Array(N).keys()].map((i) => [i, pad.length]));
+    assert.equal(stalled.connected, true);
+  });
+});
+
 describe('held requests whose client hangs up', () => {
   let gw;
   before(async () => {
