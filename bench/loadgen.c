@@ -22,7 +22,10 @@
  *            carries the publish time (CLOCK_MONOTONIC ns, as a JSON string so that no
  *            JSON number rounding touches it); latency = receipt time - publish time.
  *   ack:     every client keeps one event with an ack in flight ("echo"), for --duration
- *            seconds; RTT is measured from the client's send time. With --backend sse the
+ *            seconds; RTT is measured from the client's send time. With --interval MS a
+ *            client starts its next request MS ms after the previous one started (paced
+ *            load: latency at a known request rate) instead of as soon as the answer is
+ *            in (closed loop: the most requests/s). With --backend sse the
  *            loadgen is also the backend: it reads GET /api/subscribe?topic=sio.in (SSE)
  *            and POSTs {"type":"ack",...} to each event's reply_to topic (the memory bus
  *            path of the gateway). Without it the server must answer by itself (node).
@@ -68,6 +71,7 @@ static struct {
 	const char *in_topic;
 	unsigned clients, concurrency, src_addrs, events, size, window, posters;
 	double connect_timeout, duration, hold, settle, idle_timeout, timeout;
+	double interval_ms; /* ack: a client's requests start at most this often (0: back to back) */
 	uint64_t rss_at[16];
 	size_t n_rss_at;
 	pid_t server_pid;
@@ -112,6 +116,7 @@ typedef struct {
 	uint8_t state;
 	bool want_out;
 	bool ack_inflight;
+	uint64_t ack_next; /* --interval: when this client's next request is due (ns) */
 	uint32_t next_seq;
 	uint32_t ack_id;
 	uint64_t t0;
@@ -417,8 +422,23 @@ static void on_ack(client *c, const char *p, const char *end, uint64_t now)
 	if (S.ack_running)
 		S.acks_in_window++;
 	bl_hist_add(&g_lat, now - c->t0);
-	if (S.ack_running)
+	if (!S.ack_running)
+		return;
+	if (O.interval_ms > 0)
+		c->ack_next = c->t0 + (uint64_t)(O.interval_ms * 1e6); /* sent by ack_pace() */
+	else
 		ack_send(c);
+}
+
+/* --interval: send the requests that are due (a late answer makes the next one late,
+ * never two in flight). */
+static void ack_pace(uint64_t now)
+{
+	for (unsigned i = 0; i < O.clients; i++) {
+		client *c = &g_cl[i];
+		if (c->state == C_READY && !c->ack_inflight && c->ack_next && c->ack_next <= now)
+			ack_send(c);
+	}
 }
 
 /* One Engine.IO packet (a websocket text message). */
@@ -1027,6 +1047,10 @@ static bool loop_until(bool (*cond)(void), uint64_t deadline)
 		if (now >= deadline)
 			return false;
 		uint64_t left_ms = (deadline - now) / 1000000 + 1;
+		if (S.ack_running && O.interval_ms > 0) {
+			ack_pace(now);
+			left_ms = 1; /* requests are due every few ms */
+		}
 		loop_once(left_ms > 10 ? 10 : (int)left_ms);
 	}
 }
@@ -1145,6 +1169,8 @@ static void usage(FILE *f)
 		"fanout:  --events E (100) --size B (100, the client's packet) --window W (4 events)\n"
 		"         --posters P (1) --publish-path PATH (/api/publish?topic=sio.out) --idle-timeout S (5)\n"
 		"ack:     --duration S (5) --size B --backend sse|none (none) --in-topic T (sio.in)\n"
+		"         --interval MS (0): each client starts a request at most every MS ms (paced load;\n"
+		"         0 = the next one as soon as the answer is in)\n"
 		"wait:    --timeout S (10): GET /healthz until it answers 200\n"
 		"--rss-pid PID also reports that server's CPU use during the measured phase.\n");
 }
@@ -1211,6 +1237,8 @@ static void parse_args(int argc, char **argv)
 			O.idle_timeout = atof(v);
 		else if (OPT("--duration"))
 			O.duration = atof(v);
+		else if (OPT("--interval"))
+			O.interval_ms = atof(v);
 		else if (OPT("--hold"))
 			O.hold = atof(v);
 		else if (OPT("--settle"))
@@ -1458,9 +1486,14 @@ int main(int argc, char **argv)
 		bl_system_cpu_ns(&sys_cpu, &irq_cpu);
 		uint64_t t0 = bl_now_ns();
 		S.ack_running = true;
-		for (unsigned i = 0; i < O.clients; i++)
-			if (g_cl[i].state == C_READY)
+		for (unsigned i = 0; i < O.clients; i++) {
+			if (g_cl[i].state != C_READY)
+				continue;
+			if (O.interval_ms > 0) /* spread the clients over one interval */
+				g_cl[i].ack_next = t0 + (uint64_t)(O.interval_ms * 1e6 * i / O.clients) + 1;
+			else
 				ack_send(&g_cl[i]);
+		}
 		loop_until(NULL, t0 + secs(O.duration));
 		S.ack_running = false;
 		phase_ns = bl_now_ns() - t0;
@@ -1534,7 +1567,8 @@ int main(int argc, char **argv)
 		jadd(",\"backend\":\"%s\",\"duration_s\":%.4f,\"acks\":%llu,\"acks_in_window\":%llu,\"ack_mismatch\":%llu",
 		     O.backend_sse ? "sse" : "none", phase_s, (unsigned long long)S.acks,
 		     (unsigned long long)S.acks_in_window, (unsigned long long)S.ack_mismatch);
-		jadd(",\"requests_per_s\":%.1f", phase_s > 0 ? (double)S.acks_in_window / phase_s : 0);
+		jadd(",\"requests_per_s\":%.1f,\"interval_ms\":%.3f", phase_s > 0 ? (double)S.acks_in_window / phase_s : 0,
+		     O.interval_ms);
 		jadd(",\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"rtt_p999_us\":%.1f,\"rtt_max_us\":%.1f,\"rtt_mean_us\":%.1f",
 		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
 		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);

@@ -472,6 +472,8 @@ static const field tls_fields[] = {
 static const field listen_fields[] = {
 	{.key = "host", .type = F_STR, .off = OFF(listen_host), .def = "0.0.0.0", .flags = NONEMPTY, .help = "address to bind"},
 	{.key = "port", .type = F_INT, .off = OFF(listen_port), .def = "3000", .min = 1, .max = 65535, .help = "TCP port"},
+	{.key = "max_connections", .type = F_INT, .off = OFF(max_connections), .def = "0", .min = 0, .max = 16777216,
+	 .help = "open connections beyond which new ones are refused (503); 0 = as many as the fd limit allows"},
 	{.key = "tls", .type = F_MAP, .sub = tls_fields, .n_sub = N(tls_fields), .help = "serve https/wss; needs cert and key"},
 };
 

@@ -57,6 +57,7 @@ typedef struct gw_config {
 
 	char *listen_host;      /* default "0.0.0.0" */
 	int listen_port;        /* default 3000 */
+	int max_connections;    /* listen.max_connections; 0 = from the fd limit */
 	char *tls_cert, *tls_key; /* both or neither; NULL = plain */
 
 	struct {

@@ -28,6 +28,13 @@ void gw_metrics_render(gw_buf *o)
 			 "sio_connections{transport=\"polling\"} %lld\n"
 			 "sio_connections{transport=\"websocket\"} %lld\n",
 		      (long long)m->conn_polling, (long long)m->conn_websocket);
+	gw_buf_printf(o, "# HELP sio_tcp_connections Accepted TCP connections open (all kinds).\n"
+			 "# TYPE sio_tcp_connections gauge\nsio_tcp_connections %lld\n"
+			 "# HELP sio_tcp_connections_max Open connections beyond which new ones are refused.\n"
+			 "# TYPE sio_tcp_connections_max gauge\nsio_tcp_connections_max %lld\n",
+		      (long long)m->tcp_open, (long long)m->tcp_max);
+	counter(o, "sio_tcp_refused_total", "Connections refused (503) because sio_tcp_connections_max was reached.",
+		m->tcp_refused);
 	counter(o, "sio_sessions_opened_total", "Engine.IO sessions opened.", m->sessions_opened);
 	counter(o, "sio_upgrades_total", "Polling sessions upgraded to websocket.", m->upgrades);
 	counter(o, "sio_packets_in_total", "Engine.IO packets received.", m->packets_in);

@@ -46,6 +46,9 @@ typedef struct gw_metrics {
 	uint64_t events_rejected;                /* client events not in the allowlist */
 	uint64_t upgrades;
 	uint64_t http_requests;
+	int64_t tcp_open;                        /* gauge: accepted TCP connections open */
+	int64_t tcp_max;                         /* their ceiling (listen.max_connections / fd limit) */
+	uint64_t tcp_refused;                    /* connections refused at that ceiling */
 	_Atomic uint64_t bus_in[GW_TOPIC__COUNT];  /* messages received from the bus */
 	_Atomic uint64_t bus_out[GW_TOPIC__COUNT]; /* messages published to the bus */
 	_Atomic uint64_t bus_publish_errors;

@@ -311,6 +311,63 @@ static int on_http(gw_app *app, gw_conn *c, struct lws *wsi, const char *path)
 	return gw_api_on_http(app->api, c, path);
 }
 
+/* fds kept free for everything that is not a client connection: the listening socket,
+ * the loop's epoll and wake fds, logs, plugin sockets (nng, Kafka brokers), dlopen */
+#define FD_RESERVE 64
+
+/*
+ * Raise the soft fd limit to the hard limit (every connection is one fd) and set the
+ * connection ceiling: listen.max_connections, at most what the fd limit allows.
+ */
+static void set_connection_limit(const gw_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	long long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long long)rl.rlim_cur
+											     : 1048576;
+	long long by_fds = fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
+	long long max = cfg->max_connections > 0 && cfg->max_connections < by_fds ? cfg->max_connections : by_fds;
+	if (cfg->max_connections > by_fds)
+		gw_warn("listen.max_connections %d is more than the fd limit %lld allows: using %lld",
+			cfg->max_connections, fds, by_fds);
+	gw_stats.tcp_max = max;
+	gw_info("fd limit %lld: at most %lld concurrent connections%s", fds, max,
+		max < by_fds ? " (listen.max_connections)" : "");
+}
+
+/*
+ * A connection over the ceiling: answer 503 on the raw socket and let lws close it.
+ * What the client already sent is read first, or the close would be a reset that can
+ * overtake the answer.
+ */
+static void refuse_connection(int fd)
+{
+	static uint64_t last_warn_ms;
+	static const char reply[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				    "Content-Type: application/json\r\n"
+				    "Content-Length: 36\r\n"
+				    "Retry-After: 5\r\n"
+				    "Connection: close\r\n\r\n"
+				    "{\"error\":\"connection limit reached\"}";
+	static_assert(sizeof "{\"error\":\"connection limit reached\"}" - 1 == 36, "Content-Length");
+	char sink[4096];
+	while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+		;
+	(void)!send(fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	gw_stats.tcp_refused++;
+	uint64_t now = gw_now_ms();
+	if (!last_warn_ms || now - last_warn_ms >= 10000) {
+		last_warn_ms = now;
+		gw_warn("connection limit %lld reached: refusing new connections with 503 (%llu so far; "
+			"listen.max_connections, ulimit -n)",
+			(long long)gw_stats.tcp_max, (unsigned long long)gw_stats.tcp_refused);
+	}
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		    size_t len)
 {
@@ -351,6 +408,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				gw_api_on_closed(app->api, c);
 			net_conn_reset(c);
 		}
+		return 0;
+
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
+		if (gw_stats.tcp_open >= gw_stats.tcp_max) {
+			refuse_connection((int)(intptr_t)in);
+			return 1;
+		}
+		gw_stats.tcp_open++;
+		return 0;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* every accepted connection ends here once, whatever its role; the listening
+		 * socket and the wake pipe only at shutdown */
+		if (gw_stats.tcp_open > 0)
+			gw_stats.tcp_open--;
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -411,24 +484,12 @@ static void lws_log(int level, const char *line)
 	gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARN, "lws: %.*s", (int)n, line);
 }
 
-/* Raise the soft fd limit to the hard limit: every connection is one fd. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		gw_info("fd limit %llu: at most about %llu concurrent connections",
-			(unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
-}
 
 int net_start(gw_app *app)
 {
 	const gw_config *cfg = app->cfg;
 	g_cfg = cfg;
-	raise_fd_limit();
+	set_connection_limit(cfg);
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
 	struct lws_context_creation_info info;

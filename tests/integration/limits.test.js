@@ -111,6 +111,75 @@ function hangUpAfter(url, ready) {
   });
 }
 
+/* A raw TCP connection that is accepted (the kernel's side) and stays open. */
+function openTcp(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+describe('connection ceiling (listen.max_connections: 4)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({ listen: { max_connections: 4 } });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('beyond the ceiling: 503 with Retry-After, counted, logged; the open ones keep working; a freed slot is reused', async () => {
+    const s = await gw.connect('/', { transports: ['websocket'] });
+    await gw.backend(); // answers "echo" over an SSE stream: the second connection
+    const held = [await openTcp(gw.port), await openTcp(gw.port)];
+    let refused;
+    await h.waitFor(async () => (refused = await h.httpRequest(`${gw.url}/healthz`)).status === 503, 3000,
+      { message: 'a fifth connection is refused' });
+    assert.equal(refused.headers['retry-after'], '5');
+    assert.deepEqual(JSON.parse(refused.text), { error: 'connection limit reached' });
+    // a socket.io client cannot get in either, and says so
+    const late = gw.socket('/', { transports: ['websocket'], reconnection: false });
+    await new Promise((resolve) => late.once('connect_error', resolve));
+    late.close();
+    held.forEach((x) => x.destroy());
+    // the client connected before is unaffected (its ack travels over the backend's POST)
+    assert.equal(await s.timeout(3000).emitWithAck('echo', 'still here'), 'still here');
+    await h.waitFor(async () => (await h.httpRequest(`${gw.url}/healthz`)).status === 200, 3000,
+      { message: 'a freed slot is usable again' });
+    assert.ok((await gw.metric('sio_tcp_refused_total')) >= 2);
+    assert.equal(await gw.metric('sio_tcp_connections_max'), 4);
+    assert.match(gw.stderr, /connection limit 4 reached: refusing new connections with 503/);
+  });
+});
+
+describe('connection ceiling from the fd limit (hard limit 160)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({}, { wrap: ['prlimit', '--nofile=160:160', '--'] });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('the gateway logs the ceiling it derived, and refuses cleanly (no crash, no spin) at it', async () => {
+    assert.match(gw.stderr, /fd limit 160: at most 96 concurrent connections/);
+    assert.equal(await gw.metric('sio_tcp_connections_max'), 96);
+    const held = [];
+    for (let i = 0; i < 110; i++) held.push(await openTcp(gw.port));
+    // the ones over the ceiling were answered 503 and closed by the gateway
+    const closed = await Promise.all(held.map((x) => new Promise((resolve) => {
+      let buf = '';
+      x.on('data', (d) => { buf += d; });
+      const t = setTimeout(() => resolve(null), 1500);
+      x.on('close', () => { clearTimeout(t); resolve(buf); });
+    })));
+    const refusedReplies = closed.filter((b) => b !== null);
+    assert.ok(refusedReplies.length >= 14, `${refusedReplies.length} of 110 refused`);
+    for (const b of refusedReplies) assert.match(b, /^HTTP\/1.1 503 /);
+    held.forEach((x) => x.destroy());
+    await h.waitFor(async () => (await gw.http('/healthz')).status === 200, 3000, { message: 'serving again' });
+    assert.equal(gw.running, true);
+  });
+});
+
 describe('a websocket client that stops reading', () => {
   let gw;
   before(async () => {

@@ -486,7 +486,7 @@ class Gateway {
  * wait until GET /healthz answers 200. Retries on another port when the first
  * one was taken in the meantime.
  */
-async function startGateway(overrides = {}, { startTimeoutMs, env = {}, args = [], transformYaml = null } = {}) {
+async function startGateway(overrides = {}, { startTimeoutMs, env = {}, args = [], transformYaml = null, wrap = [] } = {}) {
   const bin = checkBinary();
   const timeout = startTimeoutMs || Number(process.env.SIOGW_START_TIMEOUT_MS) || 5000;
   let lastErr;
@@ -503,7 +503,9 @@ async function startGateway(overrides = {}, { startTimeoutMs, env = {}, args = [
     fs.writeFileSync(configPath, yaml);
     const childEnv = { ...process.env, ...env };
     delete childEnv.SIO_API_TOKEN;
-    const proc = spawn(bin, ['-c', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
+    // wrap: a command that execs the gateway (e.g. prlimit --nofile=N:N --), same pid
+    const argv = [...wrap, bin, '-c', configPath, ...args];
+    const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
     const gw = new Gateway({ proc, port, config, dir, configPath, bin });
     const spawnError = new Promise((resolve) => proc.once('error', resolve));
     try {
