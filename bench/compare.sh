@@ -12,10 +12,15 @@
 #                               $BUILD_DIR, default build-bench, -O2 with NDEBUG and debug info)
 #   --out DIR                   keep logs and results here (default bench/results/<date>; --smoke: a temp dir)
 # Sizes (environment):
-#   FANOUT_CLIENTS=1000 FANOUT_EVENTS=2000 EVENT_SIZE=100 FANOUT_WINDOW=4
+#   FANOUT_CLIENTS=1000 FANOUT_EVENTS=2000 EVENT_SIZE=100
+#   FANOUT_POSTERS=8 FANOUT_WINDOW=32   the publishing backend: keep-alive connections, events in flight
+#   FANOUT_RUNS=3                      fan-out runs per server (fresh process each); the table shows the median
 #   IDLE_STEPS=0,1000,10000,100000   idle-memory checkpoints; the largest feasible one is also
 #                                    the connect-rate run; steps the fd limit forbids are reported, not run
 #   CONNECT_CONCURRENCY=200   handshakes in flight    ACK_CLIENTS=100 ACK_SECONDS=5   SETTLE_S=2
+#   ACK_INTERVAL_MS=100  the paced ack run: each client starts a request every 100 ms (1,000 req/s
+#                        at 100 clients), for latency at a known load; the closed-loop run gives requests/s
+#   ACK_POSTERS=4        keep-alive connections the ack backend answers over
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
 #   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
 #                                most QUIET_PCT % busy (other people's builds); 0 = do not wait.
@@ -51,17 +56,21 @@ done
 
 if ((SMOKE)); then
 	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
-	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}"
+	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}"
 	((FORCE_NODE)) || NODE=0
 fi
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
 FANOUT_EVENTS=${FANOUT_EVENTS:-2000}
 EVENT_SIZE=${EVENT_SIZE:-100}
-FANOUT_WINDOW=${FANOUT_WINDOW:-4}
+FANOUT_WINDOW=${FANOUT_WINDOW:-32}
+FANOUT_POSTERS=${FANOUT_POSTERS:-8}
+FANOUT_RUNS=${FANOUT_RUNS:-3}
 IDLE_STEPS=${IDLE_STEPS:-0,1000,10000,100000}
 CONNECT_CONCURRENCY=${CONNECT_CONCURRENCY:-200}
 ACK_CLIENTS=${ACK_CLIENTS:-100}
 ACK_SECONDS=${ACK_SECONDS:-5}
+ACK_INTERVAL_MS=${ACK_INTERVAL_MS:-100}
+ACK_POSTERS=${ACK_POSTERS:-4}
 SETTLE_S=${SETTLE_S:-2}
 QUIET_WAIT=${QUIET_WAIT:-300}
 QUIET_PCT=${QUIET_PCT:-10}
@@ -162,8 +171,10 @@ json.dump({
     "gateway": "$GATEWAY", "rev": "$GIT_REV", "node": "$NODE_VERSION", "socketio": "$SIO_VERSION",
     "smoke": $SMOKE,
     "sizes": {"fanout_clients": $FANOUT_CLIENTS, "fanout_events": $FANOUT_EVENTS, "event_size": $EVENT_SIZE,
-              "window": $FANOUT_WINDOW, "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS,
-              "ack_seconds": $ACK_SECONDS, "connect_concurrency": $CONNECT_CONCURRENCY},
+              "window": $FANOUT_WINDOW, "posters": $FANOUT_POSTERS, "runs": $FANOUT_RUNS,
+              "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS, "ack_seconds": $ACK_SECONDS,
+              "ack_interval_ms": $ACK_INTERVAL_MS, "ack_posters": $ACK_POSTERS,
+              "connect_concurrency": $CONNECT_CONCURRENCY},
 }, open(sys.argv[1], "w"))
 PY
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load $(cut -d' ' -f1-3 /proc/loadavg); $PINNING"
@@ -294,23 +305,30 @@ scenario() { # kind scenario loadgen-args...
 
 TARGETS=(gateway)
 ((NODE)) && TARGETS+=(node)
+fanout_runs() { # kind
+	local i
+	for ((i = 1; i <= FANOUT_RUNS; i++)); do
+		scenario "$1" "fanout-$i" fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
+			--window "$FANOUT_WINDOW" --posters "$FANOUT_POSTERS"
+	done
+}
 for kind in "${TARGETS[@]}"; do
-	scenario "$kind" fanout fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
-		--window "$FANOUT_WINDOW" --posters 1
+	fanout_runs "$kind"
 	backend=none
 	[[ $kind == gateway ]] && backend=sse
-	scenario "$kind" ack ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend"
+	scenario "$kind" ack ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
+		--posters "$ACK_POSTERS"
+	scenario "$kind" ack-paced ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
+		--posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS"
 	scenario "$kind" idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
 		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
 done
 if ((CEILING)); then
-	scenario ceiling fanout fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
-		--window "$FANOUT_WINDOW" --posters 1
+	fanout_runs ceiling
 	scenario ceiling idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
 		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
 fi
 
-# ---------------------------------------------------------------- the table
 export SKIPPED FD_HARD
 python3 "$HERE/report.py" "$OUT/machine.json" "$RESULTS" ${SMOKE:+--smoke=$SMOKE} | tee "$OUT/table.md"
 rc=${PIPESTATUS[0]}

@@ -38,8 +38,19 @@ static volatile sig_atomic_t g_stop;
 static const gw_config *g_cfg;
 static struct ev_loop *g_loop; /* the service loop: libev on epoll, lws runs on it */
 
+/* The loop thread, and whether it woke itself (see net_wake) */
+static pthread_t g_loop_thread;
+static bool g_loop_started, g_self_wake;
+static gw_app *g_app;
+
 void net_wake(void)
 {
+	/* On the loop thread itself (an inline bus delivery, the drain budget): no
+	 * syscall, the work runs before the loop next waits (before_wait). */
+	if (g_loop_started && pthread_equal(pthread_self(), g_loop_thread)) {
+		g_self_wake = true;
+		return;
+	}
 	pthread_mutex_lock(&g_lws_lock);
 	if (g_lws)
 		lws_cancel_service(g_lws);
@@ -114,12 +125,26 @@ void net_conn_reset(gw_conn *c)
  */
 static int g_hup_fd = -1;
 static ev_io g_hup_watch;
-static ev_prepare g_flush; /* each loop turn, before waiting: coalesced websocket writes */
+static ev_prepare g_flush; /* each loop turn, before waiting */
 
-static void flush_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+/*
+ * Each loop turn, before the loop waits: apply what the loop itself queued on the bus
+ * this turn (net_wake from the loop thread), then write every websocket's queued
+ * frames (eio_flush). Work queued by that drain gets one more turn at once.
+ */
+static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop, (void)w, (void)revents;
+	for (int i = 0; g_self_wake && i < 4; i++) {
+		g_self_wake = false;
+		if (g_app && g_app->bus)
+			gw_bus_drain(g_app->bus);
+	}
 	eio_flush();
+	if (g_self_wake) {
+		g_self_wake = false;
+		lws_cancel_service(g_lws);
+	}
 }
 
 static void unhold(gw_conn *c)
@@ -255,7 +280,16 @@ int net_write_reply(gw_conn *c)
 		if (add_hdr(c->wsi, "set-cookie:", v, &p, end))
 			return -1;
 	}
-	if (lws_finalize_write_http_header(c->wsi, start, &p, end))
+	if (lws_finalize_http_header(c->wsi, &p, end))
+		return -1;
+	/* headers and a small body in one write (two back-to-back writes make lws ask for
+	 * another writeable callback: two more epoll_ctl and a loop turn per reply) */
+	if (body_len && body_len <= (size_t)(end - p)) {
+		memcpy(p, c->out.data + LWS_PRE, body_len);
+		p += body_len;
+		body_len = 0;
+	}
+	if (lws_write(c->wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) != (int)(p - start))
 		return -1;
 	if (body_len &&
 	    lws_write(c->wsi, c->out.data + LWS_PRE, body_len, LWS_WRITE_HTTP_FINAL) != (int)body_len)
@@ -538,7 +572,7 @@ int net_start(gw_app *app)
 	pthread_mutex_unlock(&g_lws_lock);
 	gw_timer_init(g_loop);
 
-	ev_prepare_init(&g_flush, flush_turn);
+	ev_prepare_init(&g_flush, before_wait);
 	ev_prepare_start(g_loop, &g_flush);
 	g_hup_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (g_hup_fd < 0) {
@@ -553,9 +587,12 @@ int net_start(gw_app *app)
 
 void net_run(gw_app *app)
 {
-	(void)app;
+	g_app = app;
+	g_loop_thread = pthread_self();
+	g_loop_started = true;
 	while (!g_stop)
 		ev_run(g_loop, EVRUN_ONCE);
+	g_loop_started = false;
 }
 
 void net_destroy(gw_app *app)
