@@ -19,6 +19,10 @@
  * matching subscriptions receive it in the order they were subscribed. A delivery
  * report fires after the message has been handed to every matching subscription.
  *
+ * Unrouted messages: publish() on a topic no subscription matches at that moment is
+ * accepted (dr fires inside publish) and counted, but not queued: no delivery could
+ * follow, and the thread is not woken for nothing.
+ *
  * Flow control: the queue is bounded by `queue` messages and `queue_bytes` bytes;
  * beyond that publish() returns -SIOGW_EAGAIN (counted as rejected). When
  * host->deliver() returns -SIOGW_EAGAIN the copy is dropped and counted (the memory
@@ -111,7 +115,7 @@ typedef struct mem {
 	size_t cap_match;
 
 	_Atomic int astate; /* mirror of state for health() without the lock */
-	_Atomic uint64_t published, delivered, dropped, rejected;
+	_Atomic uint64_t published, delivered, dropped, rejected, unrouted;
 } mem;
 
 static void mlog(const mem *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -459,6 +463,25 @@ static int mem_publish(void *self, const char *topic, const void *key, size_t ke
 	size_t tlen = strlen(topic);
 	size_t payload = tlen + 1 + key_len + len;
 
+	/* A topic nobody subscribes to right now: nothing to queue and no thread to wake
+	 * (a subscription made later need not see it, per the ABI). The gateway publishes
+	 * connect/disconnect envelopes whether or not a backend listens. */
+	pthread_mutex_lock(&m->lock);
+	int state = m->state;
+	bool routed = false;
+	for (size_t i = 0; i < m->n_subs && !routed; i++)
+		routed = matches(&m->subs[i], topic);
+	pthread_mutex_unlock(&m->lock);
+	if (state != ST_RUNNING)
+		return -SIOGW_ECLOSED;
+	if (!routed) {
+		atomic_fetch_add(&m->published, 1);
+		atomic_fetch_add(&m->unrouted, 1);
+		if (dr)
+			dr(dr_arg, 0);
+		return 0;
+	}
+
 	/* Copy before taking the lock: the lock is held only for list operations. */
 	msg *g = malloc(sizeof *g + payload);
 	if (!g)
@@ -535,13 +558,15 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 			 "siogw_memory_delivered_total %llu\n"
 			 "siogw_memory_dropped_total %llu\n"
 			 "siogw_memory_rejected_total %llu\n"
+			 "siogw_memory_unrouted_total %llu\n"
 			 "siogw_memory_subscriptions %zu\n"
 			 "siogw_memory_queue_messages %zu\n"
 			 "siogw_memory_queue_bytes %zu\n",
 			 (unsigned long long)atomic_load(&m->published),
 			 (unsigned long long)atomic_load(&m->delivered),
 			 (unsigned long long)atomic_load(&m->dropped),
-			 (unsigned long long)atomic_load(&m->rejected), subs, q_len, q_bytes);
+			 (unsigned long long)atomic_load(&m->rejected),
+			 (unsigned long long)atomic_load(&m->unrouted), subs, q_len, q_bytes);
 	if (n < 0) {
 		buf[0] = '\0';
 		return 0;

@@ -141,6 +141,30 @@ TEST(mem_max_message)
 	mi_down(&m);
 }
 
+/* No subscription matches: accepted, reported at once (inside publish), counted as
+ * unrouted, not queued; a matching subscription still gets what follows. */
+TEST(mem_unrouted)
+{
+	mi m;
+	if (mi_up(&m, NULL, 0, false) != 0)
+		return;
+	fh_slot a = {.h = m.h}, b = {.h = m.h};
+	CHECK_EQ_INT(D->subscribe(m.self, 1, "other", SIOGW_SUB_EXACT), 0);
+	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "x", 1, fh_dr, &a), 0);
+	CHECK_EQ_INT(a.count, 1); /* before publish returned */
+	CHECK_EQ_INT(a.status, 0);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_unrouted_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_published_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_messages"), 0);
+	CHECK_EQ_INT(D->subscribe(m.self, 2, "t", SIOGW_SUB_EXACT), 0);
+	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "y", 1, fh_dr, &b), 0);
+	CHECK(fh_wait_count(m.h, 2, 1, 5000));
+	CHECK(fh_wait_dr(m.h, 2, 5000));
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_unrouted_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_delivered_total"), 1);
+	mi_down(&m);
+}
+
 /* queue=4: one message held inside deliver(), four queued, the sixth refused. */
 TEST(mem_queue_full)
 {
@@ -373,6 +397,7 @@ int main(int argc, char **argv)
 	RUN(mem_bad_options);
 	RUN(mem_health_and_lifecycle);
 	RUN(mem_max_message);
+	RUN(mem_unrouted);
 	RUN(mem_queue_full);
 	RUN(mem_queue_bytes);
 	RUN(mem_reports_async);
