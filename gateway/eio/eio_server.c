@@ -39,7 +39,7 @@ struct eio_session {
 	gw_conn *ws;           /* websocket (transport or probe) */
 	gw_conn *poll;         /* held or in-flight polling GET */
 	gw_conn *post;         /* polling POST whose body is arriving */
-	gw_frame **q;          /* ring of queued frames */
+	gw_frame **q;          /* ring of queued frames; q_cap is a power of two */
 	size_t q_head, q_len, q_cap;
 	gw_timer hb;           /* ping interval / pong timeout */
 	gw_timer upg;          /* upgrade timeout */
@@ -94,7 +94,7 @@ bool eio_session_is_websocket(const eio_session *s) { return s->websocket; }
 static void queue_clear(eio_session *s)
 {
 	for (size_t i = 0; i < s->q_len; i++)
-		gw_frame_unref(s->q[(s->q_head + i) % s->q_cap]);
+		gw_frame_unref(s->q[(s->q_head + i) & (s->q_cap - 1)]);
 	s->q_len = s->q_head = 0;
 }
 
@@ -103,7 +103,7 @@ static gw_frame *queue_pop(eio_session *s)
 	if (!s->q_len)
 		return NULL;
 	gw_frame *f = s->q[s->q_head];
-	s->q_head = (s->q_head + 1) % s->q_cap;
+	s->q_head = (s->q_head + 1) & (s->q_cap - 1);
 	s->q_len--;
 	return f;
 }
@@ -124,7 +124,7 @@ static int queue_reserve(eio_session *s, size_t n)
 	if (!q)
 		return -GW_ENOMEM;
 	for (size_t i = 0; i < s->q_len; i++)
-		q[i] = s->q[(s->q_head + i) % s->q_cap];
+		q[i] = s->q[(s->q_head + i) & (s->q_cap - 1)];
 	free(s->q);
 	s->q = q;
 	s->q_cap = cap;
@@ -134,7 +134,7 @@ static int queue_reserve(eio_session *s, size_t n)
 
 static void queue_push(eio_session *s, gw_frame *f)
 {
-	s->q[(s->q_head + s->q_len) % s->q_cap] = gw_frame_ref(f);
+	s->q[(s->q_head + s->q_len) & (s->q_cap - 1)] = gw_frame_ref(f);
 	s->q_len++;
 }
 
@@ -142,8 +142,8 @@ static void queue_push(eio_session *s, gw_frame *f)
 /*
  * Websocket writes are coalesced per loop turn: a session that gets its first queued
  * frame goes on the dirty list, and eio_flush() (called once per turn, before the loop
- * waits) writes each one's whole queue with one lws_write. No writeable-callback round
- * trip (two epoll_ctl per frame) and one send() for every frame a turn produced.
+ * waits) writes each one's whole queue with one send() (ws_send_raw). No writeable-
+ * callback round trip (two epoll_ctl per frame), one syscall for all a turn produced.
  */
 static eio_session *g_dirty;
 
