@@ -21,6 +21,7 @@
 #   ACK_INTERVAL_MS=100  the paced ack run: each client starts a request every 100 ms (1,000 req/s
 #                        at 100 clients), for latency at a known load; the closed-loop run gives requests/s
 #   ACK_POSTERS=4        keep-alive connections the ack backend answers over
+#   MEMORY_DELIVERY=thread   the gateway's memory bus: thread | inline (adapter.options.delivery)
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
 #   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
 #                                most QUIET_PCT % busy (other people's builds); 0 = do not wait.
@@ -174,6 +175,7 @@ json.dump({
               "window": $FANOUT_WINDOW, "posters": $FANOUT_POSTERS, "runs": $FANOUT_RUNS,
               "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS, "ack_seconds": $ACK_SECONDS,
               "ack_interval_ms": $ACK_INTERVAL_MS, "ack_posters": $ACK_POSTERS,
+              "memory_delivery": "${MEMORY_DELIVERY:-thread}",
               "connect_concurrency": $CONNECT_CONCURRENCY},
 }, open(sys.argv[1], "w"))
 PY
@@ -206,7 +208,7 @@ node_id: gw-bench
 listen: {host: 127.0.0.1, port: $SERVER_PORT}
 engine:
   transports: [polling, websocket]
-adapter: {plugin: memory}
+adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}
 namespaces:
   - name: /
 http_api: {enabled: true, token: ""}

@@ -195,7 +195,7 @@ def main():
           f"`/api/publish?topic=sio.out` over {s.get('posters', 1)} keep-alive connection(s), at most "
           f"{s['window']} events in flight (published, not yet delivered to every client); "
           f"{s.get('runs', 1)} run(s) per server, the median shown. "
-          "sio-gateway: HTTP API → memory bus plugin (its delivery thread) → sio.out → fan-out; node: the same "
+          "sio-gateway: HTTP API → memory bus plugin (delivery: " + s.get("memory_delivery", "thread") + ") → sio.out → fan-out; node: the same "
           "POST, `io.emit()` in-process; ceiling: the same POST, the frames of one epoll turn written to every "
           "client with one write().")
     print("- ack: the client emits `echo` with an ack. sio-gateway: sio.in on the memory bus → SSE "

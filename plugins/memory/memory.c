@@ -3,7 +3,9 @@
  *
  * Links against nothing of the gateway, only include/siogw/plugin.h (+ pthreads).
  *
- * Threading choice: one delivery thread fed by one bounded FIFO queue.
+ * Threading choice (delivery: thread, the default): one delivery thread fed by one
+ * bounded FIFO queue. (delivery: inline delivers inside publish() instead; see
+ * publish_inline.)
  *   publish() (service thread) copies the message into the queue and returns; it
  *   takes only the plugin mutex, which nobody holds across a call out of the plugin,
  *   so it never waits for more than a few list operations. The delivery thread pops
@@ -66,6 +68,9 @@ static const siogw_option mem_options[] = {
 	 "max bytes (topic + key + data) waiting for the delivery thread; publish returns EAGAIN beyond"},
 	{"max_message", SIOGW_OPT_SIZE, "8m", 1, 1ll << 40, NULL,
 	 "largest key + data accepted by publish (EINVAL beyond); must not exceed queue_bytes"},
+	{"delivery", SIOGW_OPT_ENUM, "thread", 1, 0, "thread|inline",
+	 "thread: a delivery thread hands messages to the gateway (bigger batches under load); "
+	 "inline: inside publish(), no thread hop (lower latency); queue/queue_bytes apply to thread only"},
 };
 
 enum { ST_CREATED = 0, ST_RUNNING, ST_STOPPED };
@@ -105,8 +110,10 @@ typedef struct mem {
 	sub *subs; /* in subscription order */
 	size_t n_subs, cap_subs;
 	uint64_t unsub_gen; /* bumped by every unsubscribe */
-	bool inflight;      /* the delivery thread is inside deliver() for inflight_id */
+	bool inflight;      /* `deliverer` is inside deliver() for inflight_id */
 	uint64_t inflight_id;
+	pthread_t deliverer;
+	bool inline_delivery; /* delivery: inline */
 	bool thread_started;
 	pthread_t thread;
 
@@ -170,10 +177,20 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 		return -SIOGW_EINVAL;
 	}
 	int64_t queue = DEF_QUEUE, queue_bytes = DEF_QUEUE_BYTES, max_message = DEF_MAX_MESSAGE;
+	bool inline_delivery = false;
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
 		int64_t *dst = NULL;
 		const siogw_option *decl = NULL;
+		if (o->name && strcmp(o->name, "delivery") == 0) {
+			if (!o->str || (strcmp(o->str, "thread") != 0 && strcmp(o->str, "inline") != 0)) {
+				seterr(err, err_len, "memory: delivery must be thread or inline, not '%s'",
+				       o->str ? o->str : "(null)");
+				return -SIOGW_EINVAL;
+			}
+			inline_delivery = strcmp(o->str, "inline") == 0;
+			continue;
+		}
 		if (o->name && strcmp(o->name, "queue") == 0)
 			dst = &queue, decl = &mem_options[0];
 		else if (o->name && strcmp(o->name, "queue_bytes") == 0)
@@ -181,7 +198,8 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 		else if (o->name && strcmp(o->name, "max_message") == 0)
 			dst = &max_message, decl = &mem_options[2];
 		if (!dst) {
-			seterr(err, err_len, "memory: unknown option '%s' (valid: queue, queue_bytes, max_message)",
+			seterr(err, err_len,
+			       "memory: unknown option '%s' (valid: queue, queue_bytes, max_message, delivery)",
 			       o->name ? o->name : "(null)");
 			return -SIOGW_EINVAL;
 		}
@@ -207,6 +225,7 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 	m->queue_max = (size_t)queue;
 	m->queue_bytes_max = (size_t)queue_bytes;
 	m->max_message = (size_t)max_message;
+	m->inline_delivery = inline_delivery;
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m);
 		seterr(err, err_len, "memory: pthread_mutex_init failed");
@@ -279,6 +298,7 @@ static void *deliver_main(void *arg)
 				continue; /* unsubscribed since the snapshot */
 			m->inflight = true;
 			m->inflight_id = id;
+			m->deliverer = m->thread;
 			pthread_mutex_unlock(&m->lock);
 			int rc = m->host->deliver(m->host->ctx, id, g->topic, g->key, g->key_len, g->data, g->len);
 			pthread_mutex_lock(&m->lock);
@@ -313,6 +333,12 @@ static int mem_start(void *self, char *err, size_t err_len)
 		return -SIOGW_ECLOSED;
 	}
 	m->state = ST_RUNNING;
+	if (m->inline_delivery) {
+		atomic_store(&m->astate, ST_RUNNING);
+		pthread_mutex_unlock(&m->lock);
+		mlog(m, SIOGW_LOG_DEBUG, "started (inline delivery, max_message %zu)", m->max_message);
+		return 0;
+	}
 	/* The thread inherits a fully blocked signal mask: signals belong to the gateway. */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -352,6 +378,10 @@ static void mem_stop(void *self)
 	m->state = ST_STOPPED;
 	atomic_store(&m->astate, ST_STOPPED);
 	pthread_cond_broadcast(&m->wake);
+	/* inline: let a deliver() running on another thread return (not our own: from
+	 * inside deliver this is a contract violation, and waiting would deadlock) */
+	while (m->inline_delivery && m->inflight && !pthread_equal(pthread_self(), m->deliverer))
+		pthread_cond_wait(&m->idle, &m->lock);
 	pthread_mutex_unlock(&m->lock);
 
 	if (joinable)
@@ -442,15 +472,78 @@ static int mem_unsubscribe(void *self, uint64_t sub_id)
 	m->n_subs--;
 	m->unsub_gen++;
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	if (m->thread_started && !pthread_equal(pthread_self(), m->thread))
-		while (m->inflight && m->inflight_id == sub_id)
-			pthread_cond_wait(&m->idle, &m->lock);
+	while (m->inflight && m->inflight_id == sub_id && !pthread_equal(pthread_self(), m->deliverer))
+		pthread_cond_wait(&m->idle, &m->lock);
 	pthread_mutex_unlock(&m->lock);
 	free(pattern);
 	return 0;
 }
 
 /* ---- publish ------------------------------------------------------------------ */
+
+/*
+ * delivery: inline. deliver() runs inside publish(), on the caller's thread, once per
+ * matching subscription (in subscription order), then the report. One thread delivers
+ * at a time: a publish from another thread waits for it (a publish from inside deliver,
+ * on the same thread, goes ahead). The caller's buffers are handed over as they are.
+ */
+static int publish_inline(mem *m, const char *topic, const void *key, size_t key_len, const void *data,
+			  size_t len, siogw_dr_cb dr, void *dr_arg)
+{
+	pthread_t self = pthread_self();
+	uint64_t few[16], *ids = few;
+	size_t n = 0, cap = 16;
+	pthread_mutex_lock(&m->lock);
+	while (m->state == ST_RUNNING && m->inflight && !pthread_equal(self, m->deliverer))
+		pthread_cond_wait(&m->idle, &m->lock);
+	if (m->state != ST_RUNNING) {
+		pthread_mutex_unlock(&m->lock);
+		return -SIOGW_ECLOSED;
+	}
+	for (size_t i = 0; i < m->n_subs; i++) {
+		if (!matches(&m->subs[i], topic))
+			continue;
+		if (n == cap) {
+			uint64_t *more = malloc(2 * cap * sizeof *more);
+			if (!more) {
+				atomic_fetch_add(&m->dropped, 1); /* this copy is lost, say so */
+				continue;
+			}
+			memcpy(more, ids, n * sizeof *ids);
+			if (ids != few)
+				free(ids);
+			ids = more;
+			cap *= 2;
+		}
+		ids[n++] = m->subs[i].id;
+	}
+	uint64_t gen = m->unsub_gen;
+	bool outer = m->inflight; /* nested: publish from inside deliver on this thread */
+	uint64_t outer_id = m->inflight_id;
+	for (size_t i = 0; i < n; i++) {
+		if (m->unsub_gen != gen && !find_sub(m, ids[i]))
+			continue; /* unsubscribed since the snapshot (by deliver itself) */
+		m->inflight = true;
+		m->inflight_id = ids[i];
+		m->deliverer = self;
+		pthread_mutex_unlock(&m->lock);
+		int rc = m->host->deliver(m->host->ctx, ids[i], topic, key, key_len, data, len);
+		pthread_mutex_lock(&m->lock);
+		m->inflight = outer;
+		m->inflight_id = outer_id;
+		pthread_cond_broadcast(&m->idle);
+		atomic_fetch_add(rc == 0 ? &m->delivered : &m->dropped, 1);
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (ids != few)
+		free(ids);
+	atomic_fetch_add(&m->published, 1);
+	if (!n)
+		atomic_fetch_add(&m->unrouted, 1);
+	if (dr)
+		dr(dr_arg, 0);
+	return 0;
+}
 
 static int mem_publish(void *self, const char *topic, const void *key, size_t key_len, const void *data,
 		       size_t len, siogw_dr_cb dr, void *dr_arg)
@@ -462,6 +555,9 @@ static int mem_publish(void *self, const char *topic, const void *key, size_t ke
 		return -SIOGW_EINVAL; /* larger than max_message */
 	size_t tlen = strlen(topic);
 	size_t payload = tlen + 1 + key_len + len;
+
+	if (m->inline_delivery)
+		return publish_inline(m, topic, key, key_len, data, len, dr, dr_arg);
 
 	/* A topic nobody subscribes to right now: nothing to queue and no thread to wake
 	 * (a subscription made later need not see it, per the ABI). The gateway publishes

@@ -23,11 +23,13 @@ function malformedCount(text) {
   return found ? sum : null;
 }
 
-describe('bus envelopes', () => {
+/* Both ways the memory bus can hand messages over (adapter.options.delivery): from its
+ * delivery thread, or inside publish() on the service loop. */
+for (const delivery of ['thread', 'inline']) describe(`bus envelopes (memory delivery: ${delivery})`, () => {
   let gw;
   let sin; // SSE on sio.in
   before(async () => {
-    gw = await h.startGateway();
+    gw = await h.startGateway({ adapter: { options: { delivery } } });
     sin = await gw.subscribe(gw.topics.in);
   });
   after(() => gw.stopChecked());

@@ -66,9 +66,9 @@ static uint64_t stat_of(mi *m, const char *name)
 
 TEST(mem_options_declared)
 {
-	const char *want[][2] = {{"queue", "8192"}, {"queue_bytes", "64m"}, {"max_message", "8m"}};
-	CHECK_EQ_INT(D->n_options, 3);
-	for (size_t i = 0; i < 3; i++) {
+	const char *want[][2] = {{"queue", "8192"}, {"queue_bytes", "64m"}, {"max_message", "8m"}, {"delivery", "thread"}};
+	CHECK_EQ_INT(D->n_options, 4);
+	for (size_t i = 0; i < 4; i++) {
 		bool found = false;
 		for (size_t j = 0; j < D->n_options; j++)
 			if (strcmp(D->options[j].name, want[i][0]) == 0) {
@@ -90,7 +90,7 @@ TEST(mem_bad_options)
 	char err[256] = "";
 	CHECK_EQ_INT(D->create(fh_host(h), &bogus, 1, &self, err, sizeof err), -SIOGW_EINVAL);
 	CHECK(self == NULL);
-	CHECK_STR(err, "memory: unknown option 'bogus' (valid: queue, queue_bytes, max_message)");
+	CHECK_STR(err, "memory: unknown option 'bogus' (valid: queue, queue_bytes, max_message, delivery)");
 	siogw_optval zero = {.name = "queue", .str = "0", .num = 0};
 	CHECK_EQ_INT(D->create(fh_host(h), &zero, 1, &self, err, sizeof err), -SIOGW_EINVAL);
 	CHECK_CONTAINS(err, "queue = 0 out of range");
@@ -263,6 +263,19 @@ static void *unsub_thread(void *arg)
 	return NULL;
 }
 
+/* Start unsubscribe(u->id) on a thread (*th, to join); true when it is still waiting
+ * 100 ms later (polled with a deadline). */
+static bool unsub_still_waiting(unsub_call *u, pthread_t *th)
+{
+	atomic_init(&u->done, false);
+	if (pthread_create(th, NULL, unsub_thread, u) != 0)
+		return false;
+	int64_t end = bt_now_ms() + 100;
+	while (!atomic_load(&u->done) && bt_now_ms() < end)
+		fh_wait_events(u->m->h, fh_events(u->m->h), 5);
+	return !atomic_load(&u->done);
+}
+
 TEST(mem_unsubscribe_waits_inflight)
 {
 	mi m;
@@ -278,14 +291,8 @@ TEST(mem_unsubscribe_waits_inflight)
 	CHECK_EQ_INT(D->unsubscribe(m.self, 2), 0);
 
 	unsub_call u = {.m = &m, .id = 1};
-	atomic_init(&u.done, false);
 	pthread_t th;
-	CHECK_EQ_INT(pthread_create(&th, NULL, unsub_thread, &u), 0);
-	/* it must still be waiting a while later (poll with a deadline) */
-	int64_t end = bt_now_ms() + 100;
-	while (!atomic_load(&u.done) && bt_now_ms() < end)
-		fh_wait_events(m.h, fh_events(m.h), 5);
-	CHECK(!atomic_load(&u.done));
+	CHECK(unsub_still_waiting(&u, &th)); /* a while later */
 	fh_hold(m.h, false);
 	pthread_join(th, NULL);
 	CHECK(atomic_load(&u.done));
@@ -295,6 +302,51 @@ TEST(mem_unsubscribe_waits_inflight)
 	D->stop(m.self); /* drains nothing: the message matched no one */
 	m.stopped = true;
 	CHECK_EQ_INT(fh_count(m.h, 1), 1);
+	mi_down(&m);
+}
+
+/* delivery: inline — deliveries and the report happen inside publish(); a delivery
+ * running on another thread holds off unsubscribe() and stop() like the thread's does. */
+static void *pub_thread(void *arg)
+{
+	mi *m = arg;
+	D->publish(m->self, "t", NULL, 0, "z", 1, NULL, NULL);
+	return NULL;
+}
+
+TEST(mem_inline)
+{
+	mi m;
+	const char *kv[] = {"delivery=inline"};
+	if (mi_up(&m, kv, 1, false) != 0)
+		return;
+	fh_slot a = {.h = m.h};
+	CHECK_EQ_INT(D->subscribe(m.self, 1, "t", SIOGW_SUB_EXACT), 0);
+	CHECK_EQ_INT(D->subscribe(m.self, 2, "t", SIOGW_SUB_PREFIX), 0);
+	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "x", 1, fh_dr, &a), 0);
+	CHECK_EQ_INT(fh_count(m.h, 1), 1); /* before publish returned */
+	CHECK_EQ_INT(fh_count(m.h, 2), 1);
+	CHECK_EQ_INT(a.count, 1);
+	CHECK_EQ_INT(a.status, 0);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_delivered_total"), 2);
+	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_messages"), 0);
+
+	fh_hold(m.h, true);
+	pthread_t pub;
+	CHECK_EQ_INT(pthread_create(&pub, NULL, pub_thread, &m), 0);
+	CHECK(fh_wait_held(m.h, 1, 5000)); /* deliver(sub 1) is in progress on `pub` */
+	unsub_call u = {.m = &m, .id = 1};
+	pthread_t th;
+	CHECK(unsub_still_waiting(&u, &th)); /* waits for that deliver() */
+	fh_hold(m.h, false);
+	pthread_join(th, NULL);
+	pthread_join(pub, NULL);
+	CHECK_EQ_INT(u.rc, 0);
+	CHECK_EQ_INT(fh_count(m.h, 1), 2);
+	CHECK_EQ_INT(fh_count(m.h, 2), 2);
+	D->stop(m.self);
+	m.stopped = true;
+	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "y", 1, NULL, NULL), -SIOGW_ECLOSED);
 	mi_down(&m);
 }
 
@@ -392,12 +444,15 @@ int main(int argc, char **argv)
 
 	battery_params p = {.dropped_stat = "siogw_memory_dropped_total"};
 	int battery_failed = battery_run(argv[1], NULL, 0, &p);
+	const char *inline_opts[] = {"delivery=inline"};
+	battery_failed |= battery_run(argv[1], inline_opts, 1, &p);
 
 	RUN(mem_options_declared);
 	RUN(mem_bad_options);
 	RUN(mem_health_and_lifecycle);
 	RUN(mem_max_message);
 	RUN(mem_unrouted);
+	RUN(mem_inline);
 	RUN(mem_queue_full);
 	RUN(mem_queue_bytes);
 	RUN(mem_reports_async);
