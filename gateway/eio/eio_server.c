@@ -11,17 +11,16 @@
 #include "eio/eio.h"
 #include "eio/eio_codec.h"
 #include "eio/eio_net.h"
+#include "util/dlist.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/map.h"
 #include "util/rand.h"
 #include "util/timer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 struct eio_session {
@@ -45,8 +44,7 @@ struct eio_session {
 	gw_timer upg;          /* upgrade timeout */
 	char *handshake;       /* JSON text: compact while idle, parsed when needed */
 	void *user;
-	eio_session *dnext, *dprev; /* on the dirty list: frames queued this loop turn */
-	bool dirty;
+	gw_dlink dirty;        /* on g_dirty: frames queued this loop turn */
 };
 
 struct eio_server {
@@ -142,35 +140,10 @@ static void queue_push(eio_session *s, gw_frame *f)
 /*
  * Websocket writes are coalesced per loop turn: a session that gets its first queued
  * frame goes on the dirty list, and eio_flush() (called once per turn, before the loop
- * waits) writes each one's whole queue with one send() (ws_send_raw). No writeable-
+ * waits) writes each one's whole queue with one send() (net_send_now). No writeable-
  * callback round trip (two epoll_ctl per frame), one syscall for all a turn produced.
  */
-static eio_session *g_dirty;
-
-static void dirty_add(eio_session *s)
-{
-	if (s->dirty)
-		return;
-	s->dirty = true;
-	s->dprev = NULL;
-	s->dnext = g_dirty;
-	if (g_dirty)
-		g_dirty->dprev = s;
-	g_dirty = s;
-}
-
-static void dirty_del(eio_session *s)
-{
-	if (!s->dirty)
-		return;
-	s->dirty = false;
-	if (s->dprev)
-		s->dprev->dnext = s->dnext;
-	else
-		g_dirty = s->dnext;
-	if (s->dnext)
-		s->dnext->dprev = s->dprev;
-}
+static gw_dlist g_dirty;
 
 static void kick(eio_session *s)
 {
@@ -178,7 +151,7 @@ static void kick(eio_session *s)
 		if (s->srv->cfg->engine.per_message_deflate)
 			lws_callback_on_writable(s->ws->wsi); /* lws frames (and deflates) each message */
 		else
-			dirty_add(s);
+			gw_dlist_add(&g_dirty, &s->dirty);
 	} else if (!s->websocket && s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply) {
 		lws_callback_on_writable(s->poll->wsi);
 	}
@@ -186,7 +159,7 @@ static void kick(eio_session *s)
 
 static void session_free(eio_session *s)
 {
-	dirty_del(s);
+	gw_dlist_del(&g_dirty, &s->dirty);
 	queue_clear(s);
 	free(s->q);
 	free(s->handshake);
@@ -910,31 +883,6 @@ int eio_ws_receive(gw_conn *c, const void *in, size_t len)
  */
 #define WS_BATCH_MAX (64 * 1024)
 
-/*
- * Write ready websocket bytes (p has LWS_PRE bytes of headroom). Straight to the socket
- * when lws holds nothing for this connection: lws_write would also ask for a writeable
- * callback after every write (two epoll_ctl and a loop turn per send). What the socket
- * does not take goes to lws, which sends it, in order, before anything it writes on
- * the connection itself (close frame, pong). TLS connections always go through lws.
- */
-static int ws_send_raw(gw_conn *c, uint8_t *p, size_t len)
-{
-	size_t off = 0;
-	if (!lws_is_ssl(c->wsi) && !lws_partial_buffered(c->wsi)) {
-		ssize_t n;
-		do
-			n = send(lws_get_socket_fd(c->wsi), p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (n > 0)
-			off = (size_t)n;
-		if (off == len)
-			return 0;
-	}
-	return lws_write(c->wsi, p + off, len - off, LWS_WRITE_RAW) < 0 ? -1 : 0;
-}
-
 static int ws_write_batch(gw_conn *c, eio_session *s)
 {
 	static gw_buf scratch; /* service thread only; reused, never shrinks */
@@ -967,14 +915,13 @@ static int ws_write_batch(gw_conn *c, eio_session *s)
 		if (rc)
 			return -1;
 	}
-	return ws_send_raw(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE);
+	return net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_RAW);
 }
 
 void eio_flush(void)
 {
-	while (g_dirty) {
-		eio_session *s = g_dirty;
-		dirty_del(s);
+	for (gw_dlink *l; (l = gw_dlist_pop(&g_dirty));) {
+		eio_session *s = GW_DLIST_ITEM(l, eio_session, dirty);
 		gw_conn *c = s->ws;
 		if (s->closed || !s->websocket || !c || !s->q_len)
 			continue;

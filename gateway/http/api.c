@@ -11,6 +11,7 @@
 #include "sio/sio.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/dlist.h"
 #include "util/map.h"
 
 #include <stdio.h>
@@ -30,12 +31,15 @@ typedef struct gw_sse {
 	sse_msg *head, *tail;
 	size_t queued;
 	bool greeted;   /* the ": subscribed" comment was written */
+	gw_dlink dirty; /* on the api's dirty list: messages queued this loop turn */
 } gw_sse;
 
 struct gw_api {
 	gw_app *app;
-	gw_map sse; /* sub id text → gw_sse */
+	gw_map sse;     /* sub id text → gw_sse */
+	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
+
 
 gw_api *gw_api_create(gw_app *app)
 {
@@ -47,6 +51,7 @@ gw_api *gw_api_create(gw_app *app)
 
 static void sse_free(gw_api *api, gw_sse *s)
 {
+	gw_dlist_del(&api->dirty, &s->dirty);
 	gw_map_del(&api->sse, s->key, strlen(s->key));
 	if (api->app->bus)
 		gw_bus_unsubscribe(api->app->bus, s->sub_id);
@@ -268,6 +273,30 @@ int gw_api_on_body_done(gw_api *api, gw_conn *c)
 	return 0;
 }
 
+/* Largest write of queued SSE messages at once; more waits for the next callback. */
+#define SSE_BATCH_MAX (64 * 1024)
+
+/* Write the queued messages of a greeted stream, many per send. 0 or -1 (broken). */
+static int sse_write_queued(gw_conn *c, gw_sse *s)
+{
+	static gw_buf scratch; /* service thread only; reused */
+	gw_buf_reset(&scratch);
+	if (!s->head || gw_buf_reserve(&scratch, LWS_PRE))
+		return s->head ? -1 : 0;
+	scratch.len = LWS_PRE;
+	while (s->head && (scratch.len == LWS_PRE || scratch.len - LWS_PRE + s->head->len <= SSE_BATCH_MAX)) {
+		sse_msg *m = s->head;
+		if (gw_buf_append(&scratch, m->data + LWS_PRE, m->len))
+			return -1;
+		s->head = m->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->queued--;
+		free(m);
+	}
+	return net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_HTTP);
+}
+
 int gw_api_on_writeable(gw_api *api, gw_conn *c)
 {
 	(void)api;
@@ -291,20 +320,31 @@ int gw_api_on_writeable(gw_api *api, gw_conn *c)
 		memcpy(buf + LWS_PRE, ": subscribed\n\n", 14);
 		if (lws_write(c->wsi, buf + LWS_PRE, 14, LWS_WRITE_HTTP) < 0)
 			return -1;
-	} else if (s->head) {
-		sse_msg *m = s->head;
-		s->head = m->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->queued--;
-		int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_HTTP);
-		free(m);
-		if (n < 0)
-			return -1;
 	}
+	if (sse_write_queued(c, s) < 0)
+		return -1;
 	if (s->head)
 		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+void gw_api_flush(gw_api *api)
+{
+	for (gw_dlink *l; api && (l = gw_dlist_pop(&api->dirty));) {
+		gw_sse *s = GW_DLIST_ITEM(l, gw_sse, dirty);
+		gw_conn *c = s->conn;
+		if (!c || !s->head)
+			continue;
+		/* not greeted yet, or lws still holds output: the writeable callback */
+		if (!s->greeted || lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		if (sse_write_queued(c, s) < 0)
+			c->hung_up = true; /* closed from its writeable callback */
+		if (s->head || c->hung_up)
+			lws_callback_on_writable(c->wsi);
+	}
 }
 
 void gw_api_on_closed(gw_api *api, gw_conn *c)
@@ -357,5 +397,5 @@ void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const v
 		s->head = m;
 	s->tail = m;
 	s->queued++;
-	lws_callback_on_writable(s->conn->wsi);
+	gw_dlist_add(&api->dirty, &s->dirty); /* written by gw_api_flush before the loop waits */
 }

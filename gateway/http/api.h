@@ -26,6 +26,10 @@ int gw_api_on_body_done(gw_api *api, gw_conn *c);
 int gw_api_on_writeable(gw_api *api, gw_conn *c);
 void gw_api_on_closed(gw_api *api, gw_conn *c);
 
+/* Write what this loop turn queued on SSE streams: once per turn, before the loop
+ * waits, outside any lws callback. */
+void gw_api_flush(gw_api *api);
+
 /* A bus message for SSE subscription sub_id (from gw_bus_drain). */
 void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const void *data,
 			size_t len);

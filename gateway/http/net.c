@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static_assert(GW_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes of headroom");
@@ -141,6 +142,8 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 			gw_bus_drain(g_app->bus);
 	}
 	eio_flush();
+	if (g_app && g_app->api)
+		gw_api_flush(g_app->api);
 	if (g_self_wake) {
 		g_self_wake = false;
 		lws_cancel_service(g_lws);
@@ -165,6 +168,24 @@ void net_hold(gw_conn *c)
 	if (epoll_ctl(g_hup_fd, EPOLL_CTL_ADD, lws_get_socket_fd(c->wsi), &ev) == 0)
 		c->held = true;
 
+}
+
+int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol proto)
+{
+	size_t off = 0;
+	if (!lws_is_ssl(c->wsi) && !lws_partial_buffered(c->wsi)) {
+		ssize_t n;
+		do
+			n = send(lws_get_socket_fd(c->wsi), p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (n > 0)
+			off = (size_t)n;
+		if (off == len)
+			return 0;
+	}
+	return lws_write(c->wsi, p + off, len - off, proto) < 0 ? -1 : 0;
 }
 
 static void hangups(struct ev_loop *loop, ev_io *w, int revents)

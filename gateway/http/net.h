@@ -78,6 +78,16 @@ int net_query_arg(struct lws *wsi, const char *name, char *out, size_t len);
  * transaction, so a peer that hung up made poll() return at once forever; with rx
  * off, the hang-up alone is reported and lws closes the connection. */
 void net_hold(gw_conn *c);
+
+/*
+ * Send ready bytes on c now, outside or inside a callback (p has LWS_PRE bytes of
+ * headroom before it). Straight to the socket when lws holds nothing for c and c is not
+ * TLS: lws_write would also ask for a writeable callback after every write (two
+ * epoll_ctl and a loop turn). What the socket does not take goes to lws_write(proto),
+ * which sends it, in order, before anything it writes on c itself (close frame, pong).
+ * 0, or -1: c is broken, close it.
+ */
+int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol proto);
 /* Reset a conn for its next request on a keep-alive connection. */
 void net_conn_reset(gw_conn *c);
 

@@ -1,6 +1,7 @@
 #include "../test.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/dlist.h"
 #include "util/frame.h"
 #include "util/rand.h"
 #include "util/map.h"
@@ -80,6 +81,31 @@ TEST(map_put_get_del)
 	gw_map_free(&m);
 }
 
+typedef struct item {
+	int v;
+	gw_dlink link;
+} item;
+
+TEST(dlist_membership)
+{
+	gw_dlist d = {0};
+	item a = {.v = 1}, b = {.v = 2}, c = {.v = 3};
+	gw_dlist_add(&d, &a.link);
+	gw_dlist_add(&d, &b.link);
+	gw_dlist_add(&d, &a.link); /* already a member: no-op */
+	gw_dlist_add(&d, &c.link);
+	gw_dlist_del(&d, &b.link); /* from the middle */
+	gw_dlist_del(&d, &b.link); /* not a member: no-op */
+	gw_dlink *l = gw_dlist_pop(&d);
+	CHECK(l && GW_DLIST_ITEM(l, item, link)->v == 3);
+	l = gw_dlist_pop(&d);
+	CHECK(l && GW_DLIST_ITEM(l, item, link)->v == 1);
+	CHECK(gw_dlist_pop(&d) == NULL);
+	CHECK(!a.link.on && !b.link.on && !c.link.on);
+	gw_dlist_add(&d, &b.link); /* may join again */
+	CHECK(d.head == &b.link);
+}
+
 int main(void)
 {
 	RUN(map_put_get_del);
@@ -88,5 +114,6 @@ int main(void)
 	RUN(buf_grows);
 	RUN(frame_refcount);
 	RUN(rand_id_shape);
+	RUN(dlist_membership);
 	return TEST_END();
 }
