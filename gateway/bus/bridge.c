@@ -473,14 +473,14 @@ void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id)
 static void on_connect(void *ctx, sio_socket *s)
 {
 	gw_bus *bus = ctx;
-	cJSON *hs = sio_socket_handshake(s);
+	char *hs = sio_socket_handshake(s);
 	/* auth: backend — the socket id is the request id: connect_result names it */
 	bool pending = sio_socket_pending(s);
 	publish_in(bus, sio_socket_id(s),
 		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id, hs,
 				     pending ? sio_socket_id(s) : NULL,
 				     pending ? bus->app->cfg->topics.reply : NULL));
-	cJSON_Delete(hs);
+	free(hs);
 }
 
 /* ack: broker. The delivery report comes on a plugin thread: it only queues. */
@@ -696,9 +696,10 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 		cJSON_AddStringToObject(o, "id", sio_socket_id(v[i]));
 		cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
 		sio_socket_rooms(v[i], add_room_json, rooms);
-		cJSON *hs = sio_socket_handshake(v[i]);
+		char *hs = sio_socket_handshake(v[i]);
 		if (hs)
-			cJSON_AddItemToObject(o, "handshake", hs);
+			cJSON_AddRawToObject(o, "handshake", hs);
+		free(hs);
 		const char *data = sio_socket_data(v[i]);
 		cJSON *d = data ? cJSON_Parse(data) : NULL;
 		if (d)

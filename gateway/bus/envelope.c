@@ -515,14 +515,13 @@ static cJSON *head(const char *type, const char *nsp, const char *sid, const cha
 }
 
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
-			const cJSON *handshake, const char *id, const char *reply_to)
+			const char *handshake_json, const char *id, const char *reply_to)
 {
 	cJSON *o = head("connect", nsp, sid, node);
 	if (!o || !node)
 		return finish(o, false);
-	/* A reference: handshake stays the caller's and is not copied. */
-	bool ok = handshake ? cJSON_AddItemReferenceToObject(o, "handshake", (cJSON *)handshake)
-			    : cJSON_AddObjectToObject(o, "handshake") != NULL;
+	/* raw: the text is already JSON (built by the gateway), no parse and print again */
+	bool ok = cJSON_AddRawToObject(o, "handshake", handshake_json ? handshake_json : "{}") != NULL;
 	if (ok && id)
 		ok = add_str(o, "id", id);
 	if (ok && reply_to)

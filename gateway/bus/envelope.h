@@ -120,9 +120,10 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
  * with a string, or a placeholder has no attachment). */
 
 /* {"type":"connect","nsp","sid","node","handshake":{...}[,"id","reply_to"]}.
- * handshake is borrowed (it already holds headers, query, auth, address, ...). */
+ * handshake_json is the handshake object as JSON text (headers, query, auth, address,
+ * ...), inserted as it is; NULL gives {}. */
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
-			const cJSON *handshake, const char *id, const char *reply_to);
+			const char *handshake_json, const char *id, const char *reply_to);
 /* {"type":"disconnect","nsp","sid","node","reason","rooms":[...]} */
 char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
 			   const char *reason, const char *const *rooms, size_t n_rooms);

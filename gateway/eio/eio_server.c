@@ -416,15 +416,24 @@ static char *build_handshake(struct lws *wsi, bool secure)
 	char addr[128] = "";
 	lws_get_peer_simple(wsi, addr, sizeof addr);
 	cJSON_AddStringToObject(hs, "address", addr);
+	/* "time" changes once a second: formatted once a second (service thread only) */
+	static time_t tbuf_at = -1;
+	static char tbuf[64];
 	time_t now = time(NULL);
-	struct tm tm;
-	char tbuf[64];
-	gmtime_r(&now, &tm);
-	strftime(tbuf, sizeof tbuf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+	if (now != tbuf_at) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(tbuf, sizeof tbuf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+		tbuf_at = now;
+	}
 	cJSON_AddStringToObject(hs, "time", tbuf);
+	/* "issued" (ms since the epoch) as an integer: cJSON prints a double with sprintf
+	 * and reads it back with sscanf to check, per connection */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	cJSON_AddNumberToObject(hs, "issued", (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000));
+	char issued[24];
+	snprintf(issued, sizeof issued, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	cJSON_AddRawToObject(hs, "issued", issued);
 	char uri[2048] = "";
 	lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
 	if (!uri[0])

@@ -62,8 +62,9 @@ int sio_socket_admit(sio_socket *s, const char *data_json);
 void sio_socket_reject(sio_socket *s, const char *error_json);
 /* The data a backend attached on admission (JSON text) or NULL. */
 const char *sio_socket_data(const sio_socket *s);
-/* The socket.io handshake (engine handshake + "auth"), a new object the caller frees. */
-cJSON *sio_socket_handshake(const sio_socket *s);
+/* The socket.io handshake (engine handshake + "auth") as JSON text; free() it. NULL on
+ * out of memory. */
+char *sio_socket_handshake(const sio_socket *s);
 /* Rooms of the socket (its own id included). */
 void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *arg), void *arg);
 

@@ -116,13 +116,32 @@ sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len)
 const char *sio_socket_id(const sio_socket *s) { return s->id; }
 const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->cfg->name; }
 
-cJSON *sio_socket_handshake(const sio_socket *s)
+char *sio_socket_handshake(const sio_socket *s)
 {
-	cJSON *hs = cJSON_Parse(eio_session_handshake(s->conn->eio));
-	if (!hs)
+	/* The session's handshake is a JSON object built by the gateway: splice "auth" in
+	 * before its closing brace instead of parsing and printing it again. */
+	const char *hs = eio_session_handshake(s->conn->eio);
+	size_t hl = hs ? strlen(hs) : 0;
+	if (hl < 2 || hs[hl - 1] != '}')
 		return NULL;
-	cJSON_AddItemToObject(hs, "auth", s->auth ? cJSON_Duplicate(s->auth, 1) : cJSON_CreateObject());
-	return hs;
+	char *auth = s->auth ? cJSON_PrintUnformatted(s->auth) : NULL;
+	const char *a = auth ? auth : "{}";
+	size_t al = strlen(a);
+	char *out = malloc(hl + al + 9);
+	if (out) {
+		memcpy(out, hs, hl - 1);
+		size_t k = hl - 1;
+		if (hl > 2)
+			out[k++] = ',';
+		memcpy(out + k, "\"auth\":", 7);
+		k += 7;
+		memcpy(out + k, a, al);
+		k += al;
+		out[k++] = '}';
+		out[k] = 0;
+	}
+	free(auth);
+	return out;
 }
 
 void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *arg), void *arg)

@@ -357,7 +357,7 @@ TEST(connect_result)
 
 TEST(build_outbound)
 {
-	cJSON *hs = cJSON_Parse("{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}");
+	const char *hs = "{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}";
 	char *s = env_build_connect("/chat", "s1", "gw-1", hs, NULL, NULL);
 	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"handshake\":{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}}");
@@ -366,11 +366,6 @@ TEST(build_outbound)
 	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"handshake\":{},\"id\":\"c9\",\"reply_to\":\"sio.reply.gw-1\"}");
 	free(s);
-	/* the borrowed handshake is untouched */
-	s = cJSON_PrintUnformatted(hs);
-	CHECK_STR(s, "{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}");
-	free(s);
-	cJSON_Delete(hs);
 	CHECK(env_build_connect(NULL, "s1", "gw-1", NULL, NULL, NULL) == NULL);
 
 	const char *rooms[] = {"s1", "lobby"};
