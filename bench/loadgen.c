@@ -165,6 +165,7 @@ static struct {
 
 static uint64_t g_pub_t0, g_last_delivery;
 static bl_hist g_lat;     /* fanout delivery latency / ack RTT */
+static bl_hist g_lat_in;  /* ack with --backend sse: client send -> the backend reads the event */
 static bl_hist g_conlat;  /* connect: TCP connect start → Socket.IO CONNECT reply */
 
 #define NREASONS 8
@@ -901,6 +902,12 @@ static void backend_envelope(const char *p, size_t len)
 	const char *data = find_key(p, end, "\"data\":");
 	if (!id || !rt || !data)
 		return;
+	/* the first half of the round trip: the client's send time is in the payload */
+	const char *t = find_key(data, end, "\"t\":\"");
+	bool tok = false;
+	uint64_t ts = t ? parse_u64(t, end, &tok) : 0, now = bl_now_ns();
+	if (tok && S.ack_running)
+		bl_hist_add(&g_lat_in, now > ts ? now - ts : 0);
 	const char *id_end = memchr(id, '"', (size_t)(end - id));
 	const char *rt_end = memchr(rt, '"', (size_t)(end - rt));
 	const char *data_end = json_value_end(data, end);
@@ -1572,6 +1579,9 @@ int main(int argc, char **argv)
 		jadd(",\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"rtt_p999_us\":%.1f,\"rtt_max_us\":%.1f,\"rtt_mean_us\":%.1f",
 		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
 		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);
+		if (O.backend_sse && g_lat_in.n)
+			jadd(",\"in_p50_us\":%.1f,\"in_p99_us\":%.1f", us(bl_hist_quantile(&g_lat_in, 0.5)),
+			     us(bl_hist_quantile(&g_lat_in, 0.99)));
 		if (O.backend_sse)
 			jadd(",\"backend_sse_events\":%llu,\"backend_acks_posted\":%llu,\"publish_errors\":%llu",
 			     (unsigned long long)S.sse_events, (unsigned long long)S.backend_acks,
@@ -1627,6 +1637,9 @@ int main(int argc, char **argv)
 			O.backend_sse ? "SSE+POST" : "in-server", (unsigned long long)S.acks, phase_s,
 			phase_s > 0 ? (double)S.acks_in_window / phase_s : 0, us(bl_hist_quantile(&g_lat, 0.5)),
 			us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max));
+	if (O.mode == M_ACK && O.backend_sse && g_lat_in.n)
+		fprintf(stderr, "  of which client -> gateway -> backend (SSE read): p50 %.0f us, p99 %.0f us\n",
+			us(bl_hist_quantile(&g_lat_in, 0.5)), us(bl_hist_quantile(&g_lat_in, 0.99)));
 	if (phase_ns && O.server_pid)
 		fprintf(stderr,
 			"  CPU during the measured phase (%% of one core): server %.0f, loadgen %.0f, everything else %.0f\n",

@@ -163,6 +163,9 @@ def main():
         rows.append((pac, "RTT p99", {l: get(l, "ack_paced", "rtt_p99_us") for l in labels}, fmt_us, False,
                      "≤ 1 ms (gateway)"))
         rows.append((pac, "RTT max", {l: get(l, "ack_paced", "rtt_max_us") for l in labels}, fmt_us, False, ""))
+        rows.append((pac, "first half p50 / p99 (client → gateway → backend reads the event)",
+                     {l: (get(l, "ack_paced", "in_p50_us"), get(l, "ack_paced", "in_p99_us")) for l in labels},
+                     lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}", None, ""))
         rows.append((pac, "server CPU (of one core)", {l: get(l, "ack_paced", "server_cpu_pct") for l in labels},
                      cpu, None, ""))
         rows.append((pac, "everything else", {l: get(l, "ack_paced", "other_cpu_pct") for l in labels}, other,
