@@ -22,6 +22,8 @@
 #                        at 100 clients), for latency at a known load; the closed-loop run gives requests/s
 #   ACK_POSTERS=4        keep-alive connections the ack backend answers over
 #   MEMORY_DELIVERY=thread   the gateway's memory bus: thread | inline (adapter.options.delivery)
+#   AWAKE_RUNS=1         also run the paced ack with both cores kept out of idle (a nice-19 spinner
+#                        on each): on a VM, waking an idle vCPU costs milliseconds of tail latency
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
 #   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
 #                                most QUIET_PCT % busy (other people's builds); 0 = do not wait.
@@ -57,7 +59,7 @@ done
 
 if ((SMOKE)); then
 	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
-	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}"
+	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}" "${AWAKE_RUNS:=0}"
 	((FORCE_NODE)) || NODE=0
 fi
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
@@ -72,6 +74,7 @@ ACK_CLIENTS=${ACK_CLIENTS:-100}
 ACK_SECONDS=${ACK_SECONDS:-5}
 ACK_INTERVAL_MS=${ACK_INTERVAL_MS:-100}
 ACK_POSTERS=${ACK_POSTERS:-4}
+AWAKE_RUNS=${AWAKE_RUNS:-1}
 SETTLE_S=${SETTLE_S:-2}
 QUIET_WAIT=${QUIET_WAIT:-300}
 QUIET_PCT=${QUIET_PCT:-10}
@@ -175,7 +178,7 @@ json.dump({
               "window": $FANOUT_WINDOW, "posters": $FANOUT_POSTERS, "runs": $FANOUT_RUNS,
               "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS, "ack_seconds": $ACK_SECONDS,
               "ack_interval_ms": $ACK_INTERVAL_MS, "ack_posters": $ACK_POSTERS,
-              "memory_delivery": "${MEMORY_DELIVERY:-thread}",
+              "memory_delivery": "${MEMORY_DELIVERY:-thread}", "awake_runs": $AWAKE_RUNS,
               "connect_concurrency": $CONNECT_CONCURRENCY},
 }, open(sys.argv[1], "w"))
 PY
@@ -250,7 +253,8 @@ stop_server() { # kind scenario: SIGTERM, and a clean exit is part of the result
 	fi
 	SERVER_PID=""
 }
-trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; true' EXIT
+SPINNERS=()
+trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; ((${#SPINNERS[@]})) && kill ${SPINNERS[@]} 2>/dev/null; true' EXIT
 
 run_loadgen() { # kind scenario loadgen-args...
 	local kind=$1 scen=$2
@@ -281,6 +285,7 @@ PY
 
 wait_quiet() {
 	((QUIET_WAIT > 0)) || return 0
+	((${#SPINNERS[@]} == 0)) || return 0 # our own spinners keep the machine busy on purpose
 	local waited=0 b
 	for (( ; ; )); do
 		b=$(busy_pct)
@@ -307,6 +312,19 @@ scenario() { # kind scenario loadgen-args...
 
 TARGETS=(gateway)
 ((NODE)) && TARGETS+=(node)
+spinners_start() { # a nice-19 busy loop on each pinned core: the vCPUs never go idle
+	local cpu
+	for cpu in "$SERVER_CPU" "$LOADGEN_CPU"; do
+		taskset -c "$cpu" nice -n 19 sh -c 'while :; do :; done' &
+		SPINNERS+=($!)
+	done
+}
+spinners_stop() {
+	((${#SPINNERS[@]})) && kill -KILL "${SPINNERS[@]}" 2>/dev/null
+	wait "${SPINNERS[@]}" 2>/dev/null || true
+	SPINNERS=()
+}
+
 fanout_runs() { # kind
 	local i
 	for ((i = 1; i <= FANOUT_RUNS; i++)); do
@@ -322,6 +340,17 @@ for kind in "${TARGETS[@]}"; do
 		--posters "$ACK_POSTERS"
 	scenario "$kind" ack-paced ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
 		--posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS"
+	if ((AWAKE_RUNS)); then
+		spinners_start
+		scenario "$kind" ack-paced-awake ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" \
+			--backend "$backend" --posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS" --tag awake
+		if [[ $kind == gateway ]]; then # and the memory plugin's inline delivery (no thread hop)
+			MEMORY_DELIVERY=inline scenario "$kind" ack-paced-awake-inline ack --clients "$ACK_CLIENTS" \
+				--duration "$ACK_SECONDS" --backend "$backend" --posters "$ACK_POSTERS" \
+				--interval "$ACK_INTERVAL_MS" --tag awake-inline
+		fi
+		spinners_stop
+	fi
 	scenario "$kind" idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
 		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
 done

@@ -65,6 +65,7 @@ static struct {
 	const char *path;
 	const char *nsp;
 	const char *label;
+	const char *tag; /* --tag: copied into the JSON line (compare.sh names variants) */
 	const char *token;
 	const char *publish_path;
 	const char *event;
@@ -1218,6 +1219,8 @@ static void parse_args(int argc, char **argv)
 			O.nsp = v;
 		else if (OPT("--label"))
 			O.label = v;
+		else if (OPT("--tag"))
+			O.tag = v;
 		else if (OPT("--token"))
 			O.token = v;
 		else if (OPT("--clients"))
@@ -1532,6 +1535,8 @@ int main(int argc, char **argv)
 	double phase_s = (double)phase_ns / 1e9;
 	jadd("{\"tool\":\"loadgen\",\"mode\":\"%s\"", O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : "ack");
 	jstr("label", O.label);
+	if (O.tag)
+		jstr("tag", O.tag);
 	jadd(",\"ok\":%s", ok ? "true" : "false");
 	jstr("error", err);
 	jadd(",\"clients\":%u,\"clients_requested\":%u,\"fd_capped\":%s,\"fd_limit\":%llu,\"src_addrs\":%u", O.clients,
