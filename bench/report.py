@@ -169,6 +169,8 @@ def main():
                      lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}", None, ""))
         rows.append((pac, "server CPU (of one core)", {l: get(l, "ack_paced", "server_cpu_pct") for l in labels},
                      cpu, None, ""))
+        rows.append((pac, "everything else", {l: get(l, "ack_paced", "other_cpu_pct") for l in labels}, other,
+                     None, ""))
         if any(get(l, "ack_paced_awake", "rtt_p99_us") is not None for l in labels):
             awk = pac.replace("ack round trip, paced", "ack round trip, paced, both cores kept out of idle "
                               "(a nice-19 spinner each: no vCPU wake-up latency)")
@@ -187,8 +189,6 @@ def main():
                              fmt_us, False, ""))
                 rows.append((inl, "RTT p99", {l: get(l, "ack_paced_awake_inline", "rtt_p99_us") for l in labels},
                              fmt_us, False, "≤ 1 ms (gateway)"))
-        rows.append((pac, "everything else", {l: get(l, "ack_paced", "other_cpu_pct") for l in labels}, other,
-                     None, ""))
 
     def ratio(a, b, higher):
         if a is None or b is None or higher is None or a <= 0 or b <= 0:
