@@ -22,6 +22,8 @@
 #                        at 100 clients), for latency at a known load; the closed-loop run gives requests/s
 #   ACK_POSTERS=4        keep-alive connections the ack backend answers over
 #   MEMORY_DELIVERY=thread   the gateway's memory bus: thread | inline (adapter.options.delivery)
+#   HOLD_MAX=1           also connect as many idle websockets to the gateway as one process may
+#                        open here (hard fd limit - 200), and report them with the RSS
 #   AWAKE_RUNS=1         also run the paced ack with both cores kept out of idle (a nice-19 spinner
 #                        on each): on a VM, waking an idle vCPU costs milliseconds of tail latency
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
@@ -75,6 +77,7 @@ ACK_SECONDS=${ACK_SECONDS:-5}
 ACK_INTERVAL_MS=${ACK_INTERVAL_MS:-100}
 ACK_POSTERS=${ACK_POSTERS:-4}
 AWAKE_RUNS=${AWAKE_RUNS:-1}
+HOLD_MAX=${HOLD_MAX:-1}
 SETTLE_S=${SETTLE_S:-2}
 QUIET_WAIT=${QUIET_WAIT:-300}
 QUIET_PCT=${QUIET_PCT:-10}
@@ -353,6 +356,13 @@ for kind in "${TARGETS[@]}"; do
 	fi
 	scenario "$kind" idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
 		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
+	if [[ $kind == gateway ]] && ((!SMOKE && HOLD_MAX)); then
+		# as many idle websockets as one process may open here (the loadgen has the same
+		# limit); several source addresses, so earlier runs' TIME_WAIT ports do not matter
+		scenario "$kind" maxconn connect --clients "$((FD_HARD - 200))" --rss-at "$((FD_HARD - 200))" \
+			--settle "$SETTLE_S" --concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120 --src-addrs 4 \
+			--tag maxconn
+	fi
 done
 if ((CEILING)); then
 	fanout_runs ceiling

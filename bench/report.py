@@ -67,6 +67,8 @@ def main():
             if mode == "ack" and (r.get("interval_ms") or 0) > 0:
                 mode = {"awake": "ack_paced_awake", "awake-inline": "ack_paced_awake_inline"}.get(r.get("tag"),
                                                                                              "ack_paced")
+            if mode == "connect" and r.get("tag") == "maxconn":
+                mode = "connect_max"
             runs.setdefault((r.get("label"), mode), []).append(r)
 
     def median_run(rs):
@@ -137,6 +139,17 @@ def main():
                  {l: idl[l]["bpc"] if idl[l] else None for l in labels}, fmt_bytes, False, "≤ 4 KiB"))
     rows.append((mem, "projected RSS for 1M connections", {l: idl[l]["proj"] if idl[l] else None for l in labels},
                  fmt_bytes, False, ""))
+    mx = by.get(("gateway", "connect_max"))
+    if mx and mx.get("rss_kb"):
+        g = idl["gateway"]
+        n, kb = mx["rss_kb"][-1]["clients"], mx["rss_kb"][-1]["kb"] * 1024
+        sec = f"held at the fd limit (gateway only): {mx['clients']:,} idle websocket clients"
+        rows.append((sec, "clients connected", {"gateway": mx.get("connected"), "node": None, "ceiling": None},
+                     lambda v: "—" if v is None else f"{v:,}", None, "as many as one process may open"))
+        rows.append((sec, "server RSS", {"gateway": kb, "node": None, "ceiling": None}, fmt_bytes, None, ""))
+        if g and g["base"] is not None and n > 0:
+            rows.append((sec, "bytes per connection (RSS − RSS(0)) / clients",
+                         {"gateway": (kb - g["base"]) / n, "node": None, "ceiling": None}, fmt_bytes, None, ""))
     con = f"connect: {top:,} clients, {s['connect_concurrency']} handshakes in flight"
     rows.append((con, "connections/s", {l: get(l, "connect", "connect_rate") for l in labels}, fmt_num, True,
                  "≥ 5× node"))
