@@ -24,7 +24,9 @@
 #   MEMORY_DELIVERY=thread   the gateway's memory bus: thread | inline (adapter.options.delivery)
 #   HOLD_MAX=1           also connect as many idle websockets to the gateway as one process may
 #                        open here (hard fd limit - 200), and report them with the RSS
-#   AWAKE_RUNS=1         also run the paced ack with both cores kept out of idle (a nice-19 spinner
+#   TUNED_RUNS=1         also run the paced ack latency-tuned: the loadgen polls without sleeping
+#                        (both servers), the gateway with delivery: inline and engine.busy_poll_us: 2000
+#   AWAKE_RUNS=0         also run the paced ack with both cores kept out of idle (a nice-19 spinner
 #                        on each): on a VM, waking an idle vCPU costs milliseconds of tail latency
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
 #   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
@@ -61,7 +63,7 @@ done
 
 if ((SMOKE)); then
 	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
-	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}" "${AWAKE_RUNS:=0}"
+	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}" "${AWAKE_RUNS:=0}" "${TUNED_RUNS:=0}"
 	((FORCE_NODE)) || NODE=0
 fi
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
@@ -76,7 +78,8 @@ ACK_CLIENTS=${ACK_CLIENTS:-100}
 ACK_SECONDS=${ACK_SECONDS:-5}
 ACK_INTERVAL_MS=${ACK_INTERVAL_MS:-100}
 ACK_POSTERS=${ACK_POSTERS:-4}
-AWAKE_RUNS=${AWAKE_RUNS:-1}
+AWAKE_RUNS=${AWAKE_RUNS:-0}
+TUNED_RUNS=${TUNED_RUNS:-1}
 HOLD_MAX=${HOLD_MAX:-1}
 SETTLE_S=${SETTLE_S:-2}
 QUIET_WAIT=${QUIET_WAIT:-300}
@@ -181,7 +184,7 @@ json.dump({
               "window": $FANOUT_WINDOW, "posters": $FANOUT_POSTERS, "runs": $FANOUT_RUNS,
               "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS, "ack_seconds": $ACK_SECONDS,
               "ack_interval_ms": $ACK_INTERVAL_MS, "ack_posters": $ACK_POSTERS,
-              "memory_delivery": "${MEMORY_DELIVERY:-thread}", "awake_runs": $AWAKE_RUNS,
+              "memory_delivery": "${MEMORY_DELIVERY:-thread}", "awake_runs": $AWAKE_RUNS, "tuned_runs": $TUNED_RUNS,
               "connect_concurrency": $CONNECT_CONCURRENCY},
 }, open(sys.argv[1], "w"))
 PY
@@ -214,6 +217,7 @@ node_id: gw-bench
 listen: {host: 127.0.0.1, port: $SERVER_PORT}
 engine:
   transports: [polling, websocket]
+  busy_poll_us: ${BUSY_POLL_US:-0}
 adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}
 namespaces:
   - name: /
@@ -343,6 +347,15 @@ for kind in "${TARGETS[@]}"; do
 		--posters "$ACK_POSTERS"
 	scenario "$kind" ack-paced ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
 		--posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS"
+	if ((TUNED_RUNS)); then
+		tuned=(scenario "$kind" ack-paced-tuned ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS"
+			--backend "$backend" --posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS" --busy-poll --tag tuned)
+		if [[ $kind == gateway ]]; then
+			MEMORY_DELIVERY=inline BUSY_POLL_US=2000 "${tuned[@]}"
+		else
+			"${tuned[@]}"
+		fi
+	fi
 	if ((AWAKE_RUNS)); then
 		spinners_start
 		scenario "$kind" ack-paced-awake ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" \

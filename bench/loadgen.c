@@ -73,6 +73,7 @@ static struct {
 	unsigned clients, concurrency, src_addrs, events, size, window, posters;
 	double connect_timeout, duration, hold, settle, idle_timeout, timeout;
 	double interval_ms; /* ack: a client's requests start at most this often (0: back to back) */
+	bool busy_poll;     /* ack: never sleep in epoll_wait (the loadgen's own core never halts) */
 	uint64_t rss_at[16];
 	size_t n_rss_at;
 	pid_t server_pid;
@@ -1057,7 +1058,9 @@ static bool loop_until(bool (*cond)(void), uint64_t deadline)
 		uint64_t left_ms = (deadline - now) / 1000000 + 1;
 		if (S.ack_running && O.interval_ms > 0) {
 			ack_pace(now);
-			left_ms = 1; /* requests are due every few ms */
+			left_ms = O.busy_poll ? 0 : 1; /* requests are due every few ms */
+		} else if (S.ack_running && O.busy_poll) {
+			left_ms = 0;
 		}
 		loop_once(left_ms > 10 ? 10 : (int)left_ms);
 	}
@@ -1249,6 +1252,8 @@ static void parse_args(int argc, char **argv)
 			O.duration = atof(v);
 		else if (OPT("--interval"))
 			O.interval_ms = atof(v);
+		else if (!strcmp(a, "--busy-poll"))
+			O.busy_poll = true;
 		else if (OPT("--hold"))
 			O.hold = atof(v);
 		else if (OPT("--settle"))

@@ -46,6 +46,7 @@ node_id: gw-bench
 listen: {host: 127.0.0.1, port: $port}
 engine:
   transports: [polling, websocket]
+  busy_poll_us: ${BUSY_POLL_US:-0}
 adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}
 namespaces:
   - name: /

@@ -511,6 +511,8 @@ static const field engine_fields[] = {
 	 .help = "max queued packets per connection"},
 	{.key = "per_message_deflate", .type = F_BOOL, .off = OFF(engine.per_message_deflate), .def = "false",
 	 .help = "websocket permessage-deflate"},
+	{.key = "busy_poll_us", .type = F_INT, .off = OFF(engine.busy_poll_us), .def = "0", .min = 0, .max = 1000000,
+	 .help = "after activity, poll without sleeping this long (µs): lower latency for CPU; 0 = off"},
 };
 
 static const field adapter_fields[] = {

@@ -79,6 +79,7 @@ typedef struct gw_config {
 		size_t n_headers;
 		size_t send_queue;      /* max queued packets per connection, default 1024 */
 		bool per_message_deflate; /* default false */
+		int busy_poll_us;       /* service loop: spin this long after activity, 0 = off */
 	} engine;
 
 	struct {

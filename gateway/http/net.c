@@ -42,6 +42,7 @@ static struct ev_loop *g_loop; /* the service loop: libev on epoll, lws runs on 
 /* The loop thread, and whether it woke itself (see net_wake) */
 static pthread_t g_loop_thread;
 static bool g_loop_started, g_self_wake;
+static bool g_active; /* engine.busy_poll_us: a callback ran since the loop last looked */
 static gw_app *g_app;
 
 void net_wake(void)
@@ -428,6 +429,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
 	gw_app *app = lws_context_user(lws_get_context(wsi));
 	gw_conn *c = user;
+	g_active = true; /* traffic (or a bus wake): engine.busy_poll_us keeps polling a while */
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
@@ -611,8 +613,25 @@ void net_run(gw_app *app)
 	g_app = app;
 	g_loop_thread = pthread_self();
 	g_loop_started = true;
-	while (!g_stop)
+	/* engine.busy_poll_us: for that long after the last activity, poll without sleeping
+	 * (an idle core that halts, a VM's vCPU especially, takes milliseconds to wake up) */
+	uint64_t busy_us = (uint64_t)app->cfg->engine.busy_poll_us, last = 0;
+	while (!g_stop) {
+		if (busy_us) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+			if (g_active) {
+				g_active = false;
+				last = now;
+			}
+			if (now - last < busy_us) {
+				ev_run(g_loop, EVRUN_NOWAIT);
+				continue;
+			}
+		}
 		ev_run(g_loop, EVRUN_ONCE);
+	}
 	g_loop_started = false;
 }
 

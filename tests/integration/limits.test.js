@@ -208,6 +208,25 @@ describe('a websocket client that stops reading', () => {
   });
 });
 
+describe('latency tuning (engine.busy_poll_us: 2000, memory delivery: inline)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({ engine: { busy_poll_us: 2000 }, adapter: { options: { delivery: 'inline' } } });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('serves a round trip through the backend, then stops polling when the traffic stops', async () => {
+    const s = await gw.connect('/', { transports: ['websocket'] });
+    await gw.backend();
+    for (let i = 0; i < 20; i++) assert.equal(await s.timeout(3000).emitWithAck('echo', i), i);
+    const c0 = cpuSeconds(gw.proc.pid);
+    await h.sleep(1000);
+    const used = cpuSeconds(gw.proc.pid) - c0;
+    assert.ok(used < 0.5, `an idle gateway used ${used} CPU seconds in 1 s (still polling?)`);
+  });
+});
+
 describe('held requests whose client hangs up', () => {
   let gw;
   before(async () => {

@@ -68,6 +68,7 @@ TEST(default_yaml_has_design_defaults)
 	CHECK_EQ_INT(c.engine.n_headers, 0);
 	CHECK_EQ_INT(c.engine.send_queue, 1024);
 	CHECK(!c.engine.per_message_deflate);
+	CHECK_EQ_INT(c.engine.busy_poll_us, 0);
 	CHECK_STR(c.adapter.plugin, "memory");
 	CHECK(c.adapter.plugin_dir == NULL);
 	CHECK_EQ_INT(c.adapter.inbound_queue, 65536);
@@ -314,7 +315,7 @@ TEST(errors_unknown_keys)
 	EXPECT_ERROR("node_id: a\nengine:\n  pingInterval: 5\n",
 		     "gw.yaml:3:3: engine.pingInterval: unknown key (valid keys: path, transports, "
 		     "ping_interval_ms, ping_timeout_ms, max_payload, connect_timeout_ms, upgrade_timeout_ms, "
-		     "cors, cookie, cookie_name, echo_path, headers, send_queue, per_message_deflate)");
+		     "cors, cookie, cookie_name, echo_path, headers, send_queue, per_message_deflate, busy_poll_us)");
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
