@@ -172,51 +172,36 @@ def main():
         rate = s["ack_clients"] * 1000.0 / iv
         pac = (f"ack round trip, paced: {s['ack_clients']} clients, each one request every {iv:g} ms "
                f"(≈ {fmt_num(rate)} req/s), one in flight each, {s['ack_seconds']} s")
-        rows.append((pac, "requests/s", {l: get(l, "ack_paced", "requests_per_s") for l in labels}, fmt_num, None, ""))
-        rows.append((pac, "RTT p50", {l: get(l, "ack_paced", "rtt_p50_us") for l in labels}, fmt_us, False, ""))
-        rows.append((pac, "RTT p99", {l: get(l, "ack_paced", "rtt_p99_us") for l in labels}, fmt_us, False,
-                     "≤ 1 ms (gateway)"))
-        rows.append((pac, "RTT max", {l: get(l, "ack_paced", "rtt_max_us") for l in labels}, fmt_us, False, ""))
-        rows.append((pac, "first half p50 / p99 (client → gateway → backend reads the event)",
-                     {l: (get(l, "ack_paced", "in_p50_us"), get(l, "ack_paced", "in_p99_us")) for l in labels},
-                     lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}", None, ""))
-        rows.append((pac, "server CPU (of one core)", {l: get(l, "ack_paced", "server_cpu_pct") for l in labels},
-                     cpu, None, ""))
-        rows.append((pac, "everything else", {l: get(l, "ack_paced", "other_cpu_pct") for l in labels}, other,
-                     None, ""))
-        if any(get(l, "ack_paced_tuned", "rtt_p99_us") is not None for l in labels):
-            tun = pac.replace("ack round trip, paced", "ack round trip, paced, latency-tuned (the loadgen polls "
-                              "without sleeping; gateway: memory `delivery: inline`, `engine.busy_poll_us: 2000`)")
-            rows.append((tun, "RTT p50", {l: get(l, "ack_paced_tuned", "rtt_p50_us") for l in labels}, fmt_us,
-                         False, ""))
-            rows.append((tun, "RTT p99", {l: get(l, "ack_paced_tuned", "rtt_p99_us") for l in labels}, fmt_us,
-                         False, "≤ 1 ms (gateway)"))
-            rows.append((tun, "RTT max", {l: get(l, "ack_paced_tuned", "rtt_max_us") for l in labels}, fmt_us,
-                         False, ""))
-            rows.append((tun, "first half p50 / p99",
-                         {l: (get(l, "ack_paced_tuned", "in_p50_us"), get(l, "ack_paced_tuned", "in_p99_us"))
-                          for l in labels},
-                         lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}", None, ""))
-            rows.append((tun, "server CPU (of one core)",
-                         {l: get(l, "ack_paced_tuned", "server_cpu_pct") for l in labels}, cpu, None, ""))
-        if any(get(l, "ack_paced_awake", "rtt_p99_us") is not None for l in labels):
-            awk = pac.replace("ack round trip, paced", "ack round trip, paced, both cores kept out of idle "
-                              "(a nice-19 spinner each: no vCPU wake-up latency)")
-            rows.append((awk, "RTT p50", {l: get(l, "ack_paced_awake", "rtt_p50_us") for l in labels}, fmt_us,
-                         False, ""))
-            rows.append((awk, "RTT p99", {l: get(l, "ack_paced_awake", "rtt_p99_us") for l in labels}, fmt_us,
-                         False, "≤ 1 ms (gateway)"))
-            rows.append((awk, "first half p50 / p99",
-                         {l: (get(l, "ack_paced_awake", "in_p50_us"), get(l, "ack_paced_awake", "in_p99_us"))
-                          for l in labels},
-                         lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}", None, ""))
-            if get("gateway", "ack_paced_awake_inline", "rtt_p99_us") is not None:
-                inl = awk.replace("ack round trip, paced, both cores", "the same with the memory plugin's "
-                                  "`delivery: inline` (gateway only), both cores")
-                rows.append((inl, "RTT p50", {l: get(l, "ack_paced_awake_inline", "rtt_p50_us") for l in labels},
-                             fmt_us, False, ""))
-                rows.append((inl, "RTT p99", {l: get(l, "ack_paced_awake_inline", "rtt_p99_us") for l in labels},
-                             fmt_us, False, "≤ 1 ms (gateway)"))
+        halves = lambda v: "—" if not v or v[0] is None else f"{fmt_us(v[0])} / {fmt_us(v[1])}"  # noqa: E731
+
+        def paced_rows(sec, mode, extra=True):
+            """The rows of one paced ack run (mode as keyed in runs)."""
+            if not any(get(l, mode, "rtt_p99_us") is not None for l in labels):
+                return
+            if extra:
+                rows.append((sec, "requests/s", {l: get(l, mode, "requests_per_s") for l in labels}, fmt_num, None, ""))
+            rows.append((sec, "RTT p50", {l: get(l, mode, "rtt_p50_us") for l in labels}, fmt_us, False, ""))
+            rows.append((sec, "RTT p99", {l: get(l, mode, "rtt_p99_us") for l in labels}, fmt_us, False,
+                         "≤ 1 ms (gateway)"))
+            if extra:
+                rows.append((sec, "RTT max", {l: get(l, mode, "rtt_max_us") for l in labels}, fmt_us, False, ""))
+                rows.append((sec, "first half p50 / p99 (client → gateway → backend reads the event)",
+                             {l: (get(l, mode, "in_p50_us"), get(l, mode, "in_p99_us")) for l in labels}, halves,
+                             None, ""))
+                rows.append((sec, "server CPU (of one core)", {l: get(l, mode, "server_cpu_pct") for l in labels},
+                             cpu, None, ""))
+                rows.append((sec, "everything else", {l: get(l, mode, "other_cpu_pct") for l in labels}, other,
+                             None, ""))
+
+        paced_rows(pac, "ack_paced")
+        paced_rows(pac.replace("ack round trip, paced", "ack round trip, paced, latency-tuned (the loadgen polls "
+                               "without sleeping; gateway: memory `delivery: inline`, `engine.busy_poll_us: 2000`)"),
+                   "ack_paced_tuned")
+        awk = pac.replace("ack round trip, paced", "ack round trip, paced, both cores kept out of idle "
+                          "(a nice-19 spinner each: no vCPU wake-up latency)")
+        paced_rows(awk, "ack_paced_awake")
+        paced_rows(awk.replace("ack round trip, paced, both cores", "the same with the memory plugin's "
+                               "`delivery: inline` (gateway only), both cores"), "ack_paced_awake_inline", extra=False)
 
     def ratio(a, b, higher):
         if a is None or b is None or higher is None or a <= 0 or b <= 0:
