@@ -40,7 +40,6 @@ struct gw_api {
 	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
 
-
 gw_api *gw_api_create(gw_app *app)
 {
 	gw_api *api = calloc(1, sizeof *api);
@@ -341,8 +340,8 @@ void gw_api_flush(gw_api *api)
 			continue;
 		}
 		if (sse_write_queued(c, s) < 0)
-			c->hung_up = true; /* closed from its writeable callback */
-		if (s->head || c->hung_up)
+			c->kill = true; /* closed from its writeable callback */
+		if (s->head || c->kill)
 			lws_callback_on_writable(c->wsi);
 	}
 }

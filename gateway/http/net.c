@@ -168,7 +168,6 @@ void net_hold(gw_conn *c)
 	struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
 	if (epoll_ctl(g_hup_fd, EPOLL_CTL_ADD, lws_get_socket_fd(c->wsi), &ev) == 0)
 		c->held = true;
-
 }
 
 int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol proto)
@@ -199,7 +198,7 @@ static void hangups(struct ev_loop *loop, ev_io *w, int revents)
 		unhold(c);
 		/* closed from its writeable callback: a close from here could free a
 		 * connection that a later entry of evs still points to */
-		c->hung_up = true;
+		c->kill = true;
 		lws_callback_on_writable(c->wsi);
 	}
 }
@@ -450,7 +449,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (c->hung_up)
+		if (c->kill)
 			return -1;
 		if (c->role == CONN_API_SSE)
 			return app->api ? gw_api_on_writeable(app->api, c) : -1;

@@ -35,7 +35,7 @@ typedef struct gw_conn {
 	/* Engine.IO */
 	struct eio_server *eio;
 	struct eio_session *sess;
-	bool kill;                 /* websocket: close at next writeable */
+	bool kill;                 /* close it from its next writeable callback */
 	bool probe_reply;          /* websocket: "3probe" to send */
 	gw_buf rx;                 /* websocket: message being reassembled */
 	bool rx_binary;
@@ -46,7 +46,6 @@ typedef struct gw_conn {
 
 	/* reply */
 	bool held;                 /* net_hold(): rx is off until the reply */
-	bool hung_up;              /* the peer of a held request went away: close it */
 	bool have_reply;
 	bool preflight;            /* CORS preflight: the allow-methods/-headers too */
 	int status;

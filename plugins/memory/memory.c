@@ -12,8 +12,8 @@
  *   messages and calls host->deliver() once per matching subscription, then the
  *   delivery report. So the heavy work the host does in deliver() (envelope parsing,
  *   frame encoding, DESIGN §2.2) runs on this thread, not on the service loop, and
- *   the memory bus behaves like the remote ones: deliveries and reports are always
- *   asynchronous, never inside publish().
+ *   deliveries are always asynchronous, never inside publish(), like the remote
+ *   buses. (The report of an unrouted publish fires inside publish(), see below.)
  *
  * Ordering: one queue and one thread give a single total order. Messages are
  * delivered in the order their publish() calls returned 0 (so per publisher thread
