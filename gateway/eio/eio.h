@@ -53,6 +53,11 @@ size_t eio_server_sessions(const eio_server *srv);
  * GW_CLOSE_QUEUE_OVERFLOW. Returns 0, -GW_EFULL (dropped/closed) or -GW_ECLOSED.
  */
 int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_);
+/* The same frames to each of n sessions (a broadcast), with eio_session_send's rules
+ * for each; returns how many took them. Faster than n calls: the sessions are
+ * prefetched and the frames' references taken once. */
+size_t eio_send_many(eio_session *const *sessions, size_t n, gw_frame *const *frames,
+		     size_t n_frames, bool volatile_);
 /* Close the session (sends a close packet when the transport allows). */
 void eio_session_close(eio_session *s, gw_close_reason reason);
 

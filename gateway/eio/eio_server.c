@@ -11,7 +11,6 @@
 #include "eio/eio.h"
 #include "eio/eio_codec.h"
 #include "eio/eio_net.h"
-#include "util/dlist.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -24,27 +23,28 @@
 #include <time.h>
 
 struct eio_session {
-	char sid[GW_ID_LEN + 1];
-	eio_server *srv;
-	bool websocket;        /* the transport is the websocket */
-	bool upgrading;        /* a websocket probe is attached */
-	bool probed;           /* the probe said "2probe": polls are answered with a noop */
-	bool closed;
-	bool closing;          /* websocket: close once the queue has drained */
-	gw_close_reason close_reason;
-	bool awaiting_pong;
-	bool post_active;
-	int busy;              /* > 0 while a callback runs on the session: defer free */
-	gw_conn *ws;           /* websocket (transport or probe) */
-	gw_conn *poll;         /* held or in-flight polling GET */
-	gw_conn *post;         /* polling POST whose body is arriving */
+	/* first: what queueing a frame and flushing touch (one or two cache lines) */
 	gw_frame **q;          /* ring of queued frames; q_cap is a power of two */
 	size_t q_head, q_len, q_cap;
+	eio_server *srv;
+	gw_conn *ws;           /* websocket (transport or probe) */
+	size_t dirty;          /* 1 + index in g_dirty: frames queued this loop turn; 0 = none */
+	bool websocket;        /* the transport is the websocket */
+	bool upgrading;        /* a websocket probe is attached */
+	bool closed;
+	bool closing;          /* websocket: close once the queue has drained */
+	bool probed;           /* the probe said "2probe": polls are answered with a noop */
+	bool awaiting_pong;
+	bool post_active;
+	gw_close_reason close_reason;
+	int busy;              /* > 0 while a callback runs on the session: defer free */
+	gw_conn *poll;         /* held or in-flight polling GET */
+	gw_conn *post;         /* polling POST whose body is arriving */
 	gw_timer hb;           /* ping interval / pong timeout */
 	gw_timer upg;          /* upgrade timeout */
 	char *handshake;       /* JSON text: compact while idle, parsed when needed */
 	void *user;
-	gw_dlink dirty;        /* on g_dirty: frames queued this loop turn */
+	char sid[GW_ID_LEN + 1];
 };
 
 struct eio_server {
@@ -130,28 +130,49 @@ static int queue_reserve(eio_session *s, size_t n)
 	return 0;
 }
 
+/* The caller takes the reference (one per frame per session; a broadcast takes them
+ * all at once). */
 static void queue_push(eio_session *s, gw_frame *f)
 {
-	s->q[(s->q_head + s->q_len) & (s->q_cap - 1)] = gw_frame_ref(f);
+	s->q[(s->q_head + s->q_len) & (s->q_cap - 1)] = f;
 	s->q_len++;
 }
 
-/* Ask the active transport to write. */
 /*
  * Websocket writes are coalesced per loop turn: a session that gets its first queued
  * frame goes on the dirty list, and eio_flush() (called once per turn, before the loop
  * waits) writes each one's whole queue with one send() (net_send_now). No writeable-
  * callback round trip (two epoll_ctl per frame), one syscall for all a turn produced.
+ * The list is an array, so the flush can prefetch the sessions ahead of their writes.
  */
-static gw_dlist g_dirty;
+static eio_session **g_dirty;
+static size_t g_n_dirty, g_dirty_cap;
 
+static bool dirty_add(eio_session *s)
+{
+	if (s->dirty)
+		return true;
+	if (g_n_dirty == g_dirty_cap) {
+		size_t cap = g_dirty_cap ? 2 * g_dirty_cap : 256;
+		eio_session **v = realloc(g_dirty, cap * sizeof *v);
+		if (!v)
+			return false;
+		g_dirty = v;
+		g_dirty_cap = cap;
+	}
+	g_dirty[g_n_dirty++] = s;
+	s->dirty = g_n_dirty;
+	return true;
+}
+
+/* Ask the active transport to write. */
 static void kick(eio_session *s)
 {
 	if (s->websocket && s->ws) {
-		if (s->srv->cfg->engine.per_message_deflate)
-			lws_callback_on_writable(s->ws->wsi); /* lws frames (and deflates) each message */
-		else
-			gw_dlist_add(&g_dirty, &s->dirty);
+		/* lws frames (and deflates) each message itself; out of memory for the list:
+		 * the writeable callback writes the queue too, one turn later */
+		if (s->srv->cfg->engine.per_message_deflate || !dirty_add(s))
+			lws_callback_on_writable(s->ws->wsi);
 	} else if (!s->websocket && s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply) {
 		lws_callback_on_writable(s->poll->wsi);
 	}
@@ -159,7 +180,8 @@ static void kick(eio_session *s)
 
 static void session_free(eio_session *s)
 {
-	gw_dlist_del(&g_dirty, &s->dirty);
+	if (s->dirty)
+		g_dirty[s->dirty - 1] = NULL;
 	queue_clear(s);
 	free(s->q);
 	free(s->handshake);
@@ -251,7 +273,8 @@ void eio_session_close(eio_session *s, gw_close_reason reason)
 	session_close_now(s, reason);
 }
 
-int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_)
+/* eio_session_send without the references: 0 when the frames are queued. */
+static int enqueue(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_)
 {
 	if (s->closed || s->closing)
 		return -GW_ECLOSED;
@@ -276,6 +299,51 @@ int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool vol
 	if (was_empty)
 		kick(s);
 	return 0;
+}
+
+int eio_session_send(eio_session *s, gw_frame *const *frames, size_t n, bool volatile_)
+{
+	int rc = enqueue(s, frames, n, volatile_);
+	if (rc == 0)
+		for (size_t i = 0; i < n; i++)
+			gw_frame_ref(frames[i]);
+	return rc;
+}
+
+/* A broadcast's cost is memory latency: each target's session and queue slot are in
+ * their own cache lines. Ask for them a few targets ahead, so the loads overlap
+ * instead of following each other. */
+#define PREFETCH_AHEAD 8
+
+static void prefetch_session(const eio_session *s)
+{
+	__builtin_prefetch(s, 1);
+	__builtin_prefetch((const char *)s + 63, 1); /* the hot fields may straddle two lines */
+}
+
+static void prefetch_slot(const eio_session *s)
+{
+	if (s->q_cap)
+		__builtin_prefetch(&s->q[(s->q_head + s->q_len) & (s->q_cap - 1)], 1);
+}
+
+size_t eio_send_many(eio_session *const *ss, size_t n, gw_frame *const *frames, size_t n_frames,
+		     bool volatile_)
+{
+	size_t ok = 0;
+	for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_session(ss[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (i + PREFETCH_AHEAD < n)
+			prefetch_session(ss[i + PREFETCH_AHEAD]);
+		if (i + PREFETCH_AHEAD / 2 < n)
+			prefetch_slot(ss[i + PREFETCH_AHEAD / 2]);
+		ok += enqueue(ss[i], frames, n_frames, volatile_) == 0;
+	}
+	if (ok)
+		for (size_t i = 0; i < n_frames; i++)
+			gw_frame_ref_n(frames[i], ok);
+	return ok;
 }
 
 /* ---- heartbeat ---- */
@@ -491,8 +559,7 @@ static eio_session *session_new(eio_server *srv, struct lws *wsi, bool websocket
 		session_free(s);
 		return NULL;
 	}
-	queue_push(s, f);
-	gw_frame_unref(f);
+	queue_push(s, f); /* the queue keeps our reference */
 	hb_schedule_ping(s);
 	return s;
 }
@@ -929,14 +996,27 @@ static int ws_write_batch(gw_conn *c, eio_session *s)
 
 void eio_flush(void)
 {
-	for (gw_dlink *l; (l = gw_dlist_pop(&g_dirty));) {
-		eio_session *s = GW_DLIST_ITEM(l, eio_session, dirty);
+	/* entries are read afresh each time: nothing here adds to the list, but a freed
+	 * session leaves a NULL */
+	for (size_t i = 0; i < g_n_dirty; i++) {
+		eio_session *ahead = i + PREFETCH_AHEAD < g_n_dirty ? g_dirty[i + PREFETCH_AHEAD] : NULL;
+		if (ahead)
+			prefetch_session(ahead);
+		ahead = i + PREFETCH_AHEAD / 2 < g_n_dirty ? g_dirty[i + PREFETCH_AHEAD / 2] : NULL;
+		if (ahead && ahead->ws) {
+			__builtin_prefetch(ahead->ws);
+			if (ahead->q_len)
+				__builtin_prefetch(&ahead->q[ahead->q_head]);
+		}
+		eio_session *s = g_dirty[i];
+		if (!s)
+			continue;
+		s->dirty = 0;
 		gw_conn *c = s->ws;
 		if (s->closed || !s->websocket || !c || !s->q_len)
 			continue;
-		/* the rare paths, and output lws still holds from a short write, go through
-		 * the writeable callback (lws sends its leftovers first) */
-		if (s->closing || c->kill || c->probe_reply || lws_partial_buffered(c->wsi)) {
+		/* the rare paths go through the writeable callback */
+		if (s->closing || c->kill || c->probe_reply) {
 			lws_callback_on_writable(c->wsi);
 			continue;
 		}
@@ -945,6 +1025,7 @@ void eio_flush(void)
 		if (s->q_len || c->kill)
 			lws_callback_on_writable(c->wsi);
 	}
+	g_n_dirty = 0;
 }
 
 int eio_ws_writeable(gw_conn *c)

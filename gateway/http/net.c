@@ -173,10 +173,10 @@ void net_hold(gw_conn *c)
 int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol proto)
 {
 	size_t off = 0;
-	if (!lws_is_ssl(c->wsi) && !lws_partial_buffered(c->wsi)) {
+	if (c->fd >= 0 && !lws_partial_buffered(c->wsi)) {
 		ssize_t n;
 		do
-			n = send(lws_get_socket_fd(c->wsi), p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
@@ -348,10 +348,16 @@ static void preflight(gw_conn *c)
 	net_reply(c, 204, NULL, "", 0);
 }
 
+static void conn_bind(gw_conn *c, struct lws *wsi)
+{
+	c->wsi = wsi;
+	c->fd = lws_is_ssl(wsi) ? -1 : lws_get_socket_fd(wsi);
+}
+
 static int on_http(gw_app *app, gw_conn *c, struct lws *wsi, const char *path)
 {
 	net_conn_reset(c);
-	c->wsi = wsi;
+	conn_bind(c, wsi);
 	c->origin[0] = 0;
 	lws_hdr_copy(wsi, c->origin, sizeof c->origin, WSI_TOKEN_ORIGIN);
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
@@ -492,7 +498,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_ESTABLISHED: {
 		char path[512] = "";
 		memset(c, 0, sizeof *c);
-		c->wsi = wsi;
+		conn_bind(c, wsi);
 		lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
 		eio_server *e = eio_for(app, path);
 		return e ? eio_ws_established(e, c) : -1;

@@ -28,15 +28,16 @@ typedef enum conn_role {
 } conn_role;
 
 typedef struct gw_conn {
+	/* first: what a websocket flush touches */
 	conn_role role;
+	int fd;                    /* the socket for send() straight to it; -1 under TLS */
 	struct lws *wsi;
-	char origin[256];          /* request Origin header ("" if none) */
-
-	/* Engine.IO */
-	struct eio_server *eio;
 	struct eio_session *sess;
 	bool kill;                 /* close it from its next writeable callback */
 	bool probe_reply;          /* websocket: "3probe" to send */
+
+	/* Engine.IO */
+	struct eio_server *eio;
 	gw_buf rx;                 /* websocket: message being reassembled */
 	bool rx_binary;
 
@@ -57,6 +58,8 @@ typedef struct gw_conn {
 	uint64_t sse_id;
 	char *topic;
 	struct gw_sse *sse;
+
+	char origin[256];          /* request Origin header ("" if none) */
 } gw_conn;
 
 /* Prepare an HTTP reply on c and ask for a writeable callback. body is copied. */

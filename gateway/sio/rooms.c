@@ -2,14 +2,20 @@
  * rooms.c — the room index (see rooms.h).
  *
  * Three hash maps (util/map.h), every key stored inside the value it maps to:
- *   rooms:   name                 → room    (list of its memberships)
+ *   rooms:   name                 → room    (its members, dense)
  *   members: member pointer bytes → rmember (list of its memberships, select mark)
- *   links:   (room*, rmember*)    → rlink   (one membership, on both lists)
- * so join, leave and has are O(1) average and a member's or room's memberships are
- * walked without searching. A member or room exists only while it has a membership.
+ *   links:   (room*, rmember*)    → rlink   (one membership)
+ * so join, leave and has are O(1) average and a member's memberships are walked
+ * without searching. A member or room exists only while it has a membership.
  *
- * room_select marks members instead of building a set: each call takes a new epoch,
- * stamps every excluded member with it, then calls cb for each unstamped member and
+ * Each room keeps its members in one dense array (and the index all of them): a
+ * broadcast reads member pointers one after another instead of chasing a list, and the
+ * common selections — one room, or the whole namespace, with no except — hand that
+ * array to the callback as it is. A leave moves the last entry into the hole, so order
+ * within a room is unspecified.
+ *
+ * Other selections mark members instead of building a set: each call takes a new
+ * epoch, stamps every excluded member with it, then reports each unstamped member and
  * stamps it — so each member is reported once and nothing is allocated.
  */
 #include "sio/rooms.h"
@@ -23,9 +29,15 @@
 
 typedef struct rlink rlink;
 
+/* A dense set: v[0..n) the member pointers, v[cap..cap+n) their owners (the rlink of a
+ * room's entry, the rmember of the index's), one allocation. */
+typedef struct dense {
+	void **v;
+	size_t n, cap;
+} dense;
+
 typedef struct room {
-	rlink *head;
-	size_t n;
+	dense d;
 	size_t name_len;
 	char name[]; /* NUL-terminated; the key of ri->rooms */
 } room;
@@ -34,21 +46,79 @@ typedef struct rmember {
 	void *member; /* its bytes are the key of ri->members */
 	rlink *head;
 	uint64_t mark;
+	size_t idx; /* in ri->all */
 } rmember;
 
 struct rlink {
-	void *key[2]; /* {room *, rmember *}: the key of ri->links */
-	rlink *rprev, *rnext; /* in the room's list */
+	void *key[2];         /* {room *, rmember *}: the key of ri->links */
+	size_t idx;           /* in the room's dense set */
 	rlink *mprev, *mnext; /* in the member's list */
 };
 
 struct room_index {
 	gw_map rooms, members, links;
+	dense all; /* every member */
 	uint64_t epoch;
 };
 
 static room *link_room(const rlink *l) { return l->key[0]; }
 static rmember *link_member(const rlink *l) { return l->key[1]; }
+
+/* Room for one more entry; the set is unchanged on failure. */
+static int dense_reserve(dense *d)
+{
+	if (d->n < d->cap)
+		return 0;
+	size_t cap = d->cap ? d->cap * 2 : 1;
+	void **v = malloc(2 * cap * sizeof *v);
+	if (!v)
+		return -GW_ENOMEM;
+	if (d->n) {
+		memcpy(v, d->v, d->n * sizeof *v);
+		memcpy(v + cap, d->v + d->cap, d->n * sizeof *v);
+	}
+	free(d->v);
+	d->v = v;
+	d->cap = cap;
+	return 0;
+}
+
+/* Append (after dense_reserve); returns the entry's index. */
+static size_t dense_add(dense *d, void *member, void *owner)
+{
+	d->v[d->n] = member;
+	d->v[d->cap + d->n] = owner;
+	return d->n++;
+}
+
+/* Remove entry i by moving the last one into it; returns the owner that moved (its
+ * index is now i) or NULL. Shrinks the array when it is a quarter full. */
+static void *dense_del(dense *d, size_t i)
+{
+	void *moved = NULL;
+	if (i != --d->n) {
+		d->v[i] = d->v[d->n];
+		d->v[d->cap + i] = moved = d->v[d->cap + d->n];
+	}
+	if (d->n == 0) {
+		free(d->v);
+		d->v = NULL;
+		d->cap = 0;
+	} else if (d->cap >= 8 && d->n <= d->cap / 4) {
+		size_t cap = d->cap / 2;
+		void **v = malloc(2 * cap * sizeof *v);
+		if (v) { /* keeping the larger array is fine too */
+			memcpy(v, d->v, d->n * sizeof *v);
+			memcpy(v + cap, d->v + d->cap, d->n * sizeof *v);
+			free(d->v);
+			d->v = v;
+			d->cap = cap;
+		}
+	}
+	return moved;
+}
+
+static void *dense_owner(const dense *d, size_t i) { return d->v[d->cap + i]; }
 
 room_index *room_index_create(void) { return calloc(1, sizeof(room_index)); }
 
@@ -60,11 +130,15 @@ void room_index_destroy(room_index *ri)
 		if (ri->links.slots[i].key)
 			free(ri->links.slots[i].value);
 	for (size_t i = 0; i < ri->rooms.cap; i++)
-		if (ri->rooms.slots[i].key)
-			free(ri->rooms.slots[i].value);
+		if (ri->rooms.slots[i].key) {
+			room *r = ri->rooms.slots[i].value;
+			free(r->d.v);
+			free(r);
+		}
 	for (size_t i = 0; i < ri->members.cap; i++)
 		if (ri->members.slots[i].key)
 			free(ri->members.slots[i].value);
+	free(ri->all.v);
 	gw_map_free(&ri->links);
 	gw_map_free(&ri->rooms);
 	gw_map_free(&ri->members);
@@ -115,7 +189,11 @@ int room_join(room_index *ri, const char *name, void *member, int *created)
 			goto nomem;
 		r = new_r;
 	}
+	if (dense_reserve(&r->d))
+		goto nomem;
 	if (!m) {
+		if (dense_reserve(&ri->all))
+			goto nomem;
 		new_m = calloc(1, sizeof *new_m);
 		if (!new_m)
 			goto nomem;
@@ -130,11 +208,9 @@ int room_join(room_index *ri, const char *name, void *member, int *created)
 	if (gw_map_put(&ri->links, (const char *)l->key, sizeof l->key, l))
 		goto nomem;
 
-	l->rnext = r->head;
-	if (r->head)
-		r->head->rprev = l;
-	r->head = l;
-	r->n++;
+	if (new_m)
+		new_m->idx = dense_add(&ri->all, member, new_m);
+	l->idx = dense_add(&r->d, member, l);
 	l->mnext = m->head;
 	if (m->head)
 		m->head->mprev = l;
@@ -148,6 +224,8 @@ nomem:
 	if (new_r && r == new_r)
 		gw_map_del(&ri->rooms, new_r->name, new_r->name_len);
 	free(new_m);
+	if (new_r)
+		free(new_r->d.v);
 	free(new_r);
 	free(l);
 	return -GW_ENOMEM;
@@ -160,12 +238,9 @@ static int unlink_one(room_index *ri, rlink *l)
 	room *r = link_room(l);
 	rmember *m = link_member(l);
 	gw_map_del(&ri->links, (const char *)l->key, sizeof l->key);
-	if (l->rprev)
-		l->rprev->rnext = l->rnext;
-	else
-		r->head = l->rnext;
-	if (l->rnext)
-		l->rnext->rprev = l->rprev;
+	rlink *moved = dense_del(&r->d, l->idx);
+	if (moved)
+		moved->idx = l->idx;
 	if (l->mprev)
 		l->mprev->mnext = l->mnext;
 	else
@@ -175,10 +250,13 @@ static int unlink_one(room_index *ri, rlink *l)
 	free(l);
 
 	if (!m->head) {
+		rmember *mm = dense_del(&ri->all, m->idx);
+		if (mm)
+			mm->idx = m->idx;
 		gw_map_del(&ri->members, (const char *)&m->member, sizeof m->member);
 		free(m);
 	}
-	if (--r->n == 0) {
+	if (r->d.n == 0) {
 		gw_map_del(&ri->rooms, r->name, r->name_len);
 		free(r);
 		return 1;
@@ -213,7 +291,7 @@ void room_leave_all(room_index *ri, void *member,
 	for (rlink *l = m->head, *next; l; l = next) {
 		next = l->mnext;
 		if (cb)
-			cb(link_room(l)->name, link_room(l)->n == 1, arg);
+			cb(link_room(l)->name, link_room(l)->d.n == 1, arg);
 		unlink_one(ri, l);
 	}
 }
@@ -224,7 +302,7 @@ size_t room_index_members(const room_index *ri) { return ri->members.len; }
 size_t room_size(const room_index *ri, const char *name)
 {
 	const room *r = name ? find_room(ri, name) : NULL;
-	return r ? r->n : 0;
+	return r ? r->d.n : 0;
 }
 
 int room_has(const room_index *ri, const char *name, void *member)
@@ -245,38 +323,61 @@ void room_member_rooms(const room_index *ri, void *member,
 	}
 }
 
-size_t room_select(room_index *ri, const char *const *rooms, size_t n_rooms,
-		   const char *const *except, size_t n_except,
-		   void (*cb)(void *member, void *arg), void *arg)
+/* Members handed to the callback at a time by the marking walk. */
+#define SELECT_BATCH 64
+
+typedef struct picker {
+	void *buf[SELECT_BATCH];
+	size_t n, count;
+	uint64_t e;
+	room_select_cb cb;
+	void *arg;
+} picker;
+
+static void pick(picker *p, rmember *m)
 {
-	uint64_t e = ++ri->epoch;
-	size_t count = 0;
+	if (m->mark == p->e)
+		return;
+	m->mark = p->e;
+	p->buf[p->n++] = m->member;
+	p->count++;
+	if (p->n == SELECT_BATCH) {
+		p->cb(p->buf, p->n, p->arg);
+		p->n = 0;
+	}
+}
+
+size_t room_select(room_index *ri, const char *const *rooms, size_t n_rooms,
+		   const char *const *except, size_t n_except, room_select_cb cb, void *arg)
+{
+	if (n_except == 0 && n_rooms <= 1) { /* no duplicates possible: the array as it is */
+		const dense *d = &ri->all;
+		if (n_rooms == 1) {
+			room *r = rooms[0] ? find_room(ri, rooms[0]) : NULL;
+			if (!r)
+				return 0;
+			d = &r->d;
+		}
+		if (d->n)
+			cb(d->v, d->n, arg);
+		return d->n;
+	}
+	picker p = {.e = ++ri->epoch, .cb = cb, .arg = arg};
 	for (size_t i = 0; i < n_except; i++) {
 		room *r = except[i] ? find_room(ri, except[i]) : NULL;
-		for (rlink *l = r ? r->head : NULL; l; l = l->rnext)
-			link_member(l)->mark = e;
+		for (size_t j = 0; r && j < r->d.n; j++)
+			link_member(dense_owner(&r->d, j))->mark = p.e;
 	}
 	if (n_rooms == 0) {
-		for (size_t i = 0; i < ri->members.cap; i++) {
-			rmember *m = ri->members.slots[i].key ? ri->members.slots[i].value : NULL;
-			if (m && m->mark != e) {
-				m->mark = e;
-				cb(m->member, arg);
-				count++;
-			}
-		}
-		return count;
+		for (size_t j = 0; j < ri->all.n; j++)
+			pick(&p, dense_owner(&ri->all, j));
 	}
 	for (size_t i = 0; i < n_rooms; i++) {
 		room *r = rooms[i] ? find_room(ri, rooms[i]) : NULL;
-		for (rlink *l = r ? r->head : NULL; l; l = l->rnext) {
-			rmember *m = link_member(l);
-			if (m->mark != e) {
-				m->mark = e;
-				cb(m->member, arg);
-				count++;
-			}
-		}
+		for (size_t j = 0; r && j < r->d.n; j++)
+			pick(&p, link_member(dense_owner(&r->d, j)));
 	}
-	return count;
+	if (p.n)
+		cb(p.buf, p.n, arg);
+	return p.count;
 }

@@ -37,11 +37,12 @@ void room_member_rooms(const room_index *ri, void *member,
 
 /*
  * Target selection: every member in the union of `rooms` (all members when n_rooms is
- * 0) that is in none of `except`, each exactly once. Returns the number of members cb
- * was called for. cb must not modify the index.
+ * 0) that is in none of `except`, each exactly once, handed to cb in batches (members[0..n),
+ * n > 0, order unspecified; the array is the index's own or a buffer, valid for the call
+ * only). Returns the number of members selected. cb must not modify the index.
  */
+typedef void (*room_select_cb)(void *const *members, size_t n, void *arg);
 size_t room_select(room_index *ri, const char *const *rooms, size_t n_rooms,
-		   const char *const *except, size_t n_except,
-		   void (*cb)(void *member, void *arg), void *arg);
+		   const char *const *except, size_t n_except, room_select_cb cb, void *arg);
 
 #endif

@@ -28,6 +28,7 @@ typedef struct sio_nsp {
 
 typedef struct sio_conn sio_conn;
 struct sio_socket {
+	eio_session *eio; /* = conn->eio, first: a broadcast reads only this */
 	char id[GW_ID_LEN + 1];
 	sio_conn *conn;
 	sio_nsp *nsp;
@@ -120,7 +121,7 @@ char *sio_socket_handshake(const sio_socket *s)
 {
 	/* The session's handshake is a JSON object built by the gateway: splice "auth" in
 	 * before its closing brace instead of parsing and printing it again. */
-	const char *hs = eio_session_handshake(s->conn->eio);
+	const char *hs = eio_session_handshake(s->eio);
 	size_t hl = hs ? strlen(hs) : 0;
 	if (hl < 2 || hs[hl - 1] != '}')
 		return NULL;
@@ -203,11 +204,24 @@ typedef struct bcast {
 	bool vol;
 } bcast;
 
-static void bcast_one(void *member, void *arg)
+#define BCAST_CHUNK 32
+
+/* Sockets to sessions a chunk at a time: the sockets of the next chunk are prefetched
+ * while this one's sessions are queued to (eio_send_many prefetches those). */
+static void bcast_batch(void *const *members, size_t n, void *arg)
 {
-	sio_socket *s = member;
 	bcast *b = arg;
-	eio_session_send(s->conn->eio, b->frames, b->n, b->vol);
+	eio_session *t[BCAST_CHUNK];
+	for (size_t j = 0; j < n && j < BCAST_CHUNK; j++)
+		__builtin_prefetch(members[j]);
+	for (size_t i = 0; i < n; i += BCAST_CHUNK) {
+		size_t k = n - i < BCAST_CHUNK ? n - i : BCAST_CHUNK;
+		for (size_t j = 0; j < k; j++)
+			t[j] = ((sio_socket *)members[i + j])->eio;
+		for (size_t j = i + k; j < n && j < i + k + BCAST_CHUNK; j++)
+			__builtin_prefetch(members[j]);
+		eio_send_many(t, k, b->frames, b->n, b->vol);
+	}
 }
 
 size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
@@ -218,13 +232,13 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 	if (!ns)
 		return 0;
 	bcast b = {frames, n_frames, volatile_};
-	return room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_one, &b);
+	return room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_batch, &b);
 }
 
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 		   gw_frame *const *att, size_t n_att)
 {
-	return send_packet(s->conn->eio, n_att ? SIO_BINARY_ACK : SIO_ACK, s->nsp->cfg->name, id,
+	return send_packet(s->eio, n_att ? SIO_BINARY_ACK : SIO_ACK, s->nsp->cfg->name, id,
 			   (unsigned)n_att, json, json_len, att);
 }
 
@@ -234,11 +248,15 @@ typedef struct collect {
 	bool oom;
 } collect;
 
-static void collect_one(void *member, void *arg)
+static void collect_batch(void *const *members, size_t n, void *arg)
 {
 	collect *c = arg;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
+	if (c->oom)
+		return;
+	if (c->n + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 16;
+		while (cap < c->n + n)
+			cap *= 2;
 		sio_socket **v = realloc(c->v, cap * sizeof *v);
 		if (!v) {
 			c->oom = true;
@@ -247,7 +265,8 @@ static void collect_one(void *member, void *arg)
 		c->v = v;
 		c->cap = cap;
 	}
-	c->v[c->n++] = member;
+	memcpy(c->v + c->n, members, n * sizeof *members);
+	c->n += n;
 }
 
 size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
@@ -258,7 +277,7 @@ size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, si
 	if (!ns)
 		return 0;
 	collect c = {0};
-	room_select(ns->rooms, rooms, n_rooms, except, n_except, collect_one, &c);
+	room_select(ns->rooms, rooms, n_rooms, except, n_except, collect_batch, &c);
 	if (c.oom)
 		gw_warn("sio: out of memory selecting targets: %zu selected", c.n);
 	*out = c.v;
@@ -372,7 +391,7 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 		for (size_t k = 0; k < n_att; k++)
 			frames[k + 1] = att[k];
 		if (s->acks.n >= SIO_MAX_PENDING_ACKS ||
-		    eio_session_send(s->conn->eio, frames, n_att + 1, volatile_))
+		    eio_session_send(s->eio, frames, n_att + 1, volatile_))
 			ack_req_miss(w->req);
 		else
 			ack_req_expect(w->req, &s->acks, id, SIO_MAX_PENDING_ACKS);
@@ -451,7 +470,7 @@ static int admit(sio_socket *s)
 	s->nsp->n_sockets++;
 	char json[64];
 	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-	send_packet(s->conn->eio, SIO_CONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+	send_packet(s->eio, SIO_CONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
 	return 0;
 }
 
@@ -501,6 +520,7 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	if (!s)
 		return;
 	s->conn = c;
+	s->eio = c->eio;
 	s->nsp = ns;
 	s->auth_timer.ctx = s;
 	do

@@ -40,6 +40,11 @@ gw_frame *gw_frame_ref(gw_frame *f)
 	return f;
 }
 
+void gw_frame_ref_n(gw_frame *f, size_t n)
+{
+	atomic_fetch_add_explicit(&f->refs, (int)n, memory_order_relaxed);
+}
+
 void gw_frame_unref(gw_frame *f)
 {
 	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)

@@ -32,6 +32,7 @@ gw_frame *gw_frame_from(const void *p, size_t len, bool binary);
 gw_frame *gw_frame_text(char eio_type, const void *p, size_t len);
 static inline uint8_t *gw_frame_data(gw_frame *f) { return f->mem + GW_FRAME_HEADROOM; }
 gw_frame *gw_frame_ref(gw_frame *f);
+void gw_frame_ref_n(gw_frame *f, size_t n); /* n references at once (n < INT_MAX) */
 void gw_frame_unref(gw_frame *f);
 
 #endif

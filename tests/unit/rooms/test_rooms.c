@@ -5,27 +5,30 @@
 
 #include <stdint.h>
 
-static int M[64]; /* members are the addresses of these */
+static int M[256]; /* members are the addresses of these */
 
 typedef struct seen {
-	int hits[64];
+	int hits[256];
 	size_t calls;
 } seen;
 
-static void on_member(void *member, void *arg)
+static void on_members(void *const *members, size_t n, void *arg)
 {
 	seen *s = arg;
-	s->hits[(int *)member - M]++;
-	s->calls++;
+	CHECK(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		s->hits[(int *)members[i] - M]++;
+		s->calls++;
+	}
 }
 
 static size_t select_(room_index *ri, const char *const *rooms, size_t nr,
 		      const char *const *except, size_t ne, seen *s)
 {
 	memset(s, 0, sizeof *s);
-	size_t n = room_select(ri, rooms, nr, except, ne, on_member, s);
+	size_t n = room_select(ri, rooms, nr, except, ne, on_members, s);
 	CHECK_EQ_INT(n, s->calls);
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < 256; i++)
 		CHECK(s->hits[i] <= 1); /* each member once */
 	return n;
 }
@@ -186,6 +189,35 @@ TEST(select_targets)
 	room_index_destroy(ri);
 }
 
+/* More members than one callback batch, every path; leaves reorder the dense arrays. */
+TEST(select_many)
+{
+	room_index *ri = room_index_create();
+	for (int i = 0; i < 200; i++) {
+		room_join(ri, "big", &M[i], NULL);
+		if (i % 3 == 0)
+			room_join(ri, "third", &M[i], NULL);
+	}
+	for (int i = 0; i < 200; i += 7)
+		room_leave(ri, "big", &M[i], NULL); /* 29 leave; the multiples of 21 stay in third */
+	seen s;
+	const char *big[] = {"big"}, *third[] = {"third"}, *both[] = {"big", "third"};
+	CHECK_EQ_INT(select_(ri, big, 1, NULL, 0, &s), 171);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ_INT(s.hits[i], i % 7 != 0);
+	CHECK_EQ_INT(select_(ri, NULL, 0, NULL, 0, &s), 181); /* 171 + 10 multiples of 21 */
+	CHECK_EQ_INT(select_(ri, both, 2, NULL, 0, &s), 181);
+	CHECK_EQ_INT(select_(ri, big, 1, third, 1, &s), 114); /* 171 - 57 (i % 3 == 0, i % 7 != 0) */
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ_INT(s.hits[i], i % 7 != 0 && i % 3 != 0);
+	CHECK_EQ_INT(select_(ri, NULL, 0, third, 1, &s), 114);
+	for (int i = 0; i < 200; i++)
+		room_leave_all(ri, &M[i], NULL, NULL);
+	CHECK_EQ_INT(room_index_members(ri), 0);
+	CHECK_EQ_INT(select_(ri, NULL, 0, NULL, 0, &s), 0);
+	room_index_destroy(ri);
+}
+
 /* Random operations checked against a member x room bit matrix. */
 TEST(model_check)
 {
@@ -240,6 +272,27 @@ TEST(model_check)
 				CHECK_EQ_INT(s.hits[mm], hit);
 			}
 			CHECK_EQ_INT(got, want);
+
+			/* the selections that hand over the dense arrays: one room, everyone */
+			got = select_(ri, sel, 1, NULL, 0, &s);
+			CHECK_EQ_INT(got, room_size(ri, name[r]));
+			for (int mm = 0; mm < NM; mm++)
+				CHECK_EQ_INT(s.hits[mm], in[mm][r]);
+			got = select_(ri, NULL, 0, NULL, 0, &s);
+			CHECK_EQ_INT(got, members);
+			for (int mm = 0; mm < NM; mm++) {
+				int any = 0;
+				for (int rr = 0; rr < NR; rr++)
+					any |= in[mm][rr];
+				CHECK_EQ_INT(s.hits[mm], any);
+			}
+			got = select_(ri, NULL, 0, exc, 1, &s);
+			for (int mm = 0; mm < NM; mm++) {
+				int any = 0;
+				for (int rr = 0; rr < NR; rr++)
+					any |= in[mm][rr];
+				CHECK_EQ_INT(s.hits[mm], any && !in[mm][(r + 3) % NR]);
+			}
 		}
 	}
 	room_index_destroy(ri);
@@ -251,6 +304,7 @@ int main(void)
 	RUN(leave_all_and_member_rooms);
 	RUN(member_rooms_may_leave_current);
 	RUN(select_targets);
+	RUN(select_many);
 	RUN(model_check);
 	return TEST_END();
 }
