@@ -991,7 +991,11 @@ static int ws_write_batch(gw_conn *c, eio_session *s)
 		if (rc)
 			return -1;
 	}
-	return net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_RAW);
+	gw_stats.ws_writes++;
+	int rc = net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_RAW);
+	if (rc > 0)
+		gw_stats.ws_short_writes++;
+	return rc < 0 ? -1 : 0;
 }
 
 void eio_flush(void)

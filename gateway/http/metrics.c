@@ -41,6 +41,13 @@ void gw_metrics_render(gw_buf *o)
 	counter(o, "sio_packets_out_total", "Engine.IO packets sent.", m->packets_out);
 	counter(o, "sio_bytes_in_total", "Payload bytes received.", m->bytes_in);
 	counter(o, "sio_bytes_out_total", "Payload bytes sent.", m->bytes_out);
+	counter(o, "sio_websocket_writes_total",
+		"Coalesced websocket writes: all packets queued to a connection in one loop turn, one send().",
+		m->ws_writes);
+	counter(o, "sio_websocket_short_writes_total",
+		"Coalesced websocket writes the socket took only part of (the rest waits for it to drain).",
+		m->ws_short_writes);
+	counter(o, "sio_loop_turns_total", "Service loop iterations.", m->loop_turns);
 	gw_buf_puts(o, "# HELP sio_engine_errors_total Engine.IO error replies by code.\n"
 		       "# TYPE sio_engine_errors_total counter\n");
 	for (int i = 0; i < 6; i++)

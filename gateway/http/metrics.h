@@ -40,6 +40,9 @@ typedef struct gw_metrics {
 	uint64_t sessions_opened;
 	uint64_t packets_in, packets_out;        /* Engine.IO packets */
 	uint64_t bytes_in, bytes_out;
+	uint64_t ws_writes;                      /* coalesced websocket writes (one send() each) */
+	uint64_t ws_short_writes;                /* ... the socket took only part of */
+	uint64_t loop_turns;                     /* service loop iterations */
 	uint64_t eio_errors[6];                  /* Engine.IO HTTP errors by code */
 	uint64_t closes[GW_CLOSE__COUNT];
 	uint64_t drops_volatile;                 /* volatile packets dropped */

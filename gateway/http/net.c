@@ -137,6 +137,7 @@ static ev_prepare g_flush; /* each loop turn, before waiting */
 static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop, (void)w, (void)revents;
+	gw_stats.loop_turns++;
 	for (int i = 0; g_self_wake && i < 4; i++) {
 		g_self_wake = false;
 		if (g_app && g_app->bus)
@@ -185,7 +186,7 @@ int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol pro
 		if (off == len)
 			return 0;
 	}
-	return lws_write(c->wsi, p + off, len - off, proto) < 0 ? -1 : 0;
+	return lws_write(c->wsi, p + off, len - off, proto) < 0 ? -1 : 1;
 }
 
 static void hangups(struct ev_loop *loop, ev_io *w, int revents)

@@ -87,7 +87,7 @@ void net_hold(gw_conn *c);
  * TLS: lws_write would also ask for a writeable callback after every write (two
  * epoll_ctl and a loop turn). What the socket does not take goes to lws_write(proto),
  * which sends it, in order, before anything it writes on c itself (close frame, pong).
- * 0, or -1: c is broken, close it.
+ * 0: all sent; 1: the socket took part, lws has the rest; -1: c is broken, close it.
  */
 int net_send_now(gw_conn *c, uint8_t *p, size_t len, enum lws_write_protocol proto);
 /* Reset a conn for its next request on a keep-alive connection. */

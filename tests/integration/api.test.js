@@ -17,6 +17,9 @@ const METRICS = {
   upgrades: 'sio_upgrades_total', //           counter
   engineErrors: 'sio_engine_errors_total', //  counter, label code="0".."5"
   malformed: 'sio_malformed_envelopes_total', // counter
+  packetsOut: 'sio_packets_out_total', //      counter
+  wsWrites: 'sio_websocket_writes_total', //   counter
+  loopTurns: 'sio_loop_turns_total', //        counter
 };
 
 const TOKEN = 's3cret-token';
@@ -85,6 +88,32 @@ describe('HTTP API (http_api.token set)', () => {
       await h.waitFor(() => s.io.engine.transport.name === 'websocket', 5000, { message: 'client upgraded' });
       await h.waitFor(async () => (await metric(METRICS.upgrades)) === up0 + 1, 3000, { message: 'upgrades +1' });
       assert.equal(await metric(METRICS.connections, { transport: 'websocket' }), ws0 + 1);
+      s.disconnect();
+    });
+
+    it('the packets one loop turn queues to a websocket go out in one write, counted', async () => {
+      const s = await gw.connect('/', { transports: ['websocket'] });
+      const got = new Promise((resolve) => s.once('blob', (...args) => resolve(args)));
+      const p0 = await metric(METRICS.packetsOut);
+      const w0 = await metric(METRICS.wsWrites);
+      const t0 = await metric(METRICS.loopTurns);
+      assert.notEqual(w0, null, METRICS.wsWrites);
+      // one event with three attachments: four Engine.IO packets queued as one unit
+      const bin = { $binary: 'AAEC' };
+      const res = await gw.http(`/api/publish?topic=sio.out`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'emit', nsp: '/', event: 'blob', data: [bin, bin, bin] }),
+      });
+      assert.equal(res.status, 200, res.text);
+      const args = await got;
+      assert.equal(args.length, 3);
+      for (const a of args) assert.deepEqual([...a], [0, 1, 2]);
+      const packets = (await metric(METRICS.packetsOut)) - p0;
+      const writes = (await metric(METRICS.wsWrites)) - w0;
+      assert.ok(packets >= 4, `packets out +${packets}`);
+      assert.ok(writes >= 1 && writes <= packets - 3, `${packets} packets in ${writes} writes`);
+      assert.ok((await metric(METRICS.loopTurns)) > t0, 'loop turns counted');
       s.disconnect();
     });
 
