@@ -24,8 +24,10 @@
 #   MEMORY_DELIVERY=thread   the gateway's memory bus: thread | inline (adapter.options.delivery)
 #   HOLD_MAX=1           also connect as many idle websockets to the gateway as one process may
 #                        open here (hard fd limit - 200), and report them with the RSS
-#   TUNED_RUNS=1         also run the paced ack latency-tuned: the loadgen polls without sleeping
-#                        (both servers), the gateway with delivery: inline and engine.busy_poll_us: 2000
+#   TUNED_RUNS=1         also run the paced ack with the loadgen polling instead of sleeping (its
+#                        clients and backend stop paying for vCPU wake-ups: the servers' own latency,
+#                        both at their defaults), and the gateway once more latency-tuned
+#                        (delivery: inline, engine.busy_poll_us: 2000)
 #   AWAKE_RUNS=0         also run the paced ack with both cores kept out of idle (a nice-19 spinner
 #                        on each): on a VM, waking an idle vCPU costs milliseconds of tail latency
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
@@ -348,12 +350,12 @@ for kind in "${TARGETS[@]}"; do
 	scenario "$kind" ack-paced ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
 		--posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS"
 	if ((TUNED_RUNS)); then
-		tuned=(scenario "$kind" ack-paced-tuned ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS"
-			--backend "$backend" --posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS" --busy-poll --tag tuned)
+		scenario "$kind" ack-paced-polling ack --clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" \
+			--backend "$backend" --posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS" --busy-poll --tag polling
 		if [[ $kind == gateway ]]; then
-			MEMORY_DELIVERY=inline BUSY_POLL_US=2000 "${tuned[@]}"
-		else
-			"${tuned[@]}"
+			MEMORY_DELIVERY=inline BUSY_POLL_US=2000 scenario "$kind" ack-paced-tuned ack \
+				--clients "$ACK_CLIENTS" --duration "$ACK_SECONDS" --backend "$backend" \
+				--posters "$ACK_POSTERS" --interval "$ACK_INTERVAL_MS" --busy-poll --tag tuned
 		fi
 	fi
 	if ((AWAKE_RUNS)); then
