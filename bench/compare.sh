@@ -13,7 +13,8 @@
 #   --out DIR                   keep logs and results here (default bench/results/<date>; --smoke: a temp dir)
 # Sizes (environment):
 #   FANOUT_CLIENTS=1000 FANOUT_EVENTS=2000 EVENT_SIZE=100
-#   FANOUT_POSTERS=8 FANOUT_WINDOW=32   the publishing backend: keep-alive connections, events in flight
+#   FANOUT_POSTERS=32 FANOUT_WINDOW=32  the publishing backend: keep-alive connections (one request
+#                                      in flight each), events in flight (published, not delivered)
 #   FANOUT_RUNS=3                      fan-out runs per server (fresh process each); the table shows the median
 #   IDLE_STEPS=0,1000,10000,100000   idle-memory checkpoints; the largest feasible one is also
 #                                    the connect-rate run; steps the fd limit forbids are reported, not run
@@ -72,7 +73,7 @@ FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
 FANOUT_EVENTS=${FANOUT_EVENTS:-2000}
 EVENT_SIZE=${EVENT_SIZE:-100}
 FANOUT_WINDOW=${FANOUT_WINDOW:-32}
-FANOUT_POSTERS=${FANOUT_POSTERS:-8}
+FANOUT_POSTERS=${FANOUT_POSTERS:-32}
 FANOUT_RUNS=${FANOUT_RUNS:-3}
 IDLE_STEPS=${IDLE_STEPS:-0,1000,10000,100000}
 CONNECT_CONCURRENCY=${CONNECT_CONCURRENCY:-200}

@@ -101,8 +101,14 @@ static void unhold(gw_conn *c);
 
 /* ---- replies ---- */
 
+/* Replies (role CONN_REPLY) made in a loop turn are written before that turn's websocket
+ * flush, not from a writeable callback after it: a backend's request is answered in the
+ * turn that completed it, before the gateway spends the turn writing to its clients. */
+static gw_dlist g_replies;
+
 void net_conn_reset(gw_conn *c)
 {
+	gw_dlist_del(&g_replies, &c->reply_link);
 	unhold(c);
 	gw_buf_free(&c->body);
 	gw_buf_free(&c->out);
@@ -129,10 +135,13 @@ static int g_hup_fd = -1;
 static ev_io g_hup_watch;
 static ev_prepare g_flush; /* each loop turn, before waiting */
 
+static void write_replies(void);
+
 /*
  * Each loop turn, before the loop waits: apply what the loop itself queued on the bus
- * this turn (net_wake from the loop thread), then write every websocket's queued
- * frames (eio_flush). Work queued by that drain gets one more turn at once.
+ * this turn (net_wake from the loop thread), write the turn's HTTP replies, then every
+ * websocket's queued frames (eio_flush). Work queued by that drain gets one more turn
+ * at once.
  */
 static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -143,6 +152,7 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 		if (g_app && g_app->bus)
 			gw_bus_drain(g_app->bus);
 	}
+	write_replies();
 	eio_flush();
 	if (g_app && g_app->api)
 		gw_api_flush(g_app->api);
@@ -216,9 +226,27 @@ void net_reply(gw_conn *c, int status, const char *ctype, const void *body, size
 	c->status = status;
 	c->ctype = ctype;
 	c->have_reply = true;
-	if (c->role != CONN_EIO_GET)
-		c->role = CONN_REPLY;
-	lws_callback_on_writable(c->wsi);
+	if (c->role == CONN_EIO_GET) {
+		lws_callback_on_writable(c->wsi); /* the poll's own writeable path */
+		return;
+	}
+	c->role = CONN_REPLY;
+	gw_dlist_add(&g_replies, &c->reply_link);
+}
+
+static void write_replies(void)
+{
+	for (gw_dlink *l; (l = gw_dlist_pop(&g_replies));) {
+		gw_conn *c = GW_DLIST_ITEM(l, gw_conn, reply_link);
+		if (c->kill || c->role != CONN_REPLY)
+			continue;
+		/* lws keeps what the socket does not take and completes the transaction once
+		 * it is out; a failure closes from the writeable callback */
+		if (net_write_reply(c) < 0) {
+			c->kill = true;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
 }
 
 void net_reply_eio_error(gw_conn *c, int code)

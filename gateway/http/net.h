@@ -13,6 +13,7 @@
 #include <libwebsockets.h>
 
 #include "util/buf.h"
+#include "util/dlist.h"
 
 struct eio_server;
 struct eio_session;
@@ -52,6 +53,7 @@ typedef struct gw_conn {
 	int status;
 	const char *ctype;
 	gw_buf out;
+	gw_dlink reply_link;       /* on the list of replies written before the loop waits */
 	char cookie[40];           /* io cookie value to set, "" = none */
 
 	/* SSE */
