@@ -428,19 +428,34 @@ static int on_packet(eio_session *s, const eio_packet *p)
 
 /* ---- handshake ---- */
 
-static void add_header(cJSON *h, struct lws *wsi, enum lws_token_indexes tok, const char *name)
+/* One member "name":"value" of the handshake's headers, if the request has it; *err
+ * collects allocation failures. Returns whether it was there. */
+static bool put_header(gw_buf *o, struct lws *wsi, enum lws_token_indexes tok, const char *name,
+		       bool *first, int *err)
 {
+	static char v[8193]; /* service thread only */
 	int len = lws_hdr_total_length(wsi, tok);
-	if (len <= 0 || len > 8192)
-		return;
-	char *v = malloc((size_t)len + 1);
-	if (!v)
-		return;
-	if (lws_hdr_copy(wsi, v, len + 1, tok) >= 0)
-		cJSON_AddStringToObject(h, name, v);
-	free(v);
+	if (len <= 0 || len >= (int)sizeof v || lws_hdr_copy(wsi, v, sizeof v, tok) < 0)
+		return false;
+	*err |= gw_buf_puts(o, *first ? "\"" : ",\"") | gw_buf_puts(o, name) | gw_buf_puts(o, "\":") |
+		gw_buf_put_json_string(o, v, strlen(v));
+	*first = false;
+	return true;
 }
 
+/* The length of an urlarg fragment's name: up to its '=' or its end. */
+static size_t arg_name_len(const char *a)
+{
+	const char *eq = strchr(a, '=');
+	return eq ? (size_t)(eq - a) : strlen(a);
+}
+
+/*
+ * The handshake as Socket.IO exposes it, as compact JSON text, written directly (a cJSON
+ * tree and its printing cost an allocation per member, per connection):
+ * {"headers":{...},"query":{...},"address","time","issued","url","xdomain","secure"}.
+ * NULL when out of memory.
+ */
 static char *build_handshake(struct lws *wsi, bool secure)
 {
 	static const struct {
@@ -463,29 +478,42 @@ static char *build_handshake(struct lws *wsi, bool secure)
 		{WSI_TOKEN_VERSION, "sec-websocket-version"},
 		{WSI_TOKEN_EXTENSIONS, "sec-websocket-extensions"},
 	};
-	cJSON *hs = cJSON_CreateObject();
-	cJSON *headers = cJSON_AddObjectToObject(hs, "headers");
+	static gw_buf o, args, url; /* service thread only; reused */
+	int err = 0;
+	gw_buf_reset(&o);
+	gw_buf_reset(&args);
+	gw_buf_reset(&url);
+	err |= gw_buf_puts(&o, "{\"headers\":{");
+	bool first = true, origin = false;
 	for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
-		add_header(headers, wsi, H[i].tok, H[i].name);
+		if (put_header(&o, wsi, H[i].tok, H[i].name, &first, &err) && H[i].tok == WSI_TOKEN_ORIGIN)
+			origin = true;
 
-	/* query: every urlarg fragment "k=v" */
-	cJSON *query = cJSON_AddObjectToObject(hs, "query");
+	/* query: every urlarg fragment "k=v" (a bare "k": ""), the last of a name wins. The
+	 * fragments are kept NUL-separated in args, for that and for "url". */
 	char frag[1024];
-	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		char *eq = strchr(frag, '=');
-		if (eq) {
-			*eq = 0;
-			cJSON_DeleteItemFromObjectCaseSensitive(query, frag);
-			cJSON_AddStringToObject(query, frag, eq + 1);
-		} else {
-			cJSON_AddStringToObject(query, frag, "");
-		}
+	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
+		err |= gw_buf_append(&args, frag, strlen(frag) + 1);
+	const char *end = args.data ? (const char *)args.data + args.len : NULL;
+	err |= gw_buf_puts(&o, "},\"query\":{");
+	first = true;
+	for (const char *a = (const char *)args.data; a && a < end; a += strlen(a) + 1) {
+		size_t klen = arg_name_len(a);
+		bool later = false;
+		for (const char *b = a + strlen(a) + 1; !later && b < end; b += strlen(b) + 1)
+			later = arg_name_len(b) == klen && memcmp(a, b, klen) == 0;
+		if (later)
+			continue;
+		const char *v = a[klen] ? a + klen + 1 : "";
+		err |= gw_buf_puts(&o, first ? "" : ",") | gw_buf_put_json_string(&o, a, klen) |
+		       gw_buf_putc(&o, ':') | gw_buf_put_json_string(&o, v, strlen(v));
+		first = false;
 	}
 
 	char addr[128] = "";
 	lws_get_peer_simple(wsi, addr, sizeof addr);
-	cJSON_AddStringToObject(hs, "address", addr);
-	/* "time" changes once a second: formatted once a second (service thread only) */
+	err |= gw_buf_puts(&o, "},\"address\":") | gw_buf_put_json_string(&o, addr, strlen(addr));
+	/* "time" changes once a second: formatted once a second */
 	static time_t tbuf_at = -1;
 	static char tbuf[64];
 	time_t now = time(NULL);
@@ -495,33 +523,25 @@ static char *build_handshake(struct lws *wsi, bool secure)
 		strftime(tbuf, sizeof tbuf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
 		tbuf_at = now;
 	}
-	cJSON_AddStringToObject(hs, "time", tbuf);
-	/* "issued" (ms since the epoch) as an integer: cJSON prints a double with sprintf
-	 * and reads it back with sscanf to check, per connection */
+	err |= gw_buf_puts(&o, ",\"time\":") | gw_buf_put_json_string(&o, tbuf, strlen(tbuf));
+	/* "issued": ms since the epoch, an integer */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	char issued[24];
-	snprintf(issued, sizeof issued, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	cJSON_AddRawToObject(hs, "issued", issued);
+	err |= gw_buf_printf(&o, ",\"issued\":%lld,\"url\":", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	/* the path, then the fragments as they came: '?' before the first, '&' between */
 	char uri[2048] = "";
 	lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
 	if (!uri[0])
 		lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_POST_URI);
-	gw_buf url = {0};
-	gw_buf_puts(&url, uri);
-	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		gw_buf_putc(&url, i ? '&' : '?');
-		gw_buf_puts(&url, frag);
-	}
-	cJSON_AddStringToObject(hs, "url", url.len ? (char *)url.data : "");
-	gw_buf_free(&url);
-	cJSON *origin = cJSON_GetObjectItemCaseSensitive(headers, "origin");
-	cJSON_AddBoolToObject(hs, "xdomain", origin != NULL);
-	cJSON_AddBoolToObject(hs, "secure", secure);
-	/* kept as text: a parsed tree costs several times more per idle connection */
-	char *text = cJSON_PrintUnformatted(hs);
-	cJSON_Delete(hs);
-	return text;
+	err |= gw_buf_puts(&url, uri);
+	for (const char *a = (const char *)args.data; a && a < end; a += strlen(a) + 1)
+		err |= gw_buf_putc(&url, a == (const char *)args.data ? '?' : '&') | gw_buf_puts(&url, a);
+	err |= gw_buf_put_json_string(&o, url.data ? (const char *)url.data : "", url.len);
+	err |= gw_buf_printf(&o, ",\"xdomain\":%s,\"secure\":%s}", origin ? "true" : "false",
+			     secure ? "true" : "false");
+	/* kept as text, exactly sized: a parsed tree costs several times more per idle
+	 * connection */
+	return err || !o.data ? NULL : strdup((const char *)o.data);
 }
 
 static eio_session *session_new(eio_server *srv, struct lws *wsi, bool websocket)

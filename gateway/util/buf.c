@@ -55,6 +55,44 @@ int gw_buf_printf(gw_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int gw_buf_put_json_string(gw_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	/* worst case every byte as \u00XX */
+	if (n > (SIZE_MAX - 2) / 6 || gw_buf_reserve(b, 6 * n + 2))
+		return -GW_ENOMEM;
+	uint8_t *o = b->data + b->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)s[i];
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = c;
+		} else if (c >= 0x20) {
+			*o++ = c;
+		} else {
+			*o++ = '\\';
+			switch (c) {
+			case '\b': *o++ = 'b'; break;
+			case '\f': *o++ = 'f'; break;
+			case '\n': *o++ = 'n'; break;
+			case '\r': *o++ = 'r'; break;
+			case '\t': *o++ = 't'; break;
+			default:
+				*o++ = 'u';
+				*o++ = '0';
+				*o++ = '0';
+				*o++ = (uint8_t)hex[c >> 4];
+				*o++ = (uint8_t)hex[c & 15];
+			}
+		}
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = 0;
+	return 0;
+}
+
 void gw_buf_reset(gw_buf *b)
 {
 	b->len = 0;

@@ -72,6 +72,29 @@ for (const delivery of ['thread', 'inline']) describe(`bus envelopes (memory del
       assert.equal(hs.secure, false);
     });
 
+    it('connect: the handshake keeps odd query values and headers as sent, the last of a query name wins', async () => {
+      const odd = 'he said "hi" \\ and\tleft';
+      const w = await gw.ws(`EIO=4&transport=websocket&a=1&q=${encodeURIComponent(odd)}&a=2&bare`, {
+        headers: { referer: 'http://x/"y"\\z', origin: 'http://elsewhere.example' },
+      });
+      const open = await w.next();
+      assert.equal(open[0], '0', open);
+      w.send('40');
+      const reply = await w.nextMatching((m) => typeof m === 'string' && m.startsWith('40'));
+      const sid = JSON.parse(reply.slice(2)).sid;
+      const e = await sin.next(isConnect(sid));
+      const hs = e.handshake;
+      assert.equal(hs.query.q, odd);
+      assert.equal(hs.query.a, '2');
+      assert.equal(hs.query.bare, '');
+      assert.equal(hs.query.EIO, '4');
+      assert.equal(hs.headers.referer, 'http://x/"y"\\z');
+      assert.equal(hs.headers.origin, 'http://elsewhere.example');
+      assert.equal(hs.xdomain, true);
+      assert.ok(hs.url.startsWith(`${gw.enginePath}?EIO=4&transport=websocket&a=1&q=`), hs.url);
+      assert.ok(hs.url.endsWith('&a=2&bare'), hs.url);
+    });
+
     it('connect to /chat carries nsp "/chat" and its own auth', async () => {
       const s = await gw.connect('/chat', { auth: { room: 'r1' }, transports: ['websocket'] });
       const e = await sin.next(isConnect(s.id));

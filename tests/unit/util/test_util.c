@@ -6,6 +6,8 @@
 #include "util/rand.h"
 #include "util/map.h"
 
+#include <cjson/cJSON.h>
+
 TEST(base64_roundtrip)
 {
 	const char *vec[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
@@ -39,6 +41,33 @@ TEST(buf_grows)
 	gw_buf_free(&b);
 }
 
+/* Every byte value, escaped as cJSON prints it, and parsed back by cJSON to the same bytes. */
+TEST(buf_json_string)
+{
+	char in[256];
+	for (int i = 0; i < 255; i++)
+		in[i] = (char)(i + 1); /* 1..255: cJSON strings end at NUL */
+	in[255] = 0;
+	gw_buf b = {0};
+	CHECK_EQ_INT(gw_buf_put_json_string(&b, in, 255), 0);
+	cJSON *ref = cJSON_CreateString(in);
+	char *want = cJSON_PrintUnformatted(ref);
+	CHECK_STR((char *)b.data, want);
+	cJSON *back = cJSON_Parse((char *)b.data);
+	CHECK(cJSON_IsString(back) && strcmp(back->valuestring, in) == 0);
+	gw_buf_reset(&b);
+	CHECK_EQ_INT(gw_buf_put_json_string(&b, "a\0b", 3), 0); /* n bytes, NUL included */
+	CHECK_EQ_INT(b.len, 10);
+	CHECK(memcmp(b.data, "\"a\\u0000b\"", 10) == 0);
+	gw_buf_reset(&b);
+	CHECK_EQ_INT(gw_buf_put_json_string(&b, "", 0), 0);
+	CHECK_STR((char *)b.data, "\"\"");
+	cJSON_Delete(back);
+	cJSON_Delete(ref);
+	free(want);
+	gw_buf_free(&b);
+}
+
 TEST(frame_refcount)
 {
 	gw_frame *f = gw_frame_text('4', "hi", 2);
@@ -46,6 +75,11 @@ TEST(frame_refcount)
 	CHECK(memcmp(gw_frame_data(f), "4hi", 3) == 0);
 	gw_frame_ref(f);
 	gw_frame_unref(f);
+	CHECK_EQ_INT(atomic_load(&f->refs), 1);
+	gw_frame_ref_n(f, 1000);
+	CHECK_EQ_INT(atomic_load(&f->refs), 1001);
+	for (int i = 0; i < 1000; i++)
+		gw_frame_unref(f);
 	CHECK_EQ_INT(atomic_load(&f->refs), 1);
 	gw_frame_unref(f);
 }
@@ -112,6 +146,7 @@ int main(void)
 	RUN(base64_roundtrip);
 	RUN(base64_rejects_garbage);
 	RUN(buf_grows);
+	RUN(buf_json_string);
 	RUN(frame_refcount);
 	RUN(rand_id_shape);
 	RUN(dlist_membership);
