@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +662,9 @@ void net_run(gw_app *app)
 			}
 			if (now - last < busy_us) {
 				ev_run(g_loop, EVRUN_NOWAIT);
+				/* a plugin thread woken on this core runs now, not when the
+				 * scheduler next preempts a loop that never sleeps */
+				sched_yield();
 				continue;
 			}
 		}
