@@ -310,13 +310,35 @@ wait_quiet() {
 	done
 }
 
+writes_record() { # kind scenario: frames per write() of a fan-out run, from the server itself
+	local kind=$1 scen=$2
+	[[ $scen == fanout-* ]] || return 0
+	python3 - "$kind" "$scen" "$SERVER_PORT" "$SERVER_LOG" >>"$RESULTS" <<'PY' || true
+import json, re, sys, urllib.request
+kind, scen, port, log = sys.argv[1:5]
+frames = writes = None
+if kind == "gateway":  # while it runs: its own counters
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = dict(re.findall(r"^(sio_packets_out_total|sio_websocket_writes_total) (\d+)$", text, re.M))
+    frames, writes = m.get("sio_packets_out_total"), m.get("sio_websocket_writes_total")
+elif kind == "ceiling":  # after it stopped: its summary line
+    m = re.search(r"(\d+) frames .* in (\d+) write\(\) calls", open(log).read())
+    frames, writes = m.groups() if m else (None, None)
+if frames and writes and int(writes) > 0:
+    print(json.dumps({"tool": "compare", "label": kind, "mode": "writes", "scenario": scen,
+                      "frames": int(frames), "writes": int(writes)}))
+PY
+}
+
 scenario() { # kind scenario loadgen-args...
 	local kind=$1 scen=$2
 	wait_quiet
 	log "$kind: $scen"
 	start_server "$kind" "$scen" || { FAILURES=$((FAILURES + 1)); return 0; }
 	run_loadgen "$@"
+	[[ $kind == gateway ]] && writes_record "$kind" "$scen"
 	stop_server "$kind" "$scen"
+	[[ $kind == ceiling ]] && writes_record "$kind" "$scen"
 	((SMOKE)) || sleep 1 # a quiet second between runs
 }
 

@@ -70,6 +70,8 @@ def main():
             if mode == "connect" and r.get("tag") == "maxconn":
                 mode = "connect_max"
             runs.setdefault((r.get("label"), mode), []).append(r)
+        elif r.get("tool") == "compare" and r.get("mode") == "writes":
+            runs.setdefault((r.get("label"), "writes"), []).append(r)
 
     def median_run(rs):
         # fan-out runs vary a lot on a shared VM: show the median run (by deliveries/s)
@@ -117,6 +119,11 @@ def main():
         each = {l: [r.get("deliveries_per_s") for r in runs.get((l, "fanout"), [])] for l in labels}
         rows.append((fan, f"deliveries/s of each run (median above)", {l: each[l] or None for l in labels},
                      lambda v: "—" if not v else " / ".join(fmt_num(x) for x in v if x is not None), None, ""))
+    fpw = {l: [r["frames"] / r["writes"] for r in runs.get((l, "writes"), [])] for l in labels}
+    if any(fpw.values()):
+        rows.append((fan, "frames per write() (each run; gateway: sio_packets_out_total / sio_websocket_writes_total)",
+                     {l: fpw[l] or None for l in labels},
+                     lambda v: "—" if not v else " / ".join(f"{x:.1f}" for x in v), None, ""))
     rows.append((fan, "latency p50", {l: get(l, "fanout", "lat_p50_us") for l in labels}, fmt_us, False, ""))
     rows.append((fan, "latency p99", {l: get(l, "fanout", "lat_p99_us") for l in labels}, fmt_us, False, ""))
     rows.append((fan, "server CPU (of one core)", {l: get(l, "fanout", "server_cpu_pct") for l in labels}, cpu, None, ""))
