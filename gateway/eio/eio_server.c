@@ -1040,8 +1040,11 @@ void eio_flush(void)
 		gw_conn *c = s->ws;
 		if (s->closed || !s->websocket || !c || !s->q_len)
 			continue;
-		/* the rare paths go through the writeable callback */
-		if (s->closing || c->kill || c->probe_reply) {
+		/* the rare paths go through the writeable callback, and so does a connection
+		 * whose socket did not take all of an earlier write: lws calls it once its
+		 * buffer has drained, and until then frames wait in the bounded queue
+		 * (engine.send_queue), not in lws's unbounded buffer */
+		if (s->closing || c->kill || c->probe_reply || lws_partial_buffered(c->wsi)) {
 			lws_callback_on_writable(c->wsi);
 			continue;
 		}

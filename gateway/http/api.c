@@ -275,7 +275,8 @@ int gw_api_on_body_done(gw_api *api, gw_conn *c)
 /* Largest write of queued SSE messages at once; more waits for the next callback. */
 #define SSE_BATCH_MAX (64 * 1024)
 
-/* Write the queued messages of a greeted stream, many per send. 0 or -1 (broken). */
+/* Write the queued messages of a greeted stream, many per send. < 0: broken (else see
+ * net_send_now). */
 static int sse_write_queued(gw_conn *c, gw_sse *s)
 {
 	static gw_buf scratch; /* service thread only; reused */

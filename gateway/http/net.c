@@ -242,10 +242,18 @@ static void write_replies(void)
 		if (c->kill || c->role != CONN_REPLY)
 			continue;
 		/* lws keeps what the socket does not take and completes the transaction once
-		 * it is out; a failure closes from the writeable callback */
+		 * it is out. A failure closes from the writeable callback — on the connection's
+		 * user data as it is now: completing the transaction rebinds the protocol, which
+		 * replaces it (and leaves none if that allocation failed) */
+		struct lws *wsi = c->wsi;
 		if (net_write_reply(c) < 0) {
-			c->kill = true;
-			lws_callback_on_writable(c->wsi);
+			gw_conn *now = lws_wsi_user(wsi);
+			if (now) {
+				now->kill = true;
+				lws_callback_on_writable(wsi);
+			} else {
+				lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			}
 		}
 	}
 }

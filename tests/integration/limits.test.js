@@ -50,6 +50,41 @@ describe('send queue bound (engine.send_queue: 8)', () => {
     assert.equal(healthy.connected, true);
   });
 
+  it('a websocket client that stops reading is closed as a slow consumer; others are served', async () => {
+    const healthy = await gw.connect('/', { transports: ['websocket'] });
+    let got = 0;
+    healthy.on('big', () => got++);
+
+    // A raw websocket client joins "/" and then stops reading: the kernel's buffers
+    // fill, and the gateway must keep the rest in the bounded queue, not in lws's.
+    const u = new URL(gw.url);
+    const slow = net.connect(Number(u.port), u.hostname);
+    let text = '';
+    const seen = (re) => h.waitFor(() => re.test(text), 5000, { message: `${re} (got ${JSON.stringify(text.slice(0, 200))})` });
+    slow.on('data', (d) => { text += d.toString('latin1'); });
+    slow.on('error', () => {});
+    slow.write(`GET ${gw.enginePath}?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${u.host}\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+      'Sec-WebSocket-Version: 13\r\n\r\n');
+    await seen(/^HTTP\/1\.1 101[\s\S]*0\{"sid"/);
+    slow.write(Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x34, 0x30])); // masked text frame "40"
+    await seen(/40\{"sid"/);
+    slow.pause();
+
+    const overflows = () => gw.metric('sio_closes_total', { reason: 'queue overflow' });
+    const before = await overflows();
+    const pad = 'x'.repeat(256 * 1024);
+    let sent = 0;
+    while (sent < 200 && (await overflows()) === before) { // 200 × 256 KiB: far beyond any socket buffer
+      await gw.emitEnvelope({ type: 'emit', event: 'big', data: [pad] });
+      sent++;
+    }
+    assert.equal(await overflows(), before + 1, `queue overflow after ${sent} events of 256 KiB`);
+    await h.waitFor(() => got === sent, 10000, { message: `the healthy client got ${got} of ${sent}` });
+    assert.equal(healthy.connected, true);
+    slow.destroy();
+  });
+
   it('engine.headers are added to Engine.IO and API responses', async () => {
     const hs = await h.httpRequest(`${gw.url}/socket.io/?EIO=4&transport=polling`);
     assert.equal(hs.status, 200);
