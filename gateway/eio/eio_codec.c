@@ -89,30 +89,11 @@ int eio_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool 
 	return 0;
 }
 
-/* Appends s as a JSON string literal. sids are URL-safe already; this only keeps the
- * packet valid JSON whatever the caller passes. */
-static int put_json_string(gw_buf *out, const char *s)
-{
-	if (gw_buf_putc(out, '"'))
-		return -GW_ENOMEM;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int rc;
-		if (*p == '"' || *p == '\\')
-			rc = gw_buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			rc = gw_buf_printf(out, "\\u%04x", *p);
-		else
-			rc = gw_buf_putc(out, (char)*p);
-		if (rc)
-			return -GW_ENOMEM;
-	}
-	return gw_buf_putc(out, '"') ? -GW_ENOMEM : 0;
-}
-
 int eio_encode_open(gw_buf *out, const char *sid, bool upgrade_websocket, int ping_interval_ms,
 		    int ping_timeout_ms, size_t max_payload)
 {
-	if (gw_buf_puts(out, "0{\"sid\":") || put_json_string(out, sid) ||
+	/* sids are URL-safe already; escaping keeps the packet valid whatever is passed */
+	if (gw_buf_puts(out, "0{\"sid\":") || gw_buf_put_json_string(out, sid, strlen(sid)) ||
 	    gw_buf_printf(out, ",\"upgrades\":[%s],\"pingInterval\":%d,\"pingTimeout\":%d,"
 			       "\"maxPayload\":%zu}",
 			  upgrade_websocket ? "\"websocket\"" : "", ping_interval_ms,

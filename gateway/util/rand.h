@@ -1,4 +1,4 @@
-/* rand.h — ids from the kernel's CSPRNG. Thread-safe. */
+/* rand.h — ids from the kernel's CSPRNG (fetched a few ids ahead, per thread). Thread-safe. */
 #ifndef GW_RAND_H
 #define GW_RAND_H
 

@@ -183,7 +183,7 @@ TEST(open_packet)
 				  "\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}");
 	gw_buf_reset(&b);
 	CHECK_EQ_INT(eio_encode_open(&b, "a\"b\\c\n", false, 1, 2, 3), 0);
-	CHECK_STR((char *)b.data, "0{\"sid\":\"a\\\"b\\\\c\\u000a\",\"upgrades\":[],"
+	CHECK_STR((char *)b.data, "0{\"sid\":\"a\\\"b\\\\c\\n\",\"upgrades\":[],"
 				  "\"pingInterval\":1,\"pingTimeout\":2,\"maxPayload\":3}");
 	gw_buf_free(&b);
 }

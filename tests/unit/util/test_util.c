@@ -93,6 +93,14 @@ TEST(rand_id_shape)
 	CHECK(strcmp(a, b) != 0);
 	for (int i = 0; i < 20; i++)
 		CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
+	/* across several refills of the per-thread pool: all distinct, all shaped */
+	static char ids[100][GW_ID_LEN + 1];
+	for (int i = 0; i < 100; i++) {
+		gw_rand_id(ids[i]);
+		CHECK_EQ_INT(strlen(ids[i]), 20);
+		for (int j = 0; j < i; j++)
+			CHECK(strcmp(ids[i], ids[j]) != 0);
+	}
 }
 
 TEST(map_put_get_del)
