@@ -2,7 +2,7 @@
 # bench/compare.sh — sio-gateway against the Node.js socket.io@4 server and a bare epoll
 # ceiling, on this machine, in one command:
 #
-#   bench/compare.sh            the full comparison (a few minutes), table at the end
+#   bench/compare.sh            the full comparison (~16 minutes), table at the end
 #   bench/compare.sh --smoke    10 clients, 10 events, no Node: seconds; CI runs it (meson test bench/smoke)
 #
 # Options:

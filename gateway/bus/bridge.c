@@ -67,7 +67,7 @@ struct gw_bus {
 
 	pthread_mutex_t lock; /* guards the queue below */
 	bus_item *head, *tail;
-	size_t queued;
+	_Atomic size_t queued; /* also read without the lock: gw_bus_pending */
 	size_t limit;
 
 	_Atomic uint64_t next_sub;
@@ -788,6 +788,11 @@ static void apply(gw_bus *bus, env_in *e)
 
 /* Items applied per loop turn: a burst from the bus must not starve the sockets. */
 #define DRAIN_BUDGET 1024
+
+bool gw_bus_pending(gw_bus *bus)
+{
+	return atomic_load_explicit(&bus->queued, memory_order_relaxed) != 0;
+}
 
 void gw_bus_drain(gw_bus *bus)
 {

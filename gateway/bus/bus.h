@@ -43,6 +43,8 @@ void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id);
 
 /* Service thread: apply everything queued by plugin threads. */
 void gw_bus_drain(gw_bus *bus);
+/* Whether plugin threads queued anything not applied yet (a hint: read without the lock). */
+bool gw_bus_pending(gw_bus *bus);
 
 /* 0 when the plugin reports healthy, else writes a reason. Any thread. */
 int gw_bus_health(gw_bus *bus, char *buf, size_t len);

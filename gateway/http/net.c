@@ -139,19 +139,21 @@ static ev_prepare g_flush; /* each loop turn, before waiting */
 static void write_replies(void);
 
 /*
- * Each loop turn, before the loop waits: apply what the loop itself queued on the bus
- * this turn (net_wake from the loop thread), write the turn's HTTP replies, then every
- * websocket's queued frames (eio_flush). Work queued by that drain gets one more turn
- * at once.
+ * Each loop turn, before the loop waits: apply what the bus delivered during the turn —
+ * queued by the loop itself (net_wake from the loop thread) or by a plugin thread (that
+ * woke the loop too, but applied now its messages join this turn's writes instead of
+ * waiting a turn) — write the turn's HTTP replies, then every websocket's queued frames
+ * (eio_flush). Work queued by that drain gets a few more rounds at once.
  */
 static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop, (void)w, (void)revents;
 	gw_stats.loop_turns++;
-	for (int i = 0; g_self_wake && i < 4; i++) {
+	gw_bus *bus = g_app ? g_app->bus : NULL;
+	for (int i = 0; (g_self_wake || (bus && gw_bus_pending(bus))) && i < 4; i++) {
 		g_self_wake = false;
-		if (g_app && g_app->bus)
-			gw_bus_drain(g_app->bus);
+		if (bus)
+			gw_bus_drain(bus);
 	}
 	write_replies();
 	eio_flush();
