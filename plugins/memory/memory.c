@@ -69,7 +69,7 @@ static const siogw_option mem_options[] = {
 	{"max_message", SIOGW_OPT_SIZE, "8m", 1, 1ll << 40, NULL,
 	 "largest key + data accepted by publish (EINVAL beyond); must not exceed queue_bytes"},
 	{"delivery", SIOGW_OPT_ENUM, "thread", 1, 0, "thread|inline",
-	 "thread: a delivery thread hands messages to the gateway (bigger batches under load); "
+	 "thread: a delivery thread hands messages to the gateway (parsing off its loop); "
 	 "inline: inside publish(), no thread hop (lower latency); queue/queue_bytes apply to thread only"},
 };
 
