@@ -663,9 +663,7 @@ void net_run(gw_app *app)
 	uint64_t busy_us = (uint64_t)app->cfg->engine.busy_poll_us, last = 0;
 	while (!g_stop) {
 		if (busy_us) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+			uint64_t now = gw_now_us();
 			if (g_active) {
 				g_active = false;
 				last = now;

@@ -10,6 +10,7 @@
 #include "sio/acks.h"
 #include "sio/rooms.h"
 #include "sio/sio_codec.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -126,23 +127,15 @@ char *sio_socket_handshake(const sio_socket *s)
 	if (hl < 2 || hs[hl - 1] != '}')
 		return NULL;
 	char *auth = s->auth ? cJSON_PrintUnformatted(s->auth) : NULL;
-	const char *a = auth ? auth : "{}";
-	size_t al = strlen(a);
-	char *out = malloc(hl + al + 9);
-	if (out) {
-		memcpy(out, hs, hl - 1);
-		size_t k = hl - 1;
-		if (hl > 2)
-			out[k++] = ',';
-		memcpy(out + k, "\"auth\":", 7);
-		k += 7;
-		memcpy(out + k, a, al);
-		k += al;
-		out[k++] = '}';
-		out[k] = 0;
-	}
+	gw_buf out = {0};
+	int err = gw_buf_append(&out, hs, hl - 1) | gw_buf_puts(&out, hl > 2 ? ",\"auth\":" : "\"auth\":") |
+		  gw_buf_puts(&out, auth ? auth : "{}") | gw_buf_putc(&out, '}');
 	free(auth);
-	return out;
+	if (err) {
+		gw_buf_free(&out);
+		return NULL;
+	}
+	return (char *)gw_buf_steal(&out, NULL);
 }
 
 void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *arg), void *arg)

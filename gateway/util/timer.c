@@ -14,14 +14,14 @@ static ev_timer g_ev; /* armed for the heap's root */
 static gw_timer **g_heap;
 static size_t g_len, g_cap;
 
-static uint64_t now_us(void)
+uint64_t gw_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint64_t gw_now_ms(void) { return now_us() / 1000u; }
+uint64_t gw_now_ms(void) { return gw_now_us() / 1000u; }
 
 static void place(size_t i, gw_timer *t)
 {
@@ -80,7 +80,7 @@ static void rearm(void)
 	ev_timer_stop(g_loop, &g_ev);
 	if (!g_len)
 		return;
-	uint64_t now = now_us(), due = g_heap[0]->due_us;
+	uint64_t now = gw_now_us(), due = g_heap[0]->due_us;
 	ev_timer_set(&g_ev, due > now ? (double)(due - now) / 1e6 : 0., 0.);
 	ev_timer_start(g_loop, &g_ev);
 }
@@ -88,7 +88,7 @@ static void rearm(void)
 static void fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop, (void)w, (void)revents;
-	uint64_t now = now_us();
+	uint64_t now = gw_now_us();
 	/* pop before calling: a callback may start or stop any timer, itself included */
 	while (g_len && g_heap[0]->due_us <= now) {
 		gw_timer *t = g_heap[0];
@@ -116,7 +116,7 @@ void gw_timer_init(void *ev_loop)
 void gw_timer_start(gw_timer *t, uint32_t ms, gw_timer_cb cb)
 {
 	t->cb = cb;
-	t->due_us = now_us() + (uint64_t)ms * 1000u;
+	t->due_us = gw_now_us() + (uint64_t)ms * 1000u;
 	bool was_root = t->slot == 1;
 	if (t->slot) {
 		size_t i = t->slot - 1;

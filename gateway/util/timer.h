@@ -28,7 +28,8 @@ void gw_timer_init(void *ev_loop);
 /* (Re)arm t to fire once after ms milliseconds. */
 void gw_timer_start(gw_timer *t, uint32_t ms, gw_timer_cb cb);
 void gw_timer_stop(gw_timer *t);
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds, microseconds. */
 uint64_t gw_now_ms(void);
+uint64_t gw_now_us(void);
 
 #endif
