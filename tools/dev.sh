@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
-	libwebsockets-dev libwebsockets-evlib-ev libev-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
+	libwebsockets-dev libwebsockets-evlib-ev libev-dev libhttp-parser-dev libssl-dev zlib1g-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
 	nginx-light)
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -32,9 +32,13 @@ install_deps() {
 			printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null
 			$sudo chmod +x "$guard"
 		fi
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-			{ [[ -n $guard ]] && $sudo rm -f "$guard"; return 1; }
-		[[ -n $guard ]] && $sudo rm -f "$guard"
+		local irc=0
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || irc=$?
+		if [[ -n $guard ]]; then $sudo rm -f "$guard"; fi
+		if ((irc)); then
+			log "apt-get install failed (exit $irc)"
+			return 1
+		fi
 	fi
 }
 
