@@ -1,0 +1,6 @@
+/* libFuzzer target: placeholder until the ws codec lands. */
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { (void)data, (void)size; return 0; }
