@@ -95,7 +95,8 @@ void ws_reader_fini(ws_reader *r);
  * Read client frames from data[0..len) (unmasked in place: the caller's buffer is
  * modified). Stops at the first event: returns the bytes consumed and fills ev
  * (WS_EV_NONE when all len bytes were consumed without completing one). Call again with
- * the rest. After WS_EV_ERROR or WS_EV_CLOSE the reader reads nothing more.
+ * the rest. After WS_EV_ERROR or WS_EV_CLOSE the reader reads nothing more: later calls
+ * return 0 with WS_EV_NONE.
  * Enforced: every client frame masked (1002), no RSV bits but RSV1 on a message's first
  * frame with deflate (1002), known opcodes only (1002), control frames ≤ 125 bytes and
  * unfragmented (1002), continuation only inside a message and a new message only after
@@ -117,7 +118,8 @@ size_t ws_read(ws_reader *r, uint8_t *data, size_t len, ws_event *ev);
 bool ws_deflate_negotiate(const char *offer, char *resp, size_t resp_len);
 /* Compress one message payload (raw deflate, the trailing 00 00 ff ff removed). 0 ok. */
 int ws_deflate(const uint8_t *in, size_t len, gw_buf *out);
-/* Decompress one message payload into out, at most max bytes (-1 over max, -2 corrupt). */
+/* Decompress one message payload into out, at most max bytes (-1 over max, -2 corrupt,
+ * -3 out of memory). */
 int ws_inflate(const uint8_t *in, size_t len, gw_buf *out, size_t max);
 
 #endif
