@@ -373,11 +373,24 @@ static bool payload_piece(ws_reader *r, const uint8_t *p, size_t n, ws_event *ev
 	return false;
 }
 
+/* Buffers a big message grew are not kept for the connection's life; the last event's
+ * data is dead once ws_read is called again. */
+#define TRIM_CAP ((size_t)64 << 10)
+
+static void trim(ws_reader *r)
+{
+	if (!r->msg_op && r->msg.cap > TRIM_CAP)
+		gw_buf_free(&r->msg);
+	if (!(r->in_frame && is_control(r->op)) && r->ctl.cap > TRIM_CAP)
+		gw_buf_free(&r->ctl);
+}
+
 size_t ws_read(ws_reader *r, uint8_t *data, size_t len, ws_event *ev)
 {
 	*ev = (ws_event){.type = WS_EV_NONE};
 	if (r->failed)
 		return 0;
+	trim(r);
 	size_t pos = 0;
 	while (pos < len) {
 		if (!r->in_frame) {

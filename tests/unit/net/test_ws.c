@@ -455,6 +455,32 @@ TEST(max_message)
 	gw_buf_free(&b);
 }
 
+/* After a big fragmented message, the next read gives its buffer back. */
+TEST(big_buffer_trimmed)
+{
+	size_t n = 200000;
+	uint8_t *p = calloc(1, n);
+	gw_buf b = {0};
+	frame(&b, WS_OP_BINARY, p, n, true);
+	frame(&b, FIN | WS_OP_CONT, p, 1, true);
+	ws_reader r;
+	ws_reader_init(&r, 1 << 20, false);
+	run o;
+	feed(&r, b.data, b.len, 4096, &o);
+	CHECK(o.n == 1 && o.ev[0].type == WS_EV_MESSAGE && o.ev[0].data.len == n + 1);
+	CHECK(r.msg.cap > n);
+	run_free(&o);
+	gw_buf_reset(&b);
+	F(&b, FIN | WS_OP_PING, "");
+	feed(&r, b.data, b.len, SIZE_MAX, &o);
+	CHECK(o.n == 1 && o.ev[0].type == WS_EV_PING);
+	CHECK_EQ_INT(r.msg.cap, 0);
+	run_free(&o);
+	ws_reader_fini(&r);
+	gw_buf_free(&b);
+	free(p);
+}
+
 /* ---- permessage-deflate ---- */
 
 static void deflated_frames(gw_buf *b, const char *text, size_t parts, bool binary)
@@ -642,6 +668,7 @@ int main(void)
 	RUN(close_frames);
 	RUN(invalid_text);
 	RUN(max_message);
+	RUN(big_buffer_trimmed);
 	RUN(deflate_roundtrip);
 	RUN(deflate_big);
 	RUN(deflate_errors);
