@@ -465,7 +465,8 @@ static size_t execute(h1_parser *p, const uint8_t *data, size_t len)
 
 size_t h1_feed(h1_parser *p, const uint8_t *data, size_t len)
 {
-	if (p->state != H1_IDLE && p->state != H1_PARTIAL)
+	/* len 0 would tell the library the stream ended (HPE_INVALID_EOF_STATE) */
+	if (len == 0 || (p->state != H1_IDLE && p->state != H1_PARTIAL))
 		return 0;
 	size_t used = 0;
 	if (p->state == H1_IDLE) {

@@ -292,6 +292,8 @@ TEST(expect_continue)
 	CHECK(h1_get_req(p)->expect_continue);
 	h1_resume(p);
 	CHECK_EQ_INT(h1_get_state(p), H1_PARTIAL);
+	CHECK_EQ_INT(h1_feed(p, (const uint8_t *)"", 0), 0); /* an empty read is no EOF */
+	CHECK_EQ_INT(h1_get_state(p), H1_PARTIAL);
 	CHECK_EQ_INT(h1_feed(p, (const uint8_t *)"body", 4), 4);
 	CHECK_EQ_INT(h1_get_state(p), H1_COMPLETE);
 	h1_destroy(p);
