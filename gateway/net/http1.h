@@ -95,14 +95,15 @@ void h1_destroy(h1_parser *p);
  * Bytes beyond a complete request are never consumed. */
 size_t h1_feed(h1_parser *p, const uint8_t *data, size_t len);
 h1_state h1_get_state(const h1_parser *p);
-/* Continue after H1_HEAD (the body follows). */
+/* Continue after H1_HEAD (the body follows). A request without a body (GET, an
+ * upgrade) is H1_COMPLETE on return: nothing more needs feeding. */
 void h1_resume(h1_parser *p);
 /* After H1_COMPLETE: forget the request, ready for the next one (state H1_IDLE). */
 void h1_next(h1_parser *p);
 /* The request (valid in H1_HEAD, H1_COMPLETE, and H1_ERROR when h1_err_has_head). */
 const h1_req *h1_get_req(const h1_parser *p);
 bool h1_err_has_head(const h1_parser *p);
-int h1_err_status(const h1_parser *p);     /* 400, 413, 431, 501, 505 */
+int h1_err_status(const h1_parser *p);     /* 400, 413, 431, 501, 505; 500 out of memory */
 const char *h1_err_text(const h1_parser *p); /* one short line saying what was wrong */
 
 /* The value of header `name` (lower-case), or NULL; the first when repeated. */

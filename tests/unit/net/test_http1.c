@@ -149,8 +149,8 @@ TEST(byte_by_byte)
 	const char *reqs[] = {
 		"GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-Long-Header-Name: some value here\r\n\r\n",
 		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
-		"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n",
+		("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n"),
 		"\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 	};
 	for (size_t k = 0; k < sizeof reqs / sizeof reqs[0]; k++) {
