@@ -142,6 +142,10 @@ typedef struct {
 	char *out;
 	size_t out_len, out_off;
 	bool want_out;
+	/* SSE over chunked framing: the de-chunked stream, and what is left of a chunk */
+	bool chunked;
+	char *ev;
+	size_t ev_len, ev_cap, chunk_left;
 } httpc;
 
 #define KIND_CLIENT 1ull
@@ -933,7 +937,66 @@ static void backend_envelope(const char *p, size_t len)
 	S.backend_acks++;
 }
 
-/* SSE: "data: ..." lines, events separated by a blank line, ":" comments. */
+/* The chunk payloads in h->in[off..) appended to h->ev; returns the new offset. */
+static size_t sse_dechunk(httpc *h, size_t off)
+{
+	while (off < h->in_len) {
+		if (!h->chunk_left) {
+			char *nl = memmem(h->in + off, h->in_len - off, "\r\n", 2);
+			if (!nl)
+				break;
+			if (nl == h->in + off) { /* the CRLF that ends a chunk */
+				off += 2;
+				continue;
+			}
+			h->chunk_left = strtoul(h->in + off, NULL, 16);
+			if (!h->chunk_left)
+				die("SSE stream ended by the server (last chunk)");
+			off = (size_t)(nl - h->in) + 2;
+			continue;
+		}
+		size_t n = h->in_len - off < h->chunk_left ? h->in_len - off : h->chunk_left;
+		if (h->ev_cap - h->ev_len < n + 1) {
+			h->ev_cap = (h->ev_len + n) * 2 + 4096;
+			h->ev = xrealloc(h->ev, h->ev_cap);
+		}
+		memcpy(h->ev + h->ev_len, h->in + off, n);
+		h->ev_len += n;
+		h->ev[h->ev_len] = 0;
+		h->chunk_left -= n;
+		off += n;
+	}
+	return off;
+}
+
+/* SSE events in p[0..len): "event:"/"data:" lines, events separated by a blank line,
+ * ":" comments. Returns the bytes used. */
+static size_t sse_events(char *p0, size_t len)
+{
+	size_t off = 0;
+	for (;;) {
+		char *e = memmem(p0 + off, len - off, "\n\n", 2);
+		if (!e)
+			break;
+		char *p = p0 + off, *stop = e;
+		off = (size_t)(e - p0) + 2;
+		if (p[0] == ':') {
+			S.sse_ready = true;
+			continue;
+		}
+		/* one data line per message is what the gateway writes for JSON without
+		 * newlines, after an "event: <topic>" line */
+		char *d = p;
+		while (d < stop && memcmp(d, "data: ", 6) != 0) {
+			char *nl = memchr(d, '\n', (size_t)(stop - d));
+			d = nl ? nl + 1 : stop;
+		}
+		if (stop - d > 6)
+			backend_envelope(d + 6, (size_t)(stop - d - 6));
+	}
+	return off;
+}
+
 static size_t sse_parse(httpc *h)
 {
 	size_t off = 0;
@@ -945,24 +1008,16 @@ static size_t sse_parse(httpc *h)
 		if (h->in_len < 12 || memcmp(h->in + 9, "200", 3) != 0)
 			die("SSE subscribe refused: %.*s", (int)(strcspn(h->in, "\r")), h->in);
 		size_t vl;
-		if (bl_http_header(h->in, off, "Transfer-Encoding", &vl))
-			die("SSE: chunked responses are not supported");
+		const char *te = bl_http_header(h->in, off, "Transfer-Encoding", &vl);
+		h->chunked = te && vl == 7 && !strncasecmp(te, "chunked", 7);
 		h->state = H_SSE_STREAM;
 	}
-	for (;;) {
-		char *e = memmem(h->in + off, h->in_len - off, "\n\n", 2);
-		if (!e)
-			break;
-		char *p = h->in + off, *stop = e;
-		off = (size_t)(e - h->in) + 2;
-		if (p[0] == ':') {
-			S.sse_ready = true;
-			continue;
-		}
-		/* one line per message is what the gateway writes for JSON without newlines */
-		if (stop - p > 6 && !memcmp(p, "data: ", 6))
-			backend_envelope(p + 6, (size_t)(stop - p - 6));
-	}
+	if (!h->chunked)
+		return off + sse_events(h->in + off, h->in_len - off);
+	off = sse_dechunk(h, off);
+	size_t used = sse_events(h->ev, h->ev_len);
+	memmove(h->ev, h->ev + used, h->ev_len - used);
+	h->ev_len -= used;
 	return off;
 }
 
@@ -1668,6 +1723,7 @@ int main(int argc, char **argv)
 		http_close(&g_http[i]);
 		free(g_http[i].in);
 		free(g_http[i].out);
+		free(g_http[i].ev);
 	}
 	while (g_pq_head) {
 		pending *p = g_pq_head;

@@ -10,6 +10,7 @@
 #include "bus/loader.h"
 #include "eio/eio.h"
 #include "http/api.h"
+#include "net/net.h"
 #include "sio/sio.h"
 #include "siogw_build.h"
 #include "util/err.h"
@@ -87,6 +88,9 @@ static int check(gw_config *cfg)
 	gw_plugin_close(p);
 	return rc ? 1 : 0;
 }
+
+static void bus_drain(void *bus) { gw_bus_drain(bus); }
+static bool bus_pending(void *bus) { return gw_bus_pending(bus); }
 
 int main(int argc, char **argv)
 {
@@ -169,8 +173,16 @@ int main(int argc, char **argv)
 		if (!app.echo)
 			goto out;
 	}
-	if (net_start(&app))
+	if (net_start(&cfg))
 		goto out;
+	/* routes: the echo endpoint and the engine by prefix, the API for the rest; each
+	 * turn: the bus's deliveries, then the engine's and the SSE streams' writes */
+	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api) ||
+	    net_on_turn(eio_flush, NULL)) {
+		gw_err("out of memory at startup");
+		goto out;
+	}
+	net_set_drain(bus_drain, bus_pending, app.bus);
 	if (gw_bus_start(app.bus, err, sizeof err)) {
 		gw_err("%s", err);
 		goto out;
@@ -185,7 +197,7 @@ int main(int argc, char **argv)
 	gw_info("sio-gateway %s node %s listening on %s:%d, engine at %s%s%s", SIOGW_VERSION,
 		cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.engine.path,
 		app.echo ? ", echo at " : "", app.echo ? cfg.engine.echo_path : "");
-	net_run(&app);
+	net_run();
 	gw_info("shutting down");
 	rc = 0;
 out:
@@ -197,10 +209,12 @@ out:
 	if (app.eio)
 		eio_server_destroy(app.eio);
 	app.eio = NULL;
+	/* their last words (close packets, close frames, answers to held polls) go out */
+	net_drain_output(1000);
 	gw_api_destroy(app.api);
 	app.api = NULL;
 	gw_bus_stop(app.bus); /* no more deliveries, no more wakes */
-	net_destroy(&app);
+	net_destroy();
 	sio_server_destroy(app.sio);
 	app.sio = NULL;
 	gw_bus_destroy(app.bus);

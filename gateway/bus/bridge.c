@@ -532,8 +532,8 @@ static bool event_allowed(const gw_nsp_config *nc, const char *event)
 	return false;
 }
 
-static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t *const *att,
-		     const size_t *att_len, unsigned n_att, int64_t ack_id)
+static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		     const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
 {
 	gw_bus *bus = ctx;
 	const gw_config *cfg = bus->app->cfg;
@@ -545,8 +545,8 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t 
 	}
 	if (ack_id != SIO_NO_ID && nc->ack == GW_ACK_BROKER) {
 		/* the bus answers: the client's ack follows the delivery report */
-		char *json = env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args,
-					     att, att_len, n_att, NULL, NULL);
+		char *json = env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, text,
+					     text_len, att, att_len, n_att, NULL, NULL);
 		publish_stored(bus, s, ack_id, json);
 		free(json);
 		return;
@@ -555,8 +555,8 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const uint8_t 
 	if (ack_id != SIO_NO_ID)
 		snprintf(ack, sizeof ack, "%s:%" PRId64, sio_socket_id(s), ack_id);
 	publish_in(bus, sio_socket_id(s),
-		   env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, att,
-				   att_len, n_att, ack_id != SIO_NO_ID ? ack : NULL, cfg->topics.reply));
+		   env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, text, text_len,
+				   att, att_len, n_att, ack_id != SIO_NO_ID ? ack : NULL, cfg->topics.reply));
 }
 
 typedef struct room_list {
@@ -641,11 +641,11 @@ typedef struct ack_ctx {
 	char *reply_to;
 } ack_ctx;
 
-static void ack_one(void *arg, sio_socket *s, const cJSON *args, const uint8_t *const *att,
-		    const size_t *att_len, unsigned n_att)
+static void ack_one(void *arg, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		    const uint8_t *const *att, const size_t *att_len, unsigned n_att)
 {
 	ack_ctx *a = arg;
-	char *json = env_build_client_ack(a->id, sio_socket_id(s), args, att, att_len, n_att);
+	char *json = env_build_client_ack(a->id, sio_socket_id(s), args, text, text_len, att, att_len, n_att);
 	if (json)
 		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, sio_socket_id(s), json, strlen(json));
 	free(json);

@@ -26,11 +26,14 @@
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 #define ACK_TIMEOUT_DEFAULT_MS 5000
 #define MAX_EXACT_INT 9007199254740991.0 /* 2^53 - 1: beyond, doubles have rounded already */
 
 typedef struct ctx {
+	const char *src;  /* the envelope's text (valid JSON), for spans spliced verbatim */
+	size_t src_len;
 	const char *what; /* the envelope type, prefixes every error */
 	char *err;
 	size_t err_len;
@@ -167,9 +170,134 @@ static int get_target(ctx *c, const cJSON *root, env_target *t)
 	return rc;
 }
 
+/* ---- spans of the envelope's own text ----
+ * "data" travels verbatim: its text is spliced into the Socket.IO packet instead of
+ * printed again from cJSON's tree, whose numbers are doubles (an integer id of 16 digits
+ * would come out as 1.76476326212346e+15). The text was already validated by cJSON, so
+ * these only skip over it. */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* s[i] is '"': the index after the closing quote; *esc says whether it held escapes. */
+static size_t skip_string(const char *s, size_t i, size_t n, bool *esc)
+{
+	for (i++; i < n && s[i] != '"'; i++)
+		if (s[i] == '\\') {
+			*esc = true;
+			i++;
+		}
+	return i + 1;
+}
+
+/* The index after the value starting at s[i]. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+	int depth = 0;
+	bool esc;
+	do {
+		if (s[i] == '"') {
+			i = skip_string(s, i, n, &esc);
+			continue;
+		}
+		if (s[i] == '{' || s[i] == '[')
+			depth++;
+		else if (s[i] == '}' || s[i] == ']')
+			depth--;
+		else if (depth == 0 && (s[i] == ',' || s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+			return i;
+		i++;
+	} while (i < n && (depth > 0 || (s[i] != ',' && s[i] != '}' && s[i] != ']')));
+	return i;
+}
+
+/* The text of the top-level member `key` of the object in c->src (the first one, as
+ * cJSON finds it). false when absent, or when a key before it was escaped (then a match
+ * could hide behind the escape: the caller prints the tree instead). */
+static bool raw_member(const ctx *c, const char *key, const char **v, size_t *vl)
+{
+	const char *s = c->src;
+	size_t n = c->src_len, i = s ? skip_ws(s, 0, n) : 0, kl = strlen(key);
+	if (!s || i >= n || s[i] != '{')
+		return false;
+	for (i = skip_ws(s, i + 1, n); i < n && s[i] == '"';) {
+		bool esc = false;
+		size_t k0 = i + 1, k1 = skip_string(s, i, n, &esc) - 1;
+		if (esc)
+			return false;
+		i = skip_ws(s, k1 + 1, n);
+		if (i >= n || s[i] != ':')
+			return false;
+		i = skip_ws(s, i + 1, n);
+		size_t v0 = i;
+		i = skip_value(s, i, n);
+		if (k1 - k0 == kl && memcmp(s + k0, key, kl) == 0) {
+			*v = s + v0;
+			*vl = i - v0;
+			return true;
+		}
+		i = skip_ws(s, i, n);
+		if (i < n && s[i] == ',')
+			i = skip_ws(s, i + 1, n);
+	}
+	return false;
+}
+
+/* Whether the JSON text s[0..n) has no raw control byte but JSON whitespace outside
+ * strings, and none inside: cJSON accepts them (it skips any byte ≤ 32 between tokens),
+ * JSON — and so every client's and backend's parser — does not. Such text is not
+ * spliced; the tree is printed instead, with the bytes escaped. */
+static bool splice_ok(const char *s, size_t n)
+{
+	bool in = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 && (in || (ch != '\t' && ch != '\n' && ch != '\r')))
+			return false;
+		if (in && ch == '\\')
+			i++;
+		else if (ch == '"')
+			in = !in;
+	}
+	return true;
+}
+
+/* The packet's argument array as text: [event, ...data] (event NULL: data itself),
+ * data spliced from the envelope's own text. NULL when there is no such text. */
+static char *raw_args(const ctx *c, const char *event)
+{
+	const char *v;
+	size_t vl;
+	if (!raw_member(c, "data", &v, &vl) || !vl || v[0] != '[' || !splice_ok(v, vl))
+		return NULL;
+	gw_buf o = {0};
+	int err;
+	if (event) {
+		/* the array's inside, after the event name */
+		size_t a = skip_ws(v, 1, vl), z = vl - 1;
+		err = gw_buf_putc(&o, '[') | gw_buf_put_json_string(&o, event, strlen(event));
+		if (a < z)
+			err |= gw_buf_putc(&o, ',') | gw_buf_append(&o, v + a, z - a);
+		err |= gw_buf_putc(&o, ']');
+	} else {
+		err = gw_buf_append(&o, v, vl);
+	}
+	if (err) {
+		gw_buf_free(&o);
+		return NULL;
+	}
+	size_t len;
+	return (char *)gw_buf_steal(&o, &len);
+}
+
 /* args (consumed): the JSON array of a packet with $binary values. Fills the body with
- * its placeholder form and one binary frame per attachment. */
-static int make_body(ctx *c, cJSON *args, env_body *b)
+ * its placeholder form and one binary frame per attachment. Without binary values the
+ * text is the envelope's own (raw_args: event is the name in front, NULL for an ack). */
+static int make_body(ctx *c, cJSON *args, env_body *b, const char *event)
 {
 	uint8_t **att = NULL;
 	size_t *att_len = NULL;
@@ -188,7 +316,9 @@ static int make_body(ctx *c, cJSON *args, env_body *b)
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += att_len[i];
-	b->json = cJSON_PrintUnformatted(args);
+	b->json = n == 0 && c->src ? raw_args(c, event) : NULL;
+	if (!b->json)
+		b->json = cJSON_PrintUnformatted(args);
 	if (!b->json) {
 		rc = nomem(c);
 		goto out;
@@ -309,7 +439,7 @@ static int parse_emit(ctx *c, cJSON *root, env_in *e)
 		cJSON_Delete(args);
 		return nomem(c);
 	}
-	if ((rc = make_body(c, args, &e->body)))
+	if ((rc = make_body(c, args, &e->body, e->event)))
 		return rc;
 	return e->has_ack ? 0 : make_frames(c, e);
 }
@@ -340,7 +470,7 @@ static int parse_ack(ctx *c, cJSON *root, env_in *e)
 	cJSON *args;
 	if (rc || (rc = take_data(c, root, &args)))
 		return rc;
-	return make_body(c, args, &e->body);
+	return make_body(c, args, &e->body, NULL);
 }
 
 static int print_json(ctx *c, const cJSON *v, char **out)
@@ -392,10 +522,13 @@ oom:
 int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
 	      size_t err_len)
 {
-	ctx c = {.what = NULL, .err = err, .err_len = err_len, .max_payload = max_payload};
+	ctx c = {.src = buf, .src_len = len, .what = NULL, .err = err, .err_len = err_len, .max_payload = max_payload};
 	*out = NULL;
 	if (err && err_len)
 		err[0] = 0;
+	/* what reaches clients in text frames must be UTF-8 (RFC 6455 §8.1) */
+	if (!gw_utf8_valid(buf, len))
+		return fail(&c, -GW_EINVAL, "envelope is not valid UTF-8");
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root)
@@ -557,15 +690,50 @@ char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
 	return finish(o, true);
 }
 
+/* finish() with a "data" member spliced in as text (a JSON array, no tree printed). */
+static char *finish_with_data(cJSON *o, bool ok, const char *data, size_t len)
+{
+	char *s = finish(o, ok);
+	if (!s)
+		return NULL;
+	gw_buf b = {0};
+	size_t n = strlen(s); /* ends with '}' */
+	int err = gw_buf_append(&b, s, n - 1) | gw_buf_puts(&b, n > 2 ? ",\"data\":" : "\"data\":") |
+		  gw_buf_append(&b, data, len) | gw_buf_putc(&b, '}');
+	free(s);
+	if (err) {
+		gw_buf_free(&b);
+		return NULL;
+	}
+	return (char *)gw_buf_steal(&b, &n);
+}
+
 char *env_build_event(const char *nsp, const char *sid, const char *node, const cJSON *args,
-		      const uint8_t *const *att, const size_t *att_len, unsigned n_att,
-		      const char *ack_id, const char *reply_to)
+		      const char *text, size_t text_len, const uint8_t *const *att, const size_t *att_len,
+		      unsigned n_att, const char *ack_id, const char *reply_to)
 {
 	if (!cJSON_IsArray(args) || !cJSON_IsString(args->child))
 		return NULL;
 	cJSON *o = head("event", nsp, sid, node);
 	if (!o || !node)
 		return finish(o, false);
+	if (text && text_len >= 2 && text[0] == '[' && splice_ok(text, text_len)) {
+		/* data verbatim: the client's array after its first element, the name */
+		size_t i = skip_value(text, skip_ws(text, 1, text_len), text_len);
+		i = skip_ws(text, i, text_len);
+		if (i < text_len && text[i] == ',')
+			i++;
+		gw_buf d = {0};
+		int err = gw_buf_putc(&d, '[') | gw_buf_append(&d, text + i, text_len - 1 - i) | gw_buf_putc(&d, ']');
+		bool ok = !err && add_str(o, "event", args->child->valuestring);
+		if (ok && ack_id) {
+			cJSON *a = cJSON_AddObjectToObject(o, "ack");
+			ok = a && add_str(a, "id", ack_id) && (!reply_to || add_str(a, "reply_to", reply_to));
+		}
+		char *s = finish_with_data(o, ok, (const char *)d.data, d.len);
+		gw_buf_free(&d);
+		return s;
+	}
 	/* Copy: the placeholders are rewritten, and args belongs to the caller. */
 	cJSON *data = cJSON_Duplicate(args, 1);
 	if (!data || sio_placeholders_to_binary(data, att, att_len, n_att)) {
@@ -597,12 +765,14 @@ char *env_build_room(const char *type, const char *nsp, const char *sid, const c
 	return finish(o, o && add_str(o, "room", room));
 }
 
-char *env_build_client_ack(const char *id, const char *sid, const cJSON *args,
-			   const uint8_t *const *att, const size_t *att_len, unsigned n_att)
+char *env_build_client_ack(const char *id, const char *sid, const cJSON *args, const char *text,
+			   size_t text_len, const uint8_t *const *att, const size_t *att_len, unsigned n_att)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!o || !add_str(o, "type", "ack") || !add_str(o, "id", id) || !add_str(o, "sid", sid))
 		return finish(o, false);
+	if (text && text_len && splice_ok(text, text_len))
+		return finish_with_data(o, true, text, text_len); /* verbatim */
 	cJSON *data = args ? cJSON_Duplicate(args, 1) : cJSON_CreateArray();
 	if (!data || sio_placeholders_to_binary(data, att, att_len, n_att) ||
 	    !cJSON_AddItemToObject(o, "data", data)) {
@@ -632,46 +802,11 @@ char *env_build_sockets(const char *id, const char *node, cJSON *sockets)
 	return finish(o, false);
 }
 
-/* Strict UTF-8 check (no overlongs, no surrogates, nothing past U+10FFFF). */
-static bool valid_utf8(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 int env_from_route(const char *nsp, const char *event, const char *room, const void *body,
 		   size_t len, size_t max_payload, env_in **out)
 {
 	ctx c = {.what = "route", .max_payload = max_payload};
+	gw_buf src = {0}; /* a JSON body as an envelope's text, for make_body */
 	*out = NULL;
 	env_in *e = calloc(1, sizeof *e);
 	if (!e)
@@ -691,7 +826,8 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
 	/* the body is the single argument: JSON if it parses, else a string, else bytes */
 	cJSON *arg = NULL;
 	const char *end = NULL;
-	if (len)
+	bool utf8 = gw_utf8_valid(body, len);
+	if (len && utf8)
 		arg = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	if (arg && (size_t)(end - (const char *)body) != len) {
 		size_t used = (size_t)(end - (const char *)body);
@@ -703,7 +839,12 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
 			arg = NULL;
 		}
 	}
-	if (!arg && valid_utf8(body, len)) {
+	/* JSON: spliced as it came (make_body reads "data" from this text) */
+	if (arg && !(gw_buf_puts(&src, "{\"data\":[") | gw_buf_append(&src, body, len) | gw_buf_puts(&src, "]}"))) {
+		c.src = (const char *)src.data;
+		c.src_len = src.len;
+	}
+	if (!arg && utf8) {
 		char *str = malloc(len + 1);
 		if (!str)
 			goto fail;
@@ -737,11 +878,13 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
 		goto fail;
 	}
 	cJSON_AddItemToArray(args, arg);
-	if ((rc = make_body(&c, args, &e->body)) || (rc = make_frames(&c, e)))
+	if ((rc = make_body(&c, args, &e->body, event)) || (rc = make_frames(&c, e)))
 		goto fail;
+	gw_buf_free(&src);
 	*out = e;
 	return 0;
 fail:
+	gw_buf_free(&src);
 	env_in_free(e);
 	return rc;
 }

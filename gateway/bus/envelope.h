@@ -128,14 +128,18 @@ char *env_build_connect(const char *nsp, const char *sid, const char *node,
 char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
 			   const char *reason, const char *const *rooms, size_t n_rooms);
 /* {"type":"event","nsp","sid","node","event","data":[...][,"ack":{"id","reply_to"}]}
- * args is the packet's array (event name first) with placeholders; att/att_len are
- * the attachments; they become {"$binary":..}. ack_id NULL = no ack. */
+ * args is the packet's array (event name first) with placeholders; text, when not
+ * NULL, is that array's JSON text as the client sent it (a packet without
+ * attachments): "data" is then spliced from it verbatim (numbers are never printed
+ * again from doubles). att/att_len are the attachments; they become {"$binary":..}.
+ * ack_id NULL = no ack. */
 char *env_build_event(const char *nsp, const char *sid, const char *node, const cJSON *args,
-		      const uint8_t *const *att, const size_t *att_len, unsigned n_att,
-		      const char *ack_id, const char *reply_to);
-/* {"type":"ack","id","sid","data":[...]}: one client's answer to an emit-with-ack. */
-char *env_build_client_ack(const char *id, const char *sid, const cJSON *args,
-			   const uint8_t *const *att, const size_t *att_len, unsigned n_att);
+		      const char *text, size_t text_len, const uint8_t *const *att, const size_t *att_len,
+		      unsigned n_att, const char *ack_id, const char *reply_to);
+/* {"type":"ack","id","sid","data":[...]}: one client's answer to an emit-with-ack
+ * (text: as for env_build_event, the whole array). */
+char *env_build_client_ack(const char *id, const char *sid, const cJSON *args, const char *text,
+			   size_t text_len, const uint8_t *const *att, const size_t *att_len, unsigned n_att);
 /* {"type":"ack_done","id","node","acked":N,"timed_out":M} */
 char *env_build_ack_done(const char *id, const char *node, size_t acked, size_t timed_out);
 /* {"type":"sockets","id","node","sockets":[...]}; takes ownership of sockets. */

@@ -474,6 +474,10 @@ static const field listen_fields[] = {
 	{.key = "port", .type = F_INT, .off = OFF(listen_port), .def = "3000", .min = 1, .max = 65535, .help = "TCP port"},
 	{.key = "max_connections", .type = F_INT, .off = OFF(max_connections), .def = "0", .min = 0, .max = 16777216,
 	 .help = "open connections beyond which new ones are refused (503); 0 = as many as the fd limit allows"},
+	{.key = "max_header_bytes", .type = F_SIZE, .off = OFF(max_header_bytes), .def = "16k", .min = 1024, .max = 1048576,
+	 .help = "request line + headers beyond which a request is refused (431) and the connection closed"},
+	{.key = "request_timeout_ms", .type = F_INT, .off = OFF(request_timeout_ms), .def = "30000", .min = 100, .max = MS_MAX,
+	 .help = "time to receive a whole request, body included (408 and close beyond); also the keep-alive idle limit"},
 	{.key = "tls", .type = F_MAP, .sub = tls_fields, .n_sub = N(tls_fields), .help = "serve https/wss; needs cert and key"},
 };
 

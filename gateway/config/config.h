@@ -58,6 +58,8 @@ typedef struct gw_config {
 	char *listen_host;      /* default "0.0.0.0" */
 	int listen_port;        /* default 3000 */
 	int max_connections;    /* listen.max_connections; 0 = from the fd limit */
+	size_t max_header_bytes; /* listen.max_header_bytes, default 16 KiB */
+	int request_timeout_ms; /* listen.request_timeout_ms, default 30000 */
 	char *tls_cert, *tls_key; /* both or neither; NULL = plain */
 
 	struct {

@@ -37,6 +37,10 @@ typedef struct eio_handler {
 
 /* path: the URL prefix served ("/socket.io/"). */
 eio_server *eio_server_create(const gw_config *cfg, const char *path, const eio_handler *h);
+/* Serve the server's path on the network layer (net_route). */
+int eio_server_listen(eio_server *srv);
+/* Write what this loop turn queued (websocket writes, held polls): a net turn hook. */
+void eio_flush(void *unused);
 /* Close every session (reason GW_CLOSE_SHUTDOWN) and free. */
 void eio_server_destroy(eio_server *srv);
 const char *eio_server_path(const eio_server *srv);

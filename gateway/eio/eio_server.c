@@ -11,7 +11,9 @@
  */
 #include "eio/eio.h"
 #include "eio/eio_codec.h"
-#include "eio/eio_net.h"
+#include "net/net.h"
+#include "net/ws.h"
+#include "util/utf8.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -28,7 +30,7 @@ struct eio_session {
 	gw_frame **q;          /* ring of queued frames; q_cap is a power of two */
 	size_t q_head, q_len, q_cap;
 	eio_server *srv;
-	gw_conn *ws;           /* websocket (transport or probe) */
+	net_conn *ws;          /* websocket (transport or probe) */
 	size_t dirty;          /* 1 + index in g_dirty: frames queued this loop turn; 0 = none */
 	bool websocket;        /* the transport is the websocket */
 	bool upgrading;        /* a websocket probe is attached */
@@ -36,11 +38,9 @@ struct eio_session {
 	bool closing;          /* websocket: close once the queue has drained */
 	bool probed;           /* the probe said "2probe": polls are answered with a noop */
 	bool awaiting_pong;
-	bool post_active;
 	gw_close_reason close_reason;
 	int busy;              /* > 0 while a callback runs on the session: defer free */
-	gw_conn *poll;         /* held or in-flight polling GET */
-	gw_conn *post;         /* polling POST whose body is arriving */
+	net_conn *poll;        /* held polling GET */
 	gw_timer hb;           /* ping interval / pong timeout */
 	gw_timer upg;          /* upgrade timeout */
 	char *handshake;       /* JSON text: compact while idle, parsed when needed */
@@ -140,10 +140,10 @@ static void queue_push(eio_session *s, gw_frame *f)
 }
 
 /*
- * Websocket writes are coalesced per loop turn: a session that gets its first queued
- * frame goes on the dirty list, and eio_flush() (called once per turn, before the loop
- * waits) writes each one's whole queue with one send() (net_send_now). No writeable-
- * callback round trip (two epoll_ctl per frame), one syscall for all a turn produced.
+ * Writes are coalesced per loop turn: a session that gets its first queued frame goes
+ * on the dirty list, and eio_flush() (called once per turn, before the loop waits)
+ * writes each websocket's whole queue with one send(), and answers each held poll with
+ * everything the turn queued. One syscall for all a turn produced.
  * The list is an array, so the flush can prefetch the sessions ahead of their writes.
  */
 static eio_session **g_dirty;
@@ -166,16 +166,20 @@ static bool dirty_add(eio_session *s)
 	return true;
 }
 
-/* Ask the active transport to write. */
+static void poll_answer(eio_session *s, net_conn *c, gw_frame *extra);
+static int ws_write_batch(net_conn *c, eio_session *s);
+
+/* Ask the active transport to write (in this turn's flush). */
 static void kick(eio_session *s)
 {
-	if (s->websocket && s->ws) {
-		/* lws frames (and deflates) each message itself; out of memory for the list:
-		 * the writeable callback writes the queue too, one turn later */
-		if (s->srv->cfg->engine.per_message_deflate || !dirty_add(s))
-			lws_callback_on_writable(s->ws->wsi);
-	} else if (!s->websocket && s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply) {
-		lws_callback_on_writable(s->poll->wsi);
+	if ((s->websocket && s->ws) || (!s->websocket && s->poll)) {
+		if (dirty_add(s))
+			return;
+		/* out of memory for the list: write now */
+		if (s->websocket)
+			ws_write_batch(s->ws, s);
+		else
+			poll_answer(s, s->poll, NULL);
 	}
 }
 
@@ -195,8 +199,9 @@ static void session_release(eio_session *s)
 		session_free(s);
 }
 
-/* Build a polling reply body from the queue (and an optional trailing frame). */
-static void poll_answer(eio_session *s, gw_conn *c, gw_frame *extra)
+/* Answer polling GET c with the queue (and an optional trailing frame); c is then no
+ * longer the session's poll. */
+static void poll_answer_with(eio_session *s, net_conn *c, gw_frame *extra, const char *extra_headers)
 {
 	gw_buf body = {0};
 	gw_frame *f;
@@ -208,8 +213,17 @@ static void poll_answer(eio_session *s, gw_conn *c, gw_frame *extra)
 	}
 	if (extra)
 		eio_payload_append(&body, gw_frame_data(extra), extra->len, extra->binary);
-	net_reply(c, 200, "text/plain; charset=UTF-8", body.data, body.len);
+	if (s->poll == c) {
+		s->poll = NULL;
+		net_conn_set_user(c, NULL);
+	}
+	net_reply(c, 200, "text/plain; charset=UTF-8", body.data, body.len, extra_headers);
 	gw_buf_free(&body);
+}
+
+static void poll_answer(eio_session *s, net_conn *c, gw_frame *extra)
+{
+	poll_answer_with(s, c, extra, NULL);
 }
 
 static void session_close_now(eio_session *s, gw_close_reason reason)
@@ -229,24 +243,15 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 	if (s->srv->h.on_close)
 		s->srv->h.on_close(s->srv->h.ctx, s, reason);
 	if (s->poll) {
-		gw_conn *c = s->poll;
-		s->poll = NULL;
-		c->sess = NULL;
 		/* the client closed: release its poll with a noop, as engine.io does; a
 		 * server-side close tells the client with a close packet */
-		if (c->role == CONN_EIO_GET && !c->have_reply)
-			poll_answer(s, c, reason == GW_CLOSE_TRANSPORT_CLOSE ? s->srv->noop : s->srv->close);
-	}
-	if (s->post) {
-		s->post->sess = NULL; /* its body_done answers "Session ID unknown" */
-		s->post = NULL;
+		poll_answer(s, s->poll, reason == GW_CLOSE_TRANSPORT_CLOSE ? s->srv->noop : s->srv->close);
 	}
 	if (s->ws) {
-		gw_conn *c = s->ws;
+		net_conn *c = s->ws;
 		s->ws = NULL;
-		c->sess = NULL;
-		c->kill = true;
-		lws_callback_on_writable(c->wsi);
+		net_conn_set_user(c, NULL);
+		net_ws_close(c, reason == GW_CLOSE_SHUTDOWN ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL, NULL);
 	}
 	gw_debug("eio %s closed: %s", s->sid, gw_close_reason_str(reason));
 	session_release(s);
@@ -375,23 +380,22 @@ static void hb_fire(gw_timer *t)
  * The caller closes the probe's wsi (or it is already closing). */
 static void probe_drop(eio_session *s)
 {
-	gw_conn *c = s->ws;
+	net_conn *c = s->ws;
 	s->ws = NULL;
 	s->upgrading = false;
 	s->probed = false;
 	gw_timer_stop(&s->upg);
 	if (c)
-		c->sess = NULL;
+		net_conn_set_user(c, NULL);
 }
 
 static void upg_timeout(gw_timer *t)
 {
 	eio_session *s = t->ctx;
 	if (s->upgrading && s->ws) {
-		gw_conn *c = s->ws;
+		net_conn *c = s->ws;
 		probe_drop(s);
-		c->kill = true;
-		lws_callback_on_writable(c->wsi);
+		net_ws_close(c, WS_CLOSE_NORMAL, NULL);
 	}
 }
 
@@ -428,90 +432,83 @@ static int on_packet(eio_session *s, const eio_packet *p)
 
 /* ---- handshake ---- */
 
-/* One member "name":"value" of the handshake's headers, if the request has it; *err
- * collects allocation failures. Returns whether it was there. */
-static bool put_header(gw_buf *o, struct lws *wsi, enum lws_token_indexes tok, const char *name,
-		       bool *first, int *err)
-{
-	static char v[8193]; /* service thread only */
-	int len = lws_hdr_total_length(wsi, tok);
-	if (len <= 0 || len >= (int)sizeof v || lws_hdr_copy(wsi, v, sizeof v, tok) < 0)
-		return false;
-	*err |= gw_buf_puts(o, *first ? "\"" : ",\"") | gw_buf_puts(o, name) | gw_buf_puts(o, "\":") |
-		gw_buf_put_json_string(o, v, strlen(v));
-	*first = false;
-	return true;
-}
-
-/* The length of an urlarg fragment's name: up to its '=' or its end. */
-static size_t arg_name_len(const char *a)
-{
-	const char *eq = strchr(a, '=');
-	return eq ? (size_t)(eq - a) : strlen(a);
-}
-
 /*
  * The handshake as Socket.IO exposes it, as compact JSON text, written directly (a cJSON
  * tree and its printing cost an allocation per member, per connection):
  * {"headers":{...},"query":{...},"address","time","issued","url","xdomain","secure"}.
- * NULL when out of memory.
+ * Every request header, by its lower-case name; a repeated one joined as Node joins it
+ * (", ", cookies with "; "). The query's last value of a name wins. NULL when out of
+ * memory.
  */
-static char *build_handshake(struct lws *wsi, bool secure)
+/* Query arguments collected as "name\0value\0" pairs, decoded. */
+static void collect_arg(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
-	static const struct {
-		enum lws_token_indexes tok;
-		const char *name;
-	} H[] = {
-		{WSI_TOKEN_HOST, "host"},
-		{WSI_TOKEN_CONNECTION, "connection"},
-		{WSI_TOKEN_HTTP_USER_AGENT, "user-agent"},
-		{WSI_TOKEN_HTTP_ACCEPT, "accept"},
-		{WSI_TOKEN_HTTP_ACCEPT_LANGUAGE, "accept-language"},
-		{WSI_TOKEN_HTTP_ACCEPT_ENCODING, "accept-encoding"},
-		{WSI_TOKEN_HTTP_COOKIE, "cookie"},
-		{WSI_TOKEN_ORIGIN, "origin"},
-		{WSI_TOKEN_HTTP_REFERER, "referer"},
-		{WSI_TOKEN_HTTP_AUTHORIZATION, "authorization"},
-		{WSI_TOKEN_X_FORWARDED_FOR, "x-forwarded-for"},
-		{WSI_TOKEN_HTTP_CONTENT_TYPE, "content-type"},
-		{WSI_TOKEN_UPGRADE, "upgrade"},
-		{WSI_TOKEN_VERSION, "sec-websocket-version"},
-		{WSI_TOKEN_EXTENSIONS, "sec-websocket-extensions"},
-	};
-	static gw_buf o, args, url; /* service thread only; reused */
-	int err = 0;
-	gw_buf_reset(&o);
+	gw_buf *args = ctx;
+	if (gw_buf_append(args, k, kl) || gw_buf_putc(args, 0) || gw_buf_append(args, v, vl) || gw_buf_putc(args, 0))
+		args->len = 0; /* out of memory: no query rather than a wrong one */
+}
+
+static int put_query(gw_buf *o, const h1_req *r)
+{
+	static gw_buf args; /* service thread only; reused */
 	gw_buf_reset(&args);
-	gw_buf_reset(&url);
-	err |= gw_buf_puts(&o, "{\"headers\":{");
-	bool first = true, origin = false;
-	for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
-		if (put_header(&o, wsi, H[i].tok, H[i].name, &first, &err) && H[i].tok == WSI_TOKEN_ORIGIN)
-			origin = true;
-
-	/* query: every urlarg fragment "k=v" (a bare "k": ""), the last of a name wins. The
-	 * fragments are kept NUL-separated in args, for that and for "url". */
-	char frag[1024];
-	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
-		err |= gw_buf_append(&args, frag, strlen(frag) + 1);
-	const char *end = args.data ? (const char *)args.data + args.len : NULL;
-	err |= gw_buf_puts(&o, "},\"query\":{");
-	first = true;
-	for (const char *a = (const char *)args.data; a && a < end; a += strlen(a) + 1) {
-		size_t klen = arg_name_len(a);
-		bool later = false;
-		for (const char *b = a + strlen(a) + 1; !later && b < end; b += strlen(b) + 1)
-			later = arg_name_len(b) == klen && memcmp(a, b, klen) == 0;
-		if (later)
-			continue;
-		const char *v = a[klen] ? a + klen + 1 : "";
-		err |= gw_buf_puts(&o, first ? "" : ",") | gw_buf_put_json_string(&o, a, klen) |
-		       gw_buf_putc(&o, ':') | gw_buf_put_json_string(&o, v, strlen(v));
-		first = false;
+	h1_query_foreach(r, collect_arg, &args);
+	const char *end = (const char *)args.data + args.len;
+	int err = 0;
+	bool first = true;
+	for (const char *k = (const char *)args.data; args.len && k < end;) {
+		const char *v = k + strlen(k) + 1, *next = v + strlen(v) + 1;
+		bool later = false; /* the last of a name wins */
+		for (const char *k2 = next; !later && k2 < end; k2 += strlen(k2) + 1, k2 += strlen(k2) + 1)
+			later = strcmp(k, k2) == 0;
+		if (!later) {
+			err |= gw_buf_puts(o, first ? "" : ",") | gw_buf_put_json_string(o, k, strlen(k)) |
+			       gw_buf_putc(o, ':') | gw_buf_put_json_string(o, v, strlen(v));
+			first = false;
+		}
+		k = next;
 	}
+	return err;
+}
 
-	char addr[128] = "";
-	lws_get_peer_simple(wsi, addr, sizeof addr);
+static int put_headers(gw_buf *o, const h1_req *r, bool *origin)
+{
+	int err = 0;
+	bool first = true;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		const h1_header *h = &r->headers[i];
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(r->headers[j].name, h->name) == 0;
+		if (seen)
+			continue;
+		*origin |= strcmp(h->name, "origin") == 0;
+		err |= gw_buf_puts(o, first ? "" : ",") | gw_buf_put_json_string(o, h->name, h->name_len);
+		first = false;
+		/* the value, and those of later headers of the same name */
+		gw_buf v = {0};
+		err |= gw_buf_append(&v, h->value, h->value_len);
+		const char *sep = strcmp(h->name, "cookie") == 0 ? "; " : ", ";
+		for (size_t j = i + 1; j < r->n_headers; j++)
+			if (strcmp(r->headers[j].name, h->name) == 0)
+				err |= gw_buf_puts(&v, sep) | gw_buf_append(&v, r->headers[j].value, r->headers[j].value_len);
+		err |= gw_buf_putc(o, ':') | gw_buf_put_json_string(o, v.data ? (const char *)v.data : "", v.len);
+		gw_buf_free(&v);
+	}
+	return err;
+}
+
+static char *build_handshake(const h1_req *r, net_conn *c)
+{
+	static gw_buf o; /* service thread only; reused */
+	int err = 0;
+	bool origin = false;
+	gw_buf_reset(&o);
+	err |= gw_buf_puts(&o, "{\"headers\":{");
+	err |= put_headers(&o, r, &origin);
+	err |= gw_buf_puts(&o, "},\"query\":{");
+	err |= put_query(&o, r);
+	const char *addr = net_conn_peer(c);
 	err |= gw_buf_puts(&o, "},\"address\":") | gw_buf_put_json_string(&o, addr, strlen(addr));
 	/* "time" changes once a second: formatted once a second */
 	static time_t tbuf_at = -1;
@@ -528,23 +525,15 @@ static char *build_handshake(struct lws *wsi, bool secure)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	err |= gw_buf_printf(&o, ",\"issued\":%lld,\"url\":", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	/* the path, then the fragments as they came: '?' before the first, '&' between */
-	char uri[2048] = "";
-	lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-	if (!uri[0])
-		lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_POST_URI);
-	err |= gw_buf_puts(&url, uri);
-	for (const char *a = (const char *)args.data; a && a < end; a += strlen(a) + 1)
-		err |= gw_buf_putc(&url, a == (const char *)args.data ? '?' : '&') | gw_buf_puts(&url, a);
-	err |= gw_buf_put_json_string(&o, url.data ? (const char *)url.data : "", url.len);
+	err |= gw_buf_put_json_string(&o, r->target, strlen(r->target));
 	err |= gw_buf_printf(&o, ",\"xdomain\":%s,\"secure\":%s}", origin ? "true" : "false",
-			     secure ? "true" : "false");
+			     net_conn_secure(c) ? "true" : "false");
 	/* kept as text, exactly sized: a parsed tree costs several times more per idle
 	 * connection */
 	return err || !o.data ? NULL : strdup((const char *)o.data);
 }
 
-static eio_session *session_new(eio_server *srv, struct lws *wsi, bool websocket)
+static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, bool websocket)
 {
 	eio_session *s = calloc(1, sizeof *s);
 	if (!s)
@@ -556,7 +545,7 @@ static eio_session *session_new(eio_server *srv, struct lws *wsi, bool websocket
 	do
 		gw_rand_id(s->sid);
 	while (gw_map_get(&srv->sessions, s->sid, GW_ID_LEN));
-	s->handshake = build_handshake(wsi, lws_is_ssl(wsi));
+	s->handshake = build_handshake(r, c);
 	if (!s->handshake || gw_map_put(&srv->sessions, s->sid, GW_ID_LEN, s)) {
 		session_free(s);
 		return NULL;
@@ -595,181 +584,95 @@ static void notify_open(eio_session *s)
 
 /* ---- HTTP (polling) ---- */
 
-static int query_arg(struct lws *wsi, const char *name, char *buf, int len)
+static void eio_error(net_conn *c, int code)
 {
-	return net_query_arg(wsi, name, buf, (size_t)len) == 1;
-}
-
-static void eio_error(gw_conn *c, int code)
-{
+	char body[96];
+	int n = eio_error_body(code, body, sizeof body);
 	if (code >= 0 && code < 6)
 		gw_stats.eio_errors[code]++;
-	net_reply_eio_error(c, code);
+	net_reply(c, eio_error_status(code), "application/json", body, n > 0 ? (size_t)n : 0, NULL);
 }
 
 /* Common query checks. Returns 0 ok, or replies with an error and returns 1. */
-static int check_query(eio_server *srv, gw_conn *c, char *transport, int tlen, char *sid, int slen)
+static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *transport, size_t tlen, char *sid,
+		       size_t slen)
 {
 	char eio[8];
-	query_arg(c->wsi, "EIO", eio, sizeof eio);
-	if (strcmp(eio, "4") != 0) {
+	if (h1_query_arg(r, "EIO", eio, sizeof eio) != 1 || strcmp(eio, "4") != 0) {
 		eio_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
 		return 1;
 	}
-	query_arg(c->wsi, "transport", transport, tlen);
-	if (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) {
-		eio_error(c, EIO_ERR_TRANSPORT_UNKNOWN);
-		return 1;
-	}
-	if ((strcmp(transport, "polling") == 0 && !srv->cfg->engine.polling) ||
+	if (h1_query_arg(r, "transport", transport, tlen) != 1 ||
+	    (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) ||
+	    (strcmp(transport, "polling") == 0 && !srv->cfg->engine.polling) ||
 	    (strcmp(transport, "websocket") == 0 && !srv->cfg->engine.websocket)) {
 		eio_error(c, EIO_ERR_TRANSPORT_UNKNOWN);
 		return 1;
 	}
-	query_arg(c->wsi, "sid", sid, slen);
+	if (h1_query_arg(r, "sid", sid, slen) != 1)
+		sid[0] = 0;
 	return 0;
 }
 
-int eio_on_http(eio_server *srv, gw_conn *c)
+static void on_handshake(eio_server *srv, net_conn *c, const h1_req *r)
 {
-	struct lws *wsi = c->wsi;
-	bool is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	bool is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-	char transport[32], sid[64];
-	c->eio = srv;
-	if (check_query(srv, c, transport, sizeof transport, sid, sizeof sid))
-		return 0;
-	if (strcmp(transport, "polling") != 0) {
-		/* a plain HTTP request claiming the websocket transport */
-		eio_error(c, EIO_ERR_BAD_REQUEST);
-		return 0;
-	}
-	if (!sid[0]) {
-		if (!is_get) {
-			eio_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
-			return 0;
-		}
-		eio_session *s = session_new(srv, wsi, false);
-		if (!s) {
-			eio_error(c, EIO_ERR_BAD_REQUEST);
-			return 0;
-		}
-		if (srv->cfg->engine.cookie)
-			snprintf(c->cookie, sizeof c->cookie, "%s", s->sid);
-		c->sess = s;
-		c->role = CONN_EIO_GET;
-		s->poll = c;
-		s->busy++;
-		poll_answer(s, c, NULL);
-		notify_open(s);
-		session_release(s);
-		return 0;
-	}
-	eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
+	eio_session *s = session_new(srv, r, c, false);
 	if (!s) {
-		eio_error(c, EIO_ERR_UNKNOWN_SID);
-		return 0;
-	}
-	if (s->websocket) {
-		/* polling is refused once the session has upgraded */
 		eio_error(c, EIO_ERR_BAD_REQUEST);
-		return 0;
+		return;
 	}
-	if (is_get) {
-		if (s->poll) {
-			/* two concurrent GETs: the reference server treats it as an error */
-			eio_error(c, EIO_ERR_BAD_REQUEST);
-			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
-			return 0;
-		}
-		c->role = CONN_EIO_GET;
-		c->sess = s;
-		s->poll = c;
-		if (s->closing && !s->q_len) {
-			/* the queued packets went out in an earlier poll: now the close packet.
-			 * Not in the same payload: socket.io-client applies a payload's packets
-			 * on the next tick but a close at once, so a DISCONNECT sharing the
-			 * payload would arrive after "transport close". */
-			poll_answer(s, c, srv->close);
-			session_close_now(s, s->close_reason);
-		} else if (s->q_len || s->probed) {
-			poll_answer(s, c, s->probed ? srv->noop : NULL);
-		} else if (!c->have_reply) {
-			net_hold(c); /* until data */
-		}
-		return 0;
-	}
-	if (is_post) {
-		if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-			/* lws does not decode chunked bodies: refuse instead of hanging */
-			eio_error(c, EIO_ERR_BAD_REQUEST);
-			return 0;
-		}
-		if (s->post_active) {
-			eio_error(c, EIO_ERR_BAD_REQUEST);
-			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
-			return 0;
-		}
-		char cl[32] = "";
-		lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-		unsigned long long n = strtoull(cl, NULL, 10);
-		if (n > srv->cfg->engine.max_payload) {
-			net_reply(c, 413, "text/plain", "Payload Too Large", 17);
-			session_close_now(s, GW_CLOSE_PAYLOAD_TOO_LARGE);
-			return 0;
-		}
-		if (n == 0) {
-			eio_error(c, EIO_ERR_BAD_REQUEST);
-			return 0;
-		}
-		c->role = CONN_EIO_POST;
-		c->sess = s;
-		c->body_limit = srv->cfg->engine.max_payload;
-		s->post_active = true;
-		s->post = c;
-		return 0;
-	}
-	eio_error(c, EIO_ERR_BAD_REQUEST);
-	return 0;
+	char cookie[160] = "";
+	if (srv->cfg->engine.cookie)
+		snprintf(cookie, sizeof cookie, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
+			 srv->cfg->engine.cookie_name ? srv->cfg->engine.cookie_name : "io", s->sid);
+	s->busy++;
+	poll_answer_with(s, c, NULL, cookie[0] ? cookie : NULL);
+	notify_open(s);
+	session_release(s);
 }
 
-int eio_on_http_body(gw_conn *c, const void *in, size_t len)
+static void on_poll(eio_session *s, net_conn *c)
 {
-	if (c->role != CONN_EIO_POST)
-		return 0;
-	if (c->body.len + len > c->body_limit) {
-		eio_session *s = c->sess;
-		c->role = CONN_REPLY;
-		if (s) {
-			s->post_active = false;
-			s->post = NULL;
-			c->sess = NULL;
-			session_close_now(s, GW_CLOSE_PAYLOAD_TOO_LARGE);
-		}
-		net_reply(c, 413, "text/plain", "Payload Too Large", 17);
-		return 0;
+	if (s->poll) {
+		/* two concurrent GETs: the reference server treats it as an error */
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+		session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+		return;
 	}
-	return gw_buf_append(&c->body, in, len) ? -1 : 0;
+	s->poll = c;
+	net_conn_set_user(c, s);
+	if (s->closing && !s->q_len) {
+		/* the queued packets went out in an earlier poll: now the close packet. Not in
+		 * the same payload: socket.io-client applies a payload's packets on the next
+		 * tick but a close at once, so a DISCONNECT sharing the payload would arrive
+		 * after "transport close". */
+		poll_answer(s, c, s->srv->close);
+		session_close_now(s, s->close_reason);
+	} else if (s->q_len || s->probed) {
+		poll_answer(s, c, s->probed ? s->srv->noop : NULL);
+	}
+	/* else held until there is something to say */
 }
 
-int eio_on_http_body_done(gw_conn *c)
+static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 {
-	if (c->role != CONN_EIO_POST)
-		return 0;
-	eio_session *s = c->sess;
-	c->sess = NULL;
-	c->role = CONN_REPLY;
-	if (!s) {
-		eio_error(c, EIO_ERR_UNKNOWN_SID);
-		return 0;
+	if (!r->body_len) {
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+		return;
 	}
-	s->post_active = false;
-	s->post = NULL;
+	/* a polling payload is text (binary packets travel as base64): RFC 6455's rule
+	 * for text frames holds here too */
+	if (!gw_utf8_valid(r->body, r->body_len)) {
+		gw_debug("eio %s: polling payload is not UTF-8", s->sid);
+		session_close_now(s, GW_CLOSE_PARSE_ERROR);
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+		return;
+	}
 	s->busy++;
 	eio_payload_iter it;
 	eio_packet p;
 	int rc;
-	eio_payload_iter_init(&it, c->body.data, c->body.len);
+	eio_payload_iter_init(&it, (uint8_t *)(uintptr_t)r->body, r->body_len);
 	while ((rc = eio_payload_next(&it, &p)) == 1)
 		if (on_packet(s, &p))
 			break;
@@ -778,249 +681,217 @@ int eio_on_http_body_done(gw_conn *c)
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
 		eio_error(c, EIO_ERR_BAD_REQUEST);
 	} else {
-		net_reply(c, 200, "text/html", "ok", 2);
+		net_reply(c, 200, "text/html", "ok", 2, NULL);
 	}
 	session_release(s);
-	gw_buf_free(&c->body);
-	return 0;
 }
 
-int eio_on_http_writeable(gw_conn *c)
-{
-	eio_session *s = c->sess;
-	if (c->role == CONN_EIO_GET && s && !c->have_reply) {
-		if (!s->q_len && !s->probed)
-			return 0; /* nothing to say yet: keep holding */
-		poll_answer(s, c, s->probed ? s->srv->noop : NULL);
-	}
-	if (c->role == CONN_EIO_GET && s && s->poll == c) {
-		s->poll = NULL;
-		c->sess = NULL;
-	}
-	return net_write_reply(c);
-}
+static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid);
 
-void eio_on_http_closed(gw_conn *c)
+static void on_request(void *ctx, net_conn *c, const h1_req *r)
 {
-	eio_session *s = c->sess;
-	if (!s)
+	eio_server *srv = ctx;
+	char transport[32], sid[64];
+	if (check_query(srv, c, r, transport, sizeof transport, sid, sizeof sid))
 		return;
-	c->sess = NULL;
-	if (s->post == c) {
-		s->post = NULL;
-		s->post_active = false;
+	if (r->upgrade) {
+		if (strcmp(transport, "websocket") != 0) {
+			eio_error(c, EIO_ERR_BAD_REQUEST);
+			return;
+		}
+		ws_upgrade(srv, c, r, sid);
+		return;
 	}
-	if (s->poll == c) {
-		s->poll = NULL;
-		/* a held poll whose connection went away: the client is gone (engine.io
-		 * closes with "transport error" too) */
-		if (c->role == CONN_EIO_GET && !c->have_reply && !s->websocket && !s->upgrading)
-			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+	if (strcmp(transport, "polling") != 0) {
+		/* a plain HTTP request claiming the websocket transport */
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+		return;
+	}
+	bool is_get = r->method == H1_GET, is_post = r->method == H1_POST;
+	if (!sid[0]) {
+		if (!is_get)
+			eio_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
+		else
+			on_handshake(srv, c, r);
+		return;
+	}
+	eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
+	if (!s) {
+		eio_error(c, EIO_ERR_UNKNOWN_SID);
+		return;
+	}
+	if (s->websocket) {
+		/* polling is refused once the session has upgraded */
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+		return;
+	}
+	if (is_get)
+		on_poll(s, c);
+	else if (is_post)
+		on_post(s, c, r);
+	else
+		eio_error(c, EIO_ERR_BAD_REQUEST);
+}
+
+static void on_refused(void *ctx, net_conn *c, const h1_req *r, int status)
+{
+	/* a POST over max_payload closes its session (net answers 413) */
+	eio_server *srv = ctx;
+	char sid[64];
+	(void)c;
+	if (status == 413 && h1_query_arg(r, "sid", sid, sizeof sid) == 1) {
+		eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
+		if (s)
+			session_close_now(s, GW_CLOSE_PAYLOAD_TOO_LARGE);
 	}
 }
 
 /* ---- websocket ---- */
 
-/* Refuse a websocket handshake with a real HTTP 400 and an Engine.IO error body:
- * returning non-zero alone would drop the TCP connection without a status. */
-static int ws_refuse(struct lws *wsi, int code)
+static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid)
 {
-	char body[96];
-	int n = eio_error_body(code, body, sizeof body);
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
-	if (code >= 0 && code < 6)
-		gw_stats.eio_errors[code]++;
-	if (n > 0 && !lws_add_http_common_headers(wsi, (unsigned)eio_error_status(code),
-						  "application/json", (lws_filepos_t)n, &p, end) &&
-	    !lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-					 (const unsigned char *)"close", 5, &p, end) &&
-	    !lws_finalize_http_header(wsi, &p, end) && end - p > n) {
-		memcpy(p, body, (size_t)n);
-		p += n;
-		lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
-	}
-	return -1;
-}
-
-int eio_ws_filter(eio_server *srv, struct lws *wsi)
-{
-	char eio[8] = "", transport[32] = "", sid[64] = "";
-	query_arg(wsi, "EIO", eio, sizeof eio);
-	query_arg(wsi, "transport", transport, sizeof transport);
-	query_arg(wsi, "sid", sid, sizeof sid);
-	if (strcmp(eio, "4") != 0)
-		return ws_refuse(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
-	if (strcmp(transport, "websocket") != 0 || !srv->cfg->engine.websocket)
-		return ws_refuse(wsi, EIO_ERR_TRANSPORT_UNKNOWN);
+	eio_session *s = NULL;
 	if (sid[0]) {
-		eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
-		if (!s)
-			return ws_refuse(wsi, EIO_ERR_UNKNOWN_SID);
-		if (s->websocket || s->ws || s->closing)
-			return ws_refuse(wsi, EIO_ERR_BAD_REQUEST);
+		s = gw_map_get(&srv->sessions, sid, strlen(sid));
+		if (!s) {
+			eio_error(c, EIO_ERR_UNKNOWN_SID);
+			return;
+		}
 	}
-	return 0;
-}
-
-int eio_ws_established(eio_server *srv, gw_conn *c)
-{
-	char sid[64] = "";
-	query_arg(c->wsi, "sid", sid, sizeof sid);
-	c->role = CONN_EIO_WS;
-	c->eio = srv;
-	if (sid[0]) {
-		eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
-		if (!s || s->websocket || s->ws)
-			return -1;
+	if (net_ws_accept(c, r))
+		return; /* net answered the bad handshake */
+	if (s && (s->websocket || s->ws || s->closing)) {
+		/* engine.io accepts such an upgrade, then closes it: the session carries on */
+		net_ws_close(c, 0, NULL);
+		return;
+	}
+	if (s) {
 		s->ws = c;
 		s->upgrading = true;
-		c->sess = s;
+		net_conn_set_user(c, s);
 		gw_timer_start(&s->upg, (uint32_t)srv->cfg->engine.upgrade_timeout_ms, upg_timeout);
-		return 0;
+		return;
 	}
-	eio_session *s = session_new(srv, c->wsi, true);
-	if (!s)
-		return -1;
+	s = session_new(srv, r, c, true);
+	if (!s) {
+		net_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
 	s->ws = c;
-	c->sess = s;
+	net_conn_set_user(c, s);
 	kick(s);
 	notify_open(s);
-	return 0;
 }
 
-static int ws_message(gw_conn *c, uint8_t *data, size_t len, bool binary)
+/* Send one control-ish frame (3probe) at once. */
+static void ws_send_frame(net_conn *c, gw_frame *f)
 {
-	eio_session *s = c->sess;
+	static gw_buf b; /* service thread only */
+	gw_buf_reset(&b);
+	if (net_ws_frame(c, &b, gw_frame_data(f), f->len, f->binary) || net_ws_send(c, b.data, b.len) < 0)
+		net_close(c);
+}
+
+static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t len, bool binary)
+{
+	(void)ctx;
+	eio_session *s = net_conn_user(c);
 	eio_packet p;
-	if (eio_decode_frame(data, len, binary, &p)) {
+	if (!s)
+		return;
+	if (eio_decode_frame((uint8_t *)(uintptr_t)data, len, binary, &p)) {
 		gw_debug("eio %s: malformed websocket frame", s->sid);
 		if (s->upgrading && !s->websocket) {
 			probe_drop(s); /* a bad probe fails the upgrade, not the session */
-			return -1;
+			net_ws_close(c, WS_CLOSE_PROTOCOL_ERROR, "malformed packet");
+			return;
 		}
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
-		return -1;
+		return;
 	}
 	if (s->upgrading && !s->websocket) {
 		/* the probe: only ping "probe" and upgrade are valid here */
 		if (p.type == EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0) {
-			c->probe_reply = true;
 			s->probed = true;
-			lws_callback_on_writable(c->wsi);
-			if (s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply)
-				lws_callback_on_writable(s->poll->wsi); /* answered with a noop */
-			return 0;
+			ws_send_frame(c, s->srv->probe);
+			if (s->poll)
+				poll_answer(s, s->poll, s->srv->noop); /* released with a noop */
+			return;
 		}
 		if (p.type == EIO_UPGRADE) {
-				s->upgrading = false;
+			s->upgrading = false;
 			s->probed = false;
 			s->websocket = true;
 			gw_timer_stop(&s->upg);
 			gw_stats.conn_polling--;
 			gw_stats.conn_websocket++;
 			gw_stats.upgrades++;
-			if (s->poll && s->poll->role == CONN_EIO_GET && !s->poll->have_reply) {
-				gw_conn *pc = s->poll;
+			if (s->poll) {
+				net_conn *pc = s->poll;
 				s->poll = NULL;
-				pc->sess = NULL;
-				net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1);
+				net_conn_set_user(pc, NULL);
+				net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
 			}
 			kick(s);
-			return 0;
+			return;
 		}
 		gw_debug("eio %s: unexpected packet on upgrade probe", s->sid);
 		probe_drop(s);
-		return -1;
+		net_ws_close(c, WS_CLOSE_PROTOCOL_ERROR, "unexpected packet on probe");
+		return;
 	}
 	s->busy++;
-	int rc = on_packet(s, &p);
+	on_packet(s, &p);
 	session_release(s);
-	return rc;
-}
-
-int eio_ws_receive(gw_conn *c, const void *in, size_t len)
-{
-	eio_session *s = c->sess;
-	if (!s)
-		return -1;
-	size_t max = s->srv->cfg->engine.max_payload;
-	if (c->rx.len + len > max) {
-		gw_debug("eio %s: websocket message over max_payload", s->sid);
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
-		if (s->ws == c && s->websocket)
-			session_close_now(s, GW_CLOSE_PAYLOAD_TOO_LARGE);
-		else if (s->ws == c) {
-			s->ws = NULL;
-			s->upgrading = false;
-		s->probed = false;
-			c->sess = NULL;
-		}
-		return -1;
-	}
-	if (c->rx.len == 0)
-		c->rx_binary = lws_frame_is_binary(c->wsi);
-	if (!lws_is_final_fragment(c->wsi) || c->rx.len) {
-		if (gw_buf_append(&c->rx, in, len))
-			return -1;
-		if (!lws_is_final_fragment(c->wsi))
-			return 0;
-		int rc = ws_message(c, c->rx.data, c->rx.len, c->rx_binary);
-		gw_buf_reset(&c->rx);
-		return rc;
-	}
-	return ws_message(c, (uint8_t *)(uintptr_t)in, len, c->rx_binary);
 }
 
 /*
- * Several queued frames go out in one write: we frame them ourselves (server frames
- * are unmasked: FIN + opcode, then a 7/16/64-bit length) into one buffer and hand it
- * to lws raw, so a burst costs one send() instead of one per packet. Only without
- * permessage-deflate, whose frames lws must compress itself. lws keeps whatever the
- * socket does not take and reports writeable again once it is out.
+ * Several queued frames go out in one write: framed into one buffer (compressed per
+ * message when permessage-deflate was negotiated), so a burst costs one send() instead
+ * of one per packet. What the socket does not take stays with net, which reports
+ * writeable once it is out; until then frames wait in the bounded queue.
  */
 #define WS_BATCH_MAX (64 * 1024)
 
-static int ws_write_batch(gw_conn *c, eio_session *s)
+static int ws_write_batch(net_conn *c, eio_session *s)
 {
 	static gw_buf scratch; /* service thread only; reused, never shrinks */
 	gw_buf_reset(&scratch);
-	if (gw_buf_reserve(&scratch, LWS_PRE))
-		return -1;
-	scratch.len = LWS_PRE;
-	while (s->q_len && scratch.len - LWS_PRE < WS_BATCH_MAX) {
+	while (s->q_len && scratch.len < WS_BATCH_MAX) {
 		gw_frame *f = queue_pop(s);
-		uint8_t h[10];
-		size_t hl = 2;
-		h[0] = (uint8_t)(0x80 | (f->binary ? 0x2 : 0x1));
-		if (f->len < 126) {
-			h[1] = (uint8_t)f->len;
-		} else if (f->len <= 0xffff) {
-			h[1] = 126;
-			h[2] = (uint8_t)(f->len >> 8);
-			h[3] = (uint8_t)f->len;
-			hl = 4;
-		} else {
-			h[1] = 127;
-			for (int i = 0; i < 8; i++)
-				h[2 + i] = (uint8_t)((uint64_t)f->len >> (56 - 8 * i));
-			hl = 10;
-		}
-		int rc = gw_buf_append(&scratch, h, hl) || gw_buf_append(&scratch, gw_frame_data(f), f->len);
+		int rc = net_ws_frame(c, &scratch, gw_frame_data(f), f->len, f->binary);
 		gw_stats.packets_out++;
 		gw_stats.bytes_out += f->len;
 		gw_frame_unref(f);
 		if (rc)
 			return -1;
 	}
+	if (!scratch.len)
+		return 0;
 	gw_stats.ws_writes++;
-	int rc = net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_RAW);
+	int rc = net_ws_send(c, scratch.data, scratch.len);
 	if (rc > 0)
 		gw_stats.ws_short_writes++;
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? -1 : rc;
 }
 
-void eio_flush(void)
+/* Write what can go now; the rest waits for on_writeable. */
+static void ws_write(eio_session *s)
 {
+	net_conn *c = s->ws;
+	while (c && s->q_len && !net_conn_blocked(c)) {
+		if (ws_write_batch(c, s) < 0) {
+			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+			return;
+		}
+	}
+	if (!s->q_len && s->closing && !s->closed)
+		session_close_now(s, s->close_reason);
+}
+
+void eio_flush(void *unused)
+{
+	(void)unused;
 	/* entries are read afresh each time: nothing here adds to the list, but a freed
 	 * session leaves a NULL */
 	for (size_t i = 0; i < g_n_dirty; i++) {
@@ -1037,81 +908,63 @@ void eio_flush(void)
 		if (!s)
 			continue;
 		s->dirty = 0;
-		gw_conn *c = s->ws;
-		if (s->closed || !s->websocket || !c || !s->q_len)
+		if (s->closed || !s->q_len)
 			continue;
-		/* the rare paths go through the writeable callback, and so does a connection
-		 * whose socket did not take all of an earlier write: lws calls it once its
-		 * buffer has drained, and until then frames wait in the bounded queue
-		 * (engine.send_queue), not in lws's unbounded buffer */
-		if (s->closing || c->kill || c->probe_reply || lws_partial_buffered(c->wsi)) {
-			lws_callback_on_writable(c->wsi);
+		if (!s->websocket) {
+			if (s->poll)
+				poll_answer(s, s->poll, NULL);
 			continue;
 		}
-		if (ws_write_batch(c, s) < 0)
-			c->kill = true; /* closed from the writeable callback below */
-		if (s->q_len || c->kill)
-			lws_callback_on_writable(c->wsi);
+		/* a socket that did not take all of an earlier write is written once net
+		 * reports it writeable: frames wait in the bounded queue (engine.send_queue),
+		 * not in an unbounded socket buffer */
+		if (s->ws && !net_conn_blocked(s->ws))
+			ws_write(s);
 	}
 	g_n_dirty = 0;
 }
 
-int eio_ws_writeable(gw_conn *c)
+static void on_writeable(void *ctx, net_conn *c)
 {
-	if (c->kill) {
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
-		return -1;
-	}
-	eio_session *s = c->sess;
-	if (!s)
-		return -1;
-	if (c->probe_reply) {
-		c->probe_reply = false;
-		gw_frame *f = s->srv->probe;
-		if (lws_write(c->wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
-			return -1;
-		lws_callback_on_writable(c->wsi);
-		return 0;
-	}
-	if (!s->websocket)
-		return 0;
-	if (s->q_len > 1 && !s->srv->cfg->engine.per_message_deflate) {
-		if (ws_write_batch(c, s) < 0)
-			return -1;
-	} else {
-		gw_frame *f = queue_pop(s);
-		if (f) {
-			int n = lws_write(c->wsi, gw_frame_data(f), f->len,
-					  f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-			gw_stats.packets_out++;
-			gw_stats.bytes_out += f->len;
-			gw_frame_unref(f);
-			if (n < 0)
-				return -1;
-		}
-	}
-	if (s->q_len)
-		lws_callback_on_writable(c->wsi);
-	else if (s->closing)
-		session_close_now(s, s->close_reason);
-	return 0;
+	(void)ctx;
+	eio_session *s = net_conn_user(c);
+	if (s && s->websocket && s->ws == c)
+		ws_write(s);
 }
 
-void eio_ws_closed(gw_conn *c)
+static void on_close(void *ctx, net_conn *c)
 {
-	gw_buf_free(&c->rx);
-	eio_session *s = c->sess;
+	(void)ctx;
+	eio_session *s = net_conn_user(c);
 	if (!s)
 		return;
-	c->sess = NULL;
-	if (s->ws != c)
-		return;
-	if (s->websocket) {
-		s->ws = NULL;
-		session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
-	} else {
-		probe_drop(s); /* a failed upgrade probe: polling carries on */
+	net_conn_set_user(c, NULL);
+	if (s->ws == c) {
+		if (s->websocket) {
+			s->ws = NULL;
+			session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
+		} else {
+			probe_drop(s); /* a failed upgrade probe: polling carries on */
+		}
+	} else if (s->poll == c) {
+		s->poll = NULL;
+		/* a held poll whose connection went away: the client is gone (engine.io
+		 * closes with "transport error" too) */
+		if (!s->websocket && !s->upgrading)
+			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
 	}
+}
+
+int eio_server_listen(eio_server *srv)
+{
+	static const net_route_ops ops = {
+		.on_request = on_request,
+		.on_refused = on_refused,
+		.on_ws_message = on_ws_message,
+		.on_writeable = on_writeable,
+		.on_close = on_close,
+	};
+	return net_route(srv->path, &ops, srv, srv->cfg->engine.max_payload);
 }
 
 static void echo_message(void *ctx, eio_session *s, const uint8_t *data, size_t len, bool binary)

@@ -21,16 +21,15 @@
 typedef struct sse_msg {
 	struct sse_msg *next;
 	size_t len;
-	uint8_t data[]; /* LWS_PRE headroom then "data: ...\n\n" */
+	uint8_t data[]; /* "event: <topic>\ndata: ...\n\n" */
 } sse_msg;
 
 typedef struct gw_sse {
-	gw_conn *conn;
+	net_conn *conn;
 	uint64_t sub_id;
 	char key[24];   /* sub_id as text, the map key */
 	sse_msg *head, *tail;
 	size_t queued;
-	bool greeted;   /* the ": subscribed" comment was written */
 	gw_dlink dirty; /* on the api's dirty list: messages queued this loop turn */
 } gw_sse;
 
@@ -70,7 +69,7 @@ void gw_api_destroy(gw_api *api)
 	for (size_t i = 0; i < n; i++) {
 		gw_sse *s = all[i];
 		if (s->conn)
-			s->conn->sse = NULL;
+			net_conn_set_user(s->conn, NULL);
 		sse_free(api, s);
 	}
 	free(all);
@@ -78,15 +77,13 @@ void gw_api_destroy(gw_api *api)
 	free(api);
 }
 
-static int authorized(gw_api *api, gw_conn *c)
+static int authorized(gw_api *api, const h1_req *r)
 {
 	const char *token = api->app->cfg->http_api.token;
 	if (!token || !token[0])
 		return 1;
-	char auth[512] = "";
-	if (lws_hdr_copy(c->wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
-		return 0;
-	if (strncmp(auth, "Bearer ", 7) != 0)
+	const char *auth = h1_header_get(r, "authorization");
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
 		return 0;
 	const char *given = auth + 7;
 	size_t a = strlen(given), b = strlen(token);
@@ -96,24 +93,24 @@ static int authorized(gw_api *api, gw_conn *c)
 	return diff == 0;
 }
 
-static void reply_json(gw_conn *c, int status, const char *json)
+static void reply_json(net_conn *c, int status, const char *json)
 {
-	net_reply(c, status, "application/json", json, strlen(json));
+	net_reply(c, status, "application/json", json, strlen(json), NULL);
 }
 
-static void reply_error(gw_conn *c, int status, const char *msg)
+static void reply_error(net_conn *c, int status, const char *msg)
 {
 	char body[256];
 	snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
 	reply_json(c, status, body);
 }
 
-static int topic_arg(gw_conn *c, char *topic, int len)
+static int topic_arg(const h1_req *r, char *topic, size_t len)
 {
-	return net_query_arg(c->wsi, "topic", topic, (size_t)len) == 1 && topic[0];
+	return h1_query_arg(r, "topic", topic, len) == 1 && topic[0];
 }
 
-static void health(gw_api *api, gw_conn *c)
+static void health(gw_api *api, net_conn *c)
 {
 	char reason[256] = "";
 	int rc = api->app->bus ? gw_bus_health(api->app->bus, reason, sizeof reason) : -GW_EIO;
@@ -130,163 +127,123 @@ static void health(gw_api *api, gw_conn *c)
 		gw_buf_printf(&b, ",\"reason\":\"%s\"", reason);
 	}
 	gw_buf_puts(&b, "}");
-	net_reply(c, rc ? 503 : 200, "application/json", b.data, b.len);
+	net_reply(c, rc ? 503 : 200, "application/json", b.data, b.len, NULL);
 	gw_buf_free(&b);
 }
 
-static void metrics(gw_api *api, gw_conn *c)
+static void metrics(gw_api *api, net_conn *c)
 {
 	gw_buf b = {0};
 	gw_metrics_render(&b);
 	sio_server_render_metrics(api->app->sio, &b);
 	if (api->app->bus)
 		gw_bus_render_metrics(api->app->bus, &b);
-	net_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+	net_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
 	gw_buf_free(&b);
 }
 
-static int subscribe(gw_api *api, gw_conn *c)
+static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 {
 	char topic[512];
-	if (!topic_arg(c, topic, sizeof topic)) {
+	if (!topic_arg(r, topic, sizeof topic)) {
 		reply_error(c, 400, "missing topic");
-		return 0;
+		return;
 	}
 	char pfx[8] = "";
-	bool prefix = net_query_arg(c->wsi, "prefix", pfx, sizeof pfx) == 1 &&
+	bool prefix = h1_query_arg(r, "prefix", pfx, sizeof pfx) == 1 &&
 		      (strcmp(pfx, "1") == 0 || strcmp(pfx, "true") == 0);
 	gw_sse *s = calloc(1, sizeof *s);
 	if (!s) {
 		reply_error(c, 500, "out of memory");
-		return 0;
+		return;
 	}
 	s->sub_id = gw_bus_subscribe_sse(api->app->bus, topic, prefix);
 	if (!s->sub_id) {
 		free(s);
 		reply_error(c, 503, "bus refused the subscription");
-		return 0;
+		return;
 	}
 	snprintf(s->key, sizeof s->key, "%llx", (unsigned long long)s->sub_id);
 	if (gw_map_put(&api->sse, s->key, strlen(s->key), s)) {
 		gw_bus_unsubscribe(api->app->bus, s->sub_id);
 		free(s);
 		reply_error(c, 500, "out of memory");
-		return 0;
+		return;
 	}
 	s->conn = c;
-	c->sse = s;
-	c->role = CONN_API_SSE;
-
-	net_hold(c);
-	lws_callback_on_writable(c->wsi);
+	net_conn_set_user(c, s);
+	static const char hello[] = ": subscribed\n\n";
+	if (net_stream_begin(c, 200, "text/event-stream", "Cache-Control: no-cache\r\n") ||
+	    net_stream_write(c, hello, sizeof hello - 1) < 0) {
+		net_close(c); /* on_close frees the stream */
+		return;
+	}
 	gw_debug("api: SSE subscriber on %s%s", topic, prefix ? "*" : "");
-	return 0;
 }
 
-int gw_api_on_http(gw_api *api, gw_conn *c, const char *path)
+static void publish(gw_api *api, net_conn *c, const h1_req *r)
 {
-	bool is_get = lws_hdr_total_length(c->wsi, WSI_TOKEN_GET_URI) > 0;
-	bool is_post = lws_hdr_total_length(c->wsi, WSI_TOKEN_POST_URI) > 0;
-	const gw_config *cfg = api->app->cfg;
-	gw_stats.http_requests++;
-
-	if (strcmp(path, "/healthz") == 0 && is_get) {
-		health(api, c);
-		return 0;
-	}
-	if (strcmp(path, "/metrics") == 0 && is_get && cfg->metrics.enabled) {
-		metrics(api, c);
-		return 0;
-	}
-	bool publish = strcmp(path, "/api/publish") == 0;
-	bool sub = strcmp(path, "/api/subscribe") == 0;
-	if (!cfg->http_api.enabled || (!publish && !sub)) {
-		reply_error(c, 404, "not found");
-		return 0;
-	}
-	if (!authorized(api, c)) {
-		reply_error(c, 401, "missing or invalid bearer token");
-		return 0;
-	}
-	if (sub) {
-		if (!is_get) {
-			reply_error(c, 405, "use GET");
-			return 0;
-		}
-		return subscribe(api, c);
-	}
-	if (!is_post) {
-		reply_error(c, 405, "use POST");
-		return 0;
-	}
 	char topic[512];
-	if (!topic_arg(c, topic, sizeof topic)) {
+	if (!topic_arg(r, topic, sizeof topic)) {
 		reply_error(c, 400, "missing topic");
-		return 0;
+		return;
 	}
-	if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-		reply_error(c, 411, "chunked bodies are not supported: send Content-Length");
-		return 0;
-	}
-	char cl[32] = "";
-	lws_hdr_copy(c->wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	unsigned long long n = strtoull(cl, NULL, 10);
-	if (n > cfg->http_api.max_body) {
-		reply_error(c, 413, "body larger than http_api.max_body");
-		return 0;
-	}
-	c->topic = strdup(topic);
-	if (!c->topic)
-		return -1;
-	c->role = CONN_API_POST;
-	c->body_limit = cfg->http_api.max_body;
-	if (n == 0)
-		return gw_api_on_body_done(api, c);
-	return 0;
-}
-
-int gw_api_on_body(gw_api *api, gw_conn *c, const void *in, size_t len)
-{
-	(void)api;
-	if (c->role != CONN_API_POST)
-		return 0;
-	if (c->body.len + len > c->body_limit) {
-		c->role = CONN_REPLY;
-		reply_error(c, 413, "body larger than http_api.max_body");
-		return 0;
-	}
-	return gw_buf_append(&c->body, in, len) ? -1 : 0;
-}
-
-int gw_api_on_body_done(gw_api *api, gw_conn *c)
-{
-	if (c->role != CONN_API_POST)
-		return 0;
-	c->role = CONN_REPLY;
-	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, c->topic, NULL,
-				c->body.data ? (const void *)c->body.data : "", c->body.len);
+	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, NULL, r->body, r->body_len);
 	if (rc)
 		reply_error(c, 503, "the bus refused the message");
 	else
 		reply_json(c, 200, "{\"ok\":true}");
-	return 0;
+}
+
+static void on_request(void *ctx, net_conn *c, const h1_req *r)
+{
+	gw_api *api = ctx;
+	const char *path = r->path;
+	bool is_get = r->method == H1_GET || r->method == H1_HEAD_M, is_post = r->method == H1_POST;
+	const gw_config *cfg = api->app->cfg;
+	if (strcmp(path, "/healthz") == 0 && is_get) {
+		health(api, c);
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0 && is_get && cfg->metrics.enabled) {
+		metrics(api, c);
+		return;
+	}
+	bool pub = strcmp(path, "/api/publish") == 0;
+	bool sub = strcmp(path, "/api/subscribe") == 0;
+	if (!cfg->http_api.enabled || (!pub && !sub)) {
+		reply_error(c, 404, "not found");
+		return;
+	}
+	if (!authorized(api, r)) {
+		reply_error(c, 401, "missing or invalid bearer token");
+		return;
+	}
+	if (sub) {
+		if (r->method != H1_GET)
+			reply_error(c, 405, "use GET");
+		else
+			subscribe(api, c, r);
+		return;
+	}
+	if (!is_post)
+		reply_error(c, 405, "use POST");
+	else
+		publish(api, c, r);
 }
 
 /* Largest write of queued SSE messages at once; more waits for the next callback. */
 #define SSE_BATCH_MAX (64 * 1024)
 
-/* Write the queued messages of a greeted stream, many per send. < 0: broken (else see
- * net_send_now). */
-static int sse_write_queued(gw_conn *c, gw_sse *s)
+/* Write the queued messages of a stream, many per chunk. < 0: broken (else see
+ * net_stream_write). */
+static int sse_write_queued(net_conn *c, gw_sse *s)
 {
 	static gw_buf scratch; /* service thread only; reused */
 	gw_buf_reset(&scratch);
-	if (!s->head || gw_buf_reserve(&scratch, LWS_PRE))
-		return s->head ? -1 : 0;
-	scratch.len = LWS_PRE;
-	while (s->head && (scratch.len == LWS_PRE || scratch.len - LWS_PRE + s->head->len <= SSE_BATCH_MAX)) {
+	while (s->head && (!scratch.len || scratch.len + s->head->len <= SSE_BATCH_MAX)) {
 		sse_msg *m = s->head;
-		if (gw_buf_append(&scratch, m->data + LWS_PRE, m->len))
+		if (gw_buf_append(&scratch, m->data, m->len))
 			return -1;
 		s->head = m->next;
 		if (!s->head)
@@ -294,71 +251,57 @@ static int sse_write_queued(gw_conn *c, gw_sse *s)
 		s->queued--;
 		free(m);
 	}
-	return net_send_now(c, scratch.data + LWS_PRE, scratch.len - LWS_PRE, LWS_WRITE_HTTP);
+	return net_stream_write(c, scratch.data, scratch.len);
 }
 
-int gw_api_on_writeable(gw_api *api, gw_conn *c)
+/* Write what can go now; the rest waits for on_writeable. */
+static void sse_write(net_conn *c, gw_sse *s)
 {
-	(void)api;
-	gw_sse *s = c->sse;
-	if (!s)
-		return -1;
-	if (!s->greeted) {
-		/* headers and the greeting from the first writeable callback: written from
-		 * LWS_CALLBACK_HTTP, lws 4.1 never noticed the peer hanging up (POLLHUP
-		 * spun the loop) */
-		unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-						    *end = buf + sizeof buf;
-		if (lws_add_http_common_headers(c->wsi, HTTP_STATUS_OK, "text/event-stream",
-						LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-		    lws_add_http_header_by_name(c->wsi, (const unsigned char *)"cache-control:",
-						(const unsigned char *)"no-cache", 8, &p, end) ||
-		    net_add_common_headers(c, &p, end) ||
-		    lws_finalize_write_http_header(c->wsi, start, &p, end))
-			return -1;
-		s->greeted = true;
-		memcpy(buf + LWS_PRE, ": subscribed\n\n", 14);
-		if (lws_write(c->wsi, buf + LWS_PRE, 14, LWS_WRITE_HTTP) < 0)
-			return -1;
-	}
-	if (sse_write_queued(c, s) < 0)
-		return -1;
-	if (s->head)
-		lws_callback_on_writable(c->wsi);
-	return 0;
+	while (s->head && !net_conn_blocked(c))
+		if (sse_write_queued(c, s) < 0)
+			return; /* net closes c; on_close frees s */
 }
 
-void gw_api_flush(gw_api *api)
+static void on_writeable(void *ctx, net_conn *c)
 {
+	(void)ctx;
+	gw_sse *s = net_conn_user(c);
+	if (s)
+		sse_write(c, s);
+}
+
+static void gw_api_flush(void *ctx)
+{
+	gw_api *api = ctx;
 	for (gw_dlink *l; api && (l = gw_dlist_pop(&api->dirty));) {
 		gw_sse *s = GW_DLIST_ITEM(l, gw_sse, dirty);
-		gw_conn *c = s->conn;
-		if (!c || !s->head)
-			continue;
-		/* not greeted yet, or lws still holds output: the writeable callback */
-		if (!s->greeted || lws_partial_buffered(c->wsi)) {
-			lws_callback_on_writable(c->wsi);
-			continue;
-		}
-		if (sse_write_queued(c, s) < 0)
-			c->kill = true; /* closed from its writeable callback */
-		if (s->head || c->kill)
-			lws_callback_on_writable(c->wsi);
+		if (s->conn && s->head && !net_conn_blocked(s->conn))
+			sse_write(s->conn, s);
 	}
 }
 
-void gw_api_on_closed(gw_api *api, gw_conn *c)
+static void on_close(void *ctx, net_conn *c)
 {
-	if (c->sse) {
-		sse_free(api, c->sse);
-		c->sse = NULL;
-	}
+	gw_sse *s = net_conn_user(c);
+	net_conn_set_user(c, NULL);
+	if (s)
+		sse_free(ctx, s);
+}
+
+int gw_api_listen(gw_api *api)
+{
+	static const net_route_ops ops = {
+		.on_request = on_request,
+		.on_writeable = on_writeable,
+		.on_close = on_close,
+	};
+	int rc = net_route("", &ops, api, api->app->cfg->http_api.max_body);
+	return rc ? rc : net_on_turn(gw_api_flush, api);
 }
 
 void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const void *data,
 			size_t len)
 {
-	(void)topic;
 	char key[24];
 	snprintf(key, sizeof key, "%llx", (unsigned long long)sub_id);
 	gw_sse *s = gw_map_get(&api->sse, key, strlen(key));
@@ -368,17 +311,22 @@ void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const v
 		gw_stats.sse_dropped++;
 		return;
 	}
-	/* one "data:" line per line of the message, then a blank line */
-	size_t lines = 1;
+	/* "event: <topic>" (a prefix subscriber tells topics apart), then one "data:"
+	 * line per line of the message, then a blank line */
+	size_t lines = 1, tl = strcspn(topic, "\r\n");
 	for (size_t i = 0; i < len; i++)
 		lines += ((const char *)data)[i] == '\n';
-	sse_msg *m = malloc(sizeof *m + LWS_PRE + len + lines * 6 + 2);
+	sse_msg *m = malloc(sizeof *m + 8 + tl + len + lines * 6 + 2);
 	if (!m)
 		return;
-	uint8_t *o = m->data + LWS_PRE;
+	uint8_t *o = m->data;
 	size_t k = 0;
-	memcpy(o, "data: ", 6);
-	k = 6;
+	memcpy(o, "event: ", 7);
+	memcpy(o + 7, topic, tl);
+	o[7 + tl] = '\n';
+	k = 8 + tl;
+	memcpy(o + k, "data: ", 6);
+	k += 6;
 	for (size_t i = 0; i < len; i++) {
 		char ch = ((const char *)data)[i];
 		o[k++] = (uint8_t)ch;

@@ -63,6 +63,14 @@ void gw_metrics_render(gw_buf *o)
 	counter(o, "sio_events_rejected_total", "Client events not in the namespace allowlist.",
 		m->events_rejected);
 	counter(o, "sio_http_requests_total", "HTTP requests served.", m->http_requests);
+	counter(o, "sio_http_refused_total",
+		"Requests refused as malformed, oversized or too slow (400, 408, 413, 431, 501, 505; the connection is closed).",
+		m->http_refused);
+	counter(o, "sio_http_timeouts_total", "Requests not received whole within listen.request_timeout_ms (408).",
+		m->http_timeouts);
+	counter(o, "sio_websocket_protocol_errors_total",
+		"Websockets closed for breaking RFC 6455 (1002 protocol error, 1007 invalid UTF-8, 1009 too big).",
+		m->ws_protocol_errors);
 	gw_buf_puts(o, "# HELP sio_bus_messages_in_total Bus messages received by topic kind.\n"
 		       "# TYPE sio_bus_messages_in_total counter\n");
 	for (int i = 0; i < GW_TOPIC__COUNT; i++)

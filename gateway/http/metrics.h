@@ -49,6 +49,9 @@ typedef struct gw_metrics {
 	uint64_t events_rejected;                /* client events not in the allowlist */
 	uint64_t upgrades;
 	uint64_t http_requests;
+	uint64_t http_refused;                   /* requests net refused (400/408/413/431/501/505) */
+	uint64_t http_timeouts;                  /* ... of them 408: not whole within request_timeout_ms */
+	uint64_t ws_protocol_errors;             /* websockets failed for breaking RFC 6455 (1002/1007/1009) */
 	int64_t tcp_open;                        /* gauge: accepted TCP connections open */
 	int64_t tcp_max;                         /* their ceiling (listen.max_connections / fd limit) */
 	uint64_t tcp_refused;                    /* connections refused at that ceiling */

@@ -582,3 +582,34 @@ int h1_query_arg(const h1_req *r, const char *name, char *out, size_t len)
 	out[o] = 0;
 	return 1;
 }
+
+/* s[0..n) decoded into b (appended, then a NUL). */
+static int dec_into(gw_buf *b, const char *s, size_t n)
+{
+	int err = 0;
+	for (size_t i = 0; i < n && !err;)
+		err = gw_buf_putc(b, (char)dec_next(s, n, &i));
+	return err | gw_buf_putc(b, 0);
+}
+
+void h1_query_foreach(const h1_req *r, void (*fn)(void *ctx, const char *k, size_t kl, const char *v, size_t vl),
+		      void *ctx)
+{
+	gw_buf b = {0};
+	for (const char *s = r->query ? r->query : ""; *s;) {
+		size_t n = strcspn(s, "&");
+		size_t k = strcspn(s, "=");
+		if (k > n)
+			k = n;
+		if (n) {
+			gw_buf_reset(&b);
+			if (dec_into(&b, s, k) == 0) {
+				size_t kl = b.len - 1;
+				if (dec_into(&b, k < n ? s + k + 1 : s + n, k < n ? n - k - 1 : 0) == 0)
+					fn(ctx, (const char *)b.data, kl, (const char *)b.data + kl + 1, b.len - kl - 2);
+			}
+		}
+		s += n + (s[n] == '&');
+	}
+	gw_buf_free(&b);
+}

@@ -113,4 +113,9 @@ const char *h1_header_get(const h1_req *r, const char *name);
  * repeated, as Node's querystring does for Socket.IO's handshake. */
 int h1_query_arg(const h1_req *r, const char *name, char *out, size_t len);
 
+/* Each query argument in order, name and value percent-decoded ('+' as space; a bare
+ * "k" has the value ""). The strings are valid for the call only. */
+void h1_query_foreach(const h1_req *r, void (*fn)(void *ctx, const char *k, size_t kl, const char *v, size_t vl),
+		      void *ctx);
+
 #endif

@@ -31,10 +31,11 @@ typedef struct sio_handler {
 	 * reported for admitted sockets. */
 	void (*on_connect)(void *ctx, sio_socket *s);
 	/* An EVENT / BINARY_EVENT with all attachments. args: the packet array (event name
-	 * first) with placeholders; att: the attachments. ack_id: SIO_NO_ID or the
-	 * client's ack id. All borrowed for the call. */
-	void (*on_event)(void *ctx, sio_socket *s, const cJSON *args, const uint8_t *const *att,
-			 const size_t *att_len, unsigned n_att, int64_t ack_id);
+	 * first) with placeholders; text: that array as the client sent it (NULL for a
+	 * binary packet), to pass on verbatim; att: the attachments. ack_id: SIO_NO_ID or
+	 * the client's ack id. All borrowed for the call. */
+	void (*on_event)(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+			 const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id);
 	/* The socket is leaving (client DISCONNECT, connection closed, server disconnect).
 	 * Its rooms are still readable during the call. */
 	void (*on_disconnect)(void *ctx, sio_socket *s, const char *reason);
@@ -92,9 +93,10 @@ void sio_socket_disconnect(sio_socket *s, bool close);
 /* Emit with acknowledgements: each target gets the packet with its own ack id. */
 typedef struct sio_ack_handler {
 	void *arg;
-	/* One client answered (args: its ACK array with placeholders, att: attachments). */
-	void (*on_ack)(void *arg, sio_socket *s, const cJSON *args, const uint8_t *const *att,
-		       const size_t *att_len, unsigned n_att);
+	/* One client answered (args: its ACK array with placeholders; text: as sent, NULL
+	 * for a binary ack; att: attachments). */
+	void (*on_ack)(void *arg, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		       const uint8_t *const *att, const size_t *att_len, unsigned n_att);
 	/* Every target answered, left, or the timeout passed; arg is not used afterwards. */
 	void (*on_done)(void *arg, size_t acked, size_t timed_out);
 } sio_ack_handler;

@@ -106,6 +106,8 @@ int sio_decode(const char *buf, size_t len, sio_packet *out)
 		if (!out->data)
 			return -GW_EINVAL;
 		size_t used = (size_t)(end - buf);
+		out->json = buf + i;
+		out->json_len = used - i;
 		while (used < len && is_json_ws(buf[used]))
 			used++;
 		if (used != len)
@@ -163,15 +165,31 @@ static int replace_members(cJSON *obj, const char *key, const char *val)
 }
 
 /* socket.io's test: `_placeholder === true`; then num must index an attachment. */
+static bool placeholder_num_ok(const cJSON *d, unsigned n_att)
+{
+	const cJSON *num = cJSON_GetObjectItemCaseSensitive(d, "num");
+	/* range first, so the cast is defined; NaN fails the range */
+	double v = cJSON_IsNumber(num) ? num->valuedouble : -1;
+	return v >= 0 && v < (double)n_att && (double)(unsigned)v == v;
+}
+
+bool sio_placeholders_valid(const cJSON *d, unsigned n_att)
+{
+	if (cJSON_IsObject(d) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "_placeholder")))
+		return placeholder_num_ok(d, n_att);
+	if (cJSON_IsArray(d) || cJSON_IsObject(d))
+		for (const cJSON *c = d->child; c; c = c->next)
+			if (!sio_placeholders_valid(c, n_att))
+				return false;
+	return true;
+}
+
 static int to_binary(cJSON *d, const uint8_t *const *att, const size_t *att_len, unsigned n_att)
 {
 	if (cJSON_IsObject(d) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "_placeholder"))) {
-		const cJSON *num = cJSON_GetObjectItemCaseSensitive(d, "num");
-		/* range first, so the cast is defined; NaN fails the range */
-		double v = cJSON_IsNumber(num) ? num->valuedouble : -1;
-		if (!(v >= 0 && v < (double)n_att) || (double)(unsigned)v != v)
+		if (!placeholder_num_ok(d, n_att))
 			return -GW_EINVAL;
-		unsigned k = (unsigned)v;
+		unsigned k = (unsigned)cJSON_GetObjectItemCaseSensitive(d, "num")->valuedouble;
 		char *b64 = malloc(gw_b64_enc_len(att_len[k]) + 1);
 		if (!b64)
 			return -GW_ENOMEM;

@@ -38,6 +38,8 @@ typedef struct sio_packet {
 	size_t nsp_len;
 	int64_t id;           /* ack id, SIO_NO_ID if absent */
 	cJSON *data;          /* parsed payload (owned; NULL when absent) */
+	const char *json;     /* the payload's text as received (points into the input) */
+	size_t json_len;
 } sio_packet;
 
 /*
@@ -77,6 +79,9 @@ int sio_encode(gw_buf *out, sio_type type, const char *nsp, int64_t id, unsigned
  * any object with "_placeholder": true (its other members are dropped), as in
  * socket.io's reconstructPacket. On error data may be partly converted.
  */
+/* Whether every placeholder in data indexes one of n_att attachments (socket.io-parser
+ * refuses the packet otherwise: "illegal attachments"). */
+bool sio_placeholders_valid(const cJSON *data, unsigned n_att);
 int sio_placeholders_to_binary(cJSON *data, const uint8_t *const *att, const size_t *att_len,
 			       unsigned n_att);
 

@@ -587,7 +587,8 @@ static int dispatch(sio_conn *c, sio_packet *p)
 		if (s->pending)
 			return 0; /* not admitted: never published */
 		if (srv->h.on_event)
-			srv->h.on_event(srv->h.ctx, s, p->data, (const uint8_t *const *)c->att,
+			srv->h.on_event(srv->h.ctx, s, p->data, p->type == SIO_EVENT ? p->json : NULL, p->json_len,
+					(const uint8_t *const *)c->att,
 					c->att_len, c->att_got, p->id);
 		return 0;
 	case SIO_ACK:
@@ -597,7 +598,8 @@ static int dispatch(sio_conn *c, sio_packet *p)
 			if (r) {
 				ack_wait *w = ack_req_arg(r);
 				if (w->h.on_ack)
-					w->h.on_ack(w->h.arg, s, p->data, (const uint8_t *const *)c->att,
+					w->h.on_ack(w->h.arg, s, p->data, p->type == SIO_ACK ? p->json : NULL,
+						    p->json_len, (const uint8_t *const *)c->att,
 						    c->att_len, c->att_got);
 				ack_req_answered(r);
 			}
@@ -652,7 +654,16 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 		return;
 	}
-	if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
+	bool bin = p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK;
+	if (bin && !sio_placeholders_valid(p.data, p.attachments)) {
+		/* a placeholder that indexes no attachment: socket.io's parser refuses the
+		 * packet ("illegal attachments") and the connection closes */
+		gw_debug("sio %s: placeholder out of range", eio_session_sid(e));
+		sio_packet_clear(&p);
+		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
+		return;
+	}
+	if (bin && p.attachments > 0) {
 		if (p.attachments > SIO_MAX_CLIENT_ATTACHMENTS || p.nsp_len >= sizeof c->pending_nsp) {
 			/* bounds what one client packet may pin (socket.io-parser's default) */
 			sio_packet_clear(&p);

@@ -32,9 +32,14 @@ static void check_frames(const env_in *e)
 		att[i] = gw_frame_data(e->body.att[i]);
 		len[i] = e->body.att[i]->len;
 	}
-	char *s = env_build_event(e->target.nsp, "sid", "node", p.data, att, len,
-				  (unsigned)e->body.n_att, NULL, NULL);
+	/* without attachments "data" is spliced from the packet's text: still one valid
+	 * JSON object */
+	char *s = env_build_event(e->target.nsp, "sid", "node", p.data, e->body.n_att ? NULL : p.json, p.json_len,
+				  att, len, (unsigned)e->body.n_att, NULL, NULL);
 	assert(s);
+	cJSON *back = cJSON_Parse(s);
+	assert(back && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(back, "data")));
+	cJSON_Delete(back);
 	free(s);
 	free(att);
 	free(len);

@@ -219,8 +219,9 @@ class Gateway {
     this.bin = bin;
     this.host = config.listen.host;
     const h = this.host.includes(':') ? `[${this.host}]` : this.host; // an IPv6 literal
-    this.url = `http://${h}:${port}`;
-    this.wsUrl = `ws://${h}:${port}`;
+    const tls = !!(config.listen.tls && config.listen.tls.cert); // https/wss (self-signed in tests)
+    this.url = `${tls ? 'https' : 'http'}://${h}:${port}`;
+    this.wsUrl = `${tls ? 'wss' : 'ws'}://${h}:${port}`;
     this.enginePath = config.engine.path;
     this.token = (config.http_api && config.http_api.token) || '';
     const prefix = (config.topics && config.topics.prefix) || 'sio';

@@ -11,6 +11,9 @@
  * requests would make tests flaky. Every wait has a deadline.
  */
 const http = require('node:http');
+const https = require('node:https');
+/* http or https by the URL (tests' TLS certificates are self-signed) */
+const requester = (u) => (u.protocol === 'https:' ? (o, cb) => https.request({ rejectUnauthorized: false, ...o }, cb) : http.request);
 const { WebSocket } = require('ws');
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -65,7 +68,7 @@ function httpRequest(url, { method = 'GET', headers = {}, body, timeout = DEFAUL
     }
     const hdrs = { connection: 'close', ...headers };
     if (payload) hdrs['content-length'] = String(payload.length);
-    const req = http.request(
+    const req = requester(u)(
       { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method, headers: hdrs, agent: false },
       (res) => {
         const chunks = [];
@@ -411,7 +414,7 @@ class SseStream {
   _start() {
     return new Promise((resolve, reject) => {
       const u = new URL(`${this.baseUrl}/api/subscribe?topic=${encodeURIComponent(this.topic)}`);
-      const req = http.request(
+      const req = requester(u)(
         {
           host: u.hostname.replace(/^\[|\]$/g, ''),
           port: u.port,

@@ -60,6 +60,33 @@ TEST(emit_plain)
 	env_in_free(e);
 }
 
+/* data is spliced as sent: numbers are not printed again from doubles */
+TEST(emit_data_verbatim)
+{
+	env_in *e = parse_ok("{\"d\\u0061\":1, \"type\":\"emit\",\"event\":\"n\",\"data\": [ 1764763262123456,"
+			     " 9007199254740993, 1.5e3, \"x\\\"]\" ] ,\"rooms\":[]}");
+	if (!e)
+		return;
+	/* an escaped key before "data": the tree is printed instead (valid, but doubles) */
+	CHECK_STR(e->body.json, "[\"n\",1764763262123456,9.00719925474099e+15,1500,\"x\\\"]\"]");
+	env_in_free(e);
+	e = parse_ok("{\"type\":\"emit\",\"event\":\"n\",\"data\": [ 1764763262123456, 9007199254740993,"
+		     " 1.5e3, \"x\\\"]\", {\"a\":[1,{}]} ] ,\"rooms\":[]}");
+	if (!e)
+		return;
+	CHECK_STR(e->body.json, "[\"n\",1764763262123456, 9007199254740993, 1.5e3, \"x\\\"]\", {\"a\":[1,{}]} ]");
+	CHECK_STR(frame_text(e->frames[0]), "42[\"n\",1764763262123456, 9007199254740993, 1.5e3, \"x\\\"]\", {\"a\":[1,{}]} ]");
+	env_in_free(e);
+	e = parse_ok("{\"type\":\"ack\",\"id\":\"7\",\"data\":[123456789012345678]}");
+	if (!e)
+		return;
+	CHECK_STR(e->body.json, "[123456789012345678]");
+	env_in_free(e);
+	/* not UTF-8: refused */
+	parse_bad("{\"type\":\"emit\",\"event\":\"n\",\"data\":[\"\xff\"]}", -GW_EINVAL,
+		  "envelope is not valid UTF-8");
+}
+
 TEST(emit_defaults)
 {
 	env_in *e = parse_ok(" {\"type\":\"emit\",\"event\":\"x\",\"nsp\":null,\"ack\":null} \n");
@@ -381,23 +408,23 @@ TEST(build_outbound)
 	static const uint8_t a0[] = {1, 2, 3, 4};
 	const uint8_t *att[] = {a0};
 	size_t len[] = {4};
-	s = env_build_event("/chat", "s1", "gw-1", args, att, len, 1, "5", "sio.reply.gw-1");
+	s = env_build_event("/chat", "s1", "gw-1", args, NULL, 0, att, len, 1, "5", "sio.reply.gw-1");
 	CHECK_STR(s, "{\"type\":\"event\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"event\":\"order\",\"data\":[{\"$binary\":\"AQIDBA==\"},2],"
 		     "\"ack\":{\"id\":\"5\",\"reply_to\":\"sio.reply.gw-1\"}}");
 	free(s);
-	s = env_build_event("/", "s1", "gw-1", args, att, len, 1, NULL, NULL);
+	s = env_build_event("/", "s1", "gw-1", args, NULL, 0, att, len, 1, NULL, NULL);
 	CHECK_STR(s, "{\"type\":\"event\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"event\":\"order\",\"data\":[{\"$binary\":\"AQIDBA==\"},2]}");
 	free(s);
 	/* placeholder out of range, args not an event array */
-	CHECK(env_build_event("/", "s1", "gw-1", args, att, len, 0, NULL, NULL) == NULL);
+	CHECK(env_build_event("/", "s1", "gw-1", args, NULL, 0, att, len, 0, NULL, NULL) == NULL);
 	cJSON_Delete(args);
 	args = cJSON_Parse("[1]");
-	CHECK(env_build_event("/", "s1", "gw-1", args, NULL, NULL, 0, NULL, NULL) == NULL);
+	CHECK(env_build_event("/", "s1", "gw-1", args, NULL, 0, NULL, NULL, 0, NULL, NULL) == NULL);
 	cJSON_Delete(args);
 	args = cJSON_Parse("[\"only\"]");
-	s = env_build_event("/", "s1", "gw-1", args, NULL, NULL, 0, NULL, NULL);
+	s = env_build_event("/", "s1", "gw-1", args, NULL, 0, NULL, NULL, 0, NULL, NULL);
 	CHECK_CONTAINS(s, "\"event\":\"only\",\"data\":[]}");
 	free(s);
 	cJSON_Delete(args);
@@ -414,6 +441,7 @@ int main(void)
 {
 	RUN(emit_plain);
 	RUN(emit_defaults);
+	RUN(emit_data_verbatim);
 	RUN(emit_binary);
 	RUN(emit_ack);
 	RUN(emit_errors);

@@ -1,0 +1,1131 @@
+/*
+ * net.c — connections: lws accepts them (TCP or TLS) as raw byte streams on our libev
+ * loop; HTTP/1.1 and WebSocket are read here (http1.c, ws.c) and handed to the routes.
+ *
+ * Why raw: lws 4.1's HTTP server neither decodes chunked bodies nor lists unknown
+ * headers, spins on a pipelined request (lws_service_do_ripe_rxflow), adds no
+ * `Connection: close`, answers nothing past its header limit, and negotiates h2 over
+ * TLS where it then serves nothing of ours. Owning the byte stream fixes them at the
+ * root; lws keeps what it does well: accept, TLS, buffering what a socket does not take.
+ *
+ * A connection reads one request at a time. The parser stops at each request's end;
+ * what follows stays in c->in until the route has answered, so replies go out in
+ * request order. A route that answers later (a held poll) gets the connection back on
+ * the ready list, which is read again before the loop next waits.
+ */
+#include "net/net.h"
+#include "net/ws.h"
+#include "http/metrics.h"
+#include "util/dlist.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timer.h"
+
+#include <libwebsockets.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <ev.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { MODE_HTTP = 0, MODE_WS };
+
+/* A peer that does not close after our last write within this long is cut off. */
+#define LINGER_MS 2000
+/* Pipelined input buffered behind an unanswered request beyond which reading stops. */
+#define IN_MAX_EXTRA (64 * 1024)
+
+typedef struct route {
+	char *prefix;
+	net_route_ops ops;
+	void *ctx;
+	size_t max_body;
+} route;
+
+struct net_conn {
+	struct lws *wsi;
+	int fd;                /* for send() straight to the socket; -1 under TLS */
+	uint8_t mode;
+	bool req_active;       /* a whole request was handed to its route, not yet answered */
+	bool streaming;        /* the answer is a stream (SSE) */
+	bool closing;          /* close once the output is out */
+	bool lingering;        /* our side is shut: discard input until the peer closes */
+	bool kill;             /* close from the next writeable callback */
+	bool deflate;          /* websocket: permessage-deflate negotiated */
+	bool in_process;       /* read_requests is on the stack */
+	bool rx_off;
+	bool gone;             /* RAW_CLOSE seen */
+	bool counted_closing;
+	const route *rt;       /* of the current request */
+	void *user;
+	h1_parser *h1;         /* HTTP mode */
+	ws_reader *ws;         /* websocket mode */
+	gw_buf in;             /* received, not yet read */
+	gw_timer tm;           /* request deadline, or the linger */
+	gw_dlink ready;        /* on g_ready: input to read now that the answer is out */
+};
+
+static struct {
+	const gw_config *cfg;
+	struct lws_context *ctx;
+	struct ev_loop *loop;
+	pthread_mutex_t lock; /* plugin threads wake the loop through ctx */
+	volatile sig_atomic_t stop;
+	pthread_t thread;
+	bool started, self_wake, active;
+	route routes[8];
+	size_t n_routes;
+	struct {
+		void (*fn)(void *);
+		void *ctx;
+	} turn[8];
+	size_t n_turn;
+	void (*drain)(void *);
+	bool (*pending)(void *);
+	void *drain_ctx;
+	gw_dlist ready;
+	ev_prepare prepare;
+	h1_limits limits;
+	char *common_headers; /* engine.headers as header lines */
+	bool cors_wildcard;
+	int n_closing;        /* connections closing after their output (shutdown waits) */
+	gw_buf out;           /* scratch for heads and chunks; service thread only */
+} G = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- the loop ---- */
+
+void net_wake(void)
+{
+	/* On the loop thread itself (an inline bus delivery): no syscall, the work runs
+	 * before the loop next waits. */
+	if (G.started && pthread_equal(pthread_self(), G.thread)) {
+		G.self_wake = true;
+		return;
+	}
+	pthread_mutex_lock(&G.lock);
+	if (G.ctx)
+		lws_cancel_service(G.ctx);
+	pthread_mutex_unlock(&G.lock);
+}
+
+void net_stop_signal(void)
+{
+	/* From a signal handler: no lock; lws_cancel_service only writes to the loop's
+	 * eventfd, and G.ctx is cleared before the context is destroyed. */
+	G.stop = 1;
+	struct lws_context *ctx = G.ctx;
+	if (ctx)
+		lws_cancel_service(ctx);
+}
+
+int net_route(const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body)
+{
+	if (G.n_routes == sizeof G.routes / sizeof G.routes[0])
+		return -GW_EFULL;
+	route *r = &G.routes[G.n_routes];
+	r->prefix = strdup(prefix);
+	if (!r->prefix)
+		return -GW_ENOMEM;
+	r->ops = *ops;
+	r->ctx = ctx;
+	r->max_body = max_body;
+	G.n_routes++;
+	if (max_body > G.limits.max_body)
+		G.limits.max_body = max_body;
+	return 0;
+}
+
+int net_on_turn(void (*fn)(void *ctx), void *ctx)
+{
+	if (G.n_turn == sizeof G.turn / sizeof G.turn[0])
+		return -GW_EFULL;
+	G.turn[G.n_turn].fn = fn;
+	G.turn[G.n_turn].ctx = ctx;
+	G.n_turn++;
+	return 0;
+}
+
+void net_set_drain(void (*drain)(void *), bool (*pending)(void *), void *ctx)
+{
+	G.drain = drain;
+	G.pending = pending;
+	G.drain_ctx = ctx;
+}
+
+static bool under(const char *path, const char *prefix)
+{
+	/* "/socket.io/" matches "/socket.io" and "/socket.io/..."; "" matches all */
+	size_t n = strlen(prefix);
+	if (!n)
+		return true;
+	return strncmp(path, prefix, n - 1) == 0 && (path[n - 1] == 0 || path[n - 1] == '/');
+}
+
+static const route *route_for(const char *path)
+{
+	for (size_t i = 0; i < G.n_routes; i++)
+		if (under(path, G.routes[i].prefix))
+			return &G.routes[i];
+	return NULL;
+}
+
+/* ---- per connection ---- */
+
+void net_conn_set_user(net_conn *c, void *user) { c->user = user; }
+void *net_conn_user(const net_conn *c) { return c->user; }
+bool net_conn_secure(const net_conn *c) { return c->fd < 0; }
+
+const char *net_conn_peer(net_conn *c)
+{
+	static char addr[128]; /* service thread only */
+	addr[0] = 0;
+	lws_get_peer_simple(c->wsi, addr, sizeof addr);
+	return addr;
+}
+
+bool net_conn_blocked(const net_conn *c)
+{
+	return c->kill || lws_partial_buffered(c->wsi);
+}
+
+void net_close(net_conn *c)
+{
+	if (c->kill || c->gone)
+		return;
+	c->kill = true;
+	lws_callback_on_writable(c->wsi);
+}
+
+static void conn_timeout(gw_timer *t);
+
+static void arm(net_conn *c, uint32_t ms)
+{
+	c->tm.ctx = c;
+	gw_timer_start(&c->tm, ms, conn_timeout);
+}
+
+/*
+ * Write p to c: straight to the socket when lws holds nothing for c and c is not TLS
+ * (lws_write would ask for a writeable callback after every write: two epoll_ctl and a
+ * loop turn); what the socket does not take goes to lws, which sends it before anything
+ * else. 0 all sent, 1 lws has the rest, -1 broken (c is closed).
+ */
+static int conn_write(net_conn *c, const void *p, size_t len)
+{
+	if (c->kill || c->gone)
+		return -1;
+	size_t off = 0;
+	if (c->fd >= 0 && !lws_partial_buffered(c->wsi)) {
+		ssize_t n;
+		do
+			n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			net_close(c);
+			return -1;
+		}
+		if (n > 0)
+			off = (size_t)n;
+		if (off == len)
+			return 0;
+	}
+	/* lws_write wants LWS_PRE bytes of headroom before the data */
+	static gw_buf pre; /* service thread only */
+	gw_buf_reset(&pre);
+	if (gw_buf_reserve(&pre, LWS_PRE + len - off)) {
+		net_close(c);
+		return -1;
+	}
+	memcpy(pre.data + LWS_PRE, (const uint8_t *)p + off, len - off);
+	if (lws_write(c->wsi, pre.data + LWS_PRE, len - off, LWS_WRITE_RAW) < 0) {
+		net_close(c);
+		return -1;
+	}
+	lws_callback_on_writable(c->wsi);
+	return 1;
+}
+
+static void linger(net_conn *c)
+{
+	/* shut our side once everything is out, then read until the peer closes: closing
+	 * with unread input would send a reset that can overtake our last answer */
+	if (c->fd < 0) {
+		net_close(c); /* TLS: lws sends close_notify */
+		return;
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->lingering = true;
+	arm(c, LINGER_MS);
+}
+
+/* Close c once what it was given is out. */
+static void close_after_output(net_conn *c)
+{
+	if (c->closing || c->kill || c->gone)
+		return;
+	c->closing = true;
+	if (!c->counted_closing) {
+		c->counted_closing = true;
+		G.n_closing++;
+	}
+	gw_dlist_del(&G.ready, &c->ready);
+	if (lws_partial_buffered(c->wsi))
+		lws_callback_on_writable(c->wsi); /* linger from there */
+	else
+		linger(c);
+}
+
+/* ---- HTTP replies ---- */
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+static bool origin_allowed(const char *origin)
+{
+	const gw_config *cfg = G.cfg;
+	for (size_t i = 0; i < cfg->engine.n_cors_origins; i++)
+		if (strcmp(cfg->engine.cors_origins[i], "*") == 0 || strcmp(cfg->engine.cors_origins[i], origin) == 0)
+			return true;
+	return false;
+}
+
+static int put_cors(gw_buf *o, const h1_req *r)
+{
+	const char *origin = r ? h1_header_get(r, "origin") : NULL;
+	if (!origin || !origin[0] || !origin_allowed(origin))
+		return 0;
+	/* credentials forbid "*": echo the origin then */
+	bool star = G.cors_wildcard && !G.cfg->engine.cors_credentials;
+	int err = gw_buf_printf(o, "Access-Control-Allow-Origin: %s\r\n", star ? "*" : origin);
+	if (!star)
+		err |= gw_buf_puts(o, "Vary: Origin\r\n");
+	if (G.cfg->engine.cors_credentials)
+		err |= gw_buf_puts(o, "Access-Control-Allow-Credentials: true\r\n");
+	return err;
+}
+
+static const h1_req *cur_req(const net_conn *c)
+{
+	if (!c->h1)
+		return NULL;
+	h1_state st = h1_get_state(c->h1);
+	if (st == H1_COMPLETE || st == H1_HEAD || (st == H1_ERROR && h1_err_has_head(c->h1)))
+		return h1_get_req(c->h1);
+	return NULL;
+}
+
+/* The head of a reply into G.out: status line, CORS, engine.headers, extra. */
+static int put_head(net_conn *c, int status, const char *ctype, const char *extra, bool close)
+{
+	const h1_req *r = cur_req(c);
+	gw_buf *o = &G.out;
+	gw_buf_reset(o);
+	int err = gw_buf_printf(o, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+	if (ctype)
+		err |= gw_buf_printf(o, "Content-Type: %s\r\n", ctype);
+	err |= put_cors(o, r);
+	if (G.common_headers)
+		err |= gw_buf_puts(o, G.common_headers);
+	if (extra)
+		err |= gw_buf_puts(o, extra);
+	if (close)
+		err |= gw_buf_puts(o, "Connection: close\r\n");
+	else if (r && r->http_minor == 0)
+		err |= gw_buf_puts(o, "Connection: keep-alive\r\n");
+	return err;
+}
+
+/* The request is answered: ready the connection for the next one. */
+static void request_done(net_conn *c, bool close)
+{
+	c->req_active = false;
+	c->rt = NULL;
+	if (close) {
+		close_after_output(c);
+		return;
+	}
+	if (c->h1 && h1_get_state(c->h1) == H1_COMPLETE)
+		h1_next(c->h1);
+	arm(c, (uint32_t)G.cfg->request_timeout_ms); /* idle keep-alive limit */
+	if (c->in.len && !c->in_process)
+		gw_dlist_add(&G.ready, &c->ready);
+}
+
+static bool must_close(const net_conn *c)
+{
+	const h1_req *r = cur_req(c);
+	return G.stop || !r || !r->keep_alive || r->upgrade || (c->h1 && h1_get_state(c->h1) != H1_COMPLETE);
+}
+
+static void reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
+		  const char *extra, bool close)
+{
+	if (c->mode != MODE_HTTP || c->closing || c->kill || c->gone)
+		return;
+	const h1_req *r = cur_req(c);
+	close = close || must_close(c);
+	gw_buf *o = &G.out;
+	int err = put_head(c, status, ctype, extra, close);
+	err |= gw_buf_printf(o, "Content-Length: %zu\r\n\r\n", len);
+	if (len && !(r && r->method == H1_HEAD_M))
+		err |= gw_buf_append(o, body, len);
+	if (err || conn_write(c, o->data, o->len) < 0) {
+		net_close(c);
+		return;
+	}
+	request_done(c, close);
+}
+
+void net_reply(net_conn *c, int status, const char *ctype, const void *body, size_t len, const char *extra)
+{
+	reply(c, status, ctype, body, len, extra, false);
+}
+
+void net_reply_close(net_conn *c, int status, const char *ctype, const void *body, size_t len)
+{
+	reply(c, status, ctype, body, len, NULL, true);
+}
+
+int net_stream_begin(net_conn *c, int status, const char *ctype, const char *extra)
+{
+	const h1_req *r = cur_req(c);
+	bool chunked = r && r->http_minor == 1;
+	int err = put_head(c, status, ctype, extra, !chunked);
+	err |= gw_buf_puts(&G.out, chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "\r\n");
+	if (err || conn_write(c, G.out.data, G.out.len) < 0)
+		return -1;
+	c->streaming = true;
+	gw_timer_stop(&c->tm);
+	return 0;
+}
+
+int net_stream_write(net_conn *c, const void *data, size_t len)
+{
+	if (!len)
+		return 0;
+	const h1_req *r = cur_req(c);
+	gw_buf *o = &G.out;
+	gw_buf_reset(o);
+	int err = 0;
+	bool chunked = r && r->http_minor == 1;
+	if (chunked)
+		err |= gw_buf_printf(o, "%zx\r\n", len);
+	err |= gw_buf_append(o, data, len);
+	if (chunked)
+		err |= gw_buf_puts(o, "\r\n");
+	if (err) {
+		net_close(c);
+		return -1;
+	}
+	return conn_write(c, o->data, o->len);
+}
+
+/* ---- reading requests ---- */
+
+static uint64_t g_last_warn_ms;
+
+/* net's own refusal: counted, logged at most once per 10 s, answered, closed. */
+static void refuse(net_conn *c, int status, const char *why)
+{
+	gw_stats.http_refused++;
+	uint64_t now = gw_now_ms();
+	if (!g_last_warn_ms || now - g_last_warn_ms >= 10000) {
+		g_last_warn_ms = now;
+		gw_warn("http: refused a request from %s with %d: %s (%llu refused so far; logged once per 10 s)",
+			net_conn_peer(c), status, why, (unsigned long long)gw_stats.http_refused);
+	} else {
+		gw_debug("http: refused with %d: %s", status, why);
+	}
+	char body[256];
+	int n = snprintf(body, sizeof body, "%s\n", why);
+	reply(c, status, "text/plain; charset=utf-8", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0, NULL,
+	      true);
+}
+
+static void preflight(net_conn *c, const h1_req *r)
+{
+	gw_buf h = {0};
+	const char *req_h = h1_header_get(r, "access-control-request-headers");
+	int err = gw_buf_puts(&h, "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n");
+	if (req_h && req_h[0] && !strpbrk(req_h, "\r\n"))
+		err |= gw_buf_printf(&h, "Access-Control-Allow-Headers: %s\r\n", req_h);
+	if (err)
+		net_close(c);
+	else
+		reply(c, 204, NULL, "", 0, (const char *)h.data, false);
+	gw_buf_free(&h);
+}
+
+static void dispatch(net_conn *c, const h1_req *r)
+{
+	const route *rt = c->rt ? c->rt : route_for(r->path);
+	c->req_active = true;
+	c->rt = rt;
+	gw_timer_stop(&c->tm);
+	gw_stats.http_requests++;
+	if (G.stop) {
+		/* shutting down: the routes' owners may be gone already */
+		static const char msg[] = "{\"error\":\"shutting down\"}";
+		reply(c, 503, "application/json", msg, sizeof msg - 1, "Retry-After: 1\r\n", true);
+		return;
+	}
+	if (r->method == H1_OPTIONS && !r->upgrade) {
+		preflight(c, r);
+		return;
+	}
+	if (!rt) {
+		reply(c, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL, false);
+		return;
+	}
+	rt->ops.on_request(rt->ctx, c, r);
+}
+
+/* At the end of a head: refuse a body the route cannot take, or invite it. */
+static bool head_done(net_conn *c, const h1_req *r)
+{
+	c->rt = route_for(r->path);
+	size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
+	if (r->content_length > 0 && (unsigned long long)r->content_length > max) {
+		if (c->rt && c->rt->ops.on_refused)
+			c->rt->ops.on_refused(c->rt->ctx, c, r, 413);
+		refuse(c, 413, "request body over the limit");
+		return false;
+	}
+	if (r->expect_continue && (r->chunked || r->content_length > 0)) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (conn_write(c, cont, sizeof cont - 1) < 0)
+			return false;
+	}
+	h1_resume(c->h1);
+	return true;
+}
+
+static void ws_input(net_conn *c, uint8_t *data, size_t len);
+
+/* Read requests from data[0..len) while none is waiting for its answer; returns the
+ * bytes consumed. */
+static size_t read_requests(net_conn *c, uint8_t *data, size_t len)
+{
+	size_t used = 0;
+	c->in_process = true;
+	while (c->mode == MODE_HTTP && !c->req_active && !c->closing && !c->kill && !c->gone) {
+		h1_state before = h1_get_state(c->h1);
+		if (used == len && before != H1_COMPLETE && before != H1_HEAD)
+			break;
+		size_t n = h1_feed(c->h1, data + used, len - used);
+		used += n;
+		h1_state st = h1_get_state(c->h1);
+		if (before == H1_IDLE && st != H1_IDLE)
+			arm(c, (uint32_t)G.cfg->request_timeout_ms); /* the whole request within it */
+		if (st == H1_HEAD) {
+			if (!head_done(c, h1_get_req(c->h1)))
+				break;
+		} else if (st == H1_COMPLETE) {
+			const h1_req *r = h1_get_req(c->h1);
+			size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
+			if (r->body_len > max) {
+				if (c->rt && c->rt->ops.on_refused)
+					c->rt->ops.on_refused(c->rt->ctx, c, r, 413);
+				refuse(c, 413, "request body over the limit");
+				break;
+			}
+			dispatch(c, r);
+		} else if (st == H1_ERROR) {
+			if (h1_err_status(c->h1) == 413 && h1_err_has_head(c->h1)) {
+				const h1_req *r = h1_get_req(c->h1);
+				const route *rt = route_for(r->path);
+				if (rt && rt->ops.on_refused)
+					rt->ops.on_refused(rt->ctx, c, r, 413);
+			}
+			refuse(c, h1_err_status(c->h1), h1_err_text(c->h1));
+			break;
+		} else if (n == 0) {
+			break;
+		}
+	}
+	c->in_process = false;
+	if (c->mode == MODE_WS) {
+		/* upgraded: the parser's work is over; what followed the head is frames */
+		h1_destroy(c->h1);
+		c->h1 = NULL;
+		if (used < len && !c->closing && !c->kill) {
+			ws_input(c, data + used, len - used);
+			used = len;
+		}
+	}
+	return used;
+}
+
+static void keep_rest(net_conn *c, const uint8_t *rest, size_t n)
+{
+	if (!n)
+		return;
+	if (gw_buf_append(&c->in, rest, n)) {
+		net_close(c);
+		return;
+	}
+	if (!c->rx_off && c->in.len > G.limits.max_header_bytes + IN_MAX_EXTRA) {
+		c->rx_off = true; /* read again once the buffered requests are answered */
+		lws_rx_flow_control(c->wsi, 0);
+	}
+}
+
+/* Bytes from the socket in HTTP mode. */
+static void http_input(net_conn *c, uint8_t *data, size_t len)
+{
+	if (c->in.len || c->req_active) {
+		keep_rest(c, data, len);
+		if (!c->req_active) {
+			gw_buf mine = c->in;
+			c->in = (gw_buf){0};
+			size_t used = read_requests(c, mine.data, mine.len);
+			keep_rest(c, mine.data + used, mine.len - used);
+			gw_buf_free(&mine);
+		}
+		return;
+	}
+	size_t used = read_requests(c, data, len);
+	keep_rest(c, data + used, len - used);
+}
+
+/* A connection whose request was answered outside read_requests, with input waiting. */
+static void read_ready(void)
+{
+	for (gw_dlink *l; (l = gw_dlist_pop(&G.ready));) {
+		net_conn *c = GW_DLIST_ITEM(l, net_conn, ready);
+		if (c->req_active || c->closing || c->kill || c->gone || !c->in.len)
+			continue;
+		gw_buf mine = c->in;
+		c->in = (gw_buf){0};
+		size_t used = read_requests(c, mine.data, mine.len);
+		keep_rest(c, mine.data + used, mine.len - used);
+		gw_buf_free(&mine);
+		if (c->rx_off && !c->kill && c->in.len <= G.limits.max_header_bytes) {
+			c->rx_off = false;
+			lws_rx_flow_control(c->wsi, 1);
+		}
+	}
+}
+
+static void conn_timeout(gw_timer *t)
+{
+	net_conn *c = t->ctx;
+	if (c->lingering || c->mode != MODE_HTTP || c->req_active || c->streaming) {
+		if (c->lingering)
+			net_close(c);
+		return;
+	}
+	if (!c->h1 || h1_get_state(c->h1) == H1_IDLE) {
+		net_close(c); /* an idle keep-alive connection: closed without a word, as Node does */
+		return;
+	}
+	gw_stats.http_timeouts++;
+	refuse(c, 408, "the request did not arrive within listen.request_timeout_ms");
+}
+
+/* ---- websocket ---- */
+
+static bool token_in(const char *list, const char *tok)
+{
+	/* a comma-separated header value contains tok (case-insensitive) */
+	size_t n = strlen(tok);
+	for (const char *p = list; p && *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		const char *t = e;
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if ((size_t)(t - p) == n && strncasecmp(p, tok, n) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+int net_ws_accept(net_conn *c, const h1_req *r)
+{
+	const char *key = h1_header_get(r, "sec-websocket-key");
+	const char *ver = h1_header_get(r, "sec-websocket-version");
+	const char *upg = h1_header_get(r, "upgrade");
+	if (r->method != H1_GET || !upg || !token_in(upg, "websocket") || !key || !ws_key_valid(key)) {
+		refuse(c, 400, "bad websocket handshake");
+		return -1;
+	}
+	if (!ver || strcmp(ver, "13") != 0) {
+		/* RFC 6455 §4.4: say which version we speak */
+		gw_stats.http_refused++;
+		reply(c, 426, "text/plain", "websocket version 13 only\n", 26, "Sec-WebSocket-Version: 13\r\n", true);
+		return -1;
+	}
+	char accept[29], ext[128] = "";
+	ws_accept_key(key, accept);
+	const char *offer = h1_header_get(r, "sec-websocket-extensions");
+	bool deflate = G.cfg->engine.per_message_deflate && offer && ws_deflate_negotiate(offer, ext, sizeof ext);
+	ws_reader *rd = calloc(1, sizeof *rd);
+	if (!rd) {
+		refuse(c, 503, "out of memory");
+		return -1;
+	}
+	size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
+	ws_reader_init(rd, max, deflate);
+	gw_buf *o = &G.out;
+	gw_buf_reset(o);
+	int err = gw_buf_printf(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				   "Sec-WebSocket-Accept: %s\r\n", accept);
+	if (deflate)
+		err |= gw_buf_printf(o, "Sec-WebSocket-Extensions: %s\r\n", ext);
+	if (G.common_headers)
+		err |= gw_buf_puts(o, G.common_headers);
+	err |= gw_buf_puts(o, "\r\n");
+	if (err || conn_write(c, o->data, o->len) < 0) {
+		ws_reader_fini(rd);
+		free(rd);
+		net_close(c);
+		return -1;
+	}
+	c->ws = rd;
+	c->deflate = deflate;
+	c->mode = MODE_WS;
+	c->req_active = false;
+	gw_timer_stop(&c->tm);
+	return 0;
+}
+
+int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool binary)
+{
+	uint8_t h[10];
+	if (c->deflate) {
+		static gw_buf z; /* service thread only */
+		gw_buf_reset(&z);
+		if (ws_deflate(payload, len, &z))
+			return -GW_ENOMEM;
+		size_t hl = ws_frame_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, z.len, true);
+		return gw_buf_append(out, h, hl) || gw_buf_append(out, z.data, z.len) ? -GW_ENOMEM : 0;
+	}
+	size_t hl = ws_frame_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, len, false);
+	return gw_buf_append(out, h, hl) || gw_buf_append(out, payload, len) ? -GW_ENOMEM : 0;
+}
+
+int net_ws_send(net_conn *c, const void *p, size_t len)
+{
+	if (c->mode != MODE_WS || c->closing)
+		return -1;
+	return conn_write(c, p, len);
+}
+
+void net_ws_close(net_conn *c, uint16_t code, const char *reason)
+{
+	if (c->mode != MODE_WS || c->closing || c->kill || c->gone)
+		return;
+	uint8_t f[130];
+	size_t n = ws_close_frame(f, code, reason);
+	if (conn_write(c, f, n) >= 0)
+		close_after_output(c);
+}
+
+static void ws_input(net_conn *c, uint8_t *data, size_t len)
+{
+	while (len && !c->closing && !c->kill && !c->gone) {
+		ws_event ev;
+		size_t n = ws_read(c->ws, data, len, &ev);
+		data += n;
+		len -= n;
+		switch (ev.type) {
+		case WS_EV_MESSAGE:
+			if (c->user && c->rt && c->rt->ops.on_ws_message)
+				c->rt->ops.on_ws_message(c->rt->ctx, c, ev.data, ev.len, ev.binary);
+			break;
+		case WS_EV_PING: {
+			uint8_t f[10 + 125];
+			size_t hl = ws_frame_header(f, WS_OP_PONG, ev.len, false);
+			memcpy(f + hl, ev.data, ev.len);
+			conn_write(c, f, hl + ev.len);
+			break;
+		}
+		case WS_EV_PONG:
+			break;
+		case WS_EV_CLOSE: {
+			/* echo the code (§5.5.1), then close */
+			uint8_t f[130];
+			size_t fl = ws_close_frame(f, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
+			if (conn_write(c, f, fl) >= 0)
+				close_after_output(c);
+			return;
+		}
+		case WS_EV_ERROR:
+			gw_stats.ws_protocol_errors++;
+			gw_debug("websocket from %s failed: %d %s", net_conn_peer(c), ev.code, ev.reason);
+			{
+				uint8_t f[130];
+				size_t fl = ws_close_frame(f, ev.code, ev.reason);
+				if (conn_write(c, f, fl) >= 0)
+					close_after_output(c);
+			}
+			return;
+		case WS_EV_NONE:
+			if (!n)
+				return;
+			break;
+		}
+	}
+}
+
+/* ---- lws ---- */
+
+/* fds kept free for everything that is not a client connection: the listening socket,
+ * the loop's epoll and wake fds, logs, plugin sockets (nng, Kafka brokers), dlopen */
+#define FD_RESERVE 64
+
+/* Raise the soft fd limit to the hard limit (every connection is one fd) and set the
+ * connection ceiling: listen.max_connections, at most what the fd limit allows. */
+static void set_connection_limit(const gw_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	long long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long long)rl.rlim_cur
+											     : 1048576;
+	long long by_fds = fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
+	long long max = cfg->max_connections > 0 && cfg->max_connections < by_fds ? cfg->max_connections : by_fds;
+	if (cfg->max_connections > by_fds)
+		gw_warn("listen.max_connections %d is more than the fd limit %lld allows: using %lld",
+			cfg->max_connections, fds, by_fds);
+	gw_stats.tcp_max = max;
+	gw_info("fd limit %lld: at most %lld concurrent connections%s", fds, max,
+		max < by_fds ? " (listen.max_connections)" : "");
+}
+
+/* A connection over the ceiling: answer 503 on the raw socket and let lws close it.
+ * What the client already sent is read first, or the close would be a reset that can
+ * overtake the answer. */
+static void refuse_connection(int fd)
+{
+	static const char reply503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				       "Content-Type: application/json\r\n"
+				       "Content-Length: 36\r\n"
+				       "Retry-After: 5\r\n"
+				       "Connection: close\r\n\r\n"
+				       "{\"error\":\"connection limit reached\"}";
+	static_assert(sizeof "{\"error\":\"connection limit reached\"}" - 1 == 36, "Content-Length");
+	char sink[4096];
+	while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+		;
+	(void)!send(fd, reply503, sizeof reply503 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	gw_stats.tcp_refused++;
+	uint64_t now = gw_now_ms();
+	static uint64_t last_ms;
+	if (!last_ms || now - last_ms >= 10000) {
+		last_ms = now;
+		gw_warn("connection limit %lld reached: refusing new connections with 503 (%llu so far; "
+			"listen.max_connections, ulimit -n)",
+			(long long)gw_stats.tcp_max, (unsigned long long)gw_stats.tcp_refused);
+	}
+}
+
+static void conn_open(net_conn *c, struct lws *wsi)
+{
+	memset(c, 0, sizeof *c);
+	c->wsi = wsi;
+	c->fd = lws_is_ssl(wsi) ? -1 : lws_get_socket_fd(wsi);
+	c->h1 = h1_create(&G.limits);
+	if (!c->h1) {
+		net_close(c);
+		return;
+	}
+	arm(c, (uint32_t)G.cfg->request_timeout_ms);
+}
+
+static void conn_gone(net_conn *c)
+{
+	if (c->gone)
+		return;
+	c->gone = true;
+	gw_timer_stop(&c->tm);
+	gw_dlist_del(&G.ready, &c->ready);
+	if (c->counted_closing)
+		G.n_closing--;
+	if (c->user && c->rt && c->rt->ops.on_close)
+		c->rt->ops.on_close(c->rt->ctx, c);
+	c->user = NULL;
+	h1_destroy(c->h1);
+	c->h1 = NULL;
+	if (c->ws) {
+		ws_reader_fini(c->ws);
+		free(c->ws);
+		c->ws = NULL;
+	}
+	gw_buf_free(&c->in);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	net_conn *c = user;
+	G.active = true; /* traffic (or a bus wake): engine.busy_poll_us keeps polling a while */
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
+		if (gw_stats.tcp_open >= gw_stats.tcp_max) {
+			refuse_connection((int)(intptr_t)in);
+			return 1;
+		}
+		gw_stats.tcp_open++;
+		return 0;
+	case LWS_CALLBACK_RAW_ADOPT:
+		conn_open(c, wsi);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
+		if (!c || c->gone || c->kill)
+			return 0;
+		if (c->lingering)
+			return 0; /* discarded: we said our last word */
+		if (c->mode == MODE_WS)
+			ws_input(c, in, len);
+		else
+			http_input(c, in, len);
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (!c || c->kill)
+			return -1;
+		if (c->closing) {
+			if (!c->lingering)
+				linger(c);
+			return 0;
+		}
+		if (c->user && c->rt && c->rt->ops.on_writeable)
+			c->rt->ops.on_writeable(c->rt->ctx, c);
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (c)
+			conn_gone(c);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* every accepted connection ends here once; the listening socket and the
+		 * wake pipe only at shutdown */
+		if (c && c->wsi == wsi)
+			conn_gone(c);
+		if (gw_stats.tcp_open > 0 && c)
+			gw_stats.tcp_open--;
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (G.drain)
+			G.drain(G.drain_ctx);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{"sio-gateway", callback, sizeof(net_conn), 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+/*
+ * Each loop turn, before the loop waits: apply what the bus delivered during the turn
+ * (queued by the loop itself, or by a plugin thread that woke it: applied now, its
+ * messages join this turn's writes), read requests that waited for an answer, then the
+ * turn hooks (websocket and SSE flushes). Work queued by the drain gets a few more
+ * rounds at once.
+ */
+static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop, (void)w, (void)revents;
+	gw_stats.loop_turns++;
+	for (int i = 0; (G.self_wake || (G.pending && G.pending(G.drain_ctx))) && i < 4; i++) {
+		G.self_wake = false;
+		if (G.drain)
+			G.drain(G.drain_ctx);
+	}
+	read_ready();
+	for (size_t i = 0; i < G.n_turn; i++)
+		G.turn[i].fn(G.turn[i].ctx);
+	if (G.self_wake) {
+		G.self_wake = false;
+		lws_cancel_service(G.ctx);
+	}
+}
+
+static char *headers_text(const gw_config *cfg)
+{
+	if (!cfg->engine.n_headers)
+		return NULL;
+	gw_buf b = {0};
+	for (size_t i = 0; i < cfg->engine.n_headers; i++)
+		gw_buf_printf(&b, "%s: %s\r\n", cfg->engine.headers[i].key, cfg->engine.headers[i].value);
+	size_t n;
+	return (char *)gw_buf_steal(&b, &n);
+}
+
+int net_start(const gw_config *cfg)
+{
+	G.cfg = cfg;
+	G.limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
+	if (!G.limits.max_body)
+		G.limits.max_body = 1;
+	G.common_headers = headers_text(cfg);
+	for (size_t i = 0; i < cfg->engine.n_cors_origins; i++)
+		G.cors_wildcard |= strcmp(cfg->engine.cors_origins[i], "*") == 0;
+	set_connection_limit(cfg);
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->listen_port;
+	const char *host = cfg->listen_host;
+	if (host && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && host[0])
+		info.iface = host;
+	if (info.iface && strchr(info.iface, '.'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* lws 4.1 binds an IPv4 address only so */
+	info.protocols = protocols;
+	/* every accepted connection is a raw byte stream of ours (TLS decrypted by lws) */
+	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV |
+			LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = "sio-gateway";
+	/* Our own libev loop on epoll; lws attaches its watchers to it. */
+	G.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (!G.loop) {
+		gw_err("cannot create the event loop (epoll)");
+		return -GW_EIO;
+	}
+	void *loops[] = {G.loop};
+	info.foreign_loops = loops;
+	if (cfg->tls_cert) {
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+		info.alpn = "http/1.1"; /* the only protocol served here */
+	}
+	info.timeout_secs = 20;
+	static const lws_retry_bo_t no_idle_policy = {0}; /* Engine.IO's heartbeat decides */
+	info.retry_and_idle_policy = &no_idle_policy;
+	struct lws_context *ctx = lws_create_context(&info);
+	if (!ctx) {
+		gw_err("cannot listen on %s:%d (port in use, or bad address / TLS files)",
+		       host ? host : "0.0.0.0", cfg->listen_port);
+		ev_loop_destroy(G.loop);
+		G.loop = NULL;
+		return -GW_EIO;
+	}
+	pthread_mutex_lock(&G.lock);
+	G.ctx = ctx;
+	pthread_mutex_unlock(&G.lock);
+	gw_timer_init(G.loop);
+	ev_prepare_init(&G.prepare, before_wait);
+	ev_prepare_start(G.loop, &G.prepare);
+	return 0;
+}
+
+void net_run(void)
+{
+	G.thread = pthread_self();
+	G.started = true;
+	/* engine.busy_poll_us: for that long after the last activity, poll without sleeping
+	 * (an idle core that halts, a VM's vCPU especially, takes milliseconds to wake up) */
+	uint64_t busy_us = (uint64_t)G.cfg->engine.busy_poll_us, last = 0;
+	while (!G.stop) {
+		if (busy_us) {
+			uint64_t now = gw_now_us();
+			if (G.active) {
+				G.active = false;
+				last = now;
+			}
+			if (now - last < busy_us) {
+				ev_run(G.loop, EVRUN_NOWAIT);
+				/* a plugin thread woken on this core runs now */
+				sched_yield();
+				continue;
+			}
+		}
+		ev_run(G.loop, EVRUN_ONCE);
+	}
+}
+
+static void drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w, (void)revents;
+	ev_break(loop, EVBREAK_ONE);
+}
+
+void net_drain_output(uint32_t ms)
+{
+	/* the last words (close packets, close frames, answers to held polls) were handed
+	 * over: let them go out, and the peers close, for at most ms */
+	if (!G.loop)
+		return;
+	G.stop = 1;
+	ev_timer t;
+	ev_timer_init(&t, drain_deadline, ms / 1000.0, 0);
+	ev_timer_start(G.loop, &t);
+	uint64_t end = gw_now_ms() + ms;
+	before_wait(G.loop, NULL, 0);
+	while (G.n_closing > 0 && gw_now_ms() < end)
+		ev_run(G.loop, EVRUN_ONCE);
+	ev_timer_stop(G.loop, &t);
+}
+
+void net_destroy(void)
+{
+	if (!G.ctx)
+		return;
+	struct lws_context *ctx = G.ctx;
+	pthread_mutex_lock(&G.lock);
+	G.ctx = NULL;
+	pthread_mutex_unlock(&G.lock);
+	lws_context_destroy(ctx);
+	ev_prepare_stop(G.loop, &G.prepare);
+	gw_timer_init(NULL);
+	ev_loop_destroy(G.loop);
+	G.loop = NULL;
+	for (size_t i = 0; i < G.n_routes; i++)
+		free(G.routes[i].prefix);
+	G.n_routes = 0;
+	free(G.common_headers);
+	G.common_headers = NULL;
+	gw_buf_free(&G.out);
+	G.started = false;
+}

@@ -1,0 +1,121 @@
+/*
+ * net.h — the network layer: the only code that calls libwebsockets.
+ *
+ * lws accepts TCP (and TLS, ALPN http/1.1 only) connections and hands them over as raw
+ * byte streams; this layer reads HTTP/1.1 requests from them (http1.h, on
+ * libhttp-parser) and, after an upgrade, WebSocket frames (ws.h). Upper layers register
+ * routes (a path prefix with an ops table) and see only whole requests, whole websocket
+ * messages and closes; they answer through the functions below. net calls nothing above
+ * it but the ops it was given.
+ *
+ * HTTP/1.1 as RFC 9112 says: requests on one connection are answered in order, one at a
+ * time (a pipelined request waits in the connection's buffer until the one before it is
+ * answered); `Connection: close` is honoured both ways and stated on the reply that
+ * ends a connection; chunked request bodies are decoded; request smuggling shapes,
+ * oversized heads and bodies, and requests that take longer than
+ * listen.request_timeout_ms to arrive are answered (400/413/431/408, ...) and the
+ * connection closed; HEAD and CORS preflights are answered here. See
+ * docs/operations.md, "what the gateway answers to bad input".
+ *
+ * Everything here runs on the service thread, except net_wake and net_stop_signal.
+ */
+#ifndef GW_NET_NET_H
+#define GW_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "net/http1.h"
+#include "util/buf.h"
+
+typedef struct net_conn net_conn;
+
+typedef struct net_route_ops {
+	/* A whole request (head and decoded body). Answer it with net_reply, now or later
+	 * (a held long-poll), or with net_stream_begin (SSE), or — when r->upgrade —
+	 * net_ws_accept. r stays valid until the request is answered. */
+	void (*on_request)(void *ctx, net_conn *c, const h1_req *r);
+	/* Optional: net refused a request for this route before it was whole (413: the
+	 * body is over the route's max_body); net answers it. */
+	void (*on_refused)(void *ctx, net_conn *c, const h1_req *r, int status);
+	/* A whole websocket message (text is valid UTF-8). */
+	void (*on_ws_message)(void *ctx, net_conn *c, const uint8_t *data, size_t len, bool binary);
+	/* Optional: output that could not be written at once has gone out (websocket or
+	 * stream): the owner may write more. */
+	void (*on_writeable)(void *ctx, net_conn *c);
+	/* The connection is going away while it still has a user (net_conn_set_user):
+	 * a held request, a stream or a websocket. Last call for c. */
+	void (*on_close)(void *ctx, net_conn *c);
+} net_route_ops;
+
+/* Requests whose path is prefix (which ends with '/'), prefix without its '/', or
+ * below it go to ops; max_body bounds their bodies. Routes are tried in the order added;
+ * an empty prefix "" matches every path (the fallback). */
+int net_route(const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body);
+/* Called each loop turn before the loop waits, after the bus's messages were applied
+ * (main.c registers eio_flush, the API's SSE flush, ...). */
+int net_on_turn(void (*fn)(void *ctx), void *ctx);
+/* Called at the start of each loop turn's work, before the flush hooks: the bus drain.
+ * pending() says whether another round is wanted. */
+void net_set_drain(void (*drain)(void *ctx), bool (*pending)(void *ctx), void *ctx);
+
+/* ---- per connection ---- */
+void net_conn_set_user(net_conn *c, void *user);
+void *net_conn_user(const net_conn *c);
+bool net_conn_secure(const net_conn *c);
+/* The peer's address as text ("127.0.0.1", "::1"). */
+const char *net_conn_peer(net_conn *c);
+
+/* ---- HTTP replies ---- */
+/*
+ * Answer the current request: status line, Content-Type (when ctype), Content-Length,
+ * CORS headers for the request's Origin, engine.headers, extra (whole header lines, each
+ * ending in "\r\n", or NULL), `Connection: close` when the connection ends with it; the
+ * body unless the request was HEAD. body is copied. The next pipelined request (if any)
+ * is read after this.
+ */
+void net_reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
+	       const char *extra);
+/* Same, with the connection closed after the reply. */
+void net_reply_close(net_conn *c, int status, const char *ctype, const void *body, size_t len);
+
+/* Begin a streamed reply (SSE): the head with `Transfer-Encoding: chunked` (HTTP/1.0:
+ * no length, the end of the stream is the close). 0, or -1 when c is broken. */
+int net_stream_begin(net_conn *c, int status, const char *ctype, const char *extra);
+/* One chunk of a stream. 0 sent, 1 partly buffered (wait for on_writeable), -1 broken. */
+int net_stream_write(net_conn *c, const void *data, size_t len);
+
+/* ---- websocket ---- */
+/* Complete the opening handshake of an upgrade request (101), negotiating
+ * permessage-deflate when engine.per_message_deflate is on. On a bad handshake net
+ * answers 400 itself and returns -1. */
+int net_ws_accept(net_conn *c, const h1_req *r);
+/* Append one message as a frame (compressed when negotiated) to out. 0 or -GW_ENOMEM. */
+int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool binary);
+/* Send framed bytes. 0 sent, 1 partly buffered (the rest goes first; wait for
+ * on_writeable before writing again), -1 broken (c is closing). */
+int net_ws_send(net_conn *c, const void *p, size_t len);
+/* Send a close frame (after what was sent before), then close the connection. */
+void net_ws_close(net_conn *c, uint16_t code, const char *reason);
+
+/* Whether output is waiting in the socket's buffer (write nothing more until
+ * on_writeable). */
+bool net_conn_blocked(const net_conn *c);
+/* Close c (after what was already handed over has been written). on_close follows if
+ * c still has a user. */
+void net_close(net_conn *c);
+
+/* ---- the service loop ---- */
+int net_start(const gw_config *cfg);
+/* Run until net_stop_signal. */
+void net_run(void);
+/* Stop accepting, give queued output up to ms milliseconds to go out. */
+void net_drain_output(uint32_t ms);
+void net_stop_signal(void); /* signal-safe */
+void net_destroy(void);
+/* Wake the loop (from any thread); from the loop thread itself it costs nothing. */
+void net_wake(void);
+
+#endif
