@@ -213,7 +213,7 @@ static void plog(const plug *p, int level, const char *fmt, ...) __attribute__((
 
 static void plog(const plug *p, int level, const char *fmt, ...)
 {
-	if (!p->host->log)
+	if (!p->host || !p->host->log) /* check() has no host */
 		return;
 	char line[512];
 	va_list ap;
@@ -311,8 +311,17 @@ static int add_endpoints(plug *p, const char *list, bool listen, int w)
 	return 0;
 }
 
-static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const char *lists[4], char *err,
-			 size_t err_len)
+/* The option to blame, for check(): the index of `name` in opts, else nothing. */
+static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name, int rc)
+{
+	for (size_t i = 0; bad && i < n; i++)
+		if (opts[i].name && strcmp(opts[i].name, name) == 0)
+			*bad = i;
+	return rc;
+}
+
+static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const char *lists[4],
+			 size_t *bad, char *err, size_t err_len)
 {
 	conf *c = &p->c;
 	*c = (conf){.loopback = true,
@@ -331,6 +340,8 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
 		const siogw_option *d = decl_of(o->name);
+		if (bad)
+			*bad = i; /* every failure inside the loop is this option's */
 		if (!d) {
 			seterr(err, err_len,
 			       "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
@@ -392,10 +403,12 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 			c->ipc_mode = (int)mode;
 		}
 	}
+	if (bad)
+		*bad = SIZE_MAX;
 	if (c->max_message > c->queue_bytes) {
 		seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
 		       (long long)c->max_message, (long long)c->queue_bytes);
-		return -SIOGW_EINVAL;
+		return blame(bad, opts, n_opts, "max_message", -SIOGW_EINVAL);
 	}
 	return 0;
 }
@@ -800,20 +813,12 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 	return 0;
 }
 
-static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-		       char *err, size_t err_len)
+/* An instance with its locks and gate, nothing configured. NULL: no memory. */
+static plug *plug_new(void)
 {
-	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "nng: host services table too small or without deliver");
-		return -SIOGW_EINVAL;
-	}
 	plug *p = calloc(1, sizeof *p);
-	if (!p) {
-		seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	p->host = host;
+	if (!p)
+		return NULL;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
@@ -822,17 +827,27 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 	atomic_init(&p->astate, ST_CREATED);
 	p->g = calloc(1, sizeof *p->g);
 	if (!p->g) {
-		free(p);
-		seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
+		plug_free(p);
+		return NULL;
 	}
 	pthread_mutex_init(&p->g->lock, NULL);
 	p->g->p = p;
+	return p;
+}
 
+/*
+ * Everything create() judges: the options, then the sockets and every endpoint created
+ * (not started), so nng itself parses each URL and refuses an unknown transport. No
+ * listening, dialing or thread of ours. On failure err says why and *bad (when non-NULL)
+ * is the index of the option to blame, if any; the caller frees p.
+ */
+static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+			  size_t err_len)
+{
 	const char *lists[4];
-	int rc = parse_options(p, opts, n_opts, lists, err, err_len);
+	int rc = parse_options(p, opts, n_opts, lists, bad, err, err_len);
 	if (rc)
-		goto fail;
+		return rc;
 	/* endpoints in a fixed order: publish listen, publish dial, receive listen, receive dial */
 	static const char *const names[4] = {"publish_listen", "publish_dial", "receive_listen", "receive_dial"};
 	size_t first[5];
@@ -840,7 +855,7 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		first[k] = p->n_ep;
 		if ((rc = add_endpoints(p, lists[k], k % 2 == 0, k / 2))) {
 			seterr(err, err_len, "nng: out of memory");
-			goto fail;
+			return rc;
 		}
 	}
 	first[4] = p->n_ep;
@@ -853,8 +868,7 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		       "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
 		       n_sub == 0 ? "receive from" : "publish to",
 		       n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
-		rc = -SIOGW_EINVAL;
-		goto fail;
+		return blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
 	}
 
 	int rv = nng_pub0_open(&p->s[S_PUB]);
@@ -867,19 +881,51 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		rv = nng_aio_alloc(&p->rx, rx_cb, p);
 	if (rv) {
 		seterr(err, err_len, "nng: cannot open sockets: %s", nng_strerror(rv));
-		rc = map_nng(rv);
-		goto fail;
+		return map_nng(rv);
 	}
 	for (int w = 0; w < 2; w++)
 		if ((rc = setup_socket(p, w, err, err_len)))
-			goto fail;
+			return rc;
 	for (int k = 0; k < 4; k++)
 		for (size_t i = first[k]; i < first[k + 1]; i++)
 			if ((rc = setup_endpoint(p, &p->ep[i], names[k], err, err_len)))
-				goto fail;
+				return blame(bad, opts, n_opts, names[k], rc);
+	return 0;
+}
+
+static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
+		       char *err, size_t err_len)
+{
+	*self = NULL;
+	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
+		seterr(err, err_len, "nng: host services table too small or without deliver");
+		return -SIOGW_EINVAL;
+	}
+	plug *p = plug_new();
+	if (!p) {
+		seterr(err, err_len, "nng: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	p->host = host;
+	int rc = plug_configure(p, opts, n_opts, NULL, err, err_len);
+	if (rc) {
+		plug_free(p);
+		return rc;
+	}
 	*self = p;
 	return 0;
-fail:
+}
+
+/* create() and destroy() back to back: nng judges the URLs; nothing listens or dials.
+ * Opening the sockets starts nng's process-wide worker threads (they stay: -z nodelete). */
+static int plug_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
+{
+	plug *p = plug_new();
+	if (!p) {
+		seterr(err, err_len, "nng: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	int rc = plug_configure(p, opts, n_opts, bad, err, err_len);
 	plug_free(p);
 	return rc;
 }
@@ -1309,4 +1355,5 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.stats = plug_stats,
 	.stop = plug_stop,
 	.destroy = plug_destroy,
+	.check = plug_check,
 };

@@ -8,7 +8,7 @@
 #include "bus/check.h"
 #include "util/err.h"
 
-static const char *memory_so, *failing_check_so, *old_minor_so, *kafka_so, *nng_so; /* kafka, nng: unused yet */
+static const char *memory_so, *failing_check_so, *old_minor_so, *kafka_so, *nng_so;
 
 /*
  * --check's plugin half on "t.yaml" whose adapter.options are `options` (YAML lines
@@ -113,6 +113,55 @@ TEST(memory_cross_option_rule)
 	CHECK(checked);
 }
 
+TEST(kafka_unknown_property)
+{
+	char err[1024];
+	bool checked;
+	CHECK_EQ_INT(check_options(kafka_so,
+				   "    brokers: 127.0.0.1:1\n    rdkafka.socket.keepalive.enable: \"true\"\n"
+				   "    rdkafka.no.such.property: x\n",
+				   &checked, err, sizeof err),
+		     -GW_ECONFIG);
+	CHECK(checked);
+	/* librdkafka's own words after the option's position */
+	CHECK_STR(err, "t.yaml:6:5: adapter.options.rdkafka.no.such.property: kafka: rdkafka.no.such.property: "
+		       "No such configuration property: \"no.such.property\"");
+	/* a value librdkafka refuses */
+	CHECK_EQ_INT(check_options(kafka_so, "    rdkafka.socket.keepalive.enable: maybe\n", &checked, err, sizeof err),
+		     -GW_ECONFIG);
+	CHECK_STR(err, "t.yaml:4:5: adapter.options.rdkafka.socket.keepalive.enable: kafka: "
+		       "rdkafka.socket.keepalive.enable: Expected bool value for \"socket.keepalive.enable\": true or false");
+	/* accepted without contacting anyone (nothing listens on port 1) */
+	CHECK_EQ_INT(check_options(kafka_so, "    brokers: 127.0.0.1:1\n    rdkafka.socket.keepalive.enable: \"true\"\n",
+				   &checked, err, sizeof err),
+		     0);
+	CHECK(checked);
+}
+
+TEST(nng_bad_url)
+{
+	char err[1024];
+	bool checked;
+	CHECK_EQ_INT(check_options(nng_so, "    publish_listen: [\"inproc://check-a\"]\n"
+					   "    receive_dial: [\"inproc://check-b\", \"nosuch://x\"]\n",
+				   &checked, err, sizeof err),
+		     -GW_ECONFIG);
+	CHECK(checked);
+	CHECK_CONTAINS(err, "t.yaml:5:5: adapter.options.receive_dial: nng: receive_dial 'nosuch://x': ");
+	CHECK_EQ_INT(check_options(nng_so, "    publish_listen: [\"tcp://127.0.0.1:notaport\"]\n", &checked, err,
+				   sizeof err),
+		     -GW_ECONFIG);
+	CHECK_CONTAINS(err, "t.yaml:4:5: adapter.options.publish_listen: nng: publish_listen 'tcp://127.0.0.1:notaport': ");
+	/* good URLs: accepted, and nothing listens afterwards (the same URL checks twice) */
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(check_options(nng_so, "    publish_listen: [\"tcp://127.0.0.1:5999\"]\n"
+						   "    receive_listen: [\"ipc:///tmp/siogw-check.ipc\"]\n",
+					   &checked, err, sizeof err),
+			     0);
+		CHECK_STR(err, "");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -137,5 +186,9 @@ int main(int argc, char **argv)
 	RUN(no_blame_one_line);
 	RUN(old_minor_not_called);
 	RUN(memory_cross_option_rule);
+	if (kafka_so)
+		RUN(kafka_unknown_property);
+	if (nng_so)
+		RUN(nng_bad_url);
 	return TEST_END();
 }
