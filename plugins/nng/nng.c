@@ -4,11 +4,12 @@
  * Links against nng and include/siogw/plugin.h only (+ pthreads). docs/nng.md is the
  * user's side of this file: framing, options, topologies.
  *
- * Wire framing. One nng message per bus message: the topic, one space (0x20), the
- * payload — so `nngcat --pub --dial URL --data 'sio.out {...}'` is a backend, and an nng
- * SUB filter is a topic prefix. With `keys: true` the frame is "topic SP key SP payload"
- * (key possibly empty) so publish keys cross the wire; every peer must then agree.
- * Topics (and, with keys, keys) cannot contain a space; publish refuses them.
+ * Wire framing (nng_frame.h: the codec). One nng message per bus message: the topic, one
+ * space (0x20), the payload — so `nngcat --pub --dial URL --data 'sio.out {...}'` is a
+ * backend, and an nng SUB filter is a topic prefix. With `keys: true` the frame is
+ * "topic SP key SP payload" (key possibly empty) so publish keys cross the wire; every
+ * peer must then agree. Topics (and, with keys, keys) cannot contain a space; publish
+ * refuses them.
  *
  * Sockets. One PUB socket (publish) and one SUB socket (receive), each with any number
  * of listeners and dialers. Dialers redial by themselves (reconnect_min/max), so a peer
@@ -76,13 +77,12 @@
 #include <nng/transport/tcp/tcp.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "nng_frame.h"
 #include "siogw/plugin.h"
 
 #define PLUGIN_NAME "nng"
 #define EXPORT __attribute__((visibility("default")))
 
-/* Slack on top of max_message for the topic and key in a received frame. */
-#define FRAME_SLACK (64u * 1024u)
 
 static const siogw_option nng_options[] = {
 	{"publish_listen", SIOGW_OPT_LIST, "tcp://127.0.0.1:5560", 0, -1, NULL,
@@ -517,48 +517,10 @@ static void rx_cb(void *arg)
 
 /* ---- delivery thread ------------------------------------------------------------------- */
 
-typedef struct frame {
-	const char *topic;
-	const void *key;
-	size_t key_len;
-	const void *data;
-	size_t len;
-} frame;
-
-/* Split "topic SP [key SP] payload" in place (the space after the topic becomes NUL). */
-static bool frame_parse(nng_msg *m, bool keys, frame *f)
-{
-	char *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	char *sp = memchr(b, ' ', n);
-	if (!sp || sp == b || memchr(b, '\0', (size_t)(sp - b)))
-		return false;
-	*sp = '\0';
-	f->topic = b;
-	char *rest = sp + 1;
-	size_t rn = n - (size_t)(rest - b);
-	f->key = NULL;
-	f->key_len = 0;
-	if (keys) {
-		char *sp2 = memchr(rest, ' ', rn);
-		if (!sp2)
-			return false;
-		if (sp2 > rest) {
-			f->key = rest;
-			f->key_len = (size_t)(sp2 - rest);
-		}
-		rn -= (size_t)(sp2 + 1 - rest);
-		rest = sp2 + 1;
-	}
-	f->data = rest;
-	f->len = rn;
-	return true;
-}
-
 static void deliver_one(plug *p, nng_msg *m)
 {
-	frame f;
-	if (!frame_parse(m, p->c.keys, &f)) {
+	nf_frame f;
+	if (!nf_parse(nng_msg_body(m), nng_msg_len(m), p->c.keys, &f)) {
 		atomic_fetch_add(&p->dropped_malformed, 1);
 		return;
 	}
@@ -760,7 +722,7 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	int rv;
 	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, (nng_duration)p->c.reconnect_min)) ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, (nng_duration)p->c.reconnect_max)) ||
-	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + FRAME_SLACK))) {
+	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + NF_SLACK))) {
 		seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
@@ -1198,29 +1160,14 @@ static int plug_publish(void *self, const char *topic, const void *key, size_t k
 		return -SIOGW_EINVAL;
 	if (len > (size_t)p->c.max_message)
 		return -SIOGW_EINVAL;
-	bool keys = p->c.keys;
-	if (keys && key_len && (memchr(key, ' ', key_len) || key_len > FRAME_SLACK / 2))
+	size_t total = nf_size(topic, key, key_len, len, p->c.keys);
+	if (total == 0)
 		return -SIOGW_EINVAL;
-	size_t tlen = strlen(topic);
-	if (tlen > FRAME_SLACK / 2)
-		return -SIOGW_EINVAL;
-	size_t total = tlen + 1 + (keys ? key_len + 1 : 0) + len;
 
 	nng_msg *m;
 	if (nng_msg_alloc(&m, total) != 0)
 		return -SIOGW_ENOMEM;
-	char *b = nng_msg_body(m);
-	memcpy(b, topic, tlen);
-	b += tlen;
-	*b++ = ' ';
-	if (keys) {
-		if (key_len)
-			memcpy(b, key, key_len);
-		b += key_len;
-		*b++ = ' ';
-	}
-	if (len)
-		memcpy(b, data, len);
+	nf_encode(nng_msg_body(m), topic, key, key_len, data, len, p->c.keys);
 
 	int rc = 0;
 	pthread_mutex_lock(&p->pub_lock);
