@@ -7,6 +7,7 @@
  */
 #include "app.h"
 #include "bus/bus.h"
+#include "bus/check.h"
 #include "bus/loader.h"
 #include "eio/eio.h"
 #include "http/api.h"
@@ -66,7 +67,8 @@ static int load_config(const char *path, gw_config *cfg)
 	return rc;
 }
 
-/* --check: the config, then the plugin and its options, without listening. */
+/* --check: the config, then the plugin and its options (as the plugin judges them too),
+ * without listening. */
 static int check(gw_config *cfg)
 {
 	gw_plugin *p;
@@ -76,15 +78,14 @@ static int check(gw_config *cfg)
 		return 1;
 	}
 	const siogw_plugin *d = gw_plugin_desc(p);
-	siogw_optval *vals = NULL;
-	size_t n = 0;
-	int rc = gw_config_plugin_options(cfg, d->options, d->n_options, &vals, &n, err, sizeof err);
+	bool checked;
+	int rc = gw_bus_check_options(cfg, p, &checked, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "sio-gateway: %s\n", err);
 	else
-		printf("%s: configuration ok (plugin %s, %zu namespace%s)\n", cfg->path, d->name,
-		       cfg->n_nsps, cfg->n_nsps == 1 ? "" : "s");
-	gw_config_optvals_free(vals, n);
+		printf("%s: configuration ok (plugin %s, %zu namespace%s)%s\n", cfg->path, d->name,
+		       cfg->n_nsps, cfg->n_nsps == 1 ? "" : "s",
+		       checked ? "" : "; the plugin has no check op (ABI 1.0): create() may still refuse its options");
 	gw_plugin_close(p);
 	return rc ? 1 : 0;
 }

@@ -19,6 +19,14 @@ struct gw_plugin {
 	char *path;
 };
 
+/* One line: a dlerror() or plugin text with a newline would break log lines. */
+static void one_line(char *s)
+{
+	for (char *c = s; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+}
+
 static void seterr(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -30,10 +38,7 @@ static void seterr(char *err, size_t err_len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
-	/* One line: a dlerror() text with a newline would break log lines. */
-	for (char *c = err; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
+	one_line(err);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -279,6 +284,33 @@ bool gw_plugin_has(const gw_plugin *p, size_t member_offset)
 	/* Every member added after 1.0 is a function pointer. */
 	return member_offset <= p->desc->size &&
 	       p->desc->size - member_offset >= sizeof(void (*)(void));
+}
+
+int gw_plugin_check(const gw_plugin *p, const siogw_optval *opts, size_t n_opts, bool *checked,
+		    size_t *bad, char *err, size_t err_len)
+{
+	*checked = false;
+	*bad = SIZE_MAX;
+	if (err && err_len)
+		err[0] = '\0';
+	if (!GW_PLUGIN_HAS(p, check) || !p->desc->check)
+		return 0;
+	*checked = true;
+	int rc = p->desc->check(opts, n_opts, bad, err, err_len);
+	if (rc == 0)
+		return 0;
+	if (*bad >= n_opts)
+		*bad = SIZE_MAX;
+	if (rc > 0)
+		rc = -rc; /* the ABI says negative; do not let a sign slip pass for success */
+	if (err && err_len && !err[0])
+		seterr(err, err_len, "plugin %s: options refused (error %d) without a message",
+		       p->desc->name, -rc);
+	else if (err && err_len) {
+		err[err_len - 1] = '\0'; /* a plugin that forgot to terminate */
+		one_line(err);
+	}
+	return rc;
 }
 
 void gw_plugin_close(gw_plugin *p)

@@ -54,6 +54,16 @@ const char *gw_plugin_path(const gw_plugin *p);
 bool gw_plugin_has(const gw_plugin *p, size_t member_offset);
 #define GW_PLUGIN_HAS(p, member) gw_plugin_has((p), offsetof(siogw_plugin, member))
 
+/*
+ * Ask the plugin to judge resolved options (its check op, ABI 1.1). *checked says
+ * whether it could: false for a plugin built against 1.0 or with check == NULL, and
+ * then 0 is returned. Otherwise the op's result: 0, or its negative code with its one
+ * line in err (a generic line when it wrote none) and *bad the index into opts it
+ * blamed, SIZE_MAX when none (or out of range). May block; main thread, --check only.
+ */
+int gw_plugin_check(const gw_plugin *p, const siogw_optval *opts, size_t n_opts, bool *checked,
+		    size_t *bad, char *err, size_t err_len);
+
 /* dlclose and free. NULL is fine. Destroy every plugin instance first: the
  * descriptor and all plugin code are gone after this. */
 void gw_plugin_close(gw_plugin *p);

@@ -32,7 +32,18 @@ static size_t path_append(cfg_path *p, const char *fmt, ...)
 
 size_t cfg_path_key(cfg_path *p, const char *key)
 {
-	return path_append(p, "%s%s", p->len ? "." : "", key);
+	/* A quoted key may hold control characters; escape them so that the error that
+	 * quotes this path stays one line. Longer than the path could hold is cut anyway. */
+	char safe[CFG_PATH_MAX];
+	size_t o = 0;
+	for (const unsigned char *c = (const unsigned char *)key; *c && o + 5 < sizeof safe; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			o += (size_t)snprintf(safe + o, sizeof safe - o, "\\x%02x", *c);
+		else
+			safe[o++] = (char)*c;
+	}
+	safe[o] = '\0';
+	return path_append(p, "%s%s", p->len ? "." : "", safe);
 }
 
 size_t cfg_path_index(cfg_path *p, size_t i)

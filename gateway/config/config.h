@@ -144,6 +144,16 @@ int gw_config_plugin_options(const gw_config *cfg, const siogw_option *table, si
 			     siogw_optval **out, size_t *n_out, char *err, size_t err_len);
 void gw_config_optvals_free(siogw_optval *v, size_t n);
 
+/*
+ * A plugin refused resolved options (its check op): write `msg` as a config error,
+ * "file:line:col: adapter.options.KEY: msg", at the key as written when vals[bad] was
+ * given in adapter.options; at adapter.options (or adapter) when it was a default,
+ * with " (the default)" appended; "file:line:col: adapter.options: msg" when bad is
+ * SIZE_MAX. msg and err must not overlap. Returns -GW_ECONFIG.
+ */
+int gw_config_plugin_refused(const gw_config *cfg, const siogw_optval *vals, size_t n, size_t bad,
+			     const char *msg, char *err, size_t err_len);
+
 /* Print the option table as help text (for --plugin-help). */
 void gw_config_print_options(const siogw_option *table, size_t n, void *file /* FILE* */);
 

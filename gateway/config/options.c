@@ -235,6 +235,31 @@ void gw_config_optvals_free(siogw_optval *v, size_t n)
 	free(v);
 }
 
+int gw_config_plugin_refused(const gw_config *cfg, const siogw_optval *vals, size_t n, size_t bad,
+			     const char *msg, char *err, size_t err_len)
+{
+	const cfg_node *opts = cfg->adapter.options, *at = NULL;
+	cfg_path path = {.len = 0};
+	cfg_path_key(&path, "adapter");
+	cfg_path_key(&path, "options");
+	const char *name = bad < n ? vals[bad].name : NULL;
+	if (name) {
+		cfg_path_key(&path, name);
+		for (size_t i = 0; opts && opts->kind == CFG_MAP && i < opts->n && !at; i++)
+			if (strcmp(opts->keys[i]->str, name) == 0)
+				at = opts->keys[i];
+	}
+	bool is_default = name && !at;
+	if (!at)
+		at = opts ? opts : cfg_map_get(cfg->root, "adapter");
+	if (at)
+		cfg_error(err, err_len, at, path.buf, "%s%s", msg, is_default ? " (the default)" : "");
+	else /* no adapter section at all: the embedded defaults */
+		snprintf(err, err_len, "%s: %s: %s%s", cfg->path ? cfg->path : "?", path.buf, msg,
+			 is_default ? " (the default)" : "");
+	return -GW_ECONFIG;
+}
+
 /* ---- --plugin-help ---------------------------------------------------------------- */
 
 static const char *type_name(siogw_opt_type t)

@@ -8,12 +8,16 @@
  *
  *   create → start → subscribe/unsubscribe/publish (any order, repeated) → stop → destroy
  *
+ * Apart from that lifecycle, `sio-gateway --check` calls check() (ABI 1.1, optional):
+ * it judges the resolved options as create() would, without creating an instance.
+ *
  * Threads. The gateway makes every ops call from its service thread unless stated
  * otherwise (a plugin should still tolerate calls from several threads: the test
  * battery and future multi-loop gateways do that), and ops must not block (no
  * network round trips, no waiting on locks held by plugin threads for long). A plugin runs its own threads for I/O and hands received
  * messages back through host->deliver(), which is safe to call from any thread.
- * create(), start(), stop() and destroy() may block (they run at startup/shutdown).
+ * create(), start(), stop() and destroy() may block (they run at startup/shutdown);
+ * so may check(), which runs on the main thread of `--check` only.
  *
  * Compatibility. The ops table only grows at its end. A plugin built against an older
  * minor keeps working: the host reads `size` and never calls a member beyond it. The
@@ -38,7 +42,7 @@ extern "C" {
 
 #define SIOGW_PLUGIN_MAGIC 0x53494f47u /* "SIOG" */
 #define SIOGW_ABI_MAJOR 1
-#define SIOGW_ABI_MINOR 0
+#define SIOGW_ABI_MINOR 1 /* 1.1: check() */
 #define SIOGW_PLUGIN_SYMBOL "siogw_plugin_v1"
 
 /* Error codes returned (negated) by ops. */
@@ -176,6 +180,25 @@ typedef struct siogw_plugin {
 	void (*stop)(void *self);
 	/* Free everything. Called once, after stop(). */
 	void (*destroy)(void *self);
+
+	/* ---- ABI 1.1. The host calls these only when `size` covers them. ---------- */
+
+	/*
+	 * Judge options as create() would, without creating anything: no instance, no
+	 * listening, no connection, no host service (there is no host table), nothing
+	 * left behind on return (a library's process-wide worker threads aside).
+	 * `sio-gateway --check` calls it on its main thread once the options passed the
+	 * declared table. May block (a library may resolve a host name), but briefly.
+	 * opts/n_opts are what create() would get, borrowed for the call.
+	 * Returns 0 when create() would accept them. Otherwise -SIOGW_E* with one line in
+	 * err (where a library refused, its own message, e.g. librdkafka's), and
+	 * *bad_opt set to the index in opts of the option to blame, so that the host
+	 * prints where that option is written; *bad_opt is left alone (the host sets it to
+	 * SIZE_MAX first) when no single option is at fault.
+	 * NULL: the plugin judges nothing beyond its option table.
+	 */
+	int (*check)(const siogw_optval *opts, size_t n_opts, size_t *bad_opt, char *err,
+		     size_t err_len);
 } siogw_plugin;
 
 #ifdef __cplusplus

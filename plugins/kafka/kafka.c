@@ -377,7 +377,7 @@ static void klog(const kafka *k, int level, const char *fmt, ...) __attribute__(
 
 static void klog(const kafka *k, int level, const char *fmt, ...)
 {
-	if (!k->host->log)
+	if (!k->host || !k->host->log) /* check() has no host */
 		return;
 	char line[768];
 	va_list ap;
@@ -633,20 +633,29 @@ static int check_topic_spec(const char *name, const char *spec, char *err, size_
 
 static void kafka_free(kafka *k);
 
-static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-			char *err, size_t err_len)
+/* The option to blame, for check(): by index, or by name (SIZE_MAX when the value came
+ * from nowhere the host can point at). Returns -SIOGW_EINVAL for the caller to return. */
+static int blame_at(size_t *bad, size_t i)
 {
-	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "kafka: host services table too small or without deliver");
-		return -SIOGW_EINVAL;
-	}
+	if (bad)
+		*bad = i;
+	return -SIOGW_EINVAL;
+}
+
+static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (opts[i].name && strcmp(opts[i].name, name) == 0)
+			return blame_at(bad, i);
+	return -SIOGW_EINVAL;
+}
+
+/* An instance with its locks, nothing configured, nothing running. NULL: no memory. */
+static kafka *kafka_new(void)
+{
 	kafka *k = calloc(1, sizeof *k);
-	if (!k) {
-		seterr(err, err_len, "kafka: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	k->host = host;
+	if (!k)
+		return NULL;
 	pthread_rwlockattr_t ra;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -665,7 +674,19 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 	pthread_mutex_init(&k->st_lock, NULL);
 	k->dr_head.prev = k->dr_head.next = &k->dr_head;
 	atomic_init(&k->state, ST_CREATED);
+	return k;
+}
 
+/*
+ * Everything create() judges: the options, then both librdkafka configurations (our
+ * defaults, then the operator's pass-through properties, which librdkafka judges in
+ * rd_kafka_conf_set). No handle, thread or connection yet: that is start(). On failure
+ * err says why and *bad (when non-NULL) is the index of the option to blame, if any;
+ * the caller frees k.
+ */
+static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+			   size_t err_len)
+{
 	/* Every entry must be one we declared (another host may call us too). */
 	for (size_t i = 0; i < n_opts; i++) {
 		bool prefix;
@@ -673,7 +694,7 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 		if (!d || !opts[i].str) {
 			seterr(err, err_len, "kafka: unknown option '%s' (see --plugin-help kafka)",
 			       opts[i].name ? opts[i].name : "(null)");
-			goto fail;
+			return blame_at(bad, i);
 		}
 		if (prefix)
 			continue;
@@ -681,12 +702,12 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 		    d->min <= d->max && (opts[i].num < d->min || opts[i].num > d->max)) {
 			seterr(err, err_len, "kafka: option %s = %lld out of range [%lld, %lld]", d->name,
 			       (long long)opts[i].num, (long long)d->min, (long long)d->max);
-			goto fail;
+			return blame_at(bad, i);
 		}
 		if (d->type == SIOGW_OPT_ENUM && enum_index(d->choices, opts[i].str) < 0) {
 			seterr(err, err_len, "kafka: option %s: '%s' is not one of %s", d->name, opts[i].str,
 			       d->choices);
-			goto fail;
+			return blame_at(bad, i);
 		}
 	}
 
@@ -714,11 +735,11 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 		k->metadata_refresh = 100;
 	if (!k->brokers[0]) {
 		seterr(err, err_len, "kafka: brokers is empty");
-		goto fail;
+		return blame(bad, opts, n_opts, "brokers");
 	}
 	if (idem && strcmp(acks, "all") != 0) {
 		seterr(err, err_len, "kafka: idempotence needs acks: all (got acks: %s; set idempotence: false)", acks);
-		goto fail;
+		return blame(bad, opts, n_opts, "acks");
 	}
 
 	const char *req = opt_str(opts, n_opts, "topics", NULL);
@@ -738,7 +759,7 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 			k->required[k->n_required++] = t;
 			if (!topic_legal(t)) {
 				seterr(err, err_len, "kafka: topics: '%s' is not a legal Kafka topic name", t);
-				goto fail;
+				return blame(bad, opts, n_opts, "topics");
 			}
 			p = comma ? comma + 1 : p + l;
 		}
@@ -754,11 +775,15 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 	k->pconf = rd_kafka_conf_new();
 	k->cconf = rd_kafka_conf_new();
 	char num[32];
+	if (!k->pconf || !k->cconf)
+		goto oom;
 	if (conf_set(k->pconf, "bootstrap.servers", k->brokers, "brokers: ", err, err_len) ||
-	    conf_set(k->cconf, "bootstrap.servers", k->brokers, "brokers: ", err, err_len) ||
-	    conf_set(k->pconf, "client.id", k->client_id, "client_id: ", err, err_len) ||
-	    conf_set(k->cconf, "client.id", k->client_id, "client_id: ", err, err_len) ||
-	    conf_set(k->pconf, "enable.idempotence", idem ? "true" : "false", NULL, err, err_len) ||
+	    conf_set(k->cconf, "bootstrap.servers", k->brokers, "brokers: ", err, err_len))
+		return blame(bad, opts, n_opts, "brokers");
+	if (conf_set(k->pconf, "client.id", k->client_id, "client_id: ", err, err_len) ||
+	    conf_set(k->cconf, "client.id", k->client_id, "client_id: ", err, err_len))
+		return blame(bad, opts, n_opts, "client_id");
+	if (conf_set(k->pconf, "enable.idempotence", idem ? "true" : "false", NULL, err, err_len) ||
 	    conf_set(k->pconf, "acks", acks, NULL, err, err_len) ||
 	    conf_set(k->pconf, "partitioner", "murmur2_random", NULL, err, err_len) ||
 	    conf_set(k->pconf, "reconnect.backoff.max.ms", "2000", NULL, err, err_len) ||
@@ -769,32 +794,32 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 	    conf_set(k->cconf, "auto.offset.reset", "latest", NULL, err, err_len) ||
 	    conf_set(k->cconf, "allow.auto.create.topics", k->create_mode == CREATE_OFF ? "false" : "true",
 		     NULL, err, err_len))
-		goto fail;
+		return -SIOGW_EINVAL; /* one of our own settings: nothing to blame */
 	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "linger", 5));
 	if (conf_set(k->pconf, "linger.ms", num, "linger: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "linger");
 	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "delivery_timeout", 120000));
 	if (conf_set(k->pconf, "message.timeout.ms", num, "delivery_timeout: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "delivery_timeout");
 	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "buffer_messages", 100000));
 	if (conf_set(k->pconf, "queue.buffering.max.messages", num, "buffer_messages: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "buffer_messages");
 	int64_t kb = (opt_num(opts, n_opts, "buffer_bytes", 64ll << 20) + 1023) / 1024;
 	snprintf(num, sizeof num, "%lld", (long long)kb);
 	if (conf_set(k->pconf, "queue.buffering.max.kbytes", num, "buffer_bytes: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "buffer_bytes");
 	int64_t maxmsg = opt_num(opts, n_opts, "max_message", 1 << 20);
 	snprintf(num, sizeof num, "%lld", (long long)maxmsg);
 	if (conf_set(k->pconf, "message.max.bytes", num, "max_message: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "max_message");
 	/* a consumer must fetch what the producer may send */
 	int64_t fetch = maxmsg + (1 << 20) > 52428800 ? maxmsg + (1 << 20) : 52428800;
 	snprintf(num, sizeof num, "%lld", (long long)fetch);
 	if (conf_set(k->cconf, "fetch.max.bytes", num, "max_message: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "max_message");
 	snprintf(num, sizeof num, "%lld", (long long)(fetch * 2 > 100000000 ? fetch * 2 : 100000000));
 	if (conf_set(k->cconf, "receive.message.max.bytes", num, "max_message: ", err, err_len))
-		goto fail;
+		return blame(bad, opts, n_opts, "max_message");
 	{
 		/* librdkafka needs a group for its consumer API; this one is never joined nor
 		 * committed to (the operator may override rdkafka_consumer.group.id). */
@@ -802,29 +827,29 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 		char gid[160];
 		snprintf(gid, sizeof gid, "siogw-%s-%08x", k->client_id, r);
 		if (conf_set(k->cconf, "group.id", gid, NULL, err, err_len))
-			goto fail;
+			return blame(bad, opts, n_opts, "client_id");
 	}
 	for (size_t i = 0; i < n_opts; i++) {
 		const char *name = opts[i].name;
 		if (!strncmp(name, "rdkafka.", 8)) {
 			if (conf_set(k->pconf, name + 8, opts[i].str, "rdkafka.", err, err_len) ||
 			    conf_set(k->cconf, name + 8, opts[i].str, "rdkafka.", err, err_len))
-				goto fail;
+				return blame_at(bad, i);
 		} else if (!strncmp(name, "rdkafka_producer.", 17)) {
 			if (conf_set(k->pconf, name + 17, opts[i].str, "rdkafka_producer.", err, err_len))
-				goto fail;
+				return blame_at(bad, i);
 		} else if (!strncmp(name, "rdkafka_consumer.", 17)) {
 			if (conf_set(k->cconf, name + 17, opts[i].str, "rdkafka_consumer.", err, err_len))
-				goto fail;
+				return blame_at(bad, i);
 		} else if (!strncmp(name, "topic_config.", 13)) {
 			k->topic_configs[k->n_topic_configs++] = &opts[i];
 		} else if (!strncmp(name, "topic.", 6)) {
 			if (!topic_legal(name + 6)) {
 				seterr(err, err_len, "kafka: %s: '%s' is not a legal Kafka topic name", name, name + 6);
-				goto fail;
+				return blame_at(bad, i);
 			}
 			if (check_topic_spec(name + 6, opts[i].str, err, err_len))
-				goto fail;
+				return blame_at(bad, i);
 			k->topic_specs[k->n_topic_specs++] = (topic_spec){name + 6, opts[i].str};
 		}
 	}
@@ -835,15 +860,46 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 	rd_kafka_conf_set_error_cb(k->pconf, on_rd_error);
 	rd_kafka_conf_set_error_cb(k->cconf, on_rd_error);
 	rd_kafka_conf_set_dr_msg_cb(k->pconf, on_rd_dr);
-	*self = k;
 	return 0;
 oom:
 	seterr(err, err_len, "kafka: out of memory");
-	kafka_free(k);
 	return -SIOGW_ENOMEM;
-fail:
+}
+
+static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
+			char *err, size_t err_len)
+{
+	*self = NULL;
+	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
+		seterr(err, err_len, "kafka: host services table too small or without deliver");
+		return -SIOGW_EINVAL;
+	}
+	kafka *k = kafka_new();
+	if (!k) {
+		seterr(err, err_len, "kafka: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	k->host = host;
+	int rc = kafka_configure(k, opts, n_opts, NULL, err, err_len);
+	if (rc) {
+		kafka_free(k);
+		return rc;
+	}
+	*self = k;
+	return 0;
+}
+
+/* create() without the instance: librdkafka judges the rdkafka.* properties here too. */
+static int kafka_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
+{
+	kafka *k = kafka_new();
+	if (!k) {
+		seterr(err, err_len, "kafka: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	int rc = kafka_configure(k, opts, n_opts, bad, err, err_len);
 	kafka_free(k);
-	return -SIOGW_EINVAL;
+	return rc;
 }
 
 /* ---- subscriptions ----------------------------------------------------------- */
@@ -2227,4 +2283,5 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.stats = kafka_stats,
 	.stop = kafka_stop,
 	.destroy = kafka_destroy,
+	.check = kafka_check,
 };

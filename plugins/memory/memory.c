@@ -168,35 +168,39 @@ static sub *find_sub(mem *m, uint64_t id)
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-		      char *err, size_t err_len)
+/* What create() takes from the options; also the whole of check(). */
+typedef struct mem_conf {
+	int64_t queue, queue_bytes, max_message;
+	bool inline_delivery;
+} mem_conf;
+
+/* On failure *bad (when non-NULL) is the index of the option to blame, if there is one. */
+static int mem_parse(const siogw_optval *opts, size_t n_opts, mem_conf *c, size_t *bad, char *err,
+		     size_t err_len)
 {
-	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "memory: host services table too small or without deliver");
-		return -SIOGW_EINVAL;
-	}
-	int64_t queue = DEF_QUEUE, queue_bytes = DEF_QUEUE_BYTES, max_message = DEF_MAX_MESSAGE;
-	bool inline_delivery = false;
+	*c = (mem_conf){.queue = DEF_QUEUE, .queue_bytes = DEF_QUEUE_BYTES, .max_message = DEF_MAX_MESSAGE};
+	size_t max_message_at = SIZE_MAX;
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
 		int64_t *dst = NULL;
 		const siogw_option *decl = NULL;
+		if (bad)
+			*bad = i;
 		if (o->name && strcmp(o->name, "delivery") == 0) {
 			if (!o->str || (strcmp(o->str, "thread") != 0 && strcmp(o->str, "inline") != 0)) {
 				seterr(err, err_len, "memory: delivery must be thread or inline, not '%s'",
 				       o->str ? o->str : "(null)");
 				return -SIOGW_EINVAL;
 			}
-			inline_delivery = strcmp(o->str, "inline") == 0;
+			c->inline_delivery = strcmp(o->str, "inline") == 0;
 			continue;
 		}
 		if (o->name && strcmp(o->name, "queue") == 0)
-			dst = &queue, decl = &mem_options[0];
+			dst = &c->queue, decl = &mem_options[0];
 		else if (o->name && strcmp(o->name, "queue_bytes") == 0)
-			dst = &queue_bytes, decl = &mem_options[1];
+			dst = &c->queue_bytes, decl = &mem_options[1];
 		else if (o->name && strcmp(o->name, "max_message") == 0)
-			dst = &max_message, decl = &mem_options[2];
+			dst = &c->max_message, decl = &mem_options[2], max_message_at = i;
 		if (!dst) {
 			seterr(err, err_len,
 			       "memory: unknown option '%s' (valid: queue, queue_bytes, max_message, delivery)",
@@ -210,11 +214,41 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 		}
 		*dst = o->num;
 	}
-	if (max_message > queue_bytes) {
+	if (bad)
+		*bad = max_message_at;
+	if (c->max_message > c->queue_bytes) {
 		seterr(err, err_len, "memory: max_message (%lld) must not exceed queue_bytes (%lld)",
-		       (long long)max_message, (long long)queue_bytes);
+		       (long long)c->max_message, (long long)c->queue_bytes);
 		return -SIOGW_EINVAL;
 	}
+	return 0;
+}
+
+/* The one cross-option rule (max_message <= queue_bytes) is what the table cannot say. */
+static int mem_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
+{
+	mem_conf c;
+	size_t at = SIZE_MAX;
+	int rc = mem_parse(opts, n_opts, &c, &at, err, err_len);
+	if (rc && at != SIZE_MAX)
+		*bad = at;
+	return rc;
+}
+
+static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
+		      char *err, size_t err_len)
+{
+	*self = NULL;
+	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
+		seterr(err, err_len, "memory: host services table too small or without deliver");
+		return -SIOGW_EINVAL;
+	}
+	mem_conf c;
+	int rc = mem_parse(opts, n_opts, &c, NULL, err, err_len);
+	if (rc)
+		return rc;
+	int64_t queue = c.queue, queue_bytes = c.queue_bytes, max_message = c.max_message;
+	bool inline_delivery = c.inline_delivery;
 
 	mem *m = calloc(1, sizeof *m);
 	if (!m) {
@@ -689,4 +723,5 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.stats = mem_stats,
 	.stop = mem_stop,
 	.destroy = mem_destroy,
+	.check = mem_check,
 };

@@ -4,11 +4,12 @@
  * Links against nng and include/siogw/plugin.h only (+ pthreads). docs/nng.md is the
  * user's side of this file: framing, options, topologies.
  *
- * Wire framing. One nng message per bus message: the topic, one space (0x20), the
- * payload — so `nngcat --pub --dial URL --data 'sio.out {...}'` is a backend, and an nng
- * SUB filter is a topic prefix. With `keys: true` the frame is "topic SP key SP payload"
- * (key possibly empty) so publish keys cross the wire; every peer must then agree.
- * Topics (and, with keys, keys) cannot contain a space; publish refuses them.
+ * Wire framing (nng_frame.h: the codec). One nng message per bus message: the topic, one
+ * space (0x20), the payload — so `nngcat --pub --dial URL --data 'sio.out {...}'` is a
+ * backend, and an nng SUB filter is a topic prefix. With `keys: true` the frame is
+ * "topic SP key SP payload" (key possibly empty) so publish keys cross the wire; every
+ * peer must then agree. Topics (and, with keys, keys) cannot contain a space; publish
+ * refuses them.
  *
  * Sockets. One PUB socket (publish) and one SUB socket (receive), each with any number
  * of listeners and dialers. Dialers redial by themselves (reconnect_min/max), so a peer
@@ -76,13 +77,12 @@
 #include <nng/transport/tcp/tcp.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "nng_frame.h"
 #include "siogw/plugin.h"
 
 #define PLUGIN_NAME "nng"
 #define EXPORT __attribute__((visibility("default")))
 
-/* Slack on top of max_message for the topic and key in a received frame. */
-#define FRAME_SLACK (64u * 1024u)
 
 static const siogw_option nng_options[] = {
 	{"publish_listen", SIOGW_OPT_LIST, "tcp://127.0.0.1:5560", 0, -1, NULL,
@@ -213,7 +213,7 @@ static void plog(const plug *p, int level, const char *fmt, ...) __attribute__((
 
 static void plog(const plug *p, int level, const char *fmt, ...)
 {
-	if (!p->host->log)
+	if (!p->host || !p->host->log) /* check() has no host */
 		return;
 	char line[512];
 	va_list ap;
@@ -311,8 +311,17 @@ static int add_endpoints(plug *p, const char *list, bool listen, int w)
 	return 0;
 }
 
-static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const char *lists[4], char *err,
-			 size_t err_len)
+/* The option to blame, for check(): the index of `name` in opts, else nothing. */
+static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name, int rc)
+{
+	for (size_t i = 0; bad && i < n; i++)
+		if (opts[i].name && strcmp(opts[i].name, name) == 0)
+			*bad = i;
+	return rc;
+}
+
+static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const char *lists[4],
+			 size_t *bad, char *err, size_t err_len)
 {
 	conf *c = &p->c;
 	*c = (conf){.loopback = true,
@@ -331,6 +340,8 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
 		const siogw_option *d = decl_of(o->name);
+		if (bad)
+			*bad = i; /* every failure inside the loop is this option's */
 		if (!d) {
 			seterr(err, err_len,
 			       "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
@@ -392,10 +403,12 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 			c->ipc_mode = (int)mode;
 		}
 	}
+	if (bad)
+		*bad = SIZE_MAX;
 	if (c->max_message > c->queue_bytes) {
 		seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
 		       (long long)c->max_message, (long long)c->queue_bytes);
-		return -SIOGW_EINVAL;
+		return blame(bad, opts, n_opts, "max_message", -SIOGW_EINVAL);
 	}
 	return 0;
 }
@@ -504,48 +517,10 @@ static void rx_cb(void *arg)
 
 /* ---- delivery thread ------------------------------------------------------------------- */
 
-typedef struct frame {
-	const char *topic;
-	const void *key;
-	size_t key_len;
-	const void *data;
-	size_t len;
-} frame;
-
-/* Split "topic SP [key SP] payload" in place (the space after the topic becomes NUL). */
-static bool frame_parse(nng_msg *m, bool keys, frame *f)
-{
-	char *b = nng_msg_body(m);
-	size_t n = nng_msg_len(m);
-	char *sp = memchr(b, ' ', n);
-	if (!sp || sp == b || memchr(b, '\0', (size_t)(sp - b)))
-		return false;
-	*sp = '\0';
-	f->topic = b;
-	char *rest = sp + 1;
-	size_t rn = n - (size_t)(rest - b);
-	f->key = NULL;
-	f->key_len = 0;
-	if (keys) {
-		char *sp2 = memchr(rest, ' ', rn);
-		if (!sp2)
-			return false;
-		if (sp2 > rest) {
-			f->key = rest;
-			f->key_len = (size_t)(sp2 - rest);
-		}
-		rn -= (size_t)(sp2 + 1 - rest);
-		rest = sp2 + 1;
-	}
-	f->data = rest;
-	f->len = rn;
-	return true;
-}
-
 static void deliver_one(plug *p, nng_msg *m)
 {
-	frame f;
-	if (!frame_parse(m, p->c.keys, &f)) {
+	nf_frame f;
+	if (!nf_parse(nng_msg_body(m), nng_msg_len(m), p->c.keys, &f)) {
 		atomic_fetch_add(&p->dropped_malformed, 1);
 		return;
 	}
@@ -747,7 +722,7 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	int rv;
 	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, (nng_duration)p->c.reconnect_min)) ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, (nng_duration)p->c.reconnect_max)) ||
-	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + FRAME_SLACK))) {
+	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + NF_SLACK))) {
 		seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
@@ -800,20 +775,12 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 	return 0;
 }
 
-static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-		       char *err, size_t err_len)
+/* An instance with its locks and gate, nothing configured. NULL: no memory. */
+static plug *plug_new(void)
 {
-	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "nng: host services table too small or without deliver");
-		return -SIOGW_EINVAL;
-	}
 	plug *p = calloc(1, sizeof *p);
-	if (!p) {
-		seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	p->host = host;
+	if (!p)
+		return NULL;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
@@ -822,17 +789,27 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 	atomic_init(&p->astate, ST_CREATED);
 	p->g = calloc(1, sizeof *p->g);
 	if (!p->g) {
-		free(p);
-		seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
+		plug_free(p);
+		return NULL;
 	}
 	pthread_mutex_init(&p->g->lock, NULL);
 	p->g->p = p;
+	return p;
+}
 
+/*
+ * Everything create() judges: the options, then the sockets and every endpoint created
+ * (not started), so nng itself parses each URL and refuses an unknown transport. No
+ * listening, dialing or thread of ours. On failure err says why and *bad (when non-NULL)
+ * is the index of the option to blame, if any; the caller frees p.
+ */
+static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+			  size_t err_len)
+{
 	const char *lists[4];
-	int rc = parse_options(p, opts, n_opts, lists, err, err_len);
+	int rc = parse_options(p, opts, n_opts, lists, bad, err, err_len);
 	if (rc)
-		goto fail;
+		return rc;
 	/* endpoints in a fixed order: publish listen, publish dial, receive listen, receive dial */
 	static const char *const names[4] = {"publish_listen", "publish_dial", "receive_listen", "receive_dial"};
 	size_t first[5];
@@ -840,7 +817,7 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		first[k] = p->n_ep;
 		if ((rc = add_endpoints(p, lists[k], k % 2 == 0, k / 2))) {
 			seterr(err, err_len, "nng: out of memory");
-			goto fail;
+			return rc;
 		}
 	}
 	first[4] = p->n_ep;
@@ -853,8 +830,7 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		       "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
 		       n_sub == 0 ? "receive from" : "publish to",
 		       n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
-		rc = -SIOGW_EINVAL;
-		goto fail;
+		return blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
 	}
 
 	int rv = nng_pub0_open(&p->s[S_PUB]);
@@ -867,19 +843,51 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		rv = nng_aio_alloc(&p->rx, rx_cb, p);
 	if (rv) {
 		seterr(err, err_len, "nng: cannot open sockets: %s", nng_strerror(rv));
-		rc = map_nng(rv);
-		goto fail;
+		return map_nng(rv);
 	}
 	for (int w = 0; w < 2; w++)
 		if ((rc = setup_socket(p, w, err, err_len)))
-			goto fail;
+			return rc;
 	for (int k = 0; k < 4; k++)
 		for (size_t i = first[k]; i < first[k + 1]; i++)
 			if ((rc = setup_endpoint(p, &p->ep[i], names[k], err, err_len)))
-				goto fail;
+				return blame(bad, opts, n_opts, names[k], rc);
+	return 0;
+}
+
+static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
+		       char *err, size_t err_len)
+{
+	*self = NULL;
+	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
+		seterr(err, err_len, "nng: host services table too small or without deliver");
+		return -SIOGW_EINVAL;
+	}
+	plug *p = plug_new();
+	if (!p) {
+		seterr(err, err_len, "nng: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	p->host = host;
+	int rc = plug_configure(p, opts, n_opts, NULL, err, err_len);
+	if (rc) {
+		plug_free(p);
+		return rc;
+	}
 	*self = p;
 	return 0;
-fail:
+}
+
+/* create() and destroy() back to back: nng judges the URLs; nothing listens or dials.
+ * Opening the sockets starts nng's process-wide worker threads (they stay: -z nodelete). */
+static int plug_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
+{
+	plug *p = plug_new();
+	if (!p) {
+		seterr(err, err_len, "nng: out of memory");
+		return -SIOGW_ENOMEM;
+	}
+	int rc = plug_configure(p, opts, n_opts, bad, err, err_len);
 	plug_free(p);
 	return rc;
 }
@@ -1152,29 +1160,14 @@ static int plug_publish(void *self, const char *topic, const void *key, size_t k
 		return -SIOGW_EINVAL;
 	if (len > (size_t)p->c.max_message)
 		return -SIOGW_EINVAL;
-	bool keys = p->c.keys;
-	if (keys && key_len && (memchr(key, ' ', key_len) || key_len > FRAME_SLACK / 2))
+	size_t total = nf_size(topic, key, key_len, len, p->c.keys);
+	if (total == 0)
 		return -SIOGW_EINVAL;
-	size_t tlen = strlen(topic);
-	if (tlen > FRAME_SLACK / 2)
-		return -SIOGW_EINVAL;
-	size_t total = tlen + 1 + (keys ? key_len + 1 : 0) + len;
 
 	nng_msg *m;
 	if (nng_msg_alloc(&m, total) != 0)
 		return -SIOGW_ENOMEM;
-	char *b = nng_msg_body(m);
-	memcpy(b, topic, tlen);
-	b += tlen;
-	*b++ = ' ';
-	if (keys) {
-		if (key_len)
-			memcpy(b, key, key_len);
-		b += key_len;
-		*b++ = ' ';
-	}
-	if (len)
-		memcpy(b, data, len);
+	nf_encode(nng_msg_body(m), topic, key, key_len, data, len, p->c.keys);
 
 	int rc = 0;
 	pthread_mutex_lock(&p->pub_lock);
@@ -1309,4 +1302,5 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.stats = plug_stats,
 	.stop = plug_stop,
 	.destroy = plug_destroy,
+	.check = plug_check,
 };

@@ -6,6 +6,7 @@
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const path = require('node:path');
 const { describe, it: nodeIt } = require('node:test');
 const h = require('./helpers/gateway');
 
@@ -38,6 +39,37 @@ describe('configuration', () => {
     assert.match(msg, /engine\.no_such_option/);
     assert.match(msg, /ping_interval_ms/, 'lists the valid keys');
   });
+
+  /* The yaml with adapter.options replaced by `opts` ({key: value}), and the line of `key`. */
+  function withPluginOptions(plugin, opts, key) {
+    const yaml = baseYaml().replace('adapter:\n  plugin: "memory"\n  options: {}\n',
+      `adapter:\n  plugin: "${plugin}"\n  options:\n${Object.entries(opts).map(([k, v]) => `    ${k}: ${v}\n`).join('')}`);
+    assert.notEqual(yaml, baseYaml(), 'the harness writes adapter as expected');
+    return { yaml, line: yaml.split('\n').findIndex((l) => l.startsWith(`    ${key}:`)) + 1 };
+  }
+
+  nodeIt('--check asks the plugin: a rule only it knows fails with its message at file:line', async () => {
+    const { yaml, line } = withPluginOptions('memory', { queue_bytes: '1m', max_message: '2m' }, 'max_message');
+    const p = h.writeConfig(yaml);
+    const r = await h.runGateway(['--check', '-c', p]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(r.stderr.trim(), `sio-gateway: ${p}:${line}:5: adapter.options.max_message: ` +
+      'memory: max_message (2097152) must not exceed queue_bytes (1048576)');
+  });
+
+  const kafkaSo = path.join(path.dirname(h.gatewayBinary()), '..', 'plugins', 'kafka', 'kafka.so');
+  nodeIt('--check refuses an rdkafka.* property librdkafka does not know, with its message at file:line',
+    { skip: !fs.existsSync(kafkaSo) && 'no kafka plugin in this build' }, async () => {
+      const { yaml, line } = withPluginOptions('kafka',
+        { brokers: '127.0.0.1:1', 'rdkafka.socket.keepalive.enable': '"true"', 'rdkafka.no.such.property': 'x' },
+        'rdkafka.no.such.property');
+      const p = h.writeConfig(yaml);
+      const r = await h.runGateway(['--check', '-c', p]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.ok(r.stderr.includes(`${p}:${line}:5: adapter.options.rdkafka.no.such.property: `), r.stderr);
+      assert.match(r.stderr, /kafka: rdkafka\.no\.such\.property: No such configuration property: "no\.such\.property"/);
+      assert.equal(r.stdout, '');
+    });
 
   nodeIt('running with a bad config exits non-zero at once (no listening)', async () => {
     const p = h.writeConfig(baseYaml().replace('plugin: "memory"', 'plugin: "no-such-plugin"'));

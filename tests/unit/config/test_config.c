@@ -316,6 +316,10 @@ TEST(errors_unknown_keys)
 		     "gw.yaml:3:3: engine.pingInterval: unknown key (valid keys: path, transports, "
 		     "ping_interval_ms, ping_timeout_ms, max_payload, connect_timeout_ms, upgrade_timeout_ms, "
 		     "cors, cookie, cookie_name, echo_path, headers, send_queue, per_message_deflate, busy_poll_us)");
+	/* a control character in a quoted key is escaped: the error stays one line */
+	EXPECT_ERROR("\"a\\nb\": 1\n",
+		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "
+		     "topics, namespaces, http_api, metrics, log)");
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",

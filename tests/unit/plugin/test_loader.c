@@ -45,9 +45,10 @@ TEST(refuse_small_table)
 {
 	char want[PATH_MAX + 128];
 	snprintf(want, sizeof want, "plugin %s: ops table too small: %zu bytes, ABI 1 needs at least %zu",
-		 small_table_so, offsetof(siogw_plugin, publish), sizeof(siogw_plugin));
+		 small_table_so, offsetof(siogw_plugin, publish), (size_t)GW_PLUGIN_MIN_SIZE);
 	refused(small_table_so, NULL, -GW_EPLUGIN, want);
-	CHECK_EQ_INT(GW_PLUGIN_MIN_SIZE, sizeof(siogw_plugin)); /* ABI 1.0: every member counts */
+	/* ABI 1.0's members are mandatory, 1.1's check is not */
+	CHECK_EQ_INT(GW_PLUGIN_MIN_SIZE, offsetof(siogw_plugin, check));
 }
 
 TEST(refuse_no_symbol)
@@ -133,6 +134,8 @@ TEST(memory_by_path)
 	CHECK_EQ_INT(d->abi_major, SIOGW_ABI_MAJOR);
 	CHECK(GW_PLUGIN_HAS(p, destroy));
 	CHECK(GW_PLUGIN_HAS(p, stats));
+	CHECK(GW_PLUGIN_HAS(p, check)); /* built against 1.1 */
+	CHECK(d->check != NULL);
 	CHECK(!gw_plugin_has(p, d->size)); /* a member a later minor would add */
 	gw_plugin_close(p);
 	gw_plugin_close(NULL);
