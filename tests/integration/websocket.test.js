@@ -5,7 +5,7 @@
  * answers pings, echoes a close, and handles a second websocket for an upgraded
  * session as engine.io does. Also: every request header reaches handshake.headers.
  */
-const { describe, before, after } = require('node:test');
+const { describe, before, after, it: plainIt } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
@@ -182,5 +182,28 @@ describe('WebSocket (RFC 6455) from a raw client', () => {
     assert.equal(env.handshake.headers['x-request-id'], 'req-42');
     assert.equal(env.handshake.headers['sec-websocket-version'], '13');
     r.close();
+  });
+});
+
+describe('SIGTERM: the last words go out before the process exits', () => {
+  plainIt('a websocket gets a close frame (1001) and a held poll its close packet', async () => {
+    const gw = await h.startGateway();
+    try {
+      const r = await Raw.open(gw.port, '/socket.io/?EIO=4&transport=websocket');
+      await h.waitFor(() => r.frames().length >= 1, 3000, { message: 'open packet' });
+      const p = gw.polling();
+      await p.handshake();
+      // the next GET is held (nothing queued); /metrics counts itself too
+      const m0 = await gw.metric('sio_http_requests_total');
+      const held = p.get({ timeout: 5000 });
+      await h.waitFor(async () => (await gw.metric('sio_http_requests_total')) >= m0 + 2, 3000, { message: 'the held poll' });
+      gw.proc.kill('SIGTERM');
+      assert.equal(await r.waitClose(), 1001);
+      const res = await held;
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.packets, ['1'], 'the close packet');
+    } finally {
+      assert.equal(await gw.stop(), 0, 'a clean exit');
+    }
   });
 });
