@@ -71,6 +71,7 @@ struct net_conn {
 	ws_reader *ws;         /* websocket mode */
 	gw_buf in;             /* received, not yet read */
 	gw_timer tm;           /* request deadline, or the linger */
+	uint64_t seq;          /* accept order: requests of one turn are read in it */
 	gw_dlink ready;        /* on g_ready: input to read now that the answer is out */
 };
 
@@ -98,6 +99,7 @@ static struct {
 	char *common_headers; /* engine.headers as header lines */
 	bool cors_wildcard;
 	int n_closing;        /* connections closing after their output (shutdown waits) */
+	uint64_t seq;         /* connections accepted */
 	gw_buf out;           /* scratch for heads and chunks; service thread only */
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -601,29 +603,49 @@ static void keep_rest(net_conn *c, const uint8_t *rest, size_t n)
 	}
 }
 
-/* Bytes from the socket in HTTP mode. */
+/*
+ * Bytes from the socket in HTTP mode: kept, and read before the loop waits, with every
+ * other connection's that arrived in this turn in the order the connections were
+ * accepted. libev runs a turn's ready watchers last-first, so without this a POST on a
+ * newer connection could overtake a GET sent before it on an older one (the official
+ * Engine.IO suite's "forcefully closes the session" sends the two at once).
+ */
 static void http_input(net_conn *c, uint8_t *data, size_t len)
 {
-	if (c->in.len || c->req_active) {
-		keep_rest(c, data, len);
-		if (!c->req_active) {
-			gw_buf mine = c->in;
-			c->in = (gw_buf){0};
-			size_t used = read_requests(c, mine.data, mine.len);
-			keep_rest(c, mine.data + used, mine.len - used);
-			gw_buf_free(&mine);
-		}
-		return;
-	}
-	size_t used = read_requests(c, data, len);
-	keep_rest(c, data + used, len - used);
+	keep_rest(c, data, len);
+	if (!c->req_active && !c->kill)
+		gw_dlist_add(&G.ready, &c->ready);
 }
 
-/* A connection whose request was answered outside read_requests, with input waiting. */
+static int by_seq(const void *a, const void *b)
+{
+	const net_conn *x = *(net_conn *const *)a, *y = *(net_conn *const *)b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Connections with input to read: this turn's arrivals, and those whose answer is out. */
 static void read_ready(void)
 {
+	static net_conn **v; /* service thread only; reused */
+	static size_t cap;
+	size_t n = 0;
 	for (gw_dlink *l; (l = gw_dlist_pop(&G.ready));) {
-		net_conn *c = GW_DLIST_ITEM(l, net_conn, ready);
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			net_conn **nv = realloc(v, nc * sizeof *nv);
+			if (!nv) {
+				gw_dlist_add(&G.ready, l); /* the rest next turn */
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[n++] = GW_DLIST_ITEM(l, net_conn, ready);
+	}
+	/* a connection is freed only from its own lws callbacks: none runs in this loop */
+	qsort(v, n, sizeof *v, by_seq);
+	for (size_t i = 0; i < n; i++) {
+		net_conn *c = v[i];
 		if (c->req_active || c->closing || c->kill || c->gone || !c->in.len)
 			continue;
 		gw_buf mine = c->in;
@@ -864,6 +886,7 @@ static void conn_open(net_conn *c, struct lws *wsi)
 	memset(c, 0, sizeof *c);
 	c->wsi = wsi;
 	c->fd = lws_is_ssl(wsi) ? -1 : lws_get_socket_fd(wsi);
+	c->seq = ++G.seq;
 	c->h1 = h1_create(&G.limits);
 	if (!c->h1) {
 		net_close(c);
@@ -976,14 +999,22 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop, (void)w, (void)revents;
 	gw_stats.loop_turns++;
-	for (int i = 0; (G.self_wake || (G.pending && G.pending(G.drain_ctx))) && i < 4; i++) {
-		G.self_wake = false;
-		if (G.drain)
-			G.drain(G.drain_ctx);
+	/* answering one request (a held poll released by a flush) can make another
+	 * connection's pipelined request readable: a few rounds, then another turn */
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; (G.self_wake || (G.pending && G.pending(G.drain_ctx))) && i < 4; i++) {
+			G.self_wake = false;
+			if (G.drain)
+				G.drain(G.drain_ctx);
+		}
+		read_ready();
+		for (size_t i = 0; i < G.n_turn; i++)
+			G.turn[i].fn(G.turn[i].ctx);
+		if (!G.ready.head)
+			break;
 	}
-	read_ready();
-	for (size_t i = 0; i < G.n_turn; i++)
-		G.turn[i].fn(G.turn[i].ctx);
+	if (G.ready.head)
+		G.self_wake = true;
 	if (G.self_wake) {
 		G.self_wake = false;
 		lws_cancel_service(G.ctx);
