@@ -989,10 +989,10 @@ static void lws_log(int level, const char *line)
 }
 
 /*
- * Each loop turn, before the loop waits: apply what the bus delivered during the turn
- * (queued by the loop itself, or by a plugin thread that woke it: applied now, its
- * messages join this turn's writes), read requests that waited for an answer, then the
- * turn hooks (websocket and SSE flushes). Work queued by the drain gets a few more
+ * Each loop turn, before the loop waits: read the requests that arrived (or waited for
+ * an answer), apply what the bus delivered during the turn (queued by the loop itself,
+ * or by a plugin thread that woke it: applied now, its messages join this turn's
+ * writes), then the turn hooks (websocket and SSE flushes). Work queued by the drain gets a few more
  * rounds at once.
  */
 static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -1002,12 +1002,12 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	/* answering one request (a held poll released by a flush) can make another
 	 * connection's pipelined request readable: a few rounds, then another turn */
 	for (int round = 0; round < 4; round++) {
+		read_ready(); /* first: what its requests publish joins this turn's drain */
 		for (int i = 0; (G.self_wake || (G.pending && G.pending(G.drain_ctx))) && i < 4; i++) {
 			G.self_wake = false;
 			if (G.drain)
 				G.drain(G.drain_ctx);
 		}
-		read_ready();
 		for (size_t i = 0; i < G.n_turn; i++)
 			G.turn[i].fn(G.turn[i].ctx);
 		if (!G.ready.head)
