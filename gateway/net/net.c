@@ -629,6 +629,8 @@ static void read_ready(void)
 	static net_conn **v; /* service thread only; reused */
 	static size_t cap;
 	size_t n = 0;
+	if (!G.ready.head)
+		return;
 	for (gw_dlink *l; (l = gw_dlist_pop(&G.ready));) {
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 64;
@@ -643,7 +645,8 @@ static void read_ready(void)
 		v[n++] = GW_DLIST_ITEM(l, net_conn, ready);
 	}
 	/* a connection is freed only from its own lws callbacks: none runs in this loop */
-	qsort(v, n, sizeof *v, by_seq);
+	if (n > 1)
+		qsort(v, n, sizeof *v, by_seq);
 	for (size_t i = 0; i < n; i++) {
 		net_conn *c = v[i];
 		if (c->req_active || c->closing || c->kill || c->gone || !c->in.len)
