@@ -1,10 +1,10 @@
 /*
- * eio_server.c — Engine.IO v4 sessions and transports on libwebsockets.
+ * eio_server.c — Engine.IO v4 sessions and transports, on the network layer (net/net.h).
  *
  * A session owns a bounded queue of refcounted frames. The websocket transport writes
- * what a loop turn queued with one send() before the loop waits (eio_flush; lws's
- * writeable callback for what the socket did not take); the polling transport answers a
- * held GET with the whole queue joined into one payload. Upgrade: a websocket carrying the sid attaches
+ * what a loop turn queued with one send() before the loop waits (eio_flush; net's
+ * on_writeable for what the socket did not take); the polling transport answers a held
+ * GET with the whole queue joined into one payload. Upgrade: a websocket carrying the sid attaches
  * as a probe, answers "2probe" with "3probe", releases the pending poll with a noop,
  * and becomes the transport on "5". Heartbeat: the server pings every ping_interval
  * and closes the session if no pong comes within ping_timeout.

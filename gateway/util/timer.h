@@ -3,8 +3,8 @@
  *
  * Every session has a heartbeat timer, so there are as many timers as connections and
  * they are re-armed on every pong: they live in a binary min-heap of our own (O(log n)
- * start/stop), and only the earliest one is handed to libwebsockets, whose own timer
- * list is sorted by linear insertion (O(n) per insert made connecting quadratic).
+ * start/stop), and only the earliest one is handed to the libev loop as one ev_timer
+ * (lws's own timer list, sorted by linear insertion, made connecting quadratic).
  * A gw_timer is embedded in its owner, zero-initialized; stop it before freeing.
  */
 #ifndef GW_TIMER_H
