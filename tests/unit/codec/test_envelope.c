@@ -427,6 +427,24 @@ TEST(build_outbound)
 	s = env_build_event("/", "s1", "gw-1", args, NULL, 0, NULL, NULL, 0, NULL, NULL);
 	CHECK_CONTAINS(s, "\"event\":\"only\",\"data\":[]}");
 	free(s);
+	/* with the client's text the data goes on verbatim, numbers with every digit */
+	static const char only[] = "[\"only\"]";
+	s = env_build_event("/", "s1", "gw-1", args, only, sizeof only - 1, NULL, NULL, 0, NULL, NULL);
+	CHECK_STR(s, "{\"type\":\"event\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\",\"event\":\"only\",\"data\":[]}");
+	free(s);
+	cJSON_Delete(args);
+	static const char big[] = "[\"n\", 9007199254740993,{\"a\":[1.50]} ]";
+	args = cJSON_Parse(big);
+	s = env_build_event("/", "s1", "gw-1", args, big, sizeof big - 1, NULL, NULL, 0, "7", "r");
+	CHECK_STR(s, "{\"type\":\"event\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\",\"event\":\"n\","
+		     "\"ack\":{\"id\":\"7\",\"reply_to\":\"r\"},\"data\":[ 9007199254740993,{\"a\":[1.50]} ]}");
+	free(s);
+	cJSON_Delete(args);
+	static const char ack[] = "[12345678901234567890]";
+	args = cJSON_Parse(ack);
+	s = env_build_client_ack("q1", "s1", args, ack, sizeof ack - 1, NULL, NULL, 0);
+	CHECK_STR(s, "{\"type\":\"ack\",\"id\":\"q1\",\"sid\":\"s1\",\"data\":[12345678901234567890]}");
+	free(s);
 	cJSON_Delete(args);
 
 	s = env_build_room("join-room", "/chat", "s1", "gw-1", "lobby");
