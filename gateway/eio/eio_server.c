@@ -941,8 +941,12 @@ static void on_close(void *ctx, net_conn *c)
 	net_conn_set_user(c, NULL);
 	if (s->ws == c) {
 		if (s->websocket) {
+			uint16_t code = net_ws_close_code(c);
 			s->ws = NULL;
-			session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
+			session_close_now(s, code == WS_CLOSE_TOO_BIG ? GW_CLOSE_PAYLOAD_TOO_LARGE
+					     : code == WS_CLOSE_PROTOCOL_ERROR || code == WS_CLOSE_INVALID_DATA
+						     ? GW_CLOSE_PARSE_ERROR
+						     : GW_CLOSE_TRANSPORT_CLOSE);
 		} else {
 			probe_drop(s); /* a failed upgrade probe: polling carries on */
 		}

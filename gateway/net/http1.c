@@ -321,6 +321,10 @@ static int on_headers_complete(http_parser *hp)
 	if (check_head(p))
 		return -1;
 	r->keep_alive = http_should_keep_alive(hp);
+	/* RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing: answer
+	 * it, then close */
+	if (r->http_minor == 0 && h1_header_get(r, "transfer-encoding"))
+		r->keep_alive = false;
 	r->upgrade = h1_header_get(r, "upgrade") &&
 		     each_token(r, "connection", is_upgrade_token, NULL);
 	const char *expect = h1_header_get(r, "expect");

@@ -43,6 +43,10 @@ enum { MODE_HTTP = 0, MODE_WS };
 #define LINGER_MS 2000
 /* Pipelined input buffered behind an unanswered request beyond which reading stops. */
 #define IN_MAX_EXTRA (64 * 1024)
+/* Our rx flow-control reason while lws holds output of c: lws reads nothing then
+ * (raw-skt gives its buffered output priority), and a readable socket left armed would
+ * wake the loop at once, every turn — a peer that sends but does not read spun a core. */
+#define RXFLOW_OUT_BLOCKED (1 << 1)
 
 typedef struct route {
 	char *prefix;
@@ -65,6 +69,7 @@ struct net_conn {
 	bool rx_off;
 	bool gone;             /* RAW_CLOSE seen */
 	bool counted_closing;
+	uint16_t ws_code;      /* the close code a websocket ended with (0: none yet) */
 	const route *rt;       /* of the current request */
 	void *user;
 	h1_parser *h1;         /* HTTP mode */
@@ -199,15 +204,17 @@ bool net_conn_blocked(const net_conn *c)
 	return c->kill || lws_partial_buffered(c->wsi);
 }
 
+static void conn_timeout(gw_timer *t);
+static void arm(net_conn *c, uint32_t ms);
+
 void net_close(net_conn *c)
 {
 	if (c->kill || c->gone)
 		return;
 	c->kill = true;
 	lws_callback_on_writable(c->wsi);
+	arm(c, LINGER_MS); /* a peer that reads nothing gives no writeable callback */
 }
-
-static void conn_timeout(gw_timer *t);
 
 static void arm(net_conn *c, uint32_t ms)
 {
@@ -252,6 +259,9 @@ static int conn_write(net_conn *c, const void *p, size_t len)
 		net_close(c);
 		return -1;
 	}
+	if (!lws_partial_buffered(c->wsi))
+		return 0; /* TLS: all of it went out */
+	lws_rx_flow_control(c->wsi, LWS_RXFLOW_REASON_APPLIES_DISABLE | RXFLOW_OUT_BLOCKED);
 	lws_callback_on_writable(c->wsi);
 	return 1;
 }
@@ -280,10 +290,12 @@ static void close_after_output(net_conn *c)
 		G.n_closing++;
 	}
 	gw_dlist_del(&G.ready, &c->ready);
-	if (lws_partial_buffered(c->wsi))
+	if (lws_partial_buffered(c->wsi)) {
 		lws_callback_on_writable(c->wsi); /* linger from there */
-	else
+		arm(c, LINGER_MS);                /* or give up on a peer that reads nothing */
+	} else {
 		linger(c);
+	}
 }
 
 /* ---- HTTP replies ---- */
@@ -304,6 +316,7 @@ static const char *reason_phrase(int status)
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -399,7 +412,10 @@ static void reply(net_conn *c, int status, const char *ctype, const void *body, 
 	close = close || must_close(c);
 	gw_buf *o = &G.out;
 	int err = put_head(c, status, ctype, extra, close);
-	err |= gw_buf_printf(o, "Content-Length: %zu\r\n\r\n", len);
+	if (status == 204 || status == 304 || status < 200)
+		err |= gw_buf_puts(o, "\r\n"); /* RFC 9110 §8.6: no Content-Length on these */
+	else
+		err |= gw_buf_printf(o, "Content-Length: %zu\r\n\r\n", len);
 	if (len && !(r && r->method == H1_HEAD_M))
 		err |= gw_buf_append(o, body, len);
 	if (err || conn_write(c, o->data, o->len) < 0) {
@@ -666,11 +682,13 @@ static void read_ready(void)
 static void conn_timeout(gw_timer *t)
 {
 	net_conn *c = t->ctx;
-	if (c->lingering || c->mode != MODE_HTTP || c->req_active || c->streaming) {
-		if (c->lingering)
-			net_close(c);
+	if (c->kill || c->closing) {
+		/* its last output did not go out in time (or the peer did not close) */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
 	}
+	if (c->mode != MODE_HTTP || c->req_active || c->streaming)
+		return;
 	if (!c->h1 || h1_get_state(c->h1) == H1_IDLE) {
 		net_close(c); /* an idle keep-alive connection: closed without a word, as Node does */
 		return;
@@ -782,6 +800,21 @@ void net_ws_close(net_conn *c, uint16_t code, const char *reason)
 		close_after_output(c);
 }
 
+/* The websocket is over (the peer's close, or a protocol error): its owner hears it
+ * now, with the code, not when the TCP connection finally goes. */
+static void ws_end(net_conn *c, uint16_t code)
+{
+	c->ws_code = code ? code : WS_CLOSE_NO_STATUS;
+	if (c->user && c->rt && c->rt->ops.on_close)
+		c->rt->ops.on_close(c->rt->ctx, c);
+	c->user = NULL;
+}
+
+uint16_t net_ws_close_code(const net_conn *c)
+{
+	return c->ws_code;
+}
+
 static void ws_input(net_conn *c, uint8_t *data, size_t len)
 {
 	while (len && !c->closing && !c->kill && !c->gone) {
@@ -809,6 +842,7 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len)
 			size_t fl = ws_close_frame(f, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
 			if (conn_write(c, f, fl) >= 0)
 				close_after_output(c);
+			ws_end(c, ev.code);
 			return;
 		}
 		case WS_EV_ERROR:
@@ -820,6 +854,7 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len)
 				if (conn_write(c, f, fl) >= 0)
 					close_after_output(c);
 			}
+			ws_end(c, ev.code);
 			return;
 		case WS_EV_NONE:
 			if (!n)
@@ -949,6 +984,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (!c || c->kill)
 			return -1;
+		if (!lws_partial_buffered(wsi))
+			lws_rx_flow_control(wsi, LWS_RXFLOW_REASON_APPLIES_ENABLE | RXFLOW_OUT_BLOCKED);
 		if (c->closing) {
 			if (!c->lingering)
 				linger(c);

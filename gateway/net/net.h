@@ -97,6 +97,9 @@ int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool
 /* Send framed bytes. 0 sent, 1 partly buffered (the rest goes first; wait for
  * on_writeable before writing again), -1 broken (c is closing). */
 int net_ws_send(net_conn *c, const void *p, size_t len);
+/* In on_close of a websocket: the code it ended with — the peer's close code, or the
+ * code net failed it with (1002, 1007, 1009) — or 0 when the connection simply went. */
+uint16_t net_ws_close_code(const net_conn *c);
 /* Send a close frame (after what was sent before), then close the connection. */
 void net_ws_close(net_conn *c, uint16_t code, const char *reason);
 

@@ -208,6 +208,25 @@ describe('HTTP/1.1 framing (RFC 9112)', () => {
     assert.equal(r.text, '');
   });
 
+  it('HTTP/1.0 with Transfer-Encoding is answered, then closed (RFC 9112 §6.1)', async () => {
+    const r = await exchange(gw.port, 'POST /api/publish?topic=t10 HTTP/1.0\r\nConnection: keep-alive\r\n' +
+      'Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n');
+    assert.ok(r.closed);
+    const rs = responses(r.text);
+    assert.equal(rs.length, 1, r.text);
+    assert.equal(rs[0].headers.connection, 'close');
+  });
+
+  it('a CORS preflight gets 204 without Content-Length (RFC 9110 §8.6)', async () => {
+    const r = await exchange(gw.port, `OPTIONS /socket.io/ HTTP/1.1\r\nHost: ${host}\r\nOrigin: http://a.example\r\n` +
+      'Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: x-a\r\n\r\n',
+    { done: (t) => t.includes('\r\n\r\n') });
+    const [res] = responses(r.text);
+    assert.equal(res.status, 204);
+    assert.equal(res.headers['content-length'], undefined);
+    assert.equal(res.headers['access-control-allow-headers'], 'x-a');
+  });
+
   it('HEAD /healthz: the GET head, no body', async () => {
     const r = await exchange(gw.port, `HEAD /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
       { done: (t) => /\r\n\r\n[\s\S]*\r\n\r\n\{[^}]*\}$/.test(t) });

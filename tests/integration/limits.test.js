@@ -312,3 +312,36 @@ describe('permessage-deflate (engine.per_message_deflate: true)', () => {
     assert.equal(await s.timeout(3000).emitWithAck('echo', big), big);
   });
 });
+
+describe('a websocket client that sends but never reads', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({ engine: { echo_path: '/echo/', ping_interval_ms: 300, ping_timeout_ms: 200 } });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('does not make the loop spin, and its connection is closed once the session has timed out', async () => {
+    const crypto = require('node:crypto');
+    const sock = net.connect(gw.port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    sock.on('error', () => {});
+    sock.write(`GET /echo/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
+      'Sec-WebSocket-Version: 13\r\n\r\n');
+    sock.pause(); // read nothing: the echoes pile up in the gateway
+    const payload = Buffer.concat([Buffer.from('4'), Buffer.alloc(60000, 'x')]);
+    const head = Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff, 0, 0, 0, 0]);
+    for (let i = 0; i < 500; i++) sock.write(Buffer.concat([head, payload])); // 30 MB, zero mask
+    // the gateway holds output it cannot write; it must not poll the socket meanwhile
+    await h.waitFor(async () => (await gw.metric('sio_closes_total', { reason: 'ping timeout' })) >= 1, 5000,
+      { message: 'the session timed out (no pong from a client that reads nothing)' });
+    const used = await cpuOverOneSecond(gw);
+    assert.ok(used < 0.5, `the gateway used ${used} CPU seconds in 1 s (spinning on a readable socket?)`);
+    // (a paused client would not see the close: count the gateway's open connections,
+    // the /metrics request itself being one)
+    await h.waitFor(async () => (await gw.metric('sio_tcp_connections')) === 1, 5000,
+      { message: 'the gateway closed the connection' });
+    sock.destroy();
+  });
+});

@@ -129,6 +129,18 @@ describe('WebSocket (RFC 6455) from a raw client', () => {
     assert.equal(await b.waitClose(), 1007);
   });
 
+  it('a message over engine.max_payload closes with 1009 and the session as "payload too large"', async () => {
+    const before = await gw.metric('sio_closes_total', { reason: 'payload too large' });
+    const r = await opened();
+    const big = Buffer.alloc(1000001, 'a');
+    big[0] = 0x34;
+    const head = Buffer.from([0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0x0f, 0x42, 0x41, 0, 0, 0, 0]); // 1000001, zero mask
+    r.send(Buffer.concat([head, big]));
+    assert.equal(await r.waitClose(), 1009);
+    await h.waitFor(async () => (await gw.metric('sio_closes_total', { reason: 'payload too large' })) === before + 1,
+      3000, { message: 'the close reason counted' });
+  });
+
   it('a proper close (1000) is echoed', async () => {
     const r = await opened();
     r.send(closeFrame(1000, 'bye'));
