@@ -414,7 +414,7 @@ int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 		return -GW_EIO;
 	}
 	if (bus->desc->health)
-		return bus->desc->health(bus->self, buf, len) ? -GW_EIO : 0;
+		return gw_err_from_siogw(bus->desc->health(bus->self, buf, len));
 	return 0;
 }
 
@@ -438,8 +438,9 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 	int rc = bus->desc->publish(bus->self, topic, key, key ? strlen(key) : 0, data, len, NULL, NULL);
 	if (rc) {
 		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
-		gw_debug("bus: publish to %s failed (%d)", topic, rc);
-		return -GW_EIO;
+		rc = gw_err_from_siogw(rc);
+		gw_debug("bus: publish to %s failed: %s", topic, gw_strerror(rc));
+		return rc;
 	}
 	atomic_fetch_add(&gw_stats.bus_out[kind], 1);
 	return 0;

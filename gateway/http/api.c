@@ -189,8 +189,11 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		return;
 	}
 	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, NULL, r->body, r->body_len);
-	if (rc)
-		reply_error(c, 503, "the bus refused the message");
+	if (rc) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "the bus refused the message (%s)", gw_strerror(rc));
+		reply_error(c, 503, msg);
+	}
 	else
 		reply_json(c, 200, "{\"ok\":true}");
 }

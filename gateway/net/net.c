@@ -39,6 +39,10 @@
 
 enum { MODE_HTTP = 0, MODE_WS };
 
+/* What an lws callback returns: go on, or have lws close the connection (after what it
+ * still holds is out). */
+enum { LWS_GO_ON = 0, LWS_HANG_UP = -1 };
+
 /* A peer that does not close after our last write within this long is cut off. */
 #define LINGER_MS 2000
 /* Pipelined input buffered behind an unanswered request beyond which reading stops. */
@@ -964,40 +968,40 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
 		if (gw_stats.tcp_open >= gw_stats.tcp_max) {
 			refuse_connection((int)(intptr_t)in);
-			return 1;
+			return 1; /* lws drops the fd (nonzero from the filter: "not accepted") */
 		}
 		gw_stats.tcp_open++;
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_ADOPT:
 		conn_open(c, wsi);
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_RX:
 		if (!c || c->gone || c->kill)
-			return 0;
+			return LWS_GO_ON;
 		if (c->lingering)
-			return 0; /* discarded: we said our last word */
+			return LWS_GO_ON; /* discarded: we said our last word */
 		if (c->mode == MODE_WS)
 			ws_input(c, in, len);
 		else
 			http_input(c, in, len);
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (!c || c->kill)
-			return -1;
+			return LWS_HANG_UP;
 		if (!lws_partial_buffered(wsi))
 			lws_rx_flow_control(wsi, LWS_RXFLOW_REASON_APPLIES_ENABLE | RXFLOW_OUT_BLOCKED);
 		if (c->closing) {
 			if (!c->lingering)
 				linger(c);
-			return 0;
+			return LWS_GO_ON;
 		}
 		if (c->user && c->rt && c->rt->ops.on_writeable)
 			c->rt->ops.on_writeable(c->rt->ctx, c);
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c)
 			conn_gone(c);
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* every accepted connection ends here once; the listening socket and the
 		 * wake pipe only at shutdown */
@@ -1005,13 +1009,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			conn_gone(c);
 		if (gw_stats.tcp_open > 0 && c)
 			gw_stats.tcp_open--;
-		return 0;
+		return LWS_GO_ON;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (G.drain)
 			G.drain(G.drain_ctx);
-		return 0;
+		return LWS_GO_ON;
 	default:
-		return 0;
+		return LWS_GO_ON;
 	}
 }
 

@@ -44,22 +44,3 @@ void gw_log(int level, const char *fmt, ...)
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);
 }
-
-const char *gw_strerror(int err)
-{
-	if (err < 0)
-		err = -err;
-	switch (err) {
-	case GW_OK: return "ok";
-	case GW_EINVAL: return "invalid input";
-	case GW_ENOMEM: return "out of memory";
-	case GW_ETOOBIG: return "too big";
-	case GW_EFULL: return "queue full";
-	case GW_ENOENT: return "not found";
-	case GW_EIO: return "i/o error";
-	case GW_ECONFIG: return "configuration error";
-	case GW_EPLUGIN: return "plugin error";
-	case GW_ECLOSED: return "closed";
-	default: return "unknown error";
-	}
-}

@@ -1,6 +1,8 @@
 #include "../test.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/err.h"
+#include <siogw/plugin.h>
 #include "util/dlist.h"
 #include "util/frame.h"
 #include "util/rand.h"
@@ -84,6 +86,24 @@ TEST(frame_refcount)
 	gw_frame_unref(f);
 }
 
+/* the two error vocabularies meet in one place, both ways */
+TEST(err_mapping)
+{
+	CHECK_EQ_INT(gw_err_from_siogw(0), 0);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_EIO), -GW_EIO);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_ECLOSED), -GW_ECLOSED);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_EAGAIN), -GW_EFULL);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_EINVAL), -GW_EINVAL);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_ENOMEM), -GW_ENOMEM);
+	CHECK_EQ_INT(gw_err_from_siogw(-SIOGW_ENOTSUP), -GW_ENOTSUP);
+	CHECK_EQ_INT(gw_err_from_siogw(-77), -GW_EPLUGIN);
+	for (int e = 1; e <= SIOGW_ENOTSUP; e++)
+		CHECK_EQ_INT(gw_err_to_siogw(gw_err_from_siogw(-e)), -e);
+	CHECK_EQ_INT(gw_err_to_siogw(-GW_ECONFIG), -SIOGW_EIO);
+	CHECK_STR(gw_strerror(-GW_EFULL), "queue full");
+	CHECK_STR(gw_strerror(GW_ENOTSUP), "not supported");
+}
+
 TEST(rand_id_shape)
 {
 	char a[GW_ID_LEN + 1], b[GW_ID_LEN + 1];
@@ -156,6 +176,7 @@ int main(void)
 	RUN(buf_grows);
 	RUN(buf_json_string);
 	RUN(frame_refcount);
+	RUN(err_mapping);
 	RUN(rand_id_shape);
 	RUN(dlist_membership);
 	return TEST_END();
