@@ -7,12 +7,13 @@
  * Inbound: the plugin calls host_deliver() on its own threads. There the envelope is
  * parsed and, for a plain emit, encoded into final frames (env_parse); the result is
  * pushed onto a bounded queue and the loop is woken. The loop (gw_bus_drain) only
- * routes: broadcast frames, answer acks, feed SSE clients.
+ * routes: broadcast frames, answer acks, feed raw subscribers (the HTTP API's SSE
+ * streams) through their callbacks.
  */
 #include "bus/bus.h"
 #include "bus/envelope.h"
 #include "bus/loader.h"
-#include "http/api.h"
+#include "net/net.h"
 #include "sio/sio_codec.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -30,7 +31,7 @@
 #include <time.h>
 
 /* Subscription ids carry their kind in the top byte. */
-enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_SSE = 3, SUB_ROUTE = 4 };
+enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4 };
 #define SUB_KIND(id) ((int)((id) >> 56))
 #define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
 
@@ -49,7 +50,7 @@ typedef struct bus_item {
 	int status;
 	int64_t ack_id;
 	char sid[GW_ID_LEN + 1];
-	char *topic;   /* SUB_SSE */
+	char *topic;   /* SUB_RAW */
 	uint8_t *data;
 	size_t len;
 } bus_item;
@@ -77,6 +78,8 @@ struct gw_bus {
 	pthread_mutex_t route_lock;
 	gw_map routes_by_id;
 	gw_map routes_by_key;
+	/* Raw subscriptions (gw_bus_subscribe_fn): sub id text → raw_sub; loop only. */
+	gw_map raw_subs;
 	_Atomic uint64_t malformed_logged_at; /* ms, for rate-limited logging */
 	uint64_t unsupported_logged_at;
 };
@@ -177,7 +180,7 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 			free(it);
 			return 0;
 		}
-	} else if (kind == SUB_SSE) {
+	} else if (kind == SUB_RAW) {
 		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_API], 1);
 		it->topic = strdup(topic);
 		it->data = malloc(len + 1);
@@ -395,6 +398,12 @@ void gw_bus_destroy(gw_bus *bus)
 	for (size_t i = 0; i < n; i++)
 		route_free(all[i]);
 	free(all);
+	size_t n_raw;
+	void **raw = gw_map_values(&bus->raw_subs, &n_raw);
+	for (size_t i = 0; raw && i < n_raw; i++)
+		free(raw[i]);
+	free(raw);
+	gw_map_free(&bus->raw_subs);
 	gw_map_free(&bus->routes_by_key);
 	gw_map_free(&bus->routes_by_id);
 	pthread_mutex_destroy(&bus->route_lock);
@@ -456,17 +465,48 @@ static void publish_in(gw_bus *bus, const char *key, char *json)
 	free(json);
 }
 
-uint64_t gw_bus_subscribe_sse(gw_bus *bus, const char *topic, bool prefix)
+typedef struct raw_sub {
+	gw_bus_sink fn;
+	void *ctx;
+	char key[24]; /* the id as text, the map key */
+} raw_sub;
+
+static void raw_key(uint64_t id, char key[24])
 {
-	uint64_t id = SUB_ID(SUB_SSE, atomic_fetch_add(&bus->next_sub, 1) + 1);
-	if (bus->desc->subscribe(bus->self, id, topic, prefix ? SIOGW_SUB_PREFIX : SIOGW_SUB_EXACT))
+	snprintf(key, 24, "%" PRIx64, id);
+}
+
+uint64_t gw_bus_subscribe_fn(gw_bus *bus, const char *topic, bool prefix, gw_bus_sink fn, void *ctx)
+{
+	uint64_t id = SUB_ID(SUB_RAW, atomic_fetch_add(&bus->next_sub, 1) + 1);
+	raw_sub *r = calloc(1, sizeof *r);
+	if (!r)
 		return 0;
+	r->fn = fn;
+	r->ctx = ctx;
+	raw_key(id, r->key);
+	if (gw_map_put(&bus->raw_subs, r->key, strlen(r->key), r)) {
+		free(r);
+		return 0;
+	}
+	if (bus->desc->subscribe(bus->self, id, topic, prefix ? SIOGW_SUB_PREFIX : SIOGW_SUB_EXACT)) {
+		gw_map_del(&bus->raw_subs, r->key, strlen(r->key));
+		free(r);
+		return 0;
+	}
 	return id;
 }
 
 void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id)
 {
 	bus->desc->unsubscribe(bus->self, sub_id);
+	char key[24];
+	raw_key(sub_id, key);
+	raw_sub *r = gw_map_get(&bus->raw_subs, key, strlen(key));
+	if (r) {
+		gw_map_del(&bus->raw_subs, key, strlen(key));
+		free(r); /* what is still queued for it finds no sink: dropped */
+	}
 }
 
 /* ---- socket.io → bus ---- */
@@ -825,8 +865,13 @@ void gw_bus_drain(gw_bus *bus)
 			}
 		} else if (it->env)
 			apply(bus, it->env);
-		else if (it->topic)
-			gw_api_sse_deliver(bus->app->api, it->sub_id, it->topic, it->data, it->len);
+		else if (it->topic) {
+			char key[24];
+			raw_key(it->sub_id, key);
+			raw_sub *r = gw_map_get(&bus->raw_subs, key, strlen(key));
+			if (r)
+				r->fn(r->ctx, it->sub_id, it->topic, it->data, it->len);
+		}
 		item_free(it);
 		it = next;
 	}

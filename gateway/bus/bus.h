@@ -36,9 +36,13 @@ sio_handler gw_bus_sio_handler(gw_bus *bus);
 int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const char *key,
 		   const void *data, size_t len);
 
-/* Subscribe a topic for an SSE client; returns the subscription id (> 0) or 0.
- * Messages arrive through gw_api_sse_deliver on the service thread. */
-uint64_t gw_bus_subscribe_sse(gw_bus *bus, const char *topic, bool prefix);
+/* A raw subscriber's callback: one message (borrowed for the call), on the service
+ * thread, from gw_bus_drain. */
+typedef void (*gw_bus_sink)(void *ctx, uint64_t sub_id, const char *topic, const void *data, size_t len);
+/* Subscribe topic (or every topic starting with it) for fn; returns the subscription id
+ * (> 0) or 0. Service thread. */
+uint64_t gw_bus_subscribe_fn(gw_bus *bus, const char *topic, bool prefix, gw_bus_sink fn, void *ctx);
+/* Ends a subscription: fn is not called for it any more, queued messages included. */
 void gw_bus_unsubscribe(gw_bus *bus, uint64_t sub_id);
 
 /* Service thread: apply everything queued by plugin threads. */

@@ -142,6 +142,8 @@ static void metrics(gw_api *api, net_conn *c)
 	gw_buf_free(&b);
 }
 
+static void sse_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *data, size_t len);
+
 static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 {
 	char topic[512];
@@ -157,7 +159,7 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 		reply_error(c, 500, "out of memory");
 		return;
 	}
-	s->sub_id = gw_bus_subscribe_sse(api->app->bus, topic, prefix);
+	s->sub_id = gw_bus_subscribe_fn(api->app->bus, topic, prefix, sse_deliver, api);
 	if (!s->sub_id) {
 		free(s);
 		reply_error(c, 503, "bus refused the subscription");
@@ -302,9 +304,9 @@ int gw_api_listen(gw_api *api)
 	return rc ? rc : net_on_turn(gw_api_flush, api);
 }
 
-void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const void *data,
-			size_t len)
+static void sse_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *data, size_t len)
 {
+	gw_api *api = ctx;
 	char key[24];
 	snprintf(key, sizeof key, "%llx", (unsigned long long)sub_id);
 	gw_sse *s = gw_map_get(&api->sse, key, strlen(key));

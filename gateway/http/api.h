@@ -21,8 +21,4 @@ void gw_api_destroy(gw_api *api);
  * /api/subscribe, /healthz, /metrics; 404 for the rest. */
 int gw_api_listen(gw_api *api);
 
-/* A bus message for SSE subscription sub_id (from gw_bus_drain). */
-void gw_api_sse_deliver(gw_api *api, uint64_t sub_id, const char *topic, const void *data,
-			size_t len);
-
 #endif
