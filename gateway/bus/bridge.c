@@ -688,7 +688,9 @@ static void ack_one(void *arg, sio_socket *s, const cJSON *args, const char *tex
 	ack_ctx *a = arg;
 	char *json = env_build_client_ack(a->id, sio_socket_id(s), args, text, text_len, att, att_len, n_att);
 	if (json)
-		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, sio_socket_id(s), json, strlen(json));
+		/* every reply to one request under its id: a partitioned bus keeps them in
+		 * order, the ack_done after this node's acks */
+		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, a->id, json, strlen(json));
 	free(json);
 }
 
@@ -697,7 +699,7 @@ static void ack_done(void *arg, size_t acked, size_t timed_out)
 	ack_ctx *a = arg;
 	char *json = env_build_ack_done(a->id, a->bus->app->cfg->node_id, acked, timed_out);
 	if (json)
-		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, NULL, json, strlen(json));
+		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, a->id, json, strlen(json));
 	free(json);
 	free(a->id);
 	free(a->reply_to);
@@ -749,7 +751,7 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 	}
 	char *json = env_build_sockets(e->id, bus->app->cfg->node_id, arr);
 	if (json)
-		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, NULL, json, strlen(json));
+		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, e->id, json, strlen(json));
 	free(json);
 }
 

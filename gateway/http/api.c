@@ -190,7 +190,12 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		reply_error(c, 400, "missing topic");
 		return;
 	}
-	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, NULL, r->body, r->body_len);
+	/* key: ?key=K, else the topic: one publisher's messages to a topic keep their
+	 * order on a partitioned bus unless it spreads them over keys */
+	char key[512];
+	if (h1_query_arg(r, "key", key, sizeof key) != 1 || !key[0])
+		snprintf(key, sizeof key, "%s", topic);
+	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, key, r->body, r->body_len);
 	if (rc) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "the bus refused the message (%s)", gw_strerror(rc));

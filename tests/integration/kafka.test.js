@@ -216,6 +216,43 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     assert.ok(byNode['gw-b'].includes(b.id) && !byNode['gw-b'].includes(a.id));
   });
 
+  it('the replies to one emit-with-ack (acks, then ack_done) share its id as key: one partition, in order', async () => {
+    const clients = await Promise.all([gwA.connect('/'), gwA.connect('/'), gwA.connect('/')]);
+    for (const c of clients) c.on('q', (n, cb) => cb({ from: c.id, n }));
+    const rid = uniq('q');
+    be.produce('sio.out', {
+      type: 'emit', nsp: '/', rooms: clients.map((c) => c.id), event: 'q', data: [1],
+      ack: { reply_to: 'svc.replies', id: rid, timeout_ms: 5000 },
+    });
+    const mine = (m) => m.topic === 'svc.replies' && m.json && m.json.id === rid;
+    const doneOf = (node) => be.messages.find((m) => mine(m) && m.json.type === 'ack_done' && m.json.node === node);
+    // every node answers with its ack_done (gw-b's counts none)
+    await h.waitFor(() => doneOf('gw-a') && doneOf('gw-b'), 10000, { message: "both nodes' ack_done" });
+    const all = be.messages.filter(mine);
+    assert.equal(all.length, 5, 'three acks and two ack_done');
+    assert.equal(doneOf('gw-a').json.acked, 3);
+    assert.ok(all.every((m) => m.key === rid), 'keyed by the request id');
+    assert.equal(new Set(all.map((m) => m.partition)).size, 1, 'one partition');
+    const acks = all.filter((m) => m.json.type === 'ack');
+    assert.ok(acks.every((m) => m.offset < doneOf('gw-a').offset), "gw-a's ack_done after its acks");
+  });
+
+  it("one HTTP API publisher's messages to a topic keep their order (keyed by the topic); key= spreads them", async () => {
+    const tag = uniq('api');
+    for (let i = 0; i < 20; i++) await gwA.publish('svc.replies', { type: 'x', tag, i });
+    const mine = (m) => m.topic === 'svc.replies' && m.json && m.json.tag === tag;
+    await h.waitFor(() => be.messages.filter(mine).length === 20, 5000, { message: '20 messages' });
+    const got = be.messages.filter(mine);
+    assert.ok(got.every((m) => m.key === 'svc.replies'));
+    assert.deepEqual(got.map((m) => m.json.i), [...Array(20).keys()], 'in publish order');
+    const res = await h.httpRequest(`${gwA.url}/api/publish?topic=svc.replies&key=k-${tag}`, {
+      method: 'POST', body: JSON.stringify({ tag: `${tag}-k` }),
+    });
+    assert.equal(res.status, 200);
+    const k = await be.next((m) => m.topic === 'svc.replies' && m.json && m.json.tag === `${tag}-k`);
+    assert.equal(k.key, `k-${tag}`);
+  });
+
   it('a raw route topic (chat.room.{room}) feeds the room on both nodes', async () => {
     const a = await gwA.connect('/chat');
     const b = await gwB.connect('/chat');
