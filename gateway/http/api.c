@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct sse_msg {
 	struct sse_msg *next;
@@ -183,6 +184,46 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 	gw_debug("api: SSE subscriber on %s%s", topic, prefix ? "*" : "");
 }
 
+/*
+ * A batch: `Content-Type: application/x-ndjson`, one message per line (empty lines and a
+ * trailing "\r" ignored), published in order. The answer lists each line's outcome,
+ * {"ok":all published,"published":N,"failed":M,"results":[{"status":200}|{"status":503,
+ * "error":"..."},...]}, with 200 even when some failed (their statuses say which).
+ */
+static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char *topic, const char *key)
+{
+	gw_buf out = {0};
+	size_t ok = 0, failed = 0;
+	int err = gw_buf_puts(&out, "[");
+	const char *p = (const char *)r->body, *end = p + r->body_len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		size_t n = (size_t)(e - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n) {
+			int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, key, p, n);
+			err |= gw_buf_puts(&out, ok + failed ? "," : "");
+			if (rc)
+				err |= gw_buf_printf(&out, "{\"status\":503,\"error\":\"%s\"}", gw_strerror(rc));
+			else
+				err |= gw_buf_puts(&out, "{\"status\":200}");
+			rc ? failed++ : ok++;
+		}
+		p = e + 1;
+	}
+	gw_buf body = {0};
+	err |= gw_buf_printf(&body, "{\"ok\":%s,\"published\":%zu,\"failed\":%zu,\"results\":%s]}",
+			     failed ? "false" : "true", ok, failed, out.data ? (const char *)out.data : "[");
+	if (err)
+		reply_error(c, 500, "out of memory");
+	else
+		net_reply(c, 200, "application/json", body.data, body.len, NULL);
+	gw_buf_free(&out);
+	gw_buf_free(&body);
+}
+
 static void publish(gw_api *api, net_conn *c, const h1_req *r)
 {
 	char topic[512];
@@ -195,6 +236,11 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 	char key[512];
 	if (h1_query_arg(r, "key", key, sizeof key) != 1 || !key[0])
 		snprintf(key, sizeof key, "%s", topic);
+	const char *ctype = h1_header_get(r, "content-type");
+	if (ctype && strncasecmp(ctype, "application/x-ndjson", 20) == 0) {
+		publish_batch(api, c, r, topic, key);
+		return;
+	}
 	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, key, r->body, r->body_len);
 	if (rc) {
 		char msg[96];

@@ -197,3 +197,30 @@ describe('HTTP API (http_api.token set)', () => {
     });
   });
 });
+
+describe('HTTP API: a batch of messages (application/x-ndjson)', () => {
+  let gw;
+  // the memory bus refuses messages over 200 bytes (key included): one line fails
+  before(async () => { gw = await h.startGateway({ adapter: { plugin: 'memory', options: { max_message: '200' } } }); });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it('publishes each line in order, and answers each with its own status', async () => {
+    const sub = await gw.subscribe('t.batch');
+    const big = JSON.stringify({ pad: 'x'.repeat(300) });
+    const body = `{"n":1}\n\n{"n":2}\r\n${big}\n"plain"\n`;
+    const res = await h.httpRequest(`${gw.url}/api/publish?topic=t.batch`, {
+      method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body,
+    });
+    assert.equal(res.status, 200);
+    const r = JSON.parse(res.text);
+    assert.equal(r.ok, false);
+    assert.equal(r.published, 3);
+    assert.equal(r.failed, 1);
+    assert.deepEqual(r.results.map((x) => x.status), [200, 200, 503, 200]);
+    assert.match(r.results[2].error, /invalid input/);
+    assert.deepEqual(await sub.next(), { n: 1 });
+    assert.deepEqual(await sub.next(), { n: 2 });
+    assert.equal(await sub.next(), 'plain');
+  });
+});
