@@ -455,13 +455,18 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 	return 0;
 }
 
-static void publish_in(gw_bus *bus, const char *key, char *json)
+/* Publish a client envelope of socket s (takes json) to its namespace's inbound topic
+ * (event: the event's name, for event_topics; NULL otherwise), keyed by the socket id. */
+static void publish_in(gw_bus *bus, sio_socket *s, const char *event, char *json)
 {
 	if (!json) {
 		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
 		return;
 	}
-	gw_bus_publish(bus, GW_TOPIC_IN, bus->app->cfg->topics.in, key, json, strlen(json));
+	const char *nsp = sio_socket_nsp(s);
+	const gw_nsp_config *nc = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
+	gw_bus_publish(bus, GW_TOPIC_IN, gw_config_in_topic(bus->app->cfg, nc, event), sio_socket_id(s), json,
+		       strlen(json));
 	free(json);
 }
 
@@ -517,7 +522,7 @@ static void on_connect(void *ctx, sio_socket *s)
 	char *hs = sio_socket_handshake(s);
 	/* auth: backend — the socket id is the request id: connect_result names it */
 	bool pending = sio_socket_pending(s);
-	publish_in(bus, sio_socket_id(s),
+	publish_in(bus, s, NULL,
 		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id, hs,
 				     pending ? sio_socket_id(s) : NULL,
 				     pending ? bus->app->cfg->topics.reply : NULL));
@@ -545,7 +550,7 @@ static void stored_dr(void *arg, int status)
 	free(a);
 }
 
-static void publish_stored(gw_bus *bus, sio_socket *s, int64_t ack_id, const char *json)
+static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_t ack_id, const char *json)
 {
 	stored_arg *a = json ? calloc(1, sizeof *a) : NULL;
 	if (!a) {
@@ -555,7 +560,8 @@ static void publish_stored(gw_bus *bus, sio_socket *s, int64_t ack_id, const cha
 	a->bus = bus;
 	a->ack_id = ack_id;
 	memcpy(a->sid, sio_socket_id(s), sizeof a->sid);
-	const char *topic = bus->app->cfg->topics.in;
+	const char *nsp = sio_socket_nsp(s);
+	const char *topic = gw_config_in_topic(bus->app->cfg, gw_config_nsp(bus->app->cfg, nsp, strlen(nsp)), event);
 	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
 		/* refused at once: never acked */
 		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
@@ -588,14 +594,14 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 		/* the bus answers: the client's ack follows the delivery report */
 		char *json = env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, text,
 					     text_len, att, att_len, n_att, NULL, NULL);
-		publish_stored(bus, s, ack_id, json);
+		publish_stored(bus, s, name->valuestring, ack_id, json);
 		free(json);
 		return;
 	}
 	char ack[64];
 	if (ack_id != SIO_NO_ID)
 		snprintf(ack, sizeof ack, "%s:%" PRId64, sio_socket_id(s), ack_id);
-	publish_in(bus, sio_socket_id(s),
+	publish_in(bus, s, name->valuestring,
 		   env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, text, text_len,
 				   att, att_len, n_att, ack_id != SIO_NO_ID ? ack : NULL, cfg->topics.reply));
 }
@@ -624,7 +630,7 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 	gw_bus *bus = ctx;
 	room_list rl = {0};
 	sio_socket_rooms(s, collect_room, &rl);
-	publish_in(bus, sio_socket_id(s),
+	publish_in(bus, s, NULL,
 		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id,
 					reason, rl.rooms, rl.n));
 	free(rl.rooms);
@@ -641,7 +647,7 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 		return;
 	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};
 	bool per_socket = event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE;
-	publish_in(bus, sio_socket_id(s),
+	publish_in(bus, s, NULL,
 		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL,
 				  bus->app->cfg->node_id, room));
 }

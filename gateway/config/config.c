@@ -458,6 +458,19 @@ static int check_route(vctx *c, const cfg_node *list, void *elems, size_t i)
 	return 0;
 }
 
+/* An event_topics pattern: a name, "*", or a prefix then one '*' at the end. */
+static int check_event_topic(vctx *c, const cfg_node *list, void *elems, size_t i)
+{
+	const gw_event_topic *t = (const gw_event_topic *)elems + i;
+	const char *star = strchr(t->event, '*');
+	if (star && star[1] != '\0') {
+		cfg_path_key(&c->path, "event");
+		return verr(c, cfg_map_get(list->items[i], "event"),
+			    "'*' only at the end (a prefix: \"payment.*\"), got \"%s\"", t->event);
+	}
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------------------ */
 
 #define OFF(m) offsetof(gw_config, m)
@@ -545,6 +558,13 @@ static const field route_fields[] = {
 	{.key = "room", .type = F_STR, .off = RT(room), .flags = NONEMPTY, .help = "fixed target room; absent = namespace"},
 };
 
+#define ET(m) offsetof(gw_event_topic, m)
+static const field event_topic_fields[] = {
+	{.key = "event", .type = F_STR, .off = ET(event), .flags = REQUIRED | NONEMPTY,
+	 .help = "event name, or a prefix ending in '*' (\"payment.*\"), or \"*\""},
+	{.key = "topic", .type = F_STR, .off = ET(topic), .flags = REQUIRED | NONEMPTY, .help = "bus topic for those events"},
+};
+
 static const field nsp_fields[] = {
 	{.key = "name", .type = F_STR, .off = NSP(name), .flags = REQUIRED, .help = "namespace, starts with '/'"},
 	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend",
@@ -559,6 +579,11 @@ static const field nsp_fields[] = {
 	 .n_sub = N(route_fields), .elem_size = sizeof(gw_route), .check = check_route, .help = "raw topic → event routes"},
 	{.key = "room_events", .type = F_BOOL, .off = NSP(room_events), .def = "false",
 	 .help = "publish join-room/leave-room"},
+	{.key = "topic_in", .type = F_STR, .off = NSP(topic_in), .flags = NONEMPTY,
+	 .help = "this namespace's inbound topic (connect, events, disconnect); absent = topics.in"},
+	{.key = "event_topics", .type = F_LIST, .off = NSP(event_topics), .off_n = NSP(n_event_topics),
+	 .sub = event_topic_fields, .n_sub = N(event_topic_fields), .elem_size = sizeof(gw_event_topic),
+	 .check = check_event_topic, .help = "client events by name to their own topics; first match wins"},
 };
 
 static const field http_fields[] = {
@@ -785,6 +810,24 @@ int gw_config_load_file(const char *path, gw_config *out, char *err, size_t err_
 		rc = gw_config_load_string(path, b.data ? (const char *)b.data : "", b.len, out, err, err_len);
 	gw_buf_free(&b);
 	return rc;
+}
+
+static bool event_matches(const char *pattern, const char *event)
+{
+	size_t n = strlen(pattern);
+	if (n && pattern[n - 1] == '*')
+		return strncmp(pattern, event, n - 1) == 0;
+	return strcmp(pattern, event) == 0;
+}
+
+const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event)
+{
+	if (!nc)
+		return cfg->topics.in;
+	for (size_t i = 0; event && i < nc->n_event_topics; i++)
+		if (event_matches(nc->event_topics[i].event, event))
+			return nc->event_topics[i].topic;
+	return nc->topic_in ? nc->topic_in : cfg->topics.in;
 }
 
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len)

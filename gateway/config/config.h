@@ -39,6 +39,12 @@ typedef struct gw_route {
 		       * (never set together with a {room} topic: rejected at load) */
 } gw_route;
 
+/* namespaces[].event_topics[]: client events by name to their own topic. */
+typedef struct gw_event_topic {
+	char *event;  /* an event name, or a prefix ending in '*' ("payment.*"), or "*" */
+	char *topic;
+} gw_event_topic;
+
 typedef struct gw_nsp_config {
 	char *name;             /* "/chat" */
 	int auth;               /* GW_AUTH_* */
@@ -49,7 +55,11 @@ typedef struct gw_nsp_config {
 	gw_route *routes;
 	size_t n_routes;
 	bool room_events;       /* publish join-room/leave-room to the in topic; default false */
+	char *topic_in;         /* this namespace's inbound topic; NULL = topics.in */
+	gw_event_topic *event_topics; /* first match wins; else topic_in */
+	size_t n_event_topics;
 } gw_nsp_config;
+
 
 typedef struct gw_config {
 	char *path;             /* file it was loaded from ("<embedded>" for the default) */
@@ -132,6 +142,10 @@ int gw_config_load_string(const char *name, const char *yaml, size_t len, gw_con
 void gw_config_free(gw_config *cfg); /* frees everything and zeroes *cfg; NULL-safe */
 
 /* Find a namespace by name (name need not be NUL-terminated), NULL if not configured. */
+/* The topic a client envelope of namespace nc goes to: the first event_topics entry
+ * whose pattern matches event (events only; NULL for connect, disconnect, room events),
+ * else nc's topic_in, else topics.in. nc may be NULL. */
+const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event);
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len);
 
 /*

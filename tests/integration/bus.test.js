@@ -404,3 +404,40 @@ for (const delivery of ['thread', 'inline']) describe(`bus envelopes (memory del
     });
   });
 });
+
+describe('inbound topics per namespace and per event (topic_in, event_topics)', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({
+      namespaces: [
+        { name: '/' },
+        { name: '/orders', topic_in: 'orders.in', event_topics: [{ event: 'payment.*', topic: 'payments.in' }] },
+      ],
+    });
+  });
+  after(() => gw.stopChecked());
+  const it = h.gatewayIt(() => gw);
+
+  it("a namespace's envelopes go to its topic, matching events to theirs; the rest stays on sio.in", async () => {
+    const [sioIn, orders, payments] = [await gw.subscribe('sio.in'), await gw.subscribe('orders.in'), await gw.subscribe('payments.in')];
+    const o = await gw.connect('/orders');
+    const conn = await orders.next((m) => m.type === 'connect');
+    assert.equal(conn.sid, o.id);
+    o.emit('payment.card', { eur: 5 });
+    o.emit('cart', { n: 1 });
+    const pay = await payments.next((m) => m.type === 'event');
+    assert.equal(pay.event, 'payment.card');
+    assert.deepEqual(pay.data, [{ eur: 5 }]);
+    const cart = await orders.next((m) => m.type === 'event');
+    assert.equal(cart.event, 'cart');
+    const root = await gw.connect('/');
+    root.emit('hello', 1);
+    const hello = await sioIn.next((m) => m.type === 'event');
+    assert.equal(hello.event, 'hello');
+    o.disconnect();
+    assert.equal((await orders.next((m) => m.type === 'disconnect')).sid, conn.sid);
+    // nothing of /orders reached sio.in, nothing but payments reached payments.in
+    assert.deepEqual(sioIn.all((m) => m.nsp === '/orders'), []);
+    assert.deepEqual(payments.all((m) => m.event !== 'payment.card'), []);
+  });
+});

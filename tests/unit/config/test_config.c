@@ -324,7 +324,7 @@ TEST(errors_unknown_keys)
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
 		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, auth, auth_timeout_ms, "
-		     "ack, events, routes, room_events)");
+		     "ack, events, routes, room_events, topic_in, event_topics)");
 	EXPECT_ERROR("namespaces: [{name: /, routes: [{topic: t, event: e, to: r}]}]\n",
 		     "gw.yaml:1:54: namespaces[0].routes[0].to: unknown key (valid keys: topic, event, room)");
 	EXPECT_ERROR("log: {level: info, file: x}\n",
@@ -458,6 +458,45 @@ TEST(errors_namespaces_and_routes)
 		     "gw.yaml:4:9: namespaces[0].routes[0].event: required key missing");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    events: [\"\"]\n",
 		     "gw.yaml:3:14: namespaces[0].events[0]: must not be empty");
+}
+
+/* namespaces[].topic_in and event_topics choose where client envelopes go */
+TEST(inbound_topics)
+{
+	gw_config cfg;
+	if (load("topics: {prefix: app}\n"
+		 "namespaces:\n"
+		 "  - name: /\n"
+		 "  - name: /orders\n"
+		 "    topic_in: orders.in\n"
+		 "    event_topics:\n"
+		 "      - {event: \"payment.*\", topic: payments.in}\n"
+		 "      - {event: refund, topic: refunds.in}\n"
+		 "      - {event: \"*\", topic: catchall.in}\n"
+		 "  - name: /pay\n"
+		 "    event_topics: [{event: charge, topic: charges.in}]\n",
+		 &cfg))
+		return;
+	const gw_nsp_config *root = gw_config_nsp(&cfg, "/", 1), *orders = gw_config_nsp(&cfg, "/orders", 7),
+			    *pay = gw_config_nsp(&cfg, "/pay", 4);
+	CHECK_STR(gw_config_in_topic(&cfg, root, "x"), "app.in");
+	CHECK_STR(gw_config_in_topic(&cfg, NULL, "x"), "app.in");
+	CHECK_STR(gw_config_in_topic(&cfg, orders, NULL), "orders.in");       /* connect, disconnect */
+	CHECK_STR(gw_config_in_topic(&cfg, orders, "payment.card"), "payments.in");
+	CHECK_STR(gw_config_in_topic(&cfg, orders, "payment."), "payments.in");
+	CHECK_STR(gw_config_in_topic(&cfg, orders, "refund"), "refunds.in");
+	CHECK_STR(gw_config_in_topic(&cfg, orders, "refunds"), "catchall.in"); /* names match exactly */
+	CHECK_STR(gw_config_in_topic(&cfg, pay, "charge"), "charges.in");
+	CHECK_STR(gw_config_in_topic(&cfg, pay, "other"), "app.in");
+	CHECK_STR(gw_config_in_topic(&cfg, pay, NULL), "app.in");
+	gw_config_free(&cfg);
+	EXPECT_ERROR("namespaces:\n  - name: /\n    event_topics: [{event: \"pay*ment\", topic: t}]\n",
+		     "gw.yaml:3:28: namespaces[0].event_topics[0].event: '*' only at the end (a prefix: \"payment.*\"), "
+		     "got \"pay*ment\"");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    event_topics: [{event: a}]\n",
+		     "gw.yaml:3:20: namespaces[0].event_topics[0].topic: required key missing");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    topic_in: \"\"\n",
+		     "gw.yaml:3:15: namespaces[0].topic_in: must not be empty");
 }
 
 TEST(errors_tls)
@@ -717,6 +756,7 @@ int main(int argc, char **argv)
 	RUN(errors_ranges);
 	RUN(errors_tree);
 	RUN(errors_namespaces_and_routes);
+	RUN(inbound_topics);
 	RUN(errors_tls);
 	RUN(tree_positions_and_quoting);
 	RUN(plugin_options_types);
