@@ -670,6 +670,50 @@ static int resolve_topic(vctx *c, const gw_config *cfg, const cfg_node *topics, 
 	return 0;
 }
 
+/* An inbound topic of a namespace (topic_in, event_topics[].topic): no placeholders
+ * (they are not substituted there), and none of the topics the gateway consumes, or
+ * clients' envelopes would come back to it as commands. */
+static int check_in_topic(vctx *c, const gw_config *cfg, const cfg_node *at, const char *t)
+{
+	if (strpbrk(t, "{}"))
+		return verr(c, at, "no placeholders here (write the topic out), got \"%s\"", t);
+	if (!strcmp(t, cfg->topics.out) || !strcmp(t, cfg->topics.reply))
+		return verr(c, at, "\"%s\" is a topic the gateway consumes (topics.%s): client envelopes would "
+			    "come back as commands", t, !strcmp(t, cfg->topics.out) ? "out" : "reply");
+	return 0;
+}
+
+static int check_in_topics(vctx *c, const gw_config *cfg)
+{
+	const cfg_node *list = cfg_map_get(cfg->root, "namespaces");
+	for (size_t i = 0; i < cfg->n_nsps; i++) {
+		const gw_nsp_config *n = &cfg->nsps[i];
+		/* (no list: the default namespaces, which set neither) */
+		const cfg_node *item = list && list->kind == CFG_SEQ && i < list->n ? list->items[i] : NULL;
+		size_t mark = cfg_path_key(&c->path, "namespaces");
+		cfg_path_index(&c->path, i);
+		int rc = 0;
+		if (n->topic_in) {
+			size_t m2 = cfg_path_key(&c->path, "topic_in");
+			rc = check_in_topic(c, cfg, cfg_map_get(item, "topic_in"), n->topic_in);
+			cfg_path_pop(&c->path, m2);
+		}
+		const cfg_node *et = cfg_map_get(item, "event_topics");
+		for (size_t j = 0; !rc && j < n->n_event_topics; j++) {
+			size_t m2 = cfg_path_key(&c->path, "event_topics");
+			cfg_path_index(&c->path, j);
+			cfg_path_key(&c->path, "topic");
+			const cfg_node *e = et && et->kind == CFG_SEQ && j < et->n ? et->items[j] : NULL;
+			rc = check_in_topic(c, cfg, cfg_map_get(e, "topic"), n->event_topics[j].topic);
+			cfg_path_pop(&c->path, m2);
+		}
+		cfg_path_pop(&c->path, mark);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int finish(vctx *c, gw_config *cfg)
 {
 	const cfg_node *listen = cfg_map_get(cfg->root, "listen");
@@ -687,7 +731,7 @@ static int finish(vctx *c, gw_config *cfg)
 	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out)) < 0 ||
 	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0)
 		return rc;
-	return 0;
+	return check_in_topics(c, cfg);
 }
 
 /* ---- freeing, driven by the same tables ------------------------------------------ */

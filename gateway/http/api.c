@@ -185,7 +185,7 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 }
 
 /*
- * A batch: `Content-Type: application/x-ndjson`, one message per line (empty lines and a
+ * A batch: `Content-Type: application/x-ndjson` (or application/ndjson), one message per line (empty lines and a
  * trailing "\r" ignored), published in order. The answer lists each line's outcome,
  * {"ok":all published,"published":N,"failed":M,"results":[{"status":200}|{"status":503,
  * "error":"..."},...]}, with 200 even when some failed (their statuses say which).
@@ -211,7 +211,9 @@ static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char 
 				err |= gw_buf_puts(&out, "{\"status\":200}");
 			rc ? failed++ : ok++;
 		}
-		p = e + 1;
+		if (!nl)
+			break;
+		p = nl + 1;
 	}
 	gw_buf body = {0};
 	err |= gw_buf_printf(&body, "{\"ok\":%s,\"published\":%zu,\"failed\":%zu,\"results\":%s]}",
@@ -224,6 +226,13 @@ static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char 
 	gw_buf_free(&body);
 }
 
+/* Whether a Content-Type value names media type t (parameters after ';' allowed). */
+static bool media_is(const char *ctype, const char *t)
+{
+	size_t n = strlen(t);
+	return strncasecmp(ctype, t, n) == 0 && (ctype[n] == 0 || ctype[n] == ';' || ctype[n] == ' ');
+}
+
 static void publish(gw_api *api, net_conn *c, const h1_req *r)
 {
 	char topic[512];
@@ -234,10 +243,15 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 	/* key: ?key=K, else the topic: one publisher's messages to a topic keep their
 	 * order on a partitioned bus unless it spreads them over keys */
 	char key[512];
-	if (h1_query_arg(r, "key", key, sizeof key) != 1 || !key[0])
+	int kr = h1_query_arg(r, "key", key, sizeof key);
+	if (kr < 0) {
+		reply_error(c, 400, "key too long (at most 511 bytes)");
+		return;
+	}
+	if (kr == 0 || !key[0])
 		snprintf(key, sizeof key, "%s", topic);
 	const char *ctype = h1_header_get(r, "content-type");
-	if (ctype && strncasecmp(ctype, "application/x-ndjson", 20) == 0) {
+	if (ctype && (media_is(ctype, "application/x-ndjson") || media_is(ctype, "application/ndjson"))) {
 		publish_batch(api, c, r, topic, key);
 		return;
 	}

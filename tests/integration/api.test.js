@@ -223,4 +223,16 @@ describe('HTTP API: a batch of messages (application/x-ndjson)', () => {
     assert.deepEqual(await sub.next(), { n: 2 });
     assert.equal(await sub.next(), 'plain');
   });
+
+  it('application/ndjson is a batch too; a key over 511 bytes is refused, not replaced', async () => {
+    const res = await h.httpRequest(`${gw.url}/api/publish?topic=t.batch2`, {
+      method: 'POST', headers: { 'content-type': 'application/ndjson; charset=utf-8' }, body: '1\n2',
+    });
+    assert.deepEqual(JSON.parse(res.text).results, [{ status: 200 }, { status: 200 }]);
+    const long = await h.httpRequest(`${gw.url}/api/publish?topic=t.batch2&key=${'k'.repeat(600)}`, {
+      method: 'POST', body: '1',
+    });
+    assert.equal(long.status, 400);
+    assert.match(long.text, /key too long/);
+  });
 });

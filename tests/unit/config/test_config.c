@@ -495,6 +495,14 @@ TEST(inbound_topics)
 		     "got \"pay*ment\"");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    event_topics: [{event: a}]\n",
 		     "gw.yaml:3:20: namespaces[0].event_topics[0].topic: required key missing");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    topic_in: sio.out\n",
+		     "gw.yaml:3:15: namespaces[0].topic_in: \"sio.out\" is a topic the gateway consumes (topics.out): "
+		     "client envelopes would come back as commands");
+	EXPECT_ERROR("node_id: n1\nnamespaces:\n  - name: /\n    event_topics: [{event: a, topic: sio.reply.n1}]\n",
+		     "gw.yaml:4:38: namespaces[0].event_topics[0].topic: \"sio.reply.n1\" is a topic the gateway consumes "
+		     "(topics.reply): client envelopes would come back as commands");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    topic_in: \"{prefix}.x\"\n",
+		     "gw.yaml:3:15: namespaces[0].topic_in: no placeholders here (write the topic out), got \"{prefix}.x\"");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    topic_in: \"\"\n",
 		     "gw.yaml:3:15: namespaces[0].topic_in: must not be empty");
 }
