@@ -290,16 +290,20 @@ static inline int spu_subs_add(spu_subs *t, uint64_t id, int kind, char *pattern
 	return 0;
 }
 
-/* Remove *s (a pointer into the table), keeping the order; bumps gen. Returns the
- * pattern, now the caller's to free (after dropping the lock, if it likes). */
-static inline char *spu_subs_remove(spu_subs *t, spu_sub *s)
+/* Remove subscription `id`, keeping the order of the others; bumps gen. 0 with the
+ * entry copied to *gone (its pattern now the caller's to free, after dropping the lock
+ * if it likes), or -SIOGW_EINVAL when there is no such id (unsubscribe()'s answer). */
+static inline int spu_subs_drop(spu_subs *t, uint64_t id, spu_sub *gone)
 {
-	char *pattern = s->pattern;
+	spu_sub *s = spu_subs_find(t, id);
+	if (!s)
+		return -SIOGW_EINVAL;
+	*gone = *s;
 	size_t i = (size_t)(s - t->v);
 	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof *t->v);
 	t->n--;
 	t->gen++;
-	return pattern;
+	return 0;
 }
 
 /* Free every pattern and the array; the table is empty again. No lock: destroy(). */
@@ -346,6 +350,19 @@ static inline size_t spu_subs_collect(const spu_subs *t, const char *topic, uint
 		(*ids)[n++] = t->v[i].id;
 	}
 	return n;
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+/* stats()'s return value from snprintf's `n` into buf (buf_len > 0): the bytes in buf,
+ * cut like snprintf cut them; an encoding error leaves buf empty and returns 0. */
+static inline size_t spu_stats_len(char *buf, size_t buf_len, int n)
+{
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
 }
 
 /* ---- the in-flight deliver() ----------------------------------------------------- */

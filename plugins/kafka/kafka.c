@@ -864,13 +864,13 @@ static int kafka_unsubscribe(void *self, uint64_t sub_id)
 {
 	kafka *k = self;
 	pthread_mutex_lock(&k->sub_lock);
-	spu_sub *s = spu_subs_find(&k->subs, sub_id);
-	if (!s) {
+	spu_sub gone;
+	if (spu_subs_drop(&k->subs, sub_id, &gone)) {
 		pthread_mutex_unlock(&k->sub_lock);
 		return -SIOGW_EINVAL;
 	}
-	char *pattern = s->pattern;
-	if (s->kind == SIOGW_SUB_EXACT) {
+	char *pattern = gone.pattern;
+	if (gone.kind == SIOGW_SUB_EXACT) {
 		sent *e = smap_get(&k->exact, pattern);
 		idlist *l = e ? e->ptr : NULL;
 		for (size_t i = 0; l && i < l->n; i++)
@@ -883,7 +883,6 @@ static int kafka_unsubscribe(void *self, uint64_t sub_id)
 	} else {
 		k->n_prefix--;
 	}
-	spu_subs_remove(&k->subs, s); /* returns pattern, freed below */
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
 	spu_inflight_wait(&k->fl, &k->sub_lock, sub_id);
 	pthread_mutex_unlock(&k->sub_lock);
@@ -2134,11 +2133,7 @@ static size_t kafka_stats(void *self, char *buf, size_t buf_len)
 			 U(refused), U(dropped), U(pauses), U(n_paused), U(n_assigned), subs, U(consume_errors),
 			 U(md_errors), U(create_errors), U(producer_restarts));
 #undef U
-	if (n < 0) {
-		buf[0] = 0;
-		return 0;
-	}
-	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+	return spu_stats_len(buf, buf_len, n);
 }
 
 EXPORT const siogw_plugin siogw_plugin_v1 = {

@@ -406,17 +406,15 @@ static int mem_unsubscribe(void *self, uint64_t sub_id)
 {
 	mem *m = self;
 	pthread_mutex_lock(&m->lock);
-	spu_sub *s = spu_subs_find(&m->subs, sub_id);
-	if (!s) {
-		pthread_mutex_unlock(&m->lock);
-		return -SIOGW_EINVAL;
-	}
-	char *pattern = spu_subs_remove(&m->subs, s);
+	spu_sub gone;
+	int rc = spu_subs_drop(&m->subs, sub_id, &gone);
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	spu_inflight_wait(&m->fl, &m->lock, sub_id);
+	if (rc == 0)
+		spu_inflight_wait(&m->fl, &m->lock, sub_id);
 	pthread_mutex_unlock(&m->lock);
-	free(pattern);
-	return 0;
+	if (rc == 0)
+		free(gone.pattern);
+	return rc;
 }
 
 /* ---- publish ------------------------------------------------------------------ */
@@ -593,11 +591,7 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 			 (unsigned long long)atomic_load(&m->dropped),
 			 (unsigned long long)atomic_load(&m->rejected),
 			 (unsigned long long)atomic_load(&m->unrouted), subs, q_len, q_bytes);
-	if (n < 0) {
-		buf[0] = '\0';
-		return 0;
-	}
-	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+	return spu_stats_len(buf, buf_len, n);
 }
 
 EXPORT const siogw_plugin siogw_plugin_v1 = {

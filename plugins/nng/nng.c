@@ -1021,14 +1021,14 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 {
 	plug *p = self;
 	pthread_mutex_lock(&p->sub_lock);
-	spu_sub *s = spu_subs_find(&p->subs, sub_id);
-	if (!s) {
+	spu_sub gone;
+	if (spu_subs_drop(&p->subs, sub_id, &gone)) {
 		pthread_mutex_unlock(&p->sub_lock);
 		return -SIOGW_EINVAL;
 	}
 	size_t flen;
-	char *ftext = filter_text(s->pattern, s->kind, &flen);
-	char *pattern = spu_subs_remove(&p->subs, s);
+	char *ftext = filter_text(gone.pattern, gone.kind, &flen);
+	char *pattern = gone.pattern;
 	filter *f = ftext ? find_filter(p, ftext, flen) : NULL;
 	if (f && --f->refs == 0) {
 		if (!p->sub_closed)
