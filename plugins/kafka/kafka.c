@@ -611,7 +611,7 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 		const siogw_option *d = spu_decl_find(kafka_options, N_OPTIONS, opts[i].name, &prefix);
 		if (!d || !opts[i].str) {
 			spu_seterr(err, err_len, "kafka: unknown option '%s' (see --plugin-help kafka)",
-			       opts[i].name ? opts[i].name : "(null)");
+				   opts[i].name ? opts[i].name : "(null)");
 			return blame_at(bad, i);
 		}
 		if (prefix)
@@ -1278,7 +1278,7 @@ static int admin_create(kafka *k, char **topics, size_t n, char *err, size_t err
 			rc = rc == 1 ? 1 : -1;
 			const char *msg = rd_kafka_topic_result_error_string(tr[i]);
 			spu_seterr(err, err_len, "CreateTopics %s: %s", rd_kafka_topic_result_name(tr[i]),
-			       msg && msg[0] ? msg : rd_kafka_err2str(te));
+				   msg && msg[0] ? msg : rd_kafka_err2str(te));
 		}
 	}
 	if (ev)
@@ -1919,7 +1919,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		if (!ok) {
 			pthread_mutex_lock(&k->st_lock);
 			spu_seterr(err, err_len, "kafka: no answer from brokers %s within %d ms (%s)", k->brokers,
-			       k->connect_timeout, k->down_reason);
+				   k->connect_timeout, k->down_reason);
 			pthread_mutex_unlock(&k->st_lock);
 			return -SIOGW_EIO;
 		}

@@ -161,7 +161,7 @@ static int mem_parse(const siogw_optval *opts, size_t n_opts, mem_conf *c, size_
 		*bad = max_message_at;
 	if (c->max_message > c->queue_bytes) {
 		spu_seterr(err, err_len, "memory: max_message (%lld) must not exceed queue_bytes (%lld)",
-		       (long long)c->max_message, (long long)c->queue_bytes);
+			   (long long)c->max_message, (long long)c->queue_bytes);
 		return -SIOGW_EINVAL;
 	}
 	return 0;

@@ -288,11 +288,11 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 			*bad = i; /* every failure inside the loop is this option's */
 		if (!d) {
 			spu_seterr(err, err_len,
-			       "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
-			       "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
-			       "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
-			       "require_peers)",
-			       o->name ? o->name : "(null)");
+				   "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
+				   "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
+				   "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
+				   "require_peers)",
+				   o->name ? o->name : "(null)");
 			return -SIOGW_EINVAL;
 		}
 		const char *str = o->str ? o->str : "";
@@ -338,7 +338,7 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 			long mode = strtol(str, &end, 8);
 			if (errno || *end || mode < 0 || mode > 0777) {
 				spu_seterr(err, err_len, "nng: ipc_permissions '%s': expected an octal file mode such as 0660",
-				       str);
+					   str);
 				return -SIOGW_EINVAL;
 			}
 			c->ipc_mode = (int)mode;
@@ -348,7 +348,7 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 		*bad = SIZE_MAX;
 	if (c->max_message > c->queue_bytes) {
 		spu_seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
-		       (long long)c->max_message, (long long)c->queue_bytes);
+			   (long long)c->max_message, (long long)c->queue_bytes);
 		return blame(bad, opts, n_opts, "max_message", -SIOGW_EINVAL);
 	}
 	return 0;
@@ -748,9 +748,9 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	size_t n_pub = first[2] - first[0], n_sub = first[4] - first[2];
 	if (!p->c.loopback && (n_pub == 0 || n_sub == 0)) {
 		spu_seterr(err, err_len,
-		       "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
-		       n_sub == 0 ? "receive from" : "publish to",
-		       n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
+			   "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
+			   n_sub == 0 ? "receive from" : "publish to",
+			   n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
 		return blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
 	}
 
@@ -852,7 +852,7 @@ static int plug_start(void *self, char *err, size_t err_len)
 			int rv = e->listen ? nng_listener_start(e->l, 0) : nng_dialer_start(e->d, NNG_FLAG_NONBLOCK);
 			if (rv) {
 				spu_seterr(err, err_len, "nng: %s socket: cannot %s %s: %s", sock_role[e->w],
-				       e->listen ? "listen on" : "dial", e->url, nng_strerror(rv));
+					   e->listen ? "listen on" : "dial", e->url, nng_strerror(rv));
 				return map_nng(rv);
 			}
 			plog(p, SIOGW_LOG_INFO, "%s socket %s %s", sock_role[e->w],
