@@ -9,7 +9,7 @@
  *   - a null value (`key:` or `key: ~`) counts as absent;
  *   - output order: the table's order, a PREFIX option expanding to its given keys in
  *     document order; declared options absent without a default produce no entry;
- *   - ENUM entries carry the choice's index in `num` (the ABI leaves it unspecified).
+ *   - ENUM entries carry the choice's index in `num` (plugin.h promises it since ABI 1.1).
  */
 #include "config/config.h"
 

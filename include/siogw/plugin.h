@@ -29,6 +29,10 @@
  * Option values passed to create() stay valid until destroy() returns.
  *
  * Errors. Ops return 0 on success or a negative SIOGW_E* code.
+ *
+ * siogw/plugin_util.h (optional, header-only, not part of the ABI) holds the helpers
+ * most plugins need: error text, logging, option look-ups, a subscription table and the
+ * in-flight deliver() handshake behind unsubscribe().
  */
 #ifndef SIOGW_PLUGIN_H
 #define SIOGW_PLUGIN_H
@@ -42,7 +46,7 @@ extern "C" {
 
 #define SIOGW_PLUGIN_MAGIC 0x53494f47u /* "SIOG" */
 #define SIOGW_ABI_MAJOR 1
-#define SIOGW_ABI_MINOR 1 /* 1.1: check() */
+#define SIOGW_ABI_MINOR 1 /* 1.1: check(); optval.num of an ENUM is its choice's index */
 #define SIOGW_PLUGIN_SYMBOL "siogw_plugin_v1"
 
 /* Error codes returned (negated) by ops. */
@@ -86,7 +90,9 @@ typedef struct siogw_option {
  * (given or default) there is one entry; PREFIX options produce one entry per key
  * given (name is the full key). `str` is the normalized text (INT/SIZE/DURATION as
  * decimal, BOOL as "true"/"false", LIST comma-joined); `num` holds the number for
- * INT/SIZE/DURATION/BOOL.
+ * INT/SIZE/DURATION/BOOL, and for ENUM (since ABI 1.1) the 0-based index of the chosen
+ * value in the declaration's `choices` ("latest|earliest": "earliest" is 1), so a plugin
+ * need not parse `str` again.
  */
 typedef struct siogw_optval {
 	const char *name;

@@ -66,6 +66,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "siogw/plugin.h"
+#include "siogw/plugin_util.h"
 
 #define PLUGIN_NAME "kafka"
 #define EXPORT __attribute__((visibility("default")))
@@ -127,8 +128,11 @@ static const siogw_option kafka_options[] = {
 };
 
 enum { ST_CREATED = 0, ST_RUNNING, ST_STOPPING, ST_STOPPED };
-enum { CREATE_ADMIN = 0, CREATE_AUTO, CREATE_OFF };
-enum { ON_FULL_PAUSE = 0, ON_FULL_DROP };
+#define N_OPTIONS (sizeof kafka_options / sizeof kafka_options[0])
+/* ENUM options: the index of each choice in its table's `choices` (optval.num) */
+enum { CREATE_ADMIN = 0, CREATE_AUTO, CREATE_OFF };   /* "admin|auto|off" */
+enum { ON_FULL_PAUSE = 0, ON_FULL_DROP };             /* "pause|drop" */
+enum { START_LATEST = 0, START_EARLIEST };            /* "latest|earliest" */
 
 /* ---- a small string map ------------------------------------------------------ */
 
@@ -241,13 +245,6 @@ static void smap_free(smap *m, void (*free_ptr)(void *))
 
 /* ---- the instance ------------------------------------------------------------ */
 
-typedef struct ksub {
-	uint64_t id;
-	int kind;
-	char *pattern;
-	size_t plen;
-} ksub;
-
 typedef struct idlist {
 	uint64_t *ids;
 	size_t n, cap;
@@ -317,14 +314,10 @@ typedef struct kafka {
 
 	/* subscriptions */
 	pthread_mutex_t sub_lock;
-	pthread_cond_t idle;
-	ksub *subs;
-	size_t n_subs, cap_subs;
+	spu_subs subs;   /* subs.gen: bumped by every unsubscribe */
+	spu_inflight fl; /* the consumer thread inside deliver(); fl.idle: it returned */
 	_Atomic size_t n_prefix; /* written under sub_lock, read by publish() without */
 	smap exact; /* topic → idlist* */
-	uint64_t unsub_gen;
-	bool inflight;
-	uint64_t inflight_id;
 	uint64_t *match; /* consumer thread: ids of the message being delivered */
 	size_t cap_match;
 
@@ -373,31 +366,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void klog(const kafka *k, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void klog(const kafka *k, int level, const char *fmt, ...)
-{
-	if (!k->host || !k->host->log) /* check() has no host */
-		return;
-	char line[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	k->host->log(k->host->ctx, level, PLUGIN_NAME, "%s", line);
-}
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...)
-{
-	if (!err || err_len == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* check() has no host: spu_log says nothing then. */
+#define klog(k, level, ...) spu_log((k)->host, PLUGIN_NAME, level, __VA_ARGS__)
 
 static void set_reason(kafka *k, char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -551,60 +521,10 @@ static int conf_set(rd_kafka_conf_t *c, const char *key, const char *val, const 
 {
 	char e[512];
 	if (rd_kafka_conf_set(c, key, val, e, sizeof e) != RD_KAFKA_CONF_OK) {
-		seterr(err, err_len, "kafka: %s%s: %s", what ? what : "", key, e);
+		spu_seterr(err, err_len, "kafka: %s%s: %s", what ? what : "", key, e);
 		return -1;
 	}
 	return 0;
-}
-
-static const char *opt_str(const siogw_optval *opts, size_t n, const char *name, const char *def)
-{
-	for (size_t i = 0; i < n; i++)
-		if (opts[i].name && strcmp(opts[i].name, name) == 0)
-			return opts[i].str;
-	return def;
-}
-
-static int64_t opt_num(const siogw_optval *opts, size_t n, const char *name, int64_t def)
-{
-	for (size_t i = 0; i < n; i++)
-		if (opts[i].name && strcmp(opts[i].name, name) == 0)
-			return opts[i].num;
-	return def;
-}
-
-static const siogw_option *decl_of(const char *name, bool *prefix)
-{
-	*prefix = false;
-	size_t n = sizeof kafka_options / sizeof kafka_options[0];
-	for (size_t i = 0; i < n; i++)
-		if (kafka_options[i].type != SIOGW_OPT_PREFIX && strcmp(kafka_options[i].name, name) == 0)
-			return &kafka_options[i];
-	for (size_t i = 0; i < n; i++) {
-		size_t pl = strlen(kafka_options[i].name);
-		if (kafka_options[i].type == SIOGW_OPT_PREFIX && strlen(name) > pl &&
-		    memcmp(name, kafka_options[i].name, pl) == 0) {
-			*prefix = true;
-			return &kafka_options[i];
-		}
-	}
-	return NULL;
-}
-
-static int enum_index(const char *choices, const char *v)
-{
-	int idx = 0;
-	size_t vl = strlen(v);
-	for (const char *p = choices; *p; idx++) {
-		const char *bar = strchr(p, '|');
-		size_t l = bar ? (size_t)(bar - p) : strlen(p);
-		if (l == vl && memcmp(p, v, l) == 0)
-			return idx;
-		if (!bar)
-			break;
-		p = bar + 1;
-	}
-	return -1;
 }
 
 /* Check a "partitions=N,replication_factor=R,key=value" creation spec. */
@@ -616,13 +536,13 @@ static int check_topic_spec(const char *name, const char *spec, char *err, size_
 		size_t l = comma ? (size_t)(comma - p) : strlen(p);
 		const char *eq = memchr(p, '=', l);
 		if (!eq || eq == p) {
-			seterr(err, err_len, "kafka: topic.%s: expected key=value[,key=value...], got \"%s\"", name, spec);
+			spu_seterr(err, err_len, "kafka: topic.%s: expected key=value[,key=value...], got \"%s\"", name, spec);
 			return -1;
 		}
 		if ((size_t)(eq - p) == 10 && !memcmp(p, "partitions", 10)) {
 			long v = strtol(eq + 1, NULL, 10);
 			if (v < 1) {
-				seterr(err, err_len, "kafka: topic.%s: partitions must be >= 1", name);
+				spu_seterr(err, err_len, "kafka: topic.%s: partitions must be >= 1", name);
 				return -1;
 			}
 		}
@@ -644,10 +564,8 @@ static int blame_at(size_t *bad, size_t i)
 
 static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name)
 {
-	for (size_t i = 0; i < n; i++)
-		if (opts[i].name && strcmp(opts[i].name, name) == 0)
-			return blame_at(bad, i);
-	return -SIOGW_EINVAL;
+	size_t i = spu_opt_index(opts, n, name);
+	return i == SIZE_MAX ? -SIOGW_EINVAL : blame_at(bad, i);
 }
 
 /* An instance with its locks, nothing configured, nothing running. NULL: no memory. */
@@ -663,7 +581,7 @@ static kafka *kafka_new(void)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&k->dr_lock, NULL);
 	pthread_mutex_init(&k->sub_lock, NULL);
-	pthread_cond_init(&k->idle, NULL);
+	pthread_cond_init(&k->fl.idle, NULL);
 	pthread_mutex_init(&k->fc_lock, NULL);
 	pthread_mutex_init(&k->ctl_lock, NULL);
 	pthread_condattr_t ca;
@@ -690,43 +608,36 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 	/* Every entry must be one we declared (another host may call us too). */
 	for (size_t i = 0; i < n_opts; i++) {
 		bool prefix;
-		const siogw_option *d = opts[i].name ? decl_of(opts[i].name, &prefix) : NULL;
+		const siogw_option *d = spu_decl_find(kafka_options, N_OPTIONS, opts[i].name, &prefix);
 		if (!d || !opts[i].str) {
-			seterr(err, err_len, "kafka: unknown option '%s' (see --plugin-help kafka)",
-			       opts[i].name ? opts[i].name : "(null)");
+			spu_seterr(err, err_len, "kafka: unknown option '%s' (see --plugin-help kafka)",
+				   opts[i].name ? opts[i].name : "(null)");
 			return blame_at(bad, i);
 		}
 		if (prefix)
 			continue;
-		if ((d->type == SIOGW_OPT_INT || d->type == SIOGW_OPT_SIZE || d->type == SIOGW_OPT_DURATION) &&
-		    d->min <= d->max && (opts[i].num < d->min || opts[i].num > d->max)) {
-			seterr(err, err_len, "kafka: option %s = %lld out of range [%lld, %lld]", d->name,
-			       (long long)opts[i].num, (long long)d->min, (long long)d->max);
+		/* ranges, and an ENUM's index (optval.num) within its choices */
+		if (spu_opt_judge(PLUGIN_NAME, d, &opts[i], err, err_len))
 			return blame_at(bad, i);
-		}
-		if (d->type == SIOGW_OPT_ENUM && enum_index(d->choices, opts[i].str) < 0) {
-			seterr(err, err_len, "kafka: option %s: '%s' is not one of %s", d->name, opts[i].str,
-			       d->choices);
-			return blame_at(bad, i);
-		}
 	}
 
 	/* Declared defaults, in case the host passed fewer entries. */
-	k->brokers = opt_str(opts, n_opts, "brokers", "127.0.0.1:9092");
-	k->client_id = opt_str(opts, n_opts, "client_id", "sio-gateway");
-	const char *acks = opt_str(opts, n_opts, "acks", "all");
-	bool idem = strcmp(opt_str(opts, n_opts, "idempotence", "true"), "true") == 0;
-	k->start_offset = enum_index("latest|earliest", opt_str(opts, n_opts, "start_offset", "latest"));
-	k->on_full = enum_index("pause|drop", opt_str(opts, n_opts, "on_full", "pause"));
-	k->create_mode = enum_index("admin|auto|off", opt_str(opts, n_opts, "create_topics", "admin"));
-	k->create_subscribed = strcmp(opt_str(opts, n_opts, "create_subscribed", "true"), "true") == 0;
-	k->pause_backoff = (int)opt_num(opts, n_opts, "pause_backoff", 20);
-	k->metadata_refresh = (int)opt_num(opts, n_opts, "metadata_refresh", 10000);
-	k->connect_timeout = (int)opt_num(opts, n_opts, "connect_timeout", 10000);
-	k->close_timeout = (int)opt_num(opts, n_opts, "close_timeout", 5000);
-	k->admin_timeout = (int)opt_num(opts, n_opts, "admin_timeout", 5000);
-	k->partitions = (int)opt_num(opts, n_opts, "partitions", 6);
-	k->replication = (int)opt_num(opts, n_opts, "replication_factor", 0);
+	k->brokers = spu_opt_str(opts, n_opts, "brokers", "127.0.0.1:9092");
+	k->client_id = spu_opt_str(opts, n_opts, "client_id", "sio-gateway");
+	const char *acks = spu_opt_str(opts, n_opts, "acks", "all");
+	bool idem = strcmp(spu_opt_str(opts, n_opts, "idempotence", "true"), "true") == 0;
+	/* ENUMs: optval.num is the index of the choice (ABI 1.1), in the table's order */
+	k->start_offset = (int)spu_opt_num(opts, n_opts, "start_offset", START_LATEST);
+	k->on_full = (int)spu_opt_num(opts, n_opts, "on_full", ON_FULL_PAUSE);
+	k->create_mode = (int)spu_opt_num(opts, n_opts, "create_topics", CREATE_ADMIN);
+	k->create_subscribed = strcmp(spu_opt_str(opts, n_opts, "create_subscribed", "true"), "true") == 0;
+	k->pause_backoff = (int)spu_opt_num(opts, n_opts, "pause_backoff", 20);
+	k->metadata_refresh = (int)spu_opt_num(opts, n_opts, "metadata_refresh", 10000);
+	k->connect_timeout = (int)spu_opt_num(opts, n_opts, "connect_timeout", 10000);
+	k->close_timeout = (int)spu_opt_num(opts, n_opts, "close_timeout", 5000);
+	k->admin_timeout = (int)spu_opt_num(opts, n_opts, "admin_timeout", 5000);
+	k->partitions = (int)spu_opt_num(opts, n_opts, "partitions", 6);
+	k->replication = (int)spu_opt_num(opts, n_opts, "replication_factor", 0);
 	if (k->replication == 0)
 		k->replication = -1; /* CreateTopics: the brokers' default.replication.factor */
 	if (k->pause_backoff < 1)
@@ -734,15 +645,15 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 	if (k->metadata_refresh < 100)
 		k->metadata_refresh = 100;
 	if (!k->brokers[0]) {
-		seterr(err, err_len, "kafka: brokers is empty");
+		spu_seterr(err, err_len, "kafka: brokers is empty");
 		return blame(bad, opts, n_opts, "brokers");
 	}
 	if (idem && strcmp(acks, "all") != 0) {
-		seterr(err, err_len, "kafka: idempotence needs acks: all (got acks: %s; set idempotence: false)", acks);
+		spu_seterr(err, err_len, "kafka: idempotence needs acks: all (got acks: %s; set idempotence: false)", acks);
 		return blame(bad, opts, n_opts, "acks");
 	}
 
-	const char *req = opt_str(opts, n_opts, "topics", NULL);
+	const char *req = spu_opt_str(opts, n_opts, "topics", NULL);
 	if (req && req[0]) {
 		size_t cap = 1;
 		for (const char *p = req; *p; p++)
@@ -758,7 +669,7 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 				goto oom;
 			k->required[k->n_required++] = t;
 			if (!topic_legal(t)) {
-				seterr(err, err_len, "kafka: topics: '%s' is not a legal Kafka topic name", t);
+				spu_seterr(err, err_len, "kafka: topics: '%s' is not a legal Kafka topic name", t);
 				return blame(bad, opts, n_opts, "topics");
 			}
 			p = comma ? comma + 1 : p + l;
@@ -795,20 +706,20 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 	    conf_set(k->cconf, "allow.auto.create.topics", k->create_mode == CREATE_OFF ? "false" : "true",
 		     NULL, err, err_len))
 		return -SIOGW_EINVAL; /* one of our own settings: nothing to blame */
-	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "linger", 5));
+	snprintf(num, sizeof num, "%lld", (long long)spu_opt_num(opts, n_opts, "linger", 5));
 	if (conf_set(k->pconf, "linger.ms", num, "linger: ", err, err_len))
 		return blame(bad, opts, n_opts, "linger");
-	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "delivery_timeout", 120000));
+	snprintf(num, sizeof num, "%lld", (long long)spu_opt_num(opts, n_opts, "delivery_timeout", 120000));
 	if (conf_set(k->pconf, "message.timeout.ms", num, "delivery_timeout: ", err, err_len))
 		return blame(bad, opts, n_opts, "delivery_timeout");
-	snprintf(num, sizeof num, "%lld", (long long)opt_num(opts, n_opts, "buffer_messages", 100000));
+	snprintf(num, sizeof num, "%lld", (long long)spu_opt_num(opts, n_opts, "buffer_messages", 100000));
 	if (conf_set(k->pconf, "queue.buffering.max.messages", num, "buffer_messages: ", err, err_len))
 		return blame(bad, opts, n_opts, "buffer_messages");
-	int64_t kb = (opt_num(opts, n_opts, "buffer_bytes", 64ll << 20) + 1023) / 1024;
+	int64_t kb = (spu_opt_num(opts, n_opts, "buffer_bytes", 64ll << 20) + 1023) / 1024;
 	snprintf(num, sizeof num, "%lld", (long long)kb);
 	if (conf_set(k->pconf, "queue.buffering.max.kbytes", num, "buffer_bytes: ", err, err_len))
 		return blame(bad, opts, n_opts, "buffer_bytes");
-	int64_t maxmsg = opt_num(opts, n_opts, "max_message", 1 << 20);
+	int64_t maxmsg = spu_opt_num(opts, n_opts, "max_message", 1 << 20);
 	snprintf(num, sizeof num, "%lld", (long long)maxmsg);
 	if (conf_set(k->pconf, "message.max.bytes", num, "max_message: ", err, err_len))
 		return blame(bad, opts, n_opts, "max_message");
@@ -845,7 +756,7 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 			k->topic_configs[k->n_topic_configs++] = &opts[i];
 		} else if (!strncmp(name, "topic.", 6)) {
 			if (!topic_legal(name + 6)) {
-				seterr(err, err_len, "kafka: %s: '%s' is not a legal Kafka topic name", name, name + 6);
+				spu_seterr(err, err_len, "kafka: %s: '%s' is not a legal Kafka topic name", name, name + 6);
 				return blame_at(bad, i);
 			}
 			if (check_topic_spec(name + 6, opts[i].str, err, err_len))
@@ -862,7 +773,7 @@ static int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, si
 	rd_kafka_conf_set_dr_msg_cb(k->pconf, on_rd_dr);
 	return 0;
 oom:
-	seterr(err, err_len, "kafka: out of memory");
+	spu_seterr(err, err_len, "kafka: out of memory");
 	return -SIOGW_ENOMEM;
 }
 
@@ -870,13 +781,11 @@ static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t
 			char *err, size_t err_len)
 {
 	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "kafka: host services table too small or without deliver");
+	if (spu_host_check(host, PLUGIN_NAME, err, err_len))
 		return -SIOGW_EINVAL;
-	}
 	kafka *k = kafka_new();
 	if (!k) {
-		seterr(err, err_len, "kafka: out of memory");
+		spu_seterr(err, err_len, "kafka: out of memory");
 		return -SIOGW_ENOMEM;
 	}
 	k->host = host;
@@ -894,7 +803,7 @@ static int kafka_check(const siogw_optval *opts, size_t n_opts, size_t *bad, cha
 {
 	kafka *k = kafka_new();
 	if (!k) {
-		seterr(err, err_len, "kafka: out of memory");
+		spu_seterr(err, err_len, "kafka: out of memory");
 		return -SIOGW_ENOMEM;
 	}
 	int rc = kafka_configure(k, opts, n_opts, bad, err, err_len);
@@ -903,14 +812,6 @@ static int kafka_check(const siogw_optval *opts, size_t n_opts, size_t *bad, cha
 }
 
 /* ---- subscriptions ----------------------------------------------------------- */
-
-static ksub *find_sub(kafka *k, uint64_t id)
-{
-	for (size_t i = 0; i < k->n_subs; i++)
-		if (k->subs[i].id == id)
-			return &k->subs[i];
-	return NULL;
-}
 
 static int kafka_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 {
@@ -929,15 +830,10 @@ static int kafka_subscribe(void *self, uint64_t sub_id, const char *pattern, int
 	int st = atomic_load(&k->state);
 	if (st == ST_STOPPING || st == ST_STOPPED) {
 		rc = -SIOGW_ECLOSED;
-	} else if (find_sub(k, sub_id)) {
+	} else if (spu_subs_find(&k->subs, sub_id)) {
 		rc = -SIOGW_EINVAL;
-	} else if (k->n_subs == k->cap_subs) {
-		size_t cap = k->cap_subs ? k->cap_subs * 2 : 16;
-		ksub *ns = realloc(k->subs, cap * sizeof *ns);
-		if (!ns)
-			rc = -SIOGW_ENOMEM;
-		else
-			k->subs = ns, k->cap_subs = cap;
+	} else {
+		rc = spu_subs_reserve(&k->subs); /* so that adding it below cannot fail */
 	}
 	if (rc == 0 && kind == SIOGW_SUB_EXACT) {
 		sent *e = smap_put(&k->exact, copy, NULL);
@@ -947,7 +843,7 @@ static int kafka_subscribe(void *self, uint64_t sub_id, const char *pattern, int
 			rc = -SIOGW_ENOMEM;
 	}
 	if (rc == 0) {
-		k->subs[k->n_subs++] = (ksub){.id = sub_id, .kind = kind, .pattern = copy, .plen = strlen(copy)};
+		spu_subs_add(&k->subs, sub_id, kind, copy);
 		if (kind == SIOGW_SUB_PREFIX)
 			k->n_prefix++;
 	}
@@ -968,13 +864,13 @@ static int kafka_unsubscribe(void *self, uint64_t sub_id)
 {
 	kafka *k = self;
 	pthread_mutex_lock(&k->sub_lock);
-	ksub *s = find_sub(k, sub_id);
-	if (!s) {
+	spu_sub gone;
+	if (spu_subs_drop(&k->subs, sub_id, &gone)) {
 		pthread_mutex_unlock(&k->sub_lock);
 		return -SIOGW_EINVAL;
 	}
-	char *pattern = s->pattern;
-	if (s->kind == SIOGW_SUB_EXACT) {
+	char *pattern = gone.pattern;
+	if (gone.kind == SIOGW_SUB_EXACT) {
 		sent *e = smap_get(&k->exact, pattern);
 		idlist *l = e ? e->ptr : NULL;
 		for (size_t i = 0; l && i < l->n; i++)
@@ -987,24 +883,12 @@ static int kafka_unsubscribe(void *self, uint64_t sub_id)
 	} else {
 		k->n_prefix--;
 	}
-	size_t i = (size_t)(s - k->subs);
-	memmove(&k->subs[i], &k->subs[i + 1], (k->n_subs - i - 1) * sizeof *k->subs);
-	k->n_subs--;
-	k->unsub_gen++;
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	if (k->in_started && !pthread_equal(pthread_self(), k->in_thread))
-		while (k->inflight && k->inflight_id == sub_id)
-			pthread_cond_wait(&k->idle, &k->sub_lock);
+	spu_inflight_wait(&k->fl, &k->sub_lock, sub_id);
 	pthread_mutex_unlock(&k->sub_lock);
 	free(pattern);
 	wake_ctl(k, false);
 	return 0;
-}
-
-static bool sub_matches(const ksub *s, const char *topic)
-{
-	return s->kind == SIOGW_SUB_EXACT ? strcmp(topic, s->pattern) == 0
-					  : strncmp(topic, s->pattern, s->plen) == 0;
 }
 
 /* Under sub_lock: is any subscription interested in `topic`? */
@@ -1013,8 +897,8 @@ static bool topic_wanted(kafka *k, const char *topic)
 	if (smap_get(&k->exact, topic))
 		return true;
 	if (k->n_prefix && strncmp(topic, "__", 2) != 0) /* never Kafka's internal topics */
-		for (size_t i = 0; i < k->n_subs; i++)
-			if (k->subs[i].kind == SIOGW_SUB_PREFIX && sub_matches(&k->subs[i], topic))
+		for (size_t i = 0; i < k->subs.n; i++)
+			if (k->subs.v[i].kind == SIOGW_SUB_PREFIX && spu_sub_matches(&k->subs.v[i], topic))
 				return true;
 	return false;
 }
@@ -1193,20 +1077,15 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 
 	/* Snapshot the matching ids: the table may change while unlocked. */
 	pthread_mutex_lock(&k->sub_lock);
-	size_t n = 0;
-	if (k->cap_match < k->n_subs) {
-		uint64_t *nm = realloc(k->match, k->n_subs * sizeof *nm);
-		if (nm)
-			k->match = nm, k->cap_match = k->n_subs;
-	}
+	size_t n = 0, room = spu_ids_fit(&k->match, &k->cap_match, k->subs.n);
 	sent *e = smap_get(&k->exact, topic);
 	idlist *el = e ? e->ptr : NULL;
-	for (size_t i = 0; el && i < el->n && n < k->cap_match; i++)
+	for (size_t i = 0; el && i < el->n && n < room; i++)
 		k->match[n++] = el->ids[i];
-	for (size_t i = 0; k->n_prefix && i < k->n_subs && n < k->cap_match; i++)
-		if (k->subs[i].kind == SIOGW_SUB_PREFIX && sub_matches(&k->subs[i], topic))
-			k->match[n++] = k->subs[i].id;
-	uint64_t gen = k->unsub_gen;
+	for (size_t i = 0; k->n_prefix && i < k->subs.n && n < room; i++)
+		if (k->subs.v[i].kind == SIOGW_SUB_PREFIX && spu_sub_matches(&k->subs.v[i], topic))
+			k->match[n++] = k->subs.v[i].id;
+	uint64_t gen = k->subs.gen;
 	bool refused = false;
 	const void *key = m->key;
 	size_t key_len = m->key ? m->key_len : 0;
@@ -1215,10 +1094,9 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 		uint64_t id = k->match[i];
 		if (idlist_has(&done, id))
 			continue; /* took it before the rewind */
-		if (k->unsub_gen != gen && !find_sub(k, id))
+		if (!spu_subs_still(&k->subs, id, gen))
 			continue; /* unsubscribed since the snapshot */
-		k->inflight = true;
-		k->inflight_id = id;
+		spu_inflight_outer outer = spu_inflight_enter(&k->fl, id);
 		pthread_mutex_unlock(&k->sub_lock);
 		size_t len = m->payload ? m->len : 0;
 		int rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
@@ -1231,10 +1109,11 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 			struct timespec ts = {0, (long)w * 1000000};
 			nanosleep(&ts, NULL);
 			pthread_mutex_lock(&k->sub_lock);
-			k->inflight = false;
-			pthread_cond_broadcast(&k->idle);
-			bool still = find_sub(k, id) != NULL;
-			k->inflight = still;
+			/* let a waiting unsubscribe look again; stay in flight while subscribed */
+			k->fl.busy = false;
+			pthread_cond_broadcast(&k->fl.idle);
+			bool still = spu_subs_find(&k->subs, id) != NULL;
+			k->fl.busy = still;
 			pthread_mutex_unlock(&k->sub_lock);
 			if (!still) {
 				rc = 0; /* unsubscribed meanwhile: nothing to deliver */
@@ -1243,8 +1122,7 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 			rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
 		}
 		pthread_mutex_lock(&k->sub_lock);
-		k->inflight = false;
-		pthread_cond_broadcast(&k->idle);
+		spu_inflight_leave(&k->fl, outer);
 		if (rc == -SIOGW_EAGAIN) {
 			atomic_fetch_add(&k->refused, 1);
 			if (k->on_full == ON_FULL_DROP) {
@@ -1351,7 +1229,7 @@ static int admin_create(kafka *k, char **topics, size_t n, char *err, size_t err
 {
 	rd_kafka_NewTopic_t **nts = calloc(n, sizeof *nts);
 	if (!nts) {
-		seterr(err, err_len, "out of memory");
+		spu_seterr(err, err_len, "out of memory");
 		return -1;
 	}
 	size_t m = 0;
@@ -1361,7 +1239,7 @@ static int admin_create(kafka *k, char **topics, size_t n, char *err, size_t err
 		if (nts[m])
 			m++;
 		else
-			seterr(err, err_len, "%s: %s", topics[i], e);
+			spu_seterr(err, err_len, "%s: %s", topics[i], e);
 	}
 	int rc = m == n ? 0 : -1;
 	/* the consumer handle: it lives until stop() joins this thread (the producer may be
@@ -1384,11 +1262,11 @@ static int admin_create(kafka *k, char **topics, size_t n, char *err, size_t err
 		ev = rd_kafka_queue_poll(q, 100);
 	if (!ev) {
 		rc = 1; /* unanswered (the mock cluster never answers CreateTopics) or stopping */
-		seterr(err, err_len, "CreateTopics not answered within %d ms", k->admin_timeout);
+		spu_seterr(err, err_len, "CreateTopics not answered within %d ms", k->admin_timeout);
 	} else if (rd_kafka_event_error(ev)) {
 		rd_kafka_resp_err_t ee = rd_kafka_event_error(ev);
 		rc = ee == RD_KAFKA_RESP_ERR__TIMED_OUT || ee == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ? 1 : -1;
-		seterr(err, err_len, "CreateTopics: %s", rd_kafka_event_error_string(ev));
+		spu_seterr(err, err_len, "CreateTopics: %s", rd_kafka_event_error_string(ev));
 	} else {
 		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
 		size_t nr = 0;
@@ -1399,8 +1277,8 @@ static int admin_create(kafka *k, char **topics, size_t n, char *err, size_t err
 				continue;
 			rc = rc == 1 ? 1 : -1;
 			const char *msg = rd_kafka_topic_result_error_string(tr[i]);
-			seterr(err, err_len, "CreateTopics %s: %s", rd_kafka_topic_result_name(tr[i]),
-			       msg && msg[0] ? msg : rd_kafka_err2str(te));
+			spu_seterr(err, err_len, "CreateTopics %s: %s", rd_kafka_topic_result_name(tr[i]),
+				   msg && msg[0] ? msg : rd_kafka_err2str(te));
 		}
 	}
 	if (ev)
@@ -1419,7 +1297,7 @@ static int auto_create(kafka *k, const char *topic, char *err, size_t err_len)
 	rd_kafka_t *rk = k->cons;
 	rd_kafka_topic_t *rkt = rk ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
 	if (!rkt) {
-		seterr(err, err_len, "no client handle");
+		spu_seterr(err, err_len, "no client handle");
 		return -1;
 	}
 	int rc = -1;
@@ -1427,12 +1305,12 @@ static int auto_create(kafka *k, const char *topic, char *err, size_t err_len)
 		const struct rd_kafka_metadata *md = NULL;
 		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
 		if (e) {
-			seterr(err, err_len, "metadata: %s", rd_kafka_err2str(e));
+			spu_seterr(err, err_len, "metadata: %s", rd_kafka_err2str(e));
 		} else if (md->topic_cnt == 1 && md->topics[0].err == 0 && md->topics[0].partition_cnt > 0) {
 			rc = 0;
 		} else {
 			rd_kafka_resp_err_t te = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-			seterr(err, err_len, "broker auto-creation: %s", rd_kafka_err2str(te));
+			spu_seterr(err, err_len, "broker auto-creation: %s", rd_kafka_err2str(te));
 			if (te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || te == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
 				attempt = 3; /* refused: no point in asking again now */
 		}
@@ -1450,7 +1328,7 @@ static size_t ensure_topics(kafka *k, char **topics, size_t n, char *err, size_t
 	if (n == 0)
 		return 0;
 	if (k->create_mode == CREATE_OFF) {
-		seterr(err, err_len, "topic %s does not exist and create_topics is off", topics[0]);
+		spu_seterr(err, err_len, "topic %s does not exist and create_topics is off", topics[0]);
 		return n;
 	}
 	if (k->create_mode == CREATE_ADMIN && !k->admin_broken) {
@@ -1464,7 +1342,7 @@ static size_t ensure_topics(kafka *k, char **topics, size_t n, char *err, size_t
 			     "auto-creation from now on (create_topics: auto skips this wait)", e);
 			k->admin_broken = true;
 		} else {
-			seterr(err, err_len, "%s", e);
+			spu_seterr(err, err_len, "%s", e);
 			/* fall back to auto-creation: a broker may allow it even so */
 		}
 	}
@@ -1473,7 +1351,7 @@ static size_t ensure_topics(kafka *k, char **topics, size_t n, char *err, size_t
 		char e[256] = "";
 		if (auto_create(k, topics[i], e, sizeof e) != 0) {
 			if (!missing++)
-				seterr(err, err_len, "topic %s does not exist and could not be created: %s", topics[i], e);
+				spu_seterr(err, err_len, "topic %s does not exist and could not be created: %s", topics[i], e);
 		}
 	}
 	return missing;
@@ -1536,7 +1414,7 @@ static bool reassign(kafka *k, bool refreshed, char ***missing, size_t *n_missin
 		/* new partitions of an assigned topic, and topics that appeared since the
 		 * last refresh, from their start; others per start_offset */
 		bool appeared = refreshed && t->val2 == (int64_t)k->md_gen && k->md_gen > 1;
-		int64_t from = a->val > 0 || appeared || k->start_offset == 1 ? RD_KAFKA_OFFSET_BEGINNING
+		int64_t from = a->val > 0 || appeared || k->start_offset == START_EARLIEST ? RD_KAFKA_OFFSET_BEGINNING
 									       : RD_KAFKA_OFFSET_END;
 		for (int64_t p = a->val; p < t->val; p++)
 			rd_kafka_topic_partition_list_add(add, t->key, (int32_t)p)->offset = from;
@@ -1818,7 +1696,7 @@ static rd_kafka_t *producer_new(kafka *k, char *err, size_t err_len)
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
 	if (!rk) {
 		rd_kafka_conf_destroy(c);
-		seterr(err, err_len, "kafka: producer: %s", e);
+		spu_seterr(err, err_len, "kafka: producer: %s", e);
 	}
 	return rk;
 }
@@ -2010,7 +1888,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 	if (st == ST_RUNNING)
 		return 0;
 	if (st != ST_CREATED || !k->pconf) {
-		seterr(err, err_len, "kafka: already stopped");
+		spu_seterr(err, err_len, "kafka: already stopped");
 		return -SIOGW_ECLOSED;
 	}
 	sigset_t old;
@@ -2022,7 +1900,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		if (k->cons)
 			k->cconf = NULL; /* owned by the handle now */
 		else
-			seterr(err, err_len, "kafka: consumer: %s", e);
+			spu_seterr(err, err_len, "kafka: consumer: %s", e);
 	}
 	restore_signals(&old);
 	if (!k->prod || !k->cons)
@@ -2040,8 +1918,8 @@ static int kafka_start(void *self, char *err, size_t err_len)
 				nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
 		if (!ok) {
 			pthread_mutex_lock(&k->st_lock);
-			seterr(err, err_len, "kafka: no answer from brokers %s within %d ms (%s)", k->brokers,
-			       k->connect_timeout, k->down_reason);
+			spu_seterr(err, err_len, "kafka: no answer from brokers %s within %d ms (%s)", k->brokers,
+				   k->connect_timeout, k->down_reason);
 			pthread_mutex_unlock(&k->st_lock);
 			return -SIOGW_EIO;
 		}
@@ -2054,7 +1932,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		size_t left = missing ? ensure_topics(k, missing, n, ce, sizeof ce) : 0;
 		free(missing);
 		if (left) {
-			seterr(err, err_len, "kafka: %s", ce);
+			spu_seterr(err, err_len, "kafka: %s", ce);
 			return -SIOGW_EIO;
 		}
 		if (n) {
@@ -2093,7 +1971,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 	if (spawn(&k->ctl_thread, control_main, k, "siogw-kafka-ctl") == 0)
 		k->ctl_started = true;
 	if (!k->dr_started || !k->in_started || !k->ctl_started) {
-		seterr(err, err_len, "kafka: cannot start threads");
+		spu_seterr(err, err_len, "kafka: cannot start threads");
 		return -SIOGW_ENOMEM; /* the host calls stop() */
 	}
 	if (k->connect_timeout > 0)
@@ -2155,9 +2033,7 @@ static void kafka_free(kafka *k)
 	free(k->required);
 	free(k->topic_configs);
 	free(k->topic_specs);
-	for (size_t i = 0; i < k->n_subs; i++)
-		free(k->subs[i].pattern);
-	free(k->subs);
+	spu_subs_free(&k->subs);
 	free(k->match);
 	smap_free(&k->exact, idlist_free);
 	for (size_t i = 0; i < k->n_fc; i++)
@@ -2170,7 +2046,7 @@ static void kafka_free(kafka *k)
 	smap_free(&k->published, NULL);
 	pthread_rwlock_destroy(&k->prod_lock);
 	pthread_mutex_destroy(&k->dr_lock);
-	pthread_cond_destroy(&k->idle);
+	pthread_cond_destroy(&k->fl.idle);
 	pthread_mutex_destroy(&k->sub_lock);
 	pthread_mutex_destroy(&k->fc_lock);
 	pthread_cond_destroy(&k->ctl_cond);
@@ -2205,7 +2081,7 @@ static int kafka_health(void *self, char *buf, size_t buf_len)
 	kafka *k = self;
 	int st = atomic_load(&k->state);
 	if (st != ST_RUNNING) {
-		seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
+		spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
 		return -SIOGW_EIO;
 	}
 	pthread_mutex_lock(&k->st_lock);
@@ -2214,7 +2090,7 @@ static int kafka_health(void *self, char *buf, size_t buf_len)
 			  : k->topic_reason[0] ? k->topic_reason
 					       : NULL;
 	if (why)
-		seterr(buf, buf_len, "%s", why);
+		spu_seterr(buf, buf_len, "%s", why);
 	pthread_mutex_unlock(&k->st_lock);
 	return why ? -SIOGW_EIO : 0;
 }
@@ -2230,7 +2106,7 @@ static size_t kafka_stats(void *self, char *buf, size_t buf_len)
 		outq = rd_kafka_outq_len(k->prod);
 	pthread_rwlock_unlock(&k->prod_lock);
 	pthread_mutex_lock(&k->sub_lock);
-	size_t subs = k->n_subs;
+	size_t subs = k->subs.n;
 	pthread_mutex_unlock(&k->sub_lock);
 	char h[8];
 	int up = kafka_health(k, h, sizeof h) == 0;
@@ -2257,11 +2133,7 @@ static size_t kafka_stats(void *self, char *buf, size_t buf_len)
 			 U(refused), U(dropped), U(pauses), U(n_paused), U(n_assigned), subs, U(consume_errors),
 			 U(md_errors), U(create_errors), U(producer_restarts));
 #undef U
-	if (n < 0) {
-		buf[0] = 0;
-		return 0;
-	}
-	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+	return spu_stats_len(buf, buf_len, n);
 }
 
 EXPORT const siogw_plugin siogw_plugin_v1 = {
@@ -2273,7 +2145,7 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.version = "0.1.0",
 	.description = "Kafka bus (librdkafka): many gateway nodes, backends as Kafka producers and consumer groups",
 	.options = kafka_options,
-	.n_options = sizeof kafka_options / sizeof kafka_options[0],
+	.n_options = N_OPTIONS,
 	.create = kafka_create,
 	.start = kafka_start,
 	.subscribe = kafka_subscribe,

@@ -1,7 +1,8 @@
 /*
  * memory.c — the in-memory bus plugin: topics live inside the gateway process.
  *
- * Links against nothing of the gateway, only include/siogw/plugin.h (+ pthreads).
+ * Links against nothing of the gateway, only include/siogw/plugin.h and the header-only
+ * plugin_util.h (+ pthreads).
  *
  * Threading choice (delivery: thread, the default): one delivery thread fed by one
  * bounded FIFO queue. (delivery: inline delivers inside publish() instead; see
@@ -33,7 +34,7 @@
  * Locks: `lock` guards the subscription table, the queue and the state. It is never
  * held while calling host->deliver(), host->log() or a delivery report, so those may
  * call back into subscribe/unsubscribe/publish/health/stats without deadlock.
- * unsubscribe() waits (on the `idle` condition) while the delivery thread is inside
+ * unsubscribe() waits (on `fl.idle`, plugin_util.h) while the delivery thread is inside
  * deliver() for that very subscription, so that after it returns no new deliver()
  * for the id starts (ABI contract) — at most one deliver() call long. Called from
  * inside deliver() itself it does not wait. stop()/destroy() must not be called from
@@ -44,7 +45,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "siogw/plugin.h"
+#include "siogw/plugin_util.h"
 
 #define PLUGIN_NAME "memory"
 #define EXPORT __attribute__((visibility("default")))
@@ -72,6 +73,8 @@ static const siogw_option mem_options[] = {
 	 "thread: a delivery thread hands messages to the gateway (parsing off its loop); "
 	 "inline: inside publish(), no thread hop (lower latency); queue/queue_bytes apply to thread only"},
 };
+#define N_OPTIONS (sizeof mem_options / sizeof mem_options[0])
+enum { DELIVERY_THREAD = 0, DELIVERY_INLINE = 1 }; /* index in "thread|inline" */
 
 enum { ST_CREATED = 0, ST_RUNNING, ST_STOPPED };
 
@@ -88,31 +91,19 @@ typedef struct msg {
 	size_t bytes; /* accounted against queue_bytes: topic + key + data */
 } msg;
 
-typedef struct sub {
-	uint64_t id;
-	int kind;
-	size_t plen;
-	char *pattern;
-} sub;
-
 typedef struct mem {
 	const siogw_host *host;
 	size_t queue_max, queue_bytes_max, max_message;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* delivery thread: queue non-empty or stopping */
-	pthread_cond_t idle; /* unsubscribe: the in-flight deliver() has returned */
 
 	/* guarded by lock */
 	int state;
 	msg *head, *tail;
 	size_t q_len, q_bytes;
-	sub *subs; /* in subscription order */
-	size_t n_subs, cap_subs;
-	uint64_t unsub_gen; /* bumped by every unsubscribe */
-	bool inflight;      /* `deliverer` is inside deliver() for inflight_id */
-	uint64_t inflight_id;
-	pthread_t deliverer;
+	spu_subs subs;    /* in subscription order; subs.gen: bumped by every unsubscribe */
+	spu_inflight fl;  /* who is inside deliver() for which id; fl.idle: it returned */
 	bool inline_delivery; /* delivery: inline */
 	bool thread_started;
 	pthread_t thread;
@@ -125,46 +116,8 @@ typedef struct mem {
 	_Atomic uint64_t published, delivered, dropped, rejected, unrouted;
 } mem;
 
-static void mlog(const mem *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void mlog(const mem *m, int level, const char *fmt, ...)
-{
-	if (!m->host->log)
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	m->host->log(m->host->ctx, level, PLUGIN_NAME, "%s", line);
-}
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...)
-{
-	if (!err || err_len == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
-static bool matches(const sub *s, const char *topic)
-{
-	if (s->kind == SIOGW_SUB_EXACT)
-		return strcmp(topic, s->pattern) == 0;
-	return strncmp(topic, s->pattern, s->plen) == 0;
-}
-
-static sub *find_sub(mem *m, uint64_t id)
-{
-	for (size_t i = 0; i < m->n_subs; i++)
-		if (m->subs[i].id == id)
-			return &m->subs[i];
-	return NULL;
-}
+/* The log wrapper every plugin uses: a line under this plugin's name. Any thread. */
+#define mlog(m, level, ...) spu_log((m)->host, PLUGIN_NAME, level, __VA_ARGS__)
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
@@ -182,43 +135,33 @@ static int mem_parse(const siogw_optval *opts, size_t n_opts, mem_conf *c, size_
 	size_t max_message_at = SIZE_MAX;
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
-		int64_t *dst = NULL;
-		const siogw_option *decl = NULL;
+		bool prefix;
+		const siogw_option *d = spu_decl_find(mem_options, N_OPTIONS, o->name, &prefix);
 		if (bad)
 			*bad = i;
-		if (o->name && strcmp(o->name, "delivery") == 0) {
-			if (!o->str || (strcmp(o->str, "thread") != 0 && strcmp(o->str, "inline") != 0)) {
-				seterr(err, err_len, "memory: delivery must be thread or inline, not '%s'",
-				       o->str ? o->str : "(null)");
-				return -SIOGW_EINVAL;
-			}
-			c->inline_delivery = strcmp(o->str, "inline") == 0;
-			continue;
-		}
-		if (o->name && strcmp(o->name, "queue") == 0)
-			dst = &c->queue, decl = &mem_options[0];
-		else if (o->name && strcmp(o->name, "queue_bytes") == 0)
-			dst = &c->queue_bytes, decl = &mem_options[1];
-		else if (o->name && strcmp(o->name, "max_message") == 0)
-			dst = &c->max_message, decl = &mem_options[2], max_message_at = i;
-		if (!dst) {
-			seterr(err, err_len,
-			       "memory: unknown option '%s' (valid: queue, queue_bytes, max_message, delivery)",
-			       o->name ? o->name : "(null)");
+		if (!d) {
+			spu_seterr(err, err_len,
+				   "memory: unknown option '%s' (valid: queue, queue_bytes, max_message, delivery)",
+				   o->name ? o->name : "(null)");
 			return -SIOGW_EINVAL;
 		}
-		if (o->num < decl->min || o->num > decl->max) {
-			seterr(err, err_len, "memory: option %s = %lld out of range [%lld, %lld]", o->name,
-			       (long long)o->num, (long long)decl->min, (long long)decl->max);
-			return -SIOGW_EINVAL;
-		}
-		*dst = o->num;
+		int rc = spu_opt_judge(PLUGIN_NAME, d, o, err, err_len);
+		if (rc)
+			return rc;
+		if (d == &mem_options[0])
+			c->queue = o->num;
+		else if (d == &mem_options[1])
+			c->queue_bytes = o->num;
+		else if (d == &mem_options[2])
+			c->max_message = o->num, max_message_at = i;
+		else
+			c->inline_delivery = o->num == DELIVERY_INLINE; /* ENUM: the choice's index */
 	}
 	if (bad)
 		*bad = max_message_at;
 	if (c->max_message > c->queue_bytes) {
-		seterr(err, err_len, "memory: max_message (%lld) must not exceed queue_bytes (%lld)",
-		       (long long)c->max_message, (long long)c->queue_bytes);
+		spu_seterr(err, err_len, "memory: max_message (%lld) must not exceed queue_bytes (%lld)",
+			   (long long)c->max_message, (long long)c->queue_bytes);
 		return -SIOGW_EINVAL;
 	}
 	return 0;
@@ -239,12 +182,11 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 		      char *err, size_t err_len)
 {
 	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "memory: host services table too small or without deliver");
-		return -SIOGW_EINVAL;
-	}
+	int rc = spu_host_check(host, PLUGIN_NAME, err, err_len);
+	if (rc)
+		return rc;
 	mem_conf c;
-	int rc = mem_parse(opts, n_opts, &c, NULL, err, err_len);
+	rc = mem_parse(opts, n_opts, &c, NULL, err, err_len);
 	if (rc)
 		return rc;
 	int64_t queue = c.queue, queue_bytes = c.queue_bytes, max_message = c.max_message;
@@ -252,7 +194,7 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 
 	mem *m = calloc(1, sizeof *m);
 	if (!m) {
-		seterr(err, err_len, "memory: out of memory");
+		spu_seterr(err, err_len, "memory: out of memory");
 		return -SIOGW_ENOMEM;
 	}
 	m->host = host;
@@ -262,20 +204,20 @@ static int mem_create(const siogw_host *host, const siogw_optval *opts, size_t n
 	m->inline_delivery = inline_delivery;
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m);
-		seterr(err, err_len, "memory: pthread_mutex_init failed");
+		spu_seterr(err, err_len, "memory: pthread_mutex_init failed");
 		return -SIOGW_ENOMEM;
 	}
 	if (pthread_cond_init(&m->wake, NULL) != 0) {
 		pthread_mutex_destroy(&m->lock);
 		free(m);
-		seterr(err, err_len, "memory: pthread_cond_init failed");
+		spu_seterr(err, err_len, "memory: pthread_cond_init failed");
 		return -SIOGW_ENOMEM;
 	}
-	if (pthread_cond_init(&m->idle, NULL) != 0) {
+	if (pthread_cond_init(&m->fl.idle, NULL) != 0) {
 		pthread_cond_destroy(&m->wake);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
-		seterr(err, err_len, "memory: pthread_cond_init failed");
+		spu_seterr(err, err_len, "memory: pthread_cond_init failed");
 		return -SIOGW_ENOMEM;
 	}
 	m->state = ST_CREATED;
@@ -304,40 +246,20 @@ static void *deliver_main(void *arg)
 		m->q_len--;
 		m->q_bytes -= g->bytes;
 
-		/* Snapshot the matching ids: the table may change while unlocked. */
-		size_t n = 0;
-		if (m->cap_match < m->n_subs) {
-			uint64_t *nm = realloc(m->match, m->n_subs * sizeof *nm);
-			if (nm) {
-				m->match = nm;
-				m->cap_match = m->n_subs;
-			}
-		}
-		size_t cap = m->cap_match < m->n_subs ? m->cap_match : m->n_subs;
-		for (size_t i = 0; i < m->n_subs; i++) {
-			if (!matches(&m->subs[i], g->topic))
-				continue;
-			if (n == cap) {
-				/* realloc failed above: lose this copy, say so */
-				atomic_fetch_add(&m->dropped, 1);
-				continue;
-			}
-			m->match[n++] = m->subs[i].id;
-		}
-		uint64_t gen = m->unsub_gen;
+		/* Snapshot the matching ids: the table may change while unlocked. A copy
+		 * that finds no room (out of memory) is lost, and counted. */
+		uint64_t lost = 0;
+		size_t n = spu_subs_collect(&m->subs, g->topic, &m->match, &m->cap_match, &lost);
+		if (lost)
+			atomic_fetch_add(&m->dropped, lost);
+		uint64_t gen = m->subs.gen;
 
 		for (size_t i = 0; i < n; i++) {
 			uint64_t id = m->match[i];
-			if (m->unsub_gen != gen && !find_sub(m, id))
+			if (!spu_subs_still(&m->subs, id, gen))
 				continue; /* unsubscribed since the snapshot */
-			m->inflight = true;
-			m->inflight_id = id;
-			m->deliverer = m->thread;
-			pthread_mutex_unlock(&m->lock);
-			int rc = m->host->deliver(m->host->ctx, id, g->topic, g->key, g->key_len, g->data, g->len);
-			pthread_mutex_lock(&m->lock);
-			m->inflight = false;
-			pthread_cond_broadcast(&m->idle);
+			int rc = spu_deliver_unlocked(m->host, &m->lock, &m->fl, id, g->topic, g->key, g->key_len,
+						      g->data, g->len);
 			if (rc == 0)
 				atomic_fetch_add(&m->delivered, 1);
 			else
@@ -363,7 +285,7 @@ static int mem_start(void *self, char *err, size_t err_len)
 	}
 	if (m->state == ST_STOPPED) {
 		pthread_mutex_unlock(&m->lock);
-		seterr(err, err_len, "memory: already stopped");
+		spu_seterr(err, err_len, "memory: already stopped");
 		return -SIOGW_ECLOSED;
 	}
 	m->state = ST_RUNNING;
@@ -382,7 +304,7 @@ static int mem_start(void *self, char *err, size_t err_len)
 	if (rc != 0) {
 		m->state = ST_CREATED;
 		pthread_mutex_unlock(&m->lock);
-		seterr(err, err_len, "memory: cannot start delivery thread: %s", strerror(rc));
+		spu_seterr(err, err_len, "memory: cannot start delivery thread: %s", strerror(rc));
 		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
 	}
 	pthread_setname_np(m->thread, "siogw-memory");
@@ -414,8 +336,8 @@ static void mem_stop(void *self)
 	pthread_cond_broadcast(&m->wake);
 	/* inline: let a deliver() running on another thread return (not our own: from
 	 * inside deliver this is a contract violation, and waiting would deadlock) */
-	while (m->inline_delivery && m->inflight && !pthread_equal(pthread_self(), m->deliverer))
-		pthread_cond_wait(&m->idle, &m->lock);
+	while (m->inline_delivery && m->fl.busy && !pthread_equal(pthread_self(), m->fl.by))
+		pthread_cond_wait(&m->fl.idle, &m->lock);
 	pthread_mutex_unlock(&m->lock);
 
 	if (joinable)
@@ -445,11 +367,9 @@ static void mem_destroy(void *self)
 	if (!m)
 		return;
 	mem_stop(m); /* no-op when already stopped, as the lifecycle requires */
-	for (size_t i = 0; i < m->n_subs; i++)
-		free(m->subs[i].pattern);
-	free(m->subs);
+	spu_subs_free(&m->subs);
 	free(m->match);
-	pthread_cond_destroy(&m->idle);
+	pthread_cond_destroy(&m->fl.idle);
 	pthread_cond_destroy(&m->wake);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -471,20 +391,11 @@ static int mem_subscribe(void *self, uint64_t sub_id, const char *pattern, int k
 	pthread_mutex_lock(&m->lock);
 	if (m->state == ST_STOPPED) {
 		rc = -SIOGW_ECLOSED;
-	} else if (find_sub(m, sub_id)) {
+	} else if (spu_subs_find(&m->subs, sub_id)) {
 		rc = -SIOGW_EINVAL; /* ids are unique per subscribe call */
-	} else if (m->n_subs == m->cap_subs) {
-		size_t cap = m->cap_subs ? m->cap_subs * 2 : 8;
-		sub *ns = realloc(m->subs, cap * sizeof *ns);
-		if (!ns) {
-			rc = -SIOGW_ENOMEM;
-		} else {
-			m->subs = ns;
-			m->cap_subs = cap;
-		}
+	} else {
+		rc = spu_subs_add(&m->subs, sub_id, kind, copy);
 	}
-	if (rc == 0)
-		m->subs[m->n_subs++] = (sub){.id = sub_id, .kind = kind, .plen = strlen(copy), .pattern = copy};
 	pthread_mutex_unlock(&m->lock);
 	if (rc != 0)
 		free(copy);
@@ -495,22 +406,15 @@ static int mem_unsubscribe(void *self, uint64_t sub_id)
 {
 	mem *m = self;
 	pthread_mutex_lock(&m->lock);
-	sub *s = find_sub(m, sub_id);
-	if (!s) {
-		pthread_mutex_unlock(&m->lock);
-		return -SIOGW_EINVAL;
-	}
-	char *pattern = s->pattern;
-	size_t i = (size_t)(s - m->subs);
-	memmove(&m->subs[i], &m->subs[i + 1], (m->n_subs - i - 1) * sizeof *m->subs);
-	m->n_subs--;
-	m->unsub_gen++;
+	spu_sub gone;
+	int rc = spu_subs_drop(&m->subs, sub_id, &gone);
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	while (m->inflight && m->inflight_id == sub_id && !pthread_equal(pthread_self(), m->deliverer))
-		pthread_cond_wait(&m->idle, &m->lock);
+	if (rc == 0)
+		spu_inflight_wait(&m->fl, &m->lock, sub_id);
 	pthread_mutex_unlock(&m->lock);
-	free(pattern);
-	return 0;
+	if (rc == 0)
+		free(gone.pattern);
+	return rc;
 }
 
 /* ---- publish ------------------------------------------------------------------ */
@@ -528,14 +432,14 @@ static int publish_inline(mem *m, const char *topic, const void *key, size_t key
 	uint64_t few[16], *ids = few;
 	size_t n = 0, cap = 16;
 	pthread_mutex_lock(&m->lock);
-	while (m->state == ST_RUNNING && m->inflight && !pthread_equal(self, m->deliverer))
-		pthread_cond_wait(&m->idle, &m->lock);
+	while (m->state == ST_RUNNING && m->fl.busy && !pthread_equal(self, m->fl.by))
+		pthread_cond_wait(&m->fl.idle, &m->lock);
 	if (m->state != ST_RUNNING) {
 		pthread_mutex_unlock(&m->lock);
 		return -SIOGW_ECLOSED;
 	}
-	for (size_t i = 0; i < m->n_subs; i++) {
-		if (!matches(&m->subs[i], topic))
+	for (size_t i = 0; i < m->subs.n; i++) {
+		if (!spu_sub_matches(&m->subs.v[i], topic))
 			continue;
 		if (n == cap) {
 			uint64_t *more = malloc(2 * cap * sizeof *more);
@@ -549,23 +453,15 @@ static int publish_inline(mem *m, const char *topic, const void *key, size_t key
 			ids = more;
 			cap *= 2;
 		}
-		ids[n++] = m->subs[i].id;
+		ids[n++] = m->subs.v[i].id;
 	}
-	uint64_t gen = m->unsub_gen;
-	bool outer = m->inflight; /* nested: publish from inside deliver on this thread */
-	uint64_t outer_id = m->inflight_id;
+	uint64_t gen = m->subs.gen;
 	for (size_t i = 0; i < n; i++) {
-		if (m->unsub_gen != gen && !find_sub(m, ids[i]))
+		if (!spu_subs_still(&m->subs, ids[i], gen))
 			continue; /* unsubscribed since the snapshot (by deliver itself) */
-		m->inflight = true;
-		m->inflight_id = ids[i];
-		m->deliverer = self;
-		pthread_mutex_unlock(&m->lock);
-		int rc = m->host->deliver(m->host->ctx, ids[i], topic, key, key_len, data, len);
-		pthread_mutex_lock(&m->lock);
-		m->inflight = outer;
-		m->inflight_id = outer_id;
-		pthread_cond_broadcast(&m->idle);
+		/* nested (a publish from inside deliver on this thread): the outer
+		 * in-flight record comes back when this deliver returns */
+		int rc = spu_deliver_unlocked(m->host, &m->lock, &m->fl, ids[i], topic, key, key_len, data, len);
 		atomic_fetch_add(rc == 0 ? &m->delivered : &m->dropped, 1);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -598,9 +494,7 @@ static int mem_publish(void *self, const char *topic, const void *key, size_t ke
 	 * connect/disconnect envelopes whether or not a backend listens. */
 	pthread_mutex_lock(&m->lock);
 	int state = m->state;
-	bool routed = false;
-	for (size_t i = 0; i < m->n_subs && !routed; i++)
-		routed = matches(&m->subs[i], topic);
+	bool routed = spu_subs_any(&m->subs, topic);
 	pthread_mutex_unlock(&m->lock);
 	if (state != ST_RUNNING)
 		return -SIOGW_ECLOSED;
@@ -671,7 +565,7 @@ static int mem_health(void *self, char *buf, size_t buf_len)
 	int st = atomic_load(&m->astate);
 	if (st == ST_RUNNING)
 		return 0;
-	seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
+	spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
 	return -SIOGW_EIO;
 }
 
@@ -681,7 +575,7 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 	if (!buf || buf_len == 0)
 		return 0;
 	pthread_mutex_lock(&m->lock);
-	size_t subs = m->n_subs, q_len = m->q_len, q_bytes = m->q_bytes;
+	size_t subs = m->subs.n, q_len = m->q_len, q_bytes = m->q_bytes;
 	pthread_mutex_unlock(&m->lock);
 	int n = snprintf(buf, buf_len,
 			 "siogw_memory_published_total %llu\n"
@@ -697,11 +591,7 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 			 (unsigned long long)atomic_load(&m->dropped),
 			 (unsigned long long)atomic_load(&m->rejected),
 			 (unsigned long long)atomic_load(&m->unrouted), subs, q_len, q_bytes);
-	if (n < 0) {
-		buf[0] = '\0';
-		return 0;
-	}
-	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+	return spu_stats_len(buf, buf_len, n);
 }
 
 EXPORT const siogw_plugin siogw_plugin_v1 = {
@@ -713,7 +603,7 @@ EXPORT const siogw_plugin siogw_plugin_v1 = {
 	.version = "0.1.0",
 	.description = "in-process bus: topics live inside the gateway (one node, no broker)",
 	.options = mem_options,
-	.n_options = sizeof mem_options / sizeof mem_options[0],
+	.n_options = N_OPTIONS,
 	.create = mem_create,
 	.start = mem_start,
 	.subscribe = mem_subscribe,

@@ -1,7 +1,7 @@
 /*
  * nng.c — the NNG bus plugin: topics carried over nng pub/sub, no broker.
  *
- * Links against nng and include/siogw/plugin.h only (+ pthreads). docs/nng.md is the
+ * Links against nng and include/siogw/plugin.h only (+ pthreads; plugin_util.h is header-only). docs/nng.md is the
  * user's side of this file: framing, options, topologies.
  *
  * Wire framing (nng_frame.h: the codec). One nng message per bus message: the topic, one
@@ -62,7 +62,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,6 +78,7 @@
 
 #include "nng_frame.h"
 #include "siogw/plugin.h"
+#include "siogw/plugin_util.h"
 
 #define PLUGIN_NAME "nng"
 #define EXPORT __attribute__((visibility("default")))
@@ -133,13 +133,6 @@ typedef struct endpoint {
 	nng_dialer d;
 } endpoint;
 
-typedef struct sub {
-	uint64_t id;
-	int kind;
-	size_t plen;
-	char *pattern;
-} sub;
-
 typedef struct filter { /* one nng SUB filter and how many subscriptions need it */
 	char *text;
 	size_t len;
@@ -180,14 +173,10 @@ typedef struct plug {
 	int state; /* guarded by pub_lock; mirrored in astate */
 
 	pthread_mutex_t sub_lock;
-	pthread_cond_t idle; /* the in-flight deliver() returned */
-	sub *subs;
-	size_t n_subs, cap_subs;
+	spu_subs subs;   /* subs.gen: bumped by every unsubscribe */
+	spu_inflight fl; /* the delivery thread inside deliver(); fl.idle: it returned */
 	filter *filters;
 	size_t n_filters, cap_filters;
-	uint64_t unsub_gen;
-	bool inflight;
-	uint64_t inflight_id;
 	bool sub_closed; /* no nng filter calls any more (socket closed) */
 
 	pthread_mutex_t q_lock;
@@ -209,31 +198,8 @@ typedef struct plug {
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static void plog(const plug *p, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void plog(const plug *p, int level, const char *fmt, ...)
-{
-	if (!p->host || !p->host->log) /* check() has no host */
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	p->host->log(p->host->ctx, level, PLUGIN_NAME, "%s", line);
-}
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t err_len, const char *fmt, ...)
-{
-	if (!err || err_len == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
+/* check() has no host: spu_log says nothing then. */
+#define plog(p, level, ...) spu_log((p)->host, PLUGIN_NAME, level, __VA_ARGS__)
 
 static int map_nng(int rv)
 {
@@ -256,30 +222,7 @@ static int map_nng(int rv)
 	}
 }
 
-static bool sub_matches(const sub *s, const char *topic)
-{
-	if (s->kind == SIOGW_SUB_EXACT)
-		return strcmp(topic, s->pattern) == 0;
-	return strncmp(topic, s->pattern, s->plen) == 0;
-}
-
-static sub *find_sub(plug *p, uint64_t id)
-{
-	for (size_t i = 0; i < p->n_subs; i++)
-		if (p->subs[i].id == id)
-			return &p->subs[i];
-	return NULL;
-}
-
 /* ---- options ---------------------------------------------------------------------- */
-
-static const siogw_option *decl_of(const char *name)
-{
-	for (size_t i = 0; name && i < N_OPTIONS; i++)
-		if (strcmp(nng_options[i].name, name) == 0)
-			return &nng_options[i];
-	return NULL;
-}
 
 /* Append each item of a comma-joined list as an endpoint of socket w. */
 static int add_endpoints(plug *p, const char *list, bool listen, int w)
@@ -314,9 +257,9 @@ static int add_endpoints(plug *p, const char *list, bool listen, int w)
 /* The option to blame, for check(): the index of `name` in opts, else nothing. */
 static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name, int rc)
 {
-	for (size_t i = 0; bad && i < n; i++)
-		if (opts[i].name && strcmp(opts[i].name, name) == 0)
-			*bad = i;
+	size_t i = spu_opt_index(opts, n, name);
+	if (bad && i != SIZE_MAX)
+		*bad = i;
 	return rc;
 }
 
@@ -339,25 +282,23 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 		lists[k] = nng_options[k].def ? nng_options[k].def : "";
 	for (size_t i = 0; i < n_opts; i++) {
 		const siogw_optval *o = &opts[i];
-		const siogw_option *d = decl_of(o->name);
+		bool prefix; /* nng declares no PREFIX option */
+		const siogw_option *d = spu_decl_find(nng_options, N_OPTIONS, o->name, &prefix);
 		if (bad)
 			*bad = i; /* every failure inside the loop is this option's */
 		if (!d) {
-			seterr(err, err_len,
-			       "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
-			       "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
-			       "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
-			       "require_peers)",
-			       o->name ? o->name : "(null)");
+			spu_seterr(err, err_len,
+				   "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
+				   "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
+				   "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
+				   "require_peers)",
+				   o->name ? o->name : "(null)");
 			return -SIOGW_EINVAL;
 		}
 		const char *str = o->str ? o->str : "";
-		if ((d->type == SIOGW_OPT_INT || d->type == SIOGW_OPT_SIZE || d->type == SIOGW_OPT_DURATION) &&
-		    d->min <= d->max && (o->num < d->min || o->num > d->max)) {
-			seterr(err, err_len, "nng: option %s = %lld out of range [%lld, %lld]", d->name,
-			       (long long)o->num, (long long)d->min, (long long)d->max);
-			return -SIOGW_EINVAL;
-		}
+		int rc = spu_opt_judge(PLUGIN_NAME, d, o, err, err_len);
+		if (rc)
+			return rc;
 		const char *nm = d->name;
 		if (!strcmp(nm, "publish_listen"))
 			lists[0] = str;
@@ -396,8 +337,8 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 			errno = 0;
 			long mode = strtol(str, &end, 8);
 			if (errno || *end || mode < 0 || mode > 0777) {
-				seterr(err, err_len, "nng: ipc_permissions '%s': expected an octal file mode such as 0660",
-				       str);
+				spu_seterr(err, err_len, "nng: ipc_permissions '%s': expected an octal file mode such as 0660",
+					   str);
 				return -SIOGW_EINVAL;
 			}
 			c->ipc_mode = (int)mode;
@@ -406,8 +347,8 @@ static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const
 	if (bad)
 		*bad = SIZE_MAX;
 	if (c->max_message > c->queue_bytes) {
-		seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
-		       (long long)c->max_message, (long long)c->queue_bytes);
+		spu_seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
+			   (long long)c->max_message, (long long)c->queue_bytes);
 		return blame(bad, opts, n_opts, "max_message", -SIOGW_EINVAL);
 	}
 	return 0;
@@ -525,35 +466,17 @@ static void deliver_one(plug *p, nng_msg *m)
 		return;
 	}
 	pthread_mutex_lock(&p->sub_lock);
-	if (p->cap_match < p->n_subs) {
-		uint64_t *nm = realloc(p->match, p->n_subs * sizeof *nm);
-		if (nm) {
-			p->match = nm;
-			p->cap_match = p->n_subs;
-		}
-	}
-	size_t n = 0, cap = p->cap_match < p->n_subs ? p->cap_match : p->n_subs;
-	for (size_t i = 0; i < p->n_subs; i++) {
-		if (!sub_matches(&p->subs[i], f.topic))
-			continue;
-		if (n == cap) {
-			atomic_fetch_add(&p->dropped_queue, 1); /* realloc failed: lose this copy */
-			continue;
-		}
-		p->match[n++] = p->subs[i].id;
-	}
-	uint64_t gen = p->unsub_gen;
+	uint64_t lost = 0; /* no memory for the snapshot: these copies are lost */
+	size_t n = spu_subs_collect(&p->subs, f.topic, &p->match, &p->cap_match, &lost);
+	if (lost)
+		atomic_fetch_add(&p->dropped_queue, lost);
+	uint64_t gen = p->subs.gen;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = p->match[i];
-		if (p->unsub_gen != gen && !find_sub(p, id))
+		if (!spu_subs_still(&p->subs, id, gen))
 			continue; /* unsubscribed since the snapshot */
-		p->inflight = true;
-		p->inflight_id = id;
-		pthread_mutex_unlock(&p->sub_lock);
-		int rc = p->host->deliver(p->host->ctx, id, f.topic, f.key, f.key_len, f.data, f.len);
-		pthread_mutex_lock(&p->sub_lock);
-		p->inflight = false;
-		pthread_cond_broadcast(&p->idle);
+		int rc = spu_deliver_unlocked(p->host, &p->sub_lock, &p->fl, id, f.topic, f.key, f.key_len, f.data,
+					      f.len);
 		if (rc == 0)
 			atomic_fetch_add(&p->delivered, 1);
 		else
@@ -697,9 +620,7 @@ static void plug_free(plug *p)
 	for (size_t i = 0; i < p->n_ep; i++)
 		free(p->ep[i].url);
 	free(p->ep);
-	for (size_t i = 0; i < p->n_subs; i++)
-		free(p->subs[i].pattern);
-	free(p->subs);
+	spu_subs_free(&p->subs);
 	for (size_t i = 0; i < p->n_filters; i++)
 		free(p->filters[i].text);
 	free(p->filters);
@@ -708,7 +629,7 @@ static void plug_free(plug *p)
 	free(p->ring);
 	free(p->match);
 	pthread_cond_destroy(&p->wake);
-	pthread_cond_destroy(&p->idle);
+	pthread_cond_destroy(&p->fl.idle);
 	pthread_mutex_destroy(&p->q_lock);
 	pthread_mutex_destroy(&p->sub_lock);
 	pthread_mutex_destroy(&p->pub_lock);
@@ -723,7 +644,7 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, (nng_duration)p->c.reconnect_min)) ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, (nng_duration)p->c.reconnect_max)) ||
 	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + NF_SLACK))) {
-		seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	if (w == S_PUB)
@@ -731,14 +652,14 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	else
 		rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, (int)p->c.recv_buffer);
 	if (rv) {
-		seterr(err, err_len, "nng: %s socket buffer: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket buffer: %s", sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, w == S_PUB ? pub_pipe_cb : sub_pipe_cb, p->g);
 	if (!rv)
 		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, w == S_PUB ? pub_pipe_cb : sub_pipe_cb, p->g);
 	if (rv) {
-		seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	return 0;
@@ -750,7 +671,7 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 	int rv = e->listen ? nng_listener_create(&e->l, p->s[e->w], e->url)
 			   : nng_dialer_create(&e->d, p->s[e->w], e->url);
 	if (rv) {
-		seterr(err, err_len, "nng: %s '%s': %s", opt, e->url, nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s '%s': %s", opt, e->url, nng_strerror(rv));
 		return rv == NNG_ENOMEM ? -SIOGW_ENOMEM : -SIOGW_EINVAL;
 	}
 	bool tcp = strncmp(e->url, "tcp", 3) == 0;
@@ -761,14 +682,14 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 			rv = e->listen ? nng_listener_set_bool(e->l, NNG_OPT_TCP_KEEPALIVE, p->c.tcp_keepalive)
 				       : nng_dialer_set_bool(e->d, NNG_OPT_TCP_KEEPALIVE, p->c.tcp_keepalive);
 		if (rv && rv != NNG_ENOTSUP) {
-			seterr(err, err_len, "nng: %s '%s': %s", opt, e->url, nng_strerror(rv));
+			spu_seterr(err, err_len, "nng: %s '%s': %s", opt, e->url, nng_strerror(rv));
 			return map_nng(rv);
 		}
 	}
 	if (e->listen && p->c.ipc_mode >= 0 && strncmp(e->url, "ipc://", 6) == 0) {
 		rv = nng_listener_set_int(e->l, NNG_OPT_IPC_PERMISSIONS, p->c.ipc_mode);
 		if (rv) {
-			seterr(err, err_len, "nng: %s '%s': ipc_permissions: %s", opt, e->url, nng_strerror(rv));
+			spu_seterr(err, err_len, "nng: %s '%s': ipc_permissions: %s", opt, e->url, nng_strerror(rv));
 			return map_nng(rv);
 		}
 	}
@@ -784,7 +705,7 @@ static plug *plug_new(void)
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
-	pthread_cond_init(&p->idle, NULL);
+	pthread_cond_init(&p->fl.idle, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	atomic_init(&p->astate, ST_CREATED);
 	p->g = calloc(1, sizeof *p->g);
@@ -816,7 +737,7 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	for (int k = 0; k < 4; k++) {
 		first[k] = p->n_ep;
 		if ((rc = add_endpoints(p, lists[k], k % 2 == 0, k / 2))) {
-			seterr(err, err_len, "nng: out of memory");
+			spu_seterr(err, err_len, "nng: out of memory");
 			return rc;
 		}
 	}
@@ -826,10 +747,10 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 			p->self_loop |= strcmp(p->ep[i].url, p->ep[j].url) == 0;
 	size_t n_pub = first[2] - first[0], n_sub = first[4] - first[2];
 	if (!p->c.loopback && (n_pub == 0 || n_sub == 0)) {
-		seterr(err, err_len,
-		       "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
-		       n_sub == 0 ? "receive from" : "publish to",
-		       n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
+		spu_seterr(err, err_len,
+			   "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
+			   n_sub == 0 ? "receive from" : "publish to",
+			   n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
 		return blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
 	}
 
@@ -842,7 +763,7 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	if (!rv)
 		rv = nng_aio_alloc(&p->rx, rx_cb, p);
 	if (rv) {
-		seterr(err, err_len, "nng: cannot open sockets: %s", nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: cannot open sockets: %s", nng_strerror(rv));
 		return map_nng(rv);
 	}
 	for (int w = 0; w < 2; w++)
@@ -859,13 +780,11 @@ static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t 
 		       char *err, size_t err_len)
 {
 	*self = NULL;
-	if (!host || host->size < offsetof(siogw_host, deliver) + sizeof host->deliver || !host->deliver) {
-		seterr(err, err_len, "nng: host services table too small or without deliver");
+	if (spu_host_check(host, PLUGIN_NAME, err, err_len))
 		return -SIOGW_EINVAL;
-	}
 	plug *p = plug_new();
 	if (!p) {
-		seterr(err, err_len, "nng: out of memory");
+		spu_seterr(err, err_len, "nng: out of memory");
 		return -SIOGW_ENOMEM;
 	}
 	p->host = host;
@@ -884,7 +803,7 @@ static int plug_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char
 {
 	plug *p = plug_new();
 	if (!p) {
-		seterr(err, err_len, "nng: out of memory");
+		spu_seterr(err, err_len, "nng: out of memory");
 		return -SIOGW_ENOMEM;
 	}
 	int rc = plug_configure(p, opts, n_opts, bad, err, err_len);
@@ -901,7 +820,7 @@ static int plug_start(void *self, char *err, size_t err_len)
 	if (st == ST_RUNNING)
 		return 0;
 	if (st == ST_STOPPED) {
-		seterr(err, err_len, "nng: already stopped");
+		spu_seterr(err, err_len, "nng: already stopped");
 		return -SIOGW_ECLOSED;
 	}
 
@@ -912,7 +831,7 @@ static int plug_start(void *self, char *err, size_t err_len)
 	int rc = pthread_create(&p->thread, NULL, deliver_main, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		seterr(err, err_len, "nng: cannot start the delivery thread: %s", strerror(rc));
+		spu_seterr(err, err_len, "nng: cannot start the delivery thread: %s", strerror(rc));
 		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
 	}
 	pthread_setname_np(p->thread, "siogw-nng");
@@ -932,8 +851,8 @@ static int plug_start(void *self, char *err, size_t err_len)
 				continue;
 			int rv = e->listen ? nng_listener_start(e->l, 0) : nng_dialer_start(e->d, NNG_FLAG_NONBLOCK);
 			if (rv) {
-				seterr(err, err_len, "nng: %s socket: cannot %s %s: %s", sock_role[e->w],
-				       e->listen ? "listen on" : "dial", e->url, nng_strerror(rv));
+				spu_seterr(err, err_len, "nng: %s socket: cannot %s %s: %s", sock_role[e->w],
+					   e->listen ? "listen on" : "dial", e->url, nng_strerror(rv));
 				return map_nng(rv);
 			}
 			plog(p, SIOGW_LOG_INFO, "%s socket %s %s", sock_role[e->w],
@@ -1061,20 +980,12 @@ static int plug_subscribe(void *self, uint64_t sub_id, const char *pattern, int 
 		rc = -SIOGW_ECLOSED;
 		goto out;
 	}
-	if (find_sub(p, sub_id)) {
+	if (spu_subs_find(&p->subs, sub_id)) {
 		rc = -SIOGW_EINVAL; /* ids are unique per subscribe call */
 		goto out;
 	}
-	if (p->n_subs == p->cap_subs) {
-		size_t cap = p->cap_subs ? p->cap_subs * 2 : 8;
-		sub *ns = realloc(p->subs, cap * sizeof *ns);
-		if (!ns) {
-			rc = -SIOGW_ENOMEM;
-			goto out;
-		}
-		p->subs = ns;
-		p->cap_subs = cap;
-	}
+	if ((rc = spu_subs_reserve(&p->subs))) /* so that adding it below cannot fail */
+		goto out;
 	f = find_filter(p, ftext, flen);
 	if (!f) {
 		if (p->n_filters == p->cap_filters) {
@@ -1097,7 +1008,7 @@ static int plug_subscribe(void *self, uint64_t sub_id, const char *pattern, int 
 		ftext = NULL;
 	}
 	f->refs++;
-	p->subs[p->n_subs++] = (sub){.id = sub_id, .kind = kind, .plen = strlen(copy), .pattern = copy};
+	spu_subs_add(&p->subs, sub_id, kind, copy); /* reserved above */
 	copy = NULL;
 out:
 	pthread_mutex_unlock(&p->sub_lock);
@@ -1110,18 +1021,14 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 {
 	plug *p = self;
 	pthread_mutex_lock(&p->sub_lock);
-	sub *s = find_sub(p, sub_id);
-	if (!s) {
+	spu_sub gone;
+	if (spu_subs_drop(&p->subs, sub_id, &gone)) {
 		pthread_mutex_unlock(&p->sub_lock);
 		return -SIOGW_EINVAL;
 	}
 	size_t flen;
-	char *ftext = filter_text(s->pattern, s->kind, &flen);
-	char *pattern = s->pattern;
-	size_t i = (size_t)(s - p->subs);
-	memmove(&p->subs[i], &p->subs[i + 1], (p->n_subs - i - 1) * sizeof *p->subs);
-	p->n_subs--;
-	p->unsub_gen++;
+	char *ftext = filter_text(gone.pattern, gone.kind, &flen);
+	char *pattern = gone.pattern;
 	filter *f = ftext ? find_filter(p, ftext, flen) : NULL;
 	if (f && --f->refs == 0) {
 		if (!p->sub_closed)
@@ -1130,9 +1037,7 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 		*f = p->filters[--p->n_filters];
 	}
 	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	if (p->thread_started && !pthread_equal(pthread_self(), p->thread))
-		while (p->inflight && p->inflight_id == sub_id)
-			pthread_cond_wait(&p->idle, &p->sub_lock);
+	spu_inflight_wait(&p->fl, &p->sub_lock, sub_id);
 	pthread_mutex_unlock(&p->sub_lock);
 	free(ftext);
 	free(pattern);
@@ -1144,10 +1049,8 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 /* Any local subscription for topic? (loopback copies only when someone reads them) */
 static bool local_reader(plug *p, const char *topic)
 {
-	bool any = false;
 	pthread_mutex_lock(&p->sub_lock);
-	for (size_t i = 0; i < p->n_subs && !any; i++)
-		any = sub_matches(&p->subs[i], topic);
+	bool any = spu_subs_any(&p->subs, topic);
 	pthread_mutex_unlock(&p->sub_lock);
 	return any;
 }
@@ -1212,11 +1115,11 @@ static int plug_health(void *self, char *buf, size_t buf_len)
 	plug *p = self;
 	int st = atomic_load(&p->astate);
 	if (st != ST_RUNNING) {
-		seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
+		spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
 		return -SIOGW_EIO;
 	}
 	if (p->c.require_peers && atomic_load(&p->peers[S_SUB]) <= 0) {
-		seterr(buf, buf_len, "no peer connected to the receive socket");
+		spu_seterr(buf, buf_len, "no peer connected to the receive socket");
 		return -SIOGW_EIO;
 	}
 	return 0;
@@ -1228,7 +1131,7 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 	if (!buf || buf_len == 0)
 		return 0;
 	pthread_mutex_lock(&p->sub_lock);
-	size_t subs = p->n_subs, filters = p->n_filters;
+	size_t subs = p->subs.n, filters = p->n_filters;
 	pthread_mutex_unlock(&p->sub_lock);
 	pthread_mutex_lock(&p->q_lock);
 	size_t q_len = p->len, q_bytes = p->bytes;

@@ -14,6 +14,7 @@
 
 #include "../test.h"
 #include "bus/loader.h"
+#include "siogw/plugin_util.h"
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -426,7 +427,13 @@ static int add_opt(siogw_optval *v, size_t *n, const siogw_option *o, const char
 	int64_t num = 0;
 	char norm[32];
 	const char *str = val;
-	if (is_numeric(o->type)) {
+	if (o->type == SIOGW_OPT_ENUM) { /* ABI 1.1: num is the choice's index, as the host sets it */
+		num = spu_choice_index(o->choices, val);
+		if (num < 0) {
+			snprintf(err, err_len, "option %s: '%s' is not one of %s", key, val, o->choices);
+			return -1;
+		}
+	} else if (is_numeric(o->type)) {
 		if (parse_num(o, val, &num) < 0) {
 			snprintf(err, err_len, "option %s: bad value '%s'", key, val);
 			return -1;
