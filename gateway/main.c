@@ -5,7 +5,6 @@
  *
  * Without -c the embedded default configuration (config/gateway.yaml) is used.
  */
-#include "app.h"
 #include "bus/bus.h"
 #include "bus/check.h"
 #include "bus/loader.h"
@@ -34,10 +33,26 @@ static void usage(FILE *f)
 		"  -h, --help              this help\n");
 }
 
+/* The running gateway: every module instance, owned here and nowhere else. */
+typedef struct gw_app {
+	gw_config *cfg;
+	net_loop *net;
+	eio_server *eio;   /* the Socket.IO engine at engine.path */
+	eio_server *echo;  /* raw Engine.IO echo at engine.echo_path, or NULL */
+	sio_server *sio;
+	gw_bus *bus;
+	gw_api *api;
+} gw_app;
+
+/* What the signal handler stops; set before the signals are unblocked. */
+static net_loop *volatile stop_target;
+
 static void on_signal(int sig)
 {
 	(void)sig;
-	net_stop_signal();
+	net_loop *L = stop_target;
+	if (L)
+		net_stop_signal(L);
 }
 
 static int plugin_help(const char *name, const char *plugin_dir)
@@ -154,40 +169,45 @@ int main(int argc, char **argv)
 	app.cfg = &cfg;
 	char err[1024];
 	int rc = 1;
-	app.bus = gw_bus_create(&app, err, sizeof err);
+	/* the loop first (it listens; nothing is served before net_run), then the layers
+	 * from the bottom up; the bus before socket.io, whose handler it is */
+	app.net = net_create(&cfg);
+	if (!app.net)
+		goto out;
+	app.bus = gw_bus_create(&cfg, app.net, err, sizeof err);
 	if (!app.bus) {
 		gw_err("%s", err);
 		goto out;
 	}
 	sio_handler sh = gw_bus_sio_handler(app.bus);
-	app.sio = sio_server_create(&cfg, &sh);
+	app.sio = sio_server_create(&cfg, net_timers(app.net), &sh);
+	if (app.sio)
+		gw_bus_set_sio(app.bus, app.sio);
 	eio_handler eh = app.sio ? sio_server_eio_handler(app.sio) : (eio_handler){0};
-	app.eio = app.sio ? eio_server_create(&cfg, cfg.engine.path, &eh) : NULL;
-	app.api = gw_api_create(&app);
+	app.eio = app.sio ? eio_server_create(app.net, &cfg, cfg.engine.path, &eh) : NULL;
+	app.api = app.eio ? gw_api_create(&cfg, app.net, app.bus, app.eio, app.sio) : NULL;
 	if (!app.sio || !app.eio || !app.api) {
 		gw_err("out of memory at startup");
 		goto out;
 	}
 	if (cfg.engine.echo_path && cfg.engine.echo_path[0]) {
 		eio_handler echo = eio_echo_handler();
-		app.echo = eio_server_create(&cfg, cfg.engine.echo_path, &echo);
+		app.echo = eio_server_create(app.net, &cfg, cfg.engine.echo_path, &echo);
 		if (!app.echo)
 			goto out;
 	}
-	if (net_start(&cfg))
-		goto out;
 	/* routes: the echo endpoint and the engine by prefix, the API for the rest; each
 	 * turn: the bus's deliveries, then the engine's and the SSE streams' writes */
-	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api) ||
-	    net_on_turn(eio_flush, NULL)) {
+	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api)) {
 		gw_err("out of memory at startup");
 		goto out;
 	}
-	net_set_drain(bus_drain, bus_pending, app.bus);
+	net_set_drain(app.net, bus_drain, bus_pending, app.bus);
 	if (gw_bus_start(app.bus, err, sizeof err)) {
 		gw_err("%s", err);
 		goto out;
 	}
+	stop_target = app.net;
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
 	const char *h = cfg.listen_host;
 	bool loopback = !strcmp(h, "127.0.0.1") || !strcmp(h, "::1") || !strcmp(h, "localhost");
@@ -198,28 +218,26 @@ int main(int argc, char **argv)
 	gw_info("sio-gateway %s node %s listening on %s:%d, engine at %s%s%s", SIOGW_VERSION,
 		cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.engine.path,
 		app.echo ? ", echo at " : "", app.echo ? cfg.engine.echo_path : "");
-	net_run();
+	net_run(app.net);
 	gw_info("shutting down");
 	rc = 0;
 out:
-	/* sessions first (their disconnects still reach the bus), then the network, then
-	 * the bus */
+	/* sessions first (their disconnects still reach the bus), then their last words
+	 * (close packets, close frames, answers to held polls) go out, then the bus stops
+	 * (no more deliveries, no more wakes), then the rest; the loop (with the timers the
+	 * others stop) last */
+	stop_target = NULL;
 	if (app.echo)
 		eio_server_destroy(app.echo);
-	app.echo = NULL;
 	if (app.eio)
 		eio_server_destroy(app.eio);
-	app.eio = NULL;
-	/* their last words (close packets, close frames, answers to held polls) go out */
-	net_drain_output(1000);
+	if (app.net)
+		net_drain_output(app.net, 1000);
 	gw_api_destroy(app.api);
-	app.api = NULL;
-	gw_bus_stop(app.bus); /* no more deliveries, no more wakes */
-	net_destroy();
+	gw_bus_stop(app.bus);
 	sio_server_destroy(app.sio);
-	app.sio = NULL;
 	gw_bus_destroy(app.bus);
-	app.bus = NULL;
+	net_destroy(app.net);
 	gw_config_free(&cfg);
 	return rc;
 }

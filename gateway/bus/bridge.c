@@ -56,7 +56,9 @@ typedef struct bus_item {
 } bus_item;
 
 struct gw_bus {
-	gw_app *app;
+	const gw_config *cfg;
+	net_loop *net;        /* the loop that applies what plugin threads deliver */
+	sio_server *sio;
 	gw_plugin *plugin;
 	const siogw_plugin *desc;
 	void *self;
@@ -137,7 +139,7 @@ static int push(gw_bus *bus, bus_item *it)
 	bool was_empty = bus->queued++ == 0;
 	pthread_mutex_unlock(&bus->lock);
 	if (was_empty)
-		net_wake();
+		net_wake(bus->net);
 	return 0;
 }
 
@@ -155,7 +157,7 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 	if (kind == SUB_OUT || kind == SUB_REPLY) {
 		atomic_fetch_add(&gw_stats.bus_in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
 		char err[160];
-		if (env_parse(data, len, bus->app->cfg->engine.max_payload, &it->env, err, sizeof err)) {
+		if (env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err)) {
 			atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
 			log_malformed(bus, topic, err);
 			free(it);
@@ -170,7 +172,7 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 		route_sub *r = gw_map_get(&bus->routes_by_id, idk, strlen(idk));
 		if (r) /* encoded under the lock: the route may be removed right after */
 			rc = env_from_route(r->nsp, r->event, r->room, data, len,
-					    bus->app->cfg->engine.max_payload, &it->env);
+					    bus->cfg->engine.max_payload, &it->env);
 		pthread_mutex_unlock(&bus->route_lock);
 		if (rc) {
 			if (rc != -GW_ENOENT) {
@@ -269,7 +271,7 @@ static const char *room_placeholder(const char *topic)
 /* Routes without {room} are subscribed for the gateway's lifetime. */
 static int routes_start(gw_bus *bus)
 {
-	const gw_config *cfg = bus->app->cfg;
+	const gw_config *cfg = bus->cfg;
 	for (size_t i = 0; i < cfg->n_nsps; i++) {
 		const gw_nsp_config *n = &cfg->nsps[i];
 		for (size_t k = 0; k < n->n_routes; k++)
@@ -283,7 +285,7 @@ static int routes_start(gw_bus *bus)
 /* A room route topic is subscribed while the room has a local member. */
 static void routes_room(gw_bus *bus, const char *nsp, const char *room, bool created)
 {
-	const gw_nsp_config *n = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
+	const gw_nsp_config *n = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
 	for (size_t k = 0; n && k < n->n_routes; k++) {
 		const char *ph = room_placeholder(n->routes[k].topic);
 		if (!ph)
@@ -308,15 +310,15 @@ static void routes_room(gw_bus *bus, const char *nsp, const char *room, bool cre
 
 /* ---- lifecycle ---- */
 
-gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len)
+gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err_len)
 {
-	const gw_config *cfg = app->cfg;
 	gw_bus *bus = calloc(1, sizeof *bus);
 	if (!bus) {
 		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
-	bus->app = app;
+	bus->cfg = cfg;
+	bus->net = net;
 	bus->limit = cfg->adapter.inbound_queue;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
@@ -349,7 +351,7 @@ fail:
 
 int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 {
-	const gw_config *cfg = bus->app->cfg;
+	const gw_config *cfg = bus->cfg;
 	char perr[256] = "";
 	if (bus->desc->start(bus->self, perr, sizeof perr)) {
 		snprintf(err, err_len, "plugin %s: start failed: %s", bus->desc->name, perr);
@@ -464,8 +466,8 @@ static void publish_in(gw_bus *bus, sio_socket *s, const char *event, char *json
 		return;
 	}
 	const char *nsp = sio_socket_nsp(s);
-	const gw_nsp_config *nc = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
-	gw_bus_publish(bus, GW_TOPIC_IN, gw_config_in_topic(bus->app->cfg, nc, event), sio_socket_id(s), json,
+	const gw_nsp_config *nc = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
+	gw_bus_publish(bus, GW_TOPIC_IN, gw_config_in_topic(bus->cfg, nc, event), sio_socket_id(s), json,
 		       strlen(json));
 	free(json);
 }
@@ -523,9 +525,9 @@ static void on_connect(void *ctx, sio_socket *s)
 	/* auth: backend — the socket id is the request id: connect_result names it */
 	bool pending = sio_socket_pending(s);
 	publish_in(bus, s, NULL,
-		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id, hs,
+		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id, hs,
 				     pending ? sio_socket_id(s) : NULL,
-				     pending ? bus->app->cfg->topics.reply : NULL));
+				     pending ? bus->cfg->topics.reply : NULL));
 	free(hs);
 }
 
@@ -561,7 +563,7 @@ static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_
 	a->ack_id = ack_id;
 	memcpy(a->sid, sio_socket_id(s), sizeof a->sid);
 	const char *nsp = sio_socket_nsp(s);
-	const char *topic = gw_config_in_topic(bus->app->cfg, gw_config_nsp(bus->app->cfg, nsp, strlen(nsp)), event);
+	const char *topic = gw_config_in_topic(bus->cfg, gw_config_nsp(bus->cfg, nsp, strlen(nsp)), event);
 	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
 		/* refused at once: never acked */
 		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
@@ -583,7 +585,7 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 		     const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
 {
 	gw_bus *bus = ctx;
-	const gw_config *cfg = bus->app->cfg;
+	const gw_config *cfg = bus->cfg;
 	const cJSON *name = cJSON_GetArrayItem(args, 0);
 	const gw_nsp_config *nc = gw_config_nsp(cfg, sio_socket_nsp(s), strlen(sio_socket_nsp(s)));
 	if (!cJSON_IsString(name) || !nc || !event_allowed(nc, name->valuestring)) {
@@ -631,7 +633,7 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 	room_list rl = {0};
 	sio_socket_rooms(s, collect_room, &rl);
 	publish_in(bus, s, NULL,
-		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->app->cfg->node_id,
+		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id,
 					reason, rl.rooms, rl.n));
 	free(rl.rooms);
 }
@@ -642,15 +644,17 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 	const char *nsp = sio_socket_nsp(s);
 	if (event == SIO_ROOM_CREATE || event == SIO_ROOM_DELETE)
 		routes_room(bus, nsp, room, event == SIO_ROOM_CREATE);
-	const gw_nsp_config *nc = gw_config_nsp(bus->app->cfg, nsp, strlen(nsp));
+	const gw_nsp_config *nc = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
 	if (!nc || !nc->room_events)
 		return;
 	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};
 	bool per_socket = event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE;
 	publish_in(bus, s, NULL,
 		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL,
-				  bus->app->cfg->node_id, room));
+				  bus->cfg->node_id, room));
 }
+
+void gw_bus_set_sio(gw_bus *bus, sio_server *sio) { bus->sio = sio; }
 
 sio_handler gw_bus_sio_handler(gw_bus *bus)
 {
@@ -671,7 +675,7 @@ static void apply_ack(gw_bus *bus, env_in *e)
 	long long n = strtoll(colon + 1, &end, 10);
 	if (*end || n < 0)
 		goto bad;
-	sio_socket *s = sio_socket_find(bus->app->sio, e->id, (size_t)(colon - e->id));
+	sio_socket *s = sio_socket_find(bus->sio, e->id, (size_t)(colon - e->id));
 	if (!s)
 		return; /* the socket left: nothing to answer */
 	sio_socket_ack(s, n, e->body.json, e->body.json_len, e->body.att, e->body.n_att);
@@ -703,7 +707,7 @@ static void ack_one(void *arg, sio_socket *s, const cJSON *args, const char *tex
 static void ack_done(void *arg, size_t acked, size_t timed_out)
 {
 	ack_ctx *a = arg;
-	char *json = env_build_ack_done(a->id, a->bus->app->cfg->node_id, acked, timed_out);
+	char *json = env_build_ack_done(a->id, a->bus->cfg->node_id, acked, timed_out);
 	if (json)
 		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, a->id, json, strlen(json));
 	free(json);
@@ -724,7 +728,7 @@ static void emit_with_ack(gw_bus *bus, env_in *e)
 	}
 	a->bus = bus;
 	sio_ack_handler h = {.arg = a, .on_ack = ack_one, .on_done = ack_done};
-	sio_emit_with_ack(bus->app->sio, e->target.nsp, (const char *const *)e->target.rooms,
+	sio_emit_with_ack(bus->sio, e->target.nsp, (const char *const *)e->target.rooms,
 			  e->target.n_rooms, (const char *const *)e->target.except,
 			  e->target.n_except, e->body.json, e->body.json_len, e->body.att,
 			  e->body.n_att, e->volatile_, (uint32_t)e->timeout_ms, &h);
@@ -755,7 +759,7 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 			cJSON_AddItemToObject(o, "data", d);
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *json = env_build_sockets(e->id, bus->app->cfg->node_id, arr);
+	char *json = env_build_sockets(e->id, bus->cfg->node_id, arr);
 	if (json)
 		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, e->id, json, strlen(json));
 	free(json);
@@ -766,7 +770,7 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 static void room_op(gw_bus *bus, env_in *e)
 {
 	sio_socket **v;
-	size_t n = sio_select(bus->app->sio, e->target.nsp, (const char *const *)e->target.rooms,
+	size_t n = sio_select(bus->sio, e->target.nsp, (const char *const *)e->target.rooms,
 			      e->target.n_rooms, (const char *const *)e->target.except,
 			      e->target.n_except, &v);
 	for (size_t i = 0; i < n; i++) {
@@ -782,7 +786,7 @@ static void room_op(gw_bus *bus, env_in *e)
 		for (size_t i = 0; ids && i < n; i++)
 			memcpy(ids[i], sio_socket_id(v[i]), GW_ID_LEN + 1);
 		for (size_t i = 0; ids && i < n; i++) {
-			sio_socket *s = sio_socket_find(bus->app->sio, ids[i], GW_ID_LEN);
+			sio_socket *s = sio_socket_find(bus->sio, ids[i], GW_ID_LEN);
 			if (s)
 				sio_socket_disconnect(s, e->close);
 		}
@@ -795,7 +799,7 @@ static void room_op(gw_bus *bus, env_in *e)
 
 static void apply(gw_bus *bus, env_in *e)
 {
-	sio_server *sio = bus->app->sio;
+	sio_server *sio = bus->sio;
 	switch (e->type) {
 	case ENV_EMIT:
 		if (e->has_ack) {
@@ -860,11 +864,11 @@ void gw_bus_drain(gw_bus *bus)
 	bool more = bus->head != NULL;
 	pthread_mutex_unlock(&bus->lock);
 	if (more)
-		net_wake(); /* the rest on the next turn */
+		net_wake(bus->net); /* the rest on the next turn */
 	while (it) {
 		bus_item *next = it->next;
 		if (it->stored) {
-			sio_socket *s = sio_socket_find(bus->app->sio, it->sid, GW_ID_LEN);
+			sio_socket *s = sio_socket_find(bus->sio, it->sid, GW_ID_LEN);
 			if (s && it->status == 0)
 				sio_socket_ack(s, it->ack_id, "[]", 2, NULL, 0);
 			else if (it->status) {

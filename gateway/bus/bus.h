@@ -13,15 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app.h"
 #include "http/metrics.h"
+#include "net/net.h"
 #include "sio/sio.h"
 
 typedef struct gw_bus gw_bus;
 
-/* Load, validate options, create and start the plugin. On error returns NULL with
- * one line in err. */
-gw_bus *gw_bus_create(gw_app *app, char *err, size_t err_len);
+/* Load, validate options, create the plugin; what it delivers is applied on net's loop.
+ * On error returns NULL with one line in err. */
+gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err_len);
+/* The socket.io server the bus applies envelopes to (before gw_bus_start). */
+void gw_bus_set_sio(gw_bus *bus, sio_server *sio);
 /* Subscribe the gateway's own topics. */
 int gw_bus_start(gw_bus *bus, char *err, size_t err_len);
 /* Stop the plugin: no deliveries after return. Idempotent; NULL-safe. */

@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "http/metrics.h"
+#include "net/net.h"
 #include "util/frame.h"
 
 typedef struct eio_server eio_server;
@@ -35,12 +36,11 @@ typedef struct eio_handler {
 	void (*on_close)(void *ctx, eio_session *s, gw_close_reason reason);
 } eio_handler;
 
-/* path: the URL prefix served ("/socket.io/"). */
-eio_server *eio_server_create(const gw_config *cfg, const char *path, const eio_handler *h);
-/* Serve the server's path on the network layer (net_route). */
+/* path: the URL prefix served ("/socket.io/"), on the loop net. */
+eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *path, const eio_handler *h);
+/* Serve the server's path on its loop (net_route), and write what each loop turn
+ * queued (websocket writes, held polls) before the loop waits (net_on_turn). */
 int eio_server_listen(eio_server *srv);
-/* Write what this loop turn queued (websocket writes, held polls): a net turn hook. */
-void eio_flush(void *unused);
 /* Close every session (reason GW_CLOSE_SHUTDOWN) and free. */
 void eio_server_destroy(eio_server *srv);
 const char *eio_server_path(const eio_server *srv);

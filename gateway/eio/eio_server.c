@@ -31,7 +31,7 @@ struct eio_session {
 	size_t q_head, q_len, q_cap;
 	eio_server *srv;
 	net_conn *ws;          /* websocket (transport or probe) */
-	size_t dirty;          /* 1 + index in g_dirty: frames queued this loop turn; 0 = none */
+	size_t dirty;          /* 1 + index in srv->dirty: frames queued this loop turn; 0 = none */
 	bool websocket;        /* the transport is the websocket */
 	bool upgrading;        /* a websocket probe is attached */
 	bool closed;
@@ -50,6 +50,14 @@ struct eio_session {
 
 struct eio_server {
 	const gw_config *cfg;
+	net_loop *net;
+	gw_timers *timers;
+	eio_session **dirty;   /* sessions with frames queued this turn (see dirty_add) */
+	size_t n_dirty, dirty_cap;
+	time_t time_at;        /* the handshake's "time" text, made once a second */
+	char time_text[64];
+	gw_buf scratch;        /* the handshake's text; a websocket batch */
+	gw_buf args;           /* the handshake's query */
 	char *path;
 	eio_handler h;
 	gw_map sessions;
@@ -63,12 +71,15 @@ static gw_frame *static_frame(const char *s)
 	return gw_frame_from(s, strlen(s), false);
 }
 
-eio_server *eio_server_create(const gw_config *cfg, const char *path, const eio_handler *h)
+eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *path, const eio_handler *h)
 {
 	eio_server *srv = calloc(1, sizeof *srv);
 	if (!srv)
 		return NULL;
 	srv->cfg = cfg;
+	srv->net = net;
+	srv->timers = net_timers(net);
+	srv->time_at = -1;
 	srv->path = strdup(path);
 	srv->h = *h;
 	srv->ping = static_frame("2");
@@ -146,23 +157,21 @@ static void queue_push(eio_session *s, gw_frame *f)
  * everything the turn queued. One syscall for all a turn produced.
  * The list is an array, so the flush can prefetch the sessions ahead of their writes.
  */
-static eio_session **g_dirty;
-static size_t g_n_dirty, g_dirty_cap;
-
 static bool dirty_add(eio_session *s)
 {
 	if (s->dirty)
 		return true;
-	if (g_n_dirty == g_dirty_cap) {
-		size_t cap = g_dirty_cap ? 2 * g_dirty_cap : 256;
-		eio_session **v = realloc(g_dirty, cap * sizeof *v);
+	eio_server *srv = s->srv;
+	if (srv->n_dirty == srv->dirty_cap) {
+		size_t cap = srv->dirty_cap ? 2 * srv->dirty_cap : 256;
+		eio_session **v = realloc(srv->dirty, cap * sizeof *v);
 		if (!v)
 			return false;
-		g_dirty = v;
-		g_dirty_cap = cap;
+		srv->dirty = v;
+		srv->dirty_cap = cap;
 	}
-	g_dirty[g_n_dirty++] = s;
-	s->dirty = g_n_dirty;
+	srv->dirty[srv->n_dirty++] = s;
+	s->dirty = srv->n_dirty;
 	return true;
 }
 
@@ -186,7 +195,7 @@ static void kick(eio_session *s)
 static void session_free(eio_session *s)
 {
 	if (s->dirty)
-		g_dirty[s->dirty - 1] = NULL;
+		s->srv->dirty[s->dirty - 1] = NULL;
 	queue_clear(s);
 	free(s->q);
 	free(s->handshake);
@@ -231,8 +240,8 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 	if (s->closed)
 		return;
 	s->closed = true;
-	gw_timer_stop(&s->hb);
-	gw_timer_stop(&s->upg);
+	gw_timer_stop(s->srv->timers, &s->hb);
+	gw_timer_stop(s->srv->timers, &s->upg);
 	gw_stats.closes[reason]++;
 	if (s->websocket)
 		gw_stats.conn_websocket--;
@@ -272,7 +281,7 @@ void eio_session_close(eio_session *s, gw_close_reason reason)
 	if (reason == GW_CLOSE_SERVER_DISCONNECT && s->q_len && (!s->websocket || s->ws)) {
 		s->closing = true;
 		s->close_reason = reason;
-		gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, deferred_close);
+		gw_timer_start(s->srv->timers, &s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, deferred_close);
 		kick(s);
 		return;
 	}
@@ -294,7 +303,7 @@ static int enqueue(eio_session *s, gw_frame *const *frames, size_t n, bool volat
 			s->q_len);
 		s->closing = true;
 		s->close_reason = GW_CLOSE_QUEUE_OVERFLOW;
-		gw_timer_start(&s->hb, 0, deferred_close);
+		gw_timer_start(s->srv->timers, &s->hb, 0, deferred_close);
 		return -GW_EFULL;
 	}
 	/* a non-empty queue already has its write pending: kick only on the first
@@ -359,7 +368,7 @@ static void hb_fire(gw_timer *t);
 static void hb_schedule_ping(eio_session *s)
 {
 	s->awaiting_pong = false;
-	gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_interval_ms, hb_fire);
+	gw_timer_start(s->srv->timers, &s->hb, (uint32_t)s->srv->cfg->engine.ping_interval_ms, hb_fire);
 }
 
 static void hb_fire(gw_timer *t)
@@ -373,7 +382,7 @@ static void hb_fire(gw_timer *t)
 	gw_frame *ping = s->srv->ping;
 	eio_session_send(s, &ping, 1, false);
 	if (!s->closed && !s->closing)
-		gw_timer_start(&s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, hb_fire);
+		gw_timer_start(s->srv->timers, &s->hb, (uint32_t)s->srv->cfg->engine.ping_timeout_ms, hb_fire);
 }
 
 /* The upgrade failed: the websocket probe goes, the polling transport carries on.
@@ -384,7 +393,7 @@ static void probe_drop(eio_session *s)
 	s->ws = NULL;
 	s->upgrading = false;
 	s->probed = false;
-	gw_timer_stop(&s->upg);
+	gw_timer_stop(s->srv->timers, &s->upg);
 	if (c)
 		net_conn_set_user(c, NULL);
 }
@@ -448,15 +457,15 @@ static void collect_arg(void *ctx, const char *k, size_t kl, const char *v, size
 		args->len = 0; /* out of memory: no query rather than a wrong one */
 }
 
-static int put_query(gw_buf *o, const h1_req *r)
+static int put_query(eio_server *srv, gw_buf *o, const h1_req *r)
 {
-	static gw_buf args; /* service thread only; reused */
-	gw_buf_reset(&args);
-	h1_query_foreach(r, collect_arg, &args);
-	const char *end = (const char *)args.data + args.len;
+	gw_buf *args = &srv->args;
+	gw_buf_reset(args);
+	h1_query_foreach(r, collect_arg, args);
+	const char *end = (const char *)args->data + args->len;
 	int err = 0;
 	bool first = true;
-	for (const char *k = (const char *)args.data; args.len && k < end;) {
+	for (const char *k = (const char *)args->data; args->len && k < end;) {
 		const char *v = k + strlen(k) + 1, *next = v + strlen(v) + 1;
 		bool later = false; /* the last of a name wins */
 		for (const char *k2 = next; !later && k2 < end; k2 += strlen(k2) + 1, k2 += strlen(k2) + 1)
@@ -498,39 +507,37 @@ static int put_headers(gw_buf *o, const h1_req *r, bool *origin)
 	return err;
 }
 
-static char *build_handshake(const h1_req *r, net_conn *c)
+static char *build_handshake(eio_server *srv, const h1_req *r, net_conn *c)
 {
-	static gw_buf o; /* service thread only; reused */
+	gw_buf *o = &srv->scratch;
 	int err = 0;
 	bool origin = false;
-	gw_buf_reset(&o);
-	err |= gw_buf_puts(&o, "{\"headers\":{");
-	err |= put_headers(&o, r, &origin);
-	err |= gw_buf_puts(&o, "},\"query\":{");
-	err |= put_query(&o, r);
+	gw_buf_reset(o);
+	err |= gw_buf_puts(o, "{\"headers\":{");
+	err |= put_headers(o, r, &origin);
+	err |= gw_buf_puts(o, "},\"query\":{");
+	err |= put_query(srv, o, r);
 	const char *addr = net_conn_peer(c);
-	err |= gw_buf_puts(&o, "},\"address\":") | gw_buf_put_json_string(&o, addr, strlen(addr));
+	err |= gw_buf_puts(o, "},\"address\":") | gw_buf_put_json_string(o, addr, strlen(addr));
 	/* "time" changes once a second: formatted once a second */
-	static time_t tbuf_at = -1;
-	static char tbuf[64];
 	time_t now = time(NULL);
-	if (now != tbuf_at) {
+	if (now != srv->time_at) {
 		struct tm tm;
 		gmtime_r(&now, &tm);
-		strftime(tbuf, sizeof tbuf, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
-		tbuf_at = now;
+		strftime(srv->time_text, sizeof srv->time_text, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+		srv->time_at = now;
 	}
-	err |= gw_buf_puts(&o, ",\"time\":") | gw_buf_put_json_string(&o, tbuf, strlen(tbuf));
+	err |= gw_buf_puts(o, ",\"time\":") | gw_buf_put_json_string(o, srv->time_text, strlen(srv->time_text));
 	/* "issued": ms since the epoch, an integer */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	err |= gw_buf_printf(&o, ",\"issued\":%lld,\"url\":", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	err |= gw_buf_put_json_string(&o, r->target, strlen(r->target));
-	err |= gw_buf_printf(&o, ",\"xdomain\":%s,\"secure\":%s}", origin ? "true" : "false",
+	err |= gw_buf_printf(o, ",\"issued\":%lld,\"url\":", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	err |= gw_buf_put_json_string(o, r->target, strlen(r->target));
+	err |= gw_buf_printf(o, ",\"xdomain\":%s,\"secure\":%s}", origin ? "true" : "false",
 			     net_conn_secure(c) ? "true" : "false");
 	/* kept as text, exactly sized: a parsed tree costs several times more per idle
 	 * connection */
-	return err || !o.data ? NULL : strdup((const char *)o.data);
+	return err || !o->data ? NULL : strdup((const char *)o->data);
 }
 
 static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, bool websocket)
@@ -545,7 +552,7 @@ static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, b
 	do
 		gw_rand_id(s->sid);
 	while (gw_map_get(&srv->sessions, s->sid, GW_ID_LEN));
-	s->handshake = build_handshake(r, c);
+	s->handshake = build_handshake(srv, r, c);
 	if (!s->handshake || gw_map_put(&srv->sessions, s->sid, GW_ID_LEN, s)) {
 		session_free(s);
 		return NULL;
@@ -769,7 +776,7 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 		s->ws = c;
 		s->upgrading = true;
 		net_conn_set_user(c, s);
-		gw_timer_start(&s->upg, (uint32_t)srv->cfg->engine.upgrade_timeout_ms, upg_timeout);
+		gw_timer_start(s->srv->timers, &s->upg, (uint32_t)srv->cfg->engine.upgrade_timeout_ms, upg_timeout);
 		return;
 	}
 	s = session_new(srv, r, c, true);
@@ -784,11 +791,11 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 }
 
 /* Send one control-ish frame (3probe) at once. */
-static void ws_send_frame(net_conn *c, gw_frame *f)
+static void ws_send_frame(eio_server *srv, net_conn *c, gw_frame *f)
 {
-	static gw_buf b; /* service thread only */
-	gw_buf_reset(&b);
-	if (net_ws_frame(c, &b, gw_frame_data(f), f->len, f->binary) || net_ws_send(c, b.data, b.len) < 0)
+	gw_buf *b = &srv->scratch;
+	gw_buf_reset(b);
+	if (net_ws_frame(c, b, gw_frame_data(f), f->len, f->binary) || net_ws_send(c, b->data, b->len) < 0)
 		net_close(c);
 }
 
@@ -813,7 +820,7 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 		/* the probe: only ping "probe" and upgrade are valid here */
 		if (p.type == EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0) {
 			s->probed = true;
-			ws_send_frame(c, s->srv->probe);
+			ws_send_frame(s->srv, c, s->srv->probe);
 			if (s->poll)
 				poll_answer(s, s->poll, s->srv->noop); /* released with a noop */
 			return;
@@ -822,7 +829,7 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 			s->upgrading = false;
 			s->probed = false;
 			s->websocket = true;
-			gw_timer_stop(&s->upg);
+			gw_timer_stop(s->srv->timers, &s->upg);
 			gw_stats.conn_polling--;
 			gw_stats.conn_websocket++;
 			gw_stats.upgrades++;
@@ -855,21 +862,21 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 
 static int ws_write_batch(net_conn *c, eio_session *s)
 {
-	static gw_buf scratch; /* service thread only; reused, never shrinks */
-	gw_buf_reset(&scratch);
-	while (s->q_len && scratch.len < WS_BATCH_MAX) {
+	gw_buf *scratch = &s->srv->scratch; /* reused, never shrinks */
+	gw_buf_reset(scratch);
+	while (s->q_len && scratch->len < WS_BATCH_MAX) {
 		gw_frame *f = queue_pop(s);
-		int rc = net_ws_frame(c, &scratch, gw_frame_data(f), f->len, f->binary);
+		int rc = net_ws_frame(c, scratch, gw_frame_data(f), f->len, f->binary);
 		gw_stats.packets_out++;
 		gw_stats.bytes_out += f->len;
 		gw_frame_unref(f);
 		if (rc)
 			return -1;
 	}
-	if (!scratch.len)
+	if (!scratch->len)
 		return 0;
 	gw_stats.ws_writes++;
-	int rc = net_ws_send(c, scratch.data, scratch.len);
+	int rc = net_ws_send(c, scratch->data, scratch->len);
 	if (rc > 0)
 		gw_stats.ws_short_writes++;
 	return rc < 0 ? -1 : rc;
@@ -889,22 +896,24 @@ static void ws_write(eio_session *s)
 		session_close_now(s, s->close_reason);
 }
 
-void eio_flush(void *unused)
+static void eio_flush(void *ctx)
 {
-	(void)unused;
+	eio_server *srv = ctx;
+	eio_session **dirty = srv->dirty;
+	size_t n_dirty = srv->n_dirty;
 	/* entries are read afresh each time: nothing here adds to the list, but a freed
 	 * session leaves a NULL */
-	for (size_t i = 0; i < g_n_dirty; i++) {
-		eio_session *ahead = i + PREFETCH_AHEAD < g_n_dirty ? g_dirty[i + PREFETCH_AHEAD] : NULL;
+	for (size_t i = 0; i < n_dirty; i++) {
+		eio_session *ahead = i + PREFETCH_AHEAD < n_dirty ? dirty[i + PREFETCH_AHEAD] : NULL;
 		if (ahead)
 			prefetch_session(ahead);
-		ahead = i + PREFETCH_AHEAD / 2 < g_n_dirty ? g_dirty[i + PREFETCH_AHEAD / 2] : NULL;
+		ahead = i + PREFETCH_AHEAD / 2 < n_dirty ? dirty[i + PREFETCH_AHEAD / 2] : NULL;
 		if (ahead && ahead->ws) {
 			__builtin_prefetch(ahead->ws);
 			if (ahead->q_len)
 				__builtin_prefetch(&ahead->q[ahead->q_head]);
 		}
-		eio_session *s = g_dirty[i];
+		eio_session *s = dirty[i];
 		if (!s)
 			continue;
 		s->dirty = 0;
@@ -921,7 +930,7 @@ void eio_flush(void *unused)
 		if (s->ws && !net_conn_blocked(s->ws))
 			ws_write(s);
 	}
-	g_n_dirty = 0;
+	srv->n_dirty = 0;
 }
 
 static void on_writeable(void *ctx, net_conn *c)
@@ -968,7 +977,9 @@ int eio_server_listen(eio_server *srv)
 		.on_writeable = on_writeable,
 		.on_close = on_close,
 	};
-	return net_route(srv->path, &ops, srv, srv->cfg->engine.max_payload);
+	if (net_route(srv->net, srv->path, &ops, srv, srv->cfg->engine.max_payload))
+		return -GW_ENOMEM;
+	return net_on_turn(srv->net, eio_flush, srv);
 }
 
 static void echo_message(void *ctx, eio_session *s, const uint8_t *data, size_t len, bool binary)
@@ -996,11 +1007,19 @@ void eio_server_destroy(eio_server *srv)
 	for (size_t i = 0; i < n; i++)
 		session_close_now(all[i], GW_CLOSE_SHUTDOWN);
 	free(all);
+	/* their last words (close packets, answers to held polls) are handed to net now:
+	 * the turn hook goes with the server */
+	eio_flush(srv);
+	if (srv->net)
+		net_off_turn(srv->net, eio_flush, srv);
 	gw_map_free(&srv->sessions);
 	gw_frame_unref(srv->ping);
 	gw_frame_unref(srv->noop);
 	gw_frame_unref(srv->probe);
 	gw_frame_unref(srv->close);
+	free(srv->dirty);
+	gw_buf_free(&srv->scratch);
+	gw_buf_free(&srv->args);
 	free(srv->path);
 	free(srv);
 }

@@ -35,16 +35,23 @@ typedef struct gw_sse {
 } gw_sse;
 
 struct gw_api {
-	gw_app *app;
+	const gw_config *cfg;
+	net_loop *net;
+	gw_bus *bus;
+	const eio_server *eio;
+	const sio_server *sio;
 	gw_map sse;     /* sub id text → gw_sse */
 	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
 
-gw_api *gw_api_create(gw_app *app)
+static void gw_api_flush(void *ctx);
+
+gw_api *gw_api_create(const gw_config *cfg, net_loop *net, gw_bus *bus, const eio_server *eio,
+		      const sio_server *sio)
 {
 	gw_api *api = calloc(1, sizeof *api);
 	if (api)
-		api->app = app;
+		*api = (gw_api){.cfg = cfg, .net = net, .bus = bus, .eio = eio, .sio = sio};
 	return api;
 }
 
@@ -52,8 +59,8 @@ static void sse_free(gw_api *api, gw_sse *s)
 {
 	gw_dlist_del(&api->dirty, &s->dirty);
 	gw_map_del(&api->sse, s->key, strlen(s->key));
-	if (api->app->bus)
-		gw_bus_unsubscribe(api->app->bus, s->sub_id);
+	if (api->bus)
+		gw_bus_unsubscribe(api->bus, s->sub_id);
 	for (sse_msg *m = s->head, *n; m; m = n) {
 		n = m->next;
 		free(m);
@@ -75,12 +82,13 @@ void gw_api_destroy(gw_api *api)
 	}
 	free(all);
 	gw_map_free(&api->sse);
+	net_off_turn(api->net, gw_api_flush, api);
 	free(api);
 }
 
 static int authorized(gw_api *api, const h1_req *r)
 {
-	const char *token = api->app->cfg->http_api.token;
+	const char *token = api->cfg->http_api.token;
 	if (!token || !token[0])
 		return 1;
 	const char *auth = h1_header_get(r, "authorization");
@@ -114,12 +122,12 @@ static int topic_arg(const h1_req *r, char *topic, size_t len)
 static void health(gw_api *api, net_conn *c)
 {
 	char reason[256] = "";
-	int rc = api->app->bus ? gw_bus_health(api->app->bus, reason, sizeof reason) : -GW_EIO;
+	int rc = api->bus ? gw_bus_health(api->bus, reason, sizeof reason) : -GW_EIO;
 	gw_buf b = {0};
 	gw_buf_printf(&b, "{\"status\":\"%s\",\"node\":\"%s\",\"plugin\":\"%s\",\"sessions\":%zu",
-		      rc ? "unhealthy" : "ok", api->app->cfg->node_id,
-		      api->app->bus ? gw_bus_plugin_name(api->app->bus) : "",
-		      eio_server_sessions(api->app->eio));
+		      rc ? "unhealthy" : "ok", api->cfg->node_id,
+		      api->bus ? gw_bus_plugin_name(api->bus) : "",
+		      eio_server_sessions(api->eio));
 	if (rc) {
 		/* reason comes from the plugin: keep the JSON valid */
 		for (char *p = reason; *p; p++)
@@ -136,9 +144,9 @@ static void metrics(gw_api *api, net_conn *c)
 {
 	gw_buf b = {0};
 	gw_metrics_render(&b);
-	sio_server_render_metrics(api->app->sio, &b);
-	if (api->app->bus)
-		gw_bus_render_metrics(api->app->bus, &b);
+	sio_server_render_metrics(api->sio, &b);
+	if (api->bus)
+		gw_bus_render_metrics(api->bus, &b);
 	net_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
 	gw_buf_free(&b);
 }
@@ -160,7 +168,7 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 		reply_error(c, 500, "out of memory");
 		return;
 	}
-	s->sub_id = gw_bus_subscribe_fn(api->app->bus, topic, prefix, sse_deliver, api);
+	s->sub_id = gw_bus_subscribe_fn(api->bus, topic, prefix, sse_deliver, api);
 	if (!s->sub_id) {
 		free(s);
 		reply_error(c, 503, "bus refused the subscription");
@@ -168,7 +176,7 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
 	}
 	snprintf(s->key, sizeof s->key, "%llx", (unsigned long long)s->sub_id);
 	if (gw_map_put(&api->sse, s->key, strlen(s->key), s)) {
-		gw_bus_unsubscribe(api->app->bus, s->sub_id);
+		gw_bus_unsubscribe(api->bus, s->sub_id);
 		free(s);
 		reply_error(c, 500, "out of memory");
 		return;
@@ -203,7 +211,7 @@ static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char 
 		if (n && p[n - 1] == '\r')
 			n--;
 		if (n) {
-			int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, key, p, n);
+			int rc = gw_bus_publish(api->bus, GW_TOPIC_API, topic, key, p, n);
 			err |= gw_buf_puts(&out, ok + failed ? "," : "");
 			if (rc)
 				err |= gw_buf_printf(&out, "{\"status\":503,\"error\":\"%s\"}", gw_strerror(rc));
@@ -255,7 +263,7 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		publish_batch(api, c, r, topic, key);
 		return;
 	}
-	int rc = gw_bus_publish(api->app->bus, GW_TOPIC_API, topic, key, r->body, r->body_len);
+	int rc = gw_bus_publish(api->bus, GW_TOPIC_API, topic, key, r->body, r->body_len);
 	if (rc) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "the bus refused the message (%s)", gw_strerror(rc));
@@ -270,7 +278,7 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 	gw_api *api = ctx;
 	const char *path = r->path;
 	bool is_get = r->method == H1_GET || r->method == H1_HEAD_M, is_post = r->method == H1_POST;
-	const gw_config *cfg = api->app->cfg;
+	const gw_config *cfg = api->cfg;
 	if (strcmp(path, "/healthz") == 0 && is_get) {
 		health(api, c);
 		return;
@@ -365,8 +373,8 @@ int gw_api_listen(gw_api *api)
 		.on_writeable = on_writeable,
 		.on_close = on_close,
 	};
-	int rc = net_route("", &ops, api, api->app->cfg->http_api.max_body);
-	return rc ? rc : net_on_turn(gw_api_flush, api);
+	int rc = net_route(api->net, "", &ops, api, api->cfg->http_api.max_body);
+	return rc ? rc : net_on_turn(api->net, gw_api_flush, api);
 }
 
 static void sse_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *data, size_t len)
@@ -377,7 +385,7 @@ static void sse_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 	gw_sse *s = gw_map_get(&api->sse, key, strlen(key));
 	if (!s || !s->conn)
 		return;
-	if (s->queued >= api->app->cfg->http_api.sse_queue) {
+	if (s->queued >= api->cfg->http_api.sse_queue) {
 		gw_stats.sse_dropped++;
 		return;
 	}

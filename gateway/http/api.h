@@ -9,12 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app.h"
+#include "bus/bus.h"
+#include "eio/eio.h"
 #include "net/net.h"
+#include "sio/sio.h"
 
 typedef struct gw_api gw_api;
 
-gw_api *gw_api_create(gw_app *app);
+/* bus may be NULL (then /healthz says unhealthy and publishing fails); eio's sessions
+ * and sio's gauges show on /healthz and /metrics. */
+gw_api *gw_api_create(const gw_config *cfg, net_loop *net, gw_bus *bus, const eio_server *eio,
+		      const sio_server *sio);
 void gw_api_destroy(gw_api *api);
 
 /* Serve every path the other routes do not (the fallback route): /api/publish,

@@ -84,7 +84,7 @@ struct net_conn {
 	gw_dlink ready;        /* on g_ready: input to read now that the answer is out */
 };
 
-static struct {
+struct net_loop {
 	const gw_config *cfg;
 	struct lws_context *ctx;
 	struct ev_loop *loop;
@@ -109,67 +109,86 @@ static struct {
 	bool cors_wildcard;
 	int n_closing;        /* connections closing after their output (shutdown waits) */
 	uint64_t seq;         /* connections accepted */
-	gw_buf out;           /* scratch for heads and chunks; service thread only */
-} G = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	gw_timers *timers;
+	ws_zlib *zlib;        /* permessage-deflate streams, shared by the loop's websockets */
+	gw_buf out;           /* scratch for heads and chunks */
+	gw_buf pre;           /* scratch: lws_write's headroom */
+	gw_buf z;             /* scratch: a compressed frame */
+	net_conn **rv;        /* scratch: read_ready's connections */
+	size_t rv_cap;
+	char addr[128];       /* net_conn_peer's answer */
+	uint64_t refuse_warn_ms, limit_warn_ms; /* rate limits of two warnings */
+};
 
 /* ---- the loop ---- */
 
-void net_wake(void)
+void net_wake(net_loop *L)
 {
 	/* On the loop thread itself (an inline bus delivery): no syscall, the work runs
 	 * before the loop next waits. */
-	if (G.started && pthread_equal(pthread_self(), G.thread)) {
-		G.self_wake = true;
+	if (L->started && pthread_equal(pthread_self(), L->thread)) {
+		L->self_wake = true;
 		return;
 	}
-	pthread_mutex_lock(&G.lock);
-	if (G.ctx)
-		lws_cancel_service(G.ctx);
-	pthread_mutex_unlock(&G.lock);
+	pthread_mutex_lock(&L->lock);
+	if (L->ctx)
+		lws_cancel_service(L->ctx);
+	pthread_mutex_unlock(&L->lock);
 }
 
-void net_stop_signal(void)
+void net_stop_signal(net_loop *L)
 {
 	/* From a signal handler: no lock; lws_cancel_service only writes to the loop's
-	 * eventfd, and G.ctx is cleared before the context is destroyed. */
-	G.stop = 1;
-	struct lws_context *ctx = G.ctx;
+	 * eventfd, and L->ctx is cleared before the context is destroyed. */
+	L->stop = 1;
+	struct lws_context *ctx = L->ctx;
 	if (ctx)
 		lws_cancel_service(ctx);
 }
 
-int net_route(const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body)
+int net_route(net_loop *L, const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body)
 {
-	if (G.n_routes == sizeof G.routes / sizeof G.routes[0])
+	if (L->n_routes == sizeof L->routes / sizeof L->routes[0])
 		return -GW_EFULL;
-	route *r = &G.routes[G.n_routes];
+	route *r = &L->routes[L->n_routes];
 	r->prefix = strdup(prefix);
 	if (!r->prefix)
 		return -GW_ENOMEM;
 	r->ops = *ops;
 	r->ctx = ctx;
 	r->max_body = max_body;
-	G.n_routes++;
-	if (max_body > G.limits.max_body)
-		G.limits.max_body = max_body;
+	L->n_routes++;
+	if (max_body > L->limits.max_body)
+		L->limits.max_body = max_body;
 	return 0;
 }
 
-int net_on_turn(void (*fn)(void *ctx), void *ctx)
+int net_on_turn(net_loop *L, void (*fn)(void *ctx), void *ctx)
 {
-	if (G.n_turn == sizeof G.turn / sizeof G.turn[0])
+	if (L->n_turn == sizeof L->turn / sizeof L->turn[0])
 		return -GW_EFULL;
-	G.turn[G.n_turn].fn = fn;
-	G.turn[G.n_turn].ctx = ctx;
-	G.n_turn++;
+	L->turn[L->n_turn].fn = fn;
+	L->turn[L->n_turn].ctx = ctx;
+	L->n_turn++;
 	return 0;
 }
 
-void net_set_drain(void (*drain)(void *), bool (*pending)(void *), void *ctx)
+void net_off_turn(net_loop *L, void (*fn)(void *ctx), void *ctx)
 {
-	G.drain = drain;
-	G.pending = pending;
-	G.drain_ctx = ctx;
+	for (size_t i = 0; i < L->n_turn; i++) {
+		if (L->turn[i].fn == fn && L->turn[i].ctx == ctx) {
+			memmove(&L->turn[i], &L->turn[i + 1], (L->n_turn - i - 1) * sizeof L->turn[0]);
+			L->n_turn--;
+			return;
+		}
+	}
+}
+
+void net_set_drain(net_loop *L, void (*drain)(void *), bool (*pending)(void *), void *ctx)
+{
+	L->drain = drain;
+	L->pending = pending;
+	L->drain_ctx = ctx;
 }
 
 static bool under(const char *path, const char *prefix)
@@ -181,15 +200,20 @@ static bool under(const char *path, const char *prefix)
 	return strncmp(path, prefix, n - 1) == 0 && (path[n - 1] == 0 || path[n - 1] == '/');
 }
 
-static const route *route_for(const char *path)
+static const route *route_for(const net_loop *L, const char *path)
 {
-	for (size_t i = 0; i < G.n_routes; i++)
-		if (under(path, G.routes[i].prefix))
-			return &G.routes[i];
+	for (size_t i = 0; i < L->n_routes; i++)
+		if (under(path, L->routes[i].prefix))
+			return &L->routes[i];
 	return NULL;
 }
 
 /* ---- per connection ---- */
+
+static net_loop *loop_of(const net_conn *c)
+{
+	return lws_context_user(lws_get_context(c->wsi));
+}
 
 void net_conn_set_user(net_conn *c, void *user) { c->user = user; }
 void *net_conn_user(const net_conn *c) { return c->user; }
@@ -197,10 +221,10 @@ bool net_conn_secure(const net_conn *c) { return c->fd < 0; }
 
 const char *net_conn_peer(net_conn *c)
 {
-	static char addr[128]; /* service thread only */
-	addr[0] = 0;
-	lws_get_peer_simple(c->wsi, addr, sizeof addr);
-	return addr;
+	net_loop *L = loop_of(c);
+	L->addr[0] = 0;
+	lws_get_peer_simple(c->wsi, L->addr, sizeof L->addr);
+	return L->addr;
 }
 
 bool net_conn_blocked(const net_conn *c)
@@ -222,8 +246,9 @@ void net_close(net_conn *c)
 
 static void arm(net_conn *c, uint32_t ms)
 {
+	net_loop *L = loop_of(c);
 	c->tm.ctx = c;
-	gw_timer_start(&c->tm, ms, conn_timeout);
+	gw_timer_start(L->timers, &c->tm, ms, conn_timeout);
 }
 
 /*
@@ -252,14 +277,14 @@ static int conn_write(net_conn *c, const void *p, size_t len)
 			return 0;
 	}
 	/* lws_write wants LWS_PRE bytes of headroom before the data */
-	static gw_buf pre; /* service thread only */
-	gw_buf_reset(&pre);
-	if (gw_buf_reserve(&pre, LWS_PRE + len - off)) {
+	gw_buf *pre = &loop_of(c)->pre;
+	gw_buf_reset(pre);
+	if (gw_buf_reserve(pre, LWS_PRE + len - off)) {
 		net_close(c);
 		return -1;
 	}
-	memcpy(pre.data + LWS_PRE, (const uint8_t *)p + off, len - off);
-	if (lws_write(c->wsi, pre.data + LWS_PRE, len - off, LWS_WRITE_RAW) < 0) {
+	memcpy(pre->data + LWS_PRE, (const uint8_t *)p + off, len - off);
+	if (lws_write(c->wsi, pre->data + LWS_PRE, len - off, LWS_WRITE_RAW) < 0) {
 		net_close(c);
 		return -1;
 	}
@@ -286,14 +311,15 @@ static void linger(net_conn *c)
 /* Close c once what it was given is out. */
 static void close_after_output(net_conn *c)
 {
+	net_loop *L = loop_of(c);
 	if (c->closing || c->kill || c->gone)
 		return;
 	c->closing = true;
 	if (!c->counted_closing) {
 		c->counted_closing = true;
-		G.n_closing++;
+		L->n_closing++;
 	}
-	gw_dlist_del(&G.ready, &c->ready);
+	gw_dlist_del(&L->ready, &c->ready);
 	if (lws_partial_buffered(c->wsi)) {
 		lws_callback_on_writable(c->wsi); /* linger from there */
 		arm(c, LINGER_MS);                /* or give up on a peer that reads nothing */
@@ -330,26 +356,26 @@ static const char *reason_phrase(int status)
 	}
 }
 
-static bool origin_allowed(const char *origin)
+static bool origin_allowed(const net_loop *L, const char *origin)
 {
-	const gw_config *cfg = G.cfg;
+	const gw_config *cfg = L->cfg;
 	for (size_t i = 0; i < cfg->engine.n_cors_origins; i++)
 		if (strcmp(cfg->engine.cors_origins[i], "*") == 0 || strcmp(cfg->engine.cors_origins[i], origin) == 0)
 			return true;
 	return false;
 }
 
-static int put_cors(gw_buf *o, const h1_req *r)
+static int put_cors(const net_loop *L, gw_buf *o, const h1_req *r)
 {
 	const char *origin = r ? h1_header_get(r, "origin") : NULL;
-	if (!origin || !origin[0] || !origin_allowed(origin))
+	if (!origin || !origin[0] || !origin_allowed(L, origin))
 		return 0;
 	/* credentials forbid "*": echo the origin then */
-	bool star = G.cors_wildcard && !G.cfg->engine.cors_credentials;
+	bool star = L->cors_wildcard && !L->cfg->engine.cors_credentials;
 	int err = gw_buf_printf(o, "Access-Control-Allow-Origin: %s\r\n", star ? "*" : origin);
 	if (!star)
 		err |= gw_buf_puts(o, "Vary: Origin\r\n");
-	if (G.cfg->engine.cors_credentials)
+	if (L->cfg->engine.cors_credentials)
 		err |= gw_buf_puts(o, "Access-Control-Allow-Credentials: true\r\n");
 	return err;
 }
@@ -364,18 +390,19 @@ static const h1_req *cur_req(const net_conn *c)
 	return NULL;
 }
 
-/* The head of a reply into G.out: status line, CORS, engine.headers, extra. */
+/* The head of a reply into L->out: status line, CORS, engine.headers, extra. */
 static int put_head(net_conn *c, int status, const char *ctype, const char *extra, bool close)
 {
+	net_loop *L = loop_of(c);
 	const h1_req *r = cur_req(c);
-	gw_buf *o = &G.out;
+	gw_buf *o = &L->out;
 	gw_buf_reset(o);
 	int err = gw_buf_printf(o, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
 	if (ctype)
 		err |= gw_buf_printf(o, "Content-Type: %s\r\n", ctype);
-	err |= put_cors(o, r);
-	if (G.common_headers)
-		err |= gw_buf_puts(o, G.common_headers);
+	err |= put_cors(L, o, r);
+	if (L->common_headers)
+		err |= gw_buf_puts(o, L->common_headers);
 	if (extra)
 		err |= gw_buf_puts(o, extra);
 	if (close)
@@ -388,6 +415,7 @@ static int put_head(net_conn *c, int status, const char *ctype, const char *extr
 /* The request is answered: ready the connection for the next one. */
 static void request_done(net_conn *c, bool close)
 {
+	net_loop *L = loop_of(c);
 	c->req_active = false;
 	c->rt = NULL;
 	if (close) {
@@ -396,25 +424,27 @@ static void request_done(net_conn *c, bool close)
 	}
 	if (c->h1 && h1_get_state(c->h1) == H1_COMPLETE)
 		h1_next(c->h1);
-	arm(c, (uint32_t)G.cfg->request_timeout_ms); /* idle keep-alive limit */
+	arm(c, (uint32_t)L->cfg->request_timeout_ms); /* idle keep-alive limit */
 	if (c->in.len && !c->in_process)
-		gw_dlist_add(&G.ready, &c->ready);
+		gw_dlist_add(&L->ready, &c->ready);
 }
 
 static bool must_close(const net_conn *c)
 {
+	net_loop *L = loop_of(c);
 	const h1_req *r = cur_req(c);
-	return G.stop || !r || !r->keep_alive || r->upgrade || (c->h1 && h1_get_state(c->h1) != H1_COMPLETE);
+	return L->stop || !r || !r->keep_alive || r->upgrade || (c->h1 && h1_get_state(c->h1) != H1_COMPLETE);
 }
 
 static void reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
 		  const char *extra, bool close)
 {
+	net_loop *L = loop_of(c);
 	if (c->mode != MODE_HTTP || c->closing || c->kill || c->gone)
 		return;
 	const h1_req *r = cur_req(c);
 	close = close || must_close(c);
-	gw_buf *o = &G.out;
+	gw_buf *o = &L->out;
 	int err = put_head(c, status, ctype, extra, close);
 	if (status == 204 || status == 304 || status < 200)
 		err |= gw_buf_puts(o, "\r\n"); /* RFC 9110 §8.6: no Content-Length on these */
@@ -441,23 +471,25 @@ void net_reply_close(net_conn *c, int status, const char *ctype, const void *bod
 
 int net_stream_begin(net_conn *c, int status, const char *ctype, const char *extra)
 {
+	net_loop *L = loop_of(c);
 	const h1_req *r = cur_req(c);
 	bool chunked = r && r->http_minor == 1;
 	int err = put_head(c, status, ctype, extra, !chunked);
-	err |= gw_buf_puts(&G.out, chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "\r\n");
-	if (err || conn_write(c, G.out.data, G.out.len) < 0)
+	err |= gw_buf_puts(&L->out, chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "\r\n");
+	if (err || conn_write(c, L->out.data, L->out.len) < 0)
 		return -1;
 	c->streaming = true;
-	gw_timer_stop(&c->tm);
+	gw_timer_stop(L->timers, &c->tm);
 	return 0;
 }
 
 int net_stream_write(net_conn *c, const void *data, size_t len)
 {
+	net_loop *L = loop_of(c);
 	if (!len)
 		return 0;
 	const h1_req *r = cur_req(c);
-	gw_buf *o = &G.out;
+	gw_buf *o = &L->out;
 	gw_buf_reset(o);
 	int err = 0;
 	bool chunked = r && r->http_minor == 1;
@@ -475,15 +507,14 @@ int net_stream_write(net_conn *c, const void *data, size_t len)
 
 /* ---- reading requests ---- */
 
-static uint64_t g_last_warn_ms;
-
 /* net's own refusal: counted, logged at most once per 10 s, answered, closed. */
 static void refuse(net_conn *c, int status, const char *why)
 {
+	net_loop *L = loop_of(c);
 	gw_stats.http_refused++;
 	uint64_t now = gw_now_ms();
-	if (!g_last_warn_ms || now - g_last_warn_ms >= 10000) {
-		g_last_warn_ms = now;
+	if (!L->refuse_warn_ms || now - L->refuse_warn_ms >= 10000) {
+		L->refuse_warn_ms = now;
 		gw_warn("http: refused a request from %s with %d: %s (%llu refused so far; logged once per 10 s)",
 			net_conn_peer(c), status, why, (unsigned long long)gw_stats.http_refused);
 	} else {
@@ -511,12 +542,13 @@ static void preflight(net_conn *c, const h1_req *r)
 
 static void dispatch(net_conn *c, const h1_req *r)
 {
-	const route *rt = c->rt ? c->rt : route_for(r->path);
+	net_loop *L = loop_of(c);
+	const route *rt = c->rt ? c->rt : route_for(L, r->path);
 	c->req_active = true;
 	c->rt = rt;
-	gw_timer_stop(&c->tm);
+	gw_timer_stop(L->timers, &c->tm);
 	gw_stats.http_requests++;
-	if (G.stop) {
+	if (L->stop) {
 		/* shutting down: the routes' owners may be gone already */
 		static const char msg[] = "{\"error\":\"shutting down\"}";
 		reply(c, 503, "application/json", msg, sizeof msg - 1, "Retry-After: 1\r\n", true);
@@ -536,8 +568,9 @@ static void dispatch(net_conn *c, const h1_req *r)
 /* At the end of a head: refuse a body the route cannot take, or invite it. */
 static bool head_done(net_conn *c, const h1_req *r)
 {
-	c->rt = route_for(r->path);
-	size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
+	net_loop *L = loop_of(c);
+	c->rt = route_for(L, r->path);
+	size_t max = c->rt ? c->rt->max_body : L->limits.max_body;
 	if (r->content_length > 0 && (unsigned long long)r->content_length > max) {
 		if (c->rt && c->rt->ops.on_refused)
 			c->rt->ops.on_refused(c->rt->ctx, c, r, 413);
@@ -559,6 +592,7 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len);
  * bytes consumed. */
 static size_t read_requests(net_conn *c, uint8_t *data, size_t len)
 {
+	net_loop *L = loop_of(c);
 	size_t used = 0;
 	c->in_process = true;
 	while (c->mode == MODE_HTTP && !c->req_active && !c->closing && !c->kill && !c->gone) {
@@ -569,13 +603,13 @@ static size_t read_requests(net_conn *c, uint8_t *data, size_t len)
 		used += n;
 		h1_state st = h1_get_state(c->h1);
 		if (before == H1_IDLE && st != H1_IDLE)
-			arm(c, (uint32_t)G.cfg->request_timeout_ms); /* the whole request within it */
+			arm(c, (uint32_t)L->cfg->request_timeout_ms); /* the whole request within it */
 		if (st == H1_HEAD) {
 			if (!head_done(c, h1_get_req(c->h1)))
 				break;
 		} else if (st == H1_COMPLETE) {
 			const h1_req *r = h1_get_req(c->h1);
-			size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
+			size_t max = c->rt ? c->rt->max_body : L->limits.max_body;
 			if (r->body_len > max) {
 				if (c->rt && c->rt->ops.on_refused)
 					c->rt->ops.on_refused(c->rt->ctx, c, r, 413);
@@ -586,7 +620,7 @@ static size_t read_requests(net_conn *c, uint8_t *data, size_t len)
 		} else if (st == H1_ERROR) {
 			if (h1_err_status(c->h1) == 413 && h1_err_has_head(c->h1)) {
 				const h1_req *r = h1_get_req(c->h1);
-				const route *rt = route_for(r->path);
+				const route *rt = route_for(L, r->path);
 				if (rt && rt->ops.on_refused)
 					rt->ops.on_refused(rt->ctx, c, r, 413);
 			}
@@ -611,13 +645,14 @@ static size_t read_requests(net_conn *c, uint8_t *data, size_t len)
 
 static void keep_rest(net_conn *c, const uint8_t *rest, size_t n)
 {
+	net_loop *L = loop_of(c);
 	if (!n)
 		return;
 	if (gw_buf_append(&c->in, rest, n)) {
 		net_close(c);
 		return;
 	}
-	if (!c->rx_off && c->in.len > G.limits.max_header_bytes + IN_MAX_EXTRA) {
+	if (!c->rx_off && c->in.len > L->limits.max_header_bytes + IN_MAX_EXTRA) {
 		c->rx_off = true; /* read again once the buffered requests are answered */
 		lws_rx_flow_control(c->wsi, 0);
 	}
@@ -632,9 +667,10 @@ static void keep_rest(net_conn *c, const uint8_t *rest, size_t n)
  */
 static void http_input(net_conn *c, uint8_t *data, size_t len)
 {
+	net_loop *L = loop_of(c);
 	keep_rest(c, data, len);
 	if (!c->req_active && !c->kill)
-		gw_dlist_add(&G.ready, &c->ready);
+		gw_dlist_add(&L->ready, &c->ready);
 }
 
 static int by_seq(const void *a, const void *b)
@@ -644,23 +680,23 @@ static int by_seq(const void *a, const void *b)
 }
 
 /* Connections with input to read: this turn's arrivals, and those whose answer is out. */
-static void read_ready(void)
+static void read_ready(net_loop *L)
 {
-	static net_conn **v; /* service thread only; reused */
-	static size_t cap;
+	net_conn **v = L->rv;
+	size_t cap = L->rv_cap;
 	size_t n = 0;
-	if (!G.ready.head)
+	if (!L->ready.head)
 		return;
-	for (gw_dlink *l; (l = gw_dlist_pop(&G.ready));) {
+	for (gw_dlink *l; (l = gw_dlist_pop(&L->ready));) {
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 64;
 			net_conn **nv = realloc(v, nc * sizeof *nv);
 			if (!nv) {
-				gw_dlist_add(&G.ready, l); /* the rest next turn */
+				gw_dlist_add(&L->ready, l); /* the rest next turn */
 				break;
 			}
-			v = nv;
-			cap = nc;
+			L->rv = v = nv;
+			L->rv_cap = cap = nc;
 		}
 		v[n++] = GW_DLIST_ITEM(l, net_conn, ready);
 	}
@@ -676,7 +712,7 @@ static void read_ready(void)
 		size_t used = read_requests(c, mine.data, mine.len);
 		keep_rest(c, mine.data + used, mine.len - used);
 		gw_buf_free(&mine);
-		if (c->rx_off && !c->kill && c->in.len <= G.limits.max_header_bytes) {
+		if (c->rx_off && !c->kill && c->in.len <= L->limits.max_header_bytes) {
 			c->rx_off = false;
 			lws_rx_flow_control(c->wsi, 1);
 		}
@@ -725,6 +761,7 @@ static bool token_in(const char *list, const char *tok)
 
 int net_ws_accept(net_conn *c, const h1_req *r)
 {
+	net_loop *L = loop_of(c);
 	const char *key = h1_header_get(r, "sec-websocket-key");
 	const char *ver = h1_header_get(r, "sec-websocket-version");
 	const char *upg = h1_header_get(r, "upgrade");
@@ -741,22 +778,22 @@ int net_ws_accept(net_conn *c, const h1_req *r)
 	char accept[29], ext[128] = "";
 	ws_accept_key(key, accept);
 	const char *offer = h1_header_get(r, "sec-websocket-extensions");
-	bool deflate = G.cfg->engine.per_message_deflate && offer && ws_deflate_negotiate(offer, ext, sizeof ext);
+	bool deflate = L->cfg->engine.per_message_deflate && offer && ws_deflate_negotiate(offer, ext, sizeof ext);
 	ws_reader *rd = calloc(1, sizeof *rd);
 	if (!rd) {
 		refuse(c, 503, "out of memory");
 		return -1;
 	}
-	size_t max = c->rt ? c->rt->max_body : G.limits.max_body;
-	ws_reader_init(rd, max, deflate);
-	gw_buf *o = &G.out;
+	size_t max = c->rt ? c->rt->max_body : L->limits.max_body;
+	ws_reader_init(rd, max, deflate ? L->zlib : NULL);
+	gw_buf *o = &L->out;
 	gw_buf_reset(o);
 	int err = gw_buf_printf(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 				   "Sec-WebSocket-Accept: %s\r\n", accept);
 	if (deflate)
 		err |= gw_buf_printf(o, "Sec-WebSocket-Extensions: %s\r\n", ext);
-	if (G.common_headers)
-		err |= gw_buf_puts(o, G.common_headers);
+	if (L->common_headers)
+		err |= gw_buf_puts(o, L->common_headers);
 	err |= gw_buf_puts(o, "\r\n");
 	if (err || conn_write(c, o->data, o->len) < 0) {
 		ws_reader_fini(rd);
@@ -768,7 +805,7 @@ int net_ws_accept(net_conn *c, const h1_req *r)
 	c->deflate = deflate;
 	c->mode = MODE_WS;
 	c->req_active = false;
-	gw_timer_stop(&c->tm);
+	gw_timer_stop(L->timers, &c->tm);
 	return 0;
 }
 
@@ -776,12 +813,13 @@ int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool
 {
 	uint8_t h[10];
 	if (c->deflate) {
-		static gw_buf z; /* service thread only */
-		gw_buf_reset(&z);
-		if (ws_deflate(payload, len, &z))
+		net_loop *L = loop_of(c);
+		gw_buf *z = &L->z;
+		gw_buf_reset(z);
+		if (ws_deflate(L->zlib, payload, len, z))
 			return -GW_ENOMEM;
-		size_t hl = ws_frame_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, z.len, true);
-		return gw_buf_append(out, h, hl) || gw_buf_append(out, z.data, z.len) ? -GW_ENOMEM : 0;
+		size_t hl = ws_frame_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, z->len, true);
+		return gw_buf_append(out, h, hl) || gw_buf_append(out, z->data, z->len) ? -GW_ENOMEM : 0;
 	}
 	size_t hl = ws_frame_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, len, false);
 	return gw_buf_append(out, h, hl) || gw_buf_append(out, payload, len) ? -GW_ENOMEM : 0;
@@ -876,7 +914,7 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len)
 
 /* Raise the soft fd limit to the hard limit (every connection is one fd) and set the
  * connection ceiling: listen.max_connections, at most what the fd limit allows. */
-static void set_connection_limit(const gw_config *cfg)
+static void set_connection_limit(net_loop *L, const gw_config *cfg)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -898,7 +936,7 @@ static void set_connection_limit(const gw_config *cfg)
 /* A connection over the ceiling: answer 503 on the raw socket and let lws close it.
  * What the client already sent is read first, or the close would be a reset that can
  * overtake the answer. */
-static void refuse_connection(int fd)
+static void refuse_connection(net_loop *L, int fd)
 {
 	static const char reply503[] = "HTTP/1.1 503 Service Unavailable\r\n"
 				       "Content-Type: application/json\r\n"
@@ -914,9 +952,8 @@ static void refuse_connection(int fd)
 	shutdown(fd, SHUT_WR);
 	gw_stats.tcp_refused++;
 	uint64_t now = gw_now_ms();
-	static uint64_t last_ms;
-	if (!last_ms || now - last_ms >= 10000) {
-		last_ms = now;
+	if (!L->limit_warn_ms || now - L->limit_warn_ms >= 10000) {
+		L->limit_warn_ms = now;
 		gw_warn("connection limit %lld reached: refusing new connections with 503 (%llu so far; "
 			"listen.max_connections, ulimit -n)",
 			(long long)gw_stats.tcp_max, (unsigned long long)gw_stats.tcp_refused);
@@ -925,27 +962,29 @@ static void refuse_connection(int fd)
 
 static void conn_open(net_conn *c, struct lws *wsi)
 {
+	net_loop *L = lws_context_user(lws_get_context(wsi));
 	memset(c, 0, sizeof *c);
 	c->wsi = wsi;
 	c->fd = lws_is_ssl(wsi) ? -1 : lws_get_socket_fd(wsi);
-	c->seq = ++G.seq;
-	c->h1 = h1_create(&G.limits);
+	c->seq = ++L->seq;
+	c->h1 = h1_create(&L->limits);
 	if (!c->h1) {
 		net_close(c);
 		return;
 	}
-	arm(c, (uint32_t)G.cfg->request_timeout_ms);
+	arm(c, (uint32_t)L->cfg->request_timeout_ms);
 }
 
 static void conn_gone(net_conn *c)
 {
-	if (c->gone)
+	if (c->gone || !c->wsi)
 		return;
+	net_loop *L = loop_of(c);
 	c->gone = true;
-	gw_timer_stop(&c->tm);
-	gw_dlist_del(&G.ready, &c->ready);
+	gw_timer_stop(L->timers, &c->tm);
+	gw_dlist_del(&L->ready, &c->ready);
 	if (c->counted_closing)
-		G.n_closing--;
+		L->n_closing--;
 	if (c->user && c->rt && c->rt->ops.on_close)
 		c->rt->ops.on_close(c->rt->ctx, c);
 	c->user = NULL;
@@ -962,12 +1001,13 @@ static void conn_gone(net_conn *c)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	net_conn *c = user;
-	G.active = true; /* traffic (or a bus wake): engine.busy_poll_us keeps polling a while */
+	net_loop *L = lws_context_user(lws_get_context(wsi));
+	L->active = true; /* traffic (or a bus wake): engine.busy_poll_us keeps polling a while */
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
 		if (gw_stats.tcp_open >= gw_stats.tcp_max) {
-			refuse_connection((int)(intptr_t)in);
+			refuse_connection(L, (int)(intptr_t)in);
 			return 1; /* lws drops the fd (nonzero from the filter: "not accepted") */
 		}
 		gw_stats.tcp_open++;
@@ -1011,8 +1051,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			gw_stats.tcp_open--;
 		return LWS_GO_ON;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (G.drain)
-			G.drain(G.drain_ctx);
+		if (L->drain)
+			L->drain(L->drain_ctx);
 		return LWS_GO_ON;
 	default:
 		return LWS_GO_ON;
@@ -1041,27 +1081,28 @@ static void lws_log(int level, const char *line)
  */
 static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	(void)loop, (void)w, (void)revents;
+	(void)loop, (void)revents;
+	net_loop *L = w->data;
 	gw_stats.loop_turns++;
 	/* answering one request (a held poll released by a flush) can make another
 	 * connection's pipelined request readable: a few rounds, then another turn */
 	for (int round = 0; round < 4; round++) {
-		read_ready(); /* first: what its requests publish joins this turn's drain */
-		for (int i = 0; (G.self_wake || (G.pending && G.pending(G.drain_ctx))) && i < 4; i++) {
-			G.self_wake = false;
-			if (G.drain)
-				G.drain(G.drain_ctx);
+		read_ready(L); /* first: what its requests publish joins this turn's drain */
+		for (int i = 0; (L->self_wake || (L->pending && L->pending(L->drain_ctx))) && i < 4; i++) {
+			L->self_wake = false;
+			if (L->drain)
+				L->drain(L->drain_ctx);
 		}
-		for (size_t i = 0; i < G.n_turn; i++)
-			G.turn[i].fn(G.turn[i].ctx);
-		if (!G.ready.head)
+		for (size_t i = 0; i < L->n_turn; i++)
+			L->turn[i].fn(L->turn[i].ctx);
+		if (!L->ready.head)
 			break;
 	}
-	if (G.ready.head)
-		G.self_wake = true;
-	if (G.self_wake) {
-		G.self_wake = false;
-		lws_cancel_service(G.ctx);
+	if (L->ready.head)
+		L->self_wake = true;
+	if (L->self_wake) {
+		L->self_wake = false;
+		lws_cancel_service(L->ctx);
 	}
 }
 
@@ -1076,16 +1117,19 @@ static char *headers_text(const gw_config *cfg)
 	return (char *)gw_buf_steal(&b, &n);
 }
 
-int net_start(const gw_config *cfg)
+net_loop *net_create(const gw_config *cfg)
 {
-	G.cfg = cfg;
-	G.limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
-	if (!G.limits.max_body)
-		G.limits.max_body = 1;
-	G.common_headers = headers_text(cfg);
+	net_loop *L = calloc(1, sizeof *L);
+	if (!L)
+		return NULL;
+	pthread_mutex_init(&L->lock, NULL);
+	L->cfg = cfg;
+	L->limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
+	L->limits.max_body = 1;
+	L->common_headers = headers_text(cfg);
 	for (size_t i = 0; i < cfg->engine.n_cors_origins; i++)
-		G.cors_wildcard |= strcmp(cfg->engine.cors_origins[i], "*") == 0;
-	set_connection_limit(cfg);
+		L->cors_wildcard |= strcmp(cfg->engine.cors_origins[i], "*") == 0;
+	set_connection_limit(L, cfg);
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
 	struct lws_context_creation_info info;
@@ -1097,18 +1141,22 @@ int net_start(const gw_config *cfg)
 	if (info.iface && strchr(info.iface, '.'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* lws 4.1 binds an IPv4 address only so */
 	info.protocols = protocols;
+	info.user = L; /* lws_context_user: each callback finds its loop */
 	/* every accepted connection is a raw byte stream of ours (TLS decrypted by lws) */
 	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV |
 			LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
 	info.listen_accept_role = "raw-skt";
 	info.listen_accept_protocol = "sio-gateway";
 	/* Our own libev loop on epoll; lws attaches its watchers to it. */
-	G.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
-	if (!G.loop) {
+	L->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	L->timers = L->loop ? gw_timers_create(L->loop) : NULL;
+	L->zlib = ws_zlib_create();
+	if (!L->loop || !L->timers || !L->zlib) {
 		gw_err("cannot create the event loop (epoll)");
-		return -GW_EIO;
+		net_destroy(L);
+		return NULL;
 	}
-	void *loops[] = {G.loop};
+	void *loops[] = {L->loop};
 	info.foreign_loops = loops;
 	if (cfg->tls_cert) {
 		info.ssl_cert_filepath = cfg->tls_cert;
@@ -1122,41 +1170,42 @@ int net_start(const gw_config *cfg)
 	if (!ctx) {
 		gw_err("cannot listen on %s:%d (port in use, or bad address / TLS files)",
 		       host ? host : "0.0.0.0", cfg->listen_port);
-		ev_loop_destroy(G.loop);
-		G.loop = NULL;
-		return -GW_EIO;
+		net_destroy(L);
+		return NULL;
 	}
-	pthread_mutex_lock(&G.lock);
-	G.ctx = ctx;
-	pthread_mutex_unlock(&G.lock);
-	gw_timer_init(G.loop);
-	ev_prepare_init(&G.prepare, before_wait);
-	ev_prepare_start(G.loop, &G.prepare);
-	return 0;
+	pthread_mutex_lock(&L->lock);
+	L->ctx = ctx;
+	pthread_mutex_unlock(&L->lock);
+	ev_prepare_init(&L->prepare, before_wait);
+	L->prepare.data = L;
+	ev_prepare_start(L->loop, &L->prepare);
+	return L;
 }
 
-void net_run(void)
+gw_timers *net_timers(net_loop *L) { return L->timers; }
+
+void net_run(net_loop *L)
 {
-	G.thread = pthread_self();
-	G.started = true;
+	L->thread = pthread_self();
+	L->started = true;
 	/* engine.busy_poll_us: for that long after the last activity, poll without sleeping
 	 * (an idle core that halts, a VM's vCPU especially, takes milliseconds to wake up) */
-	uint64_t busy_us = (uint64_t)G.cfg->engine.busy_poll_us, last = 0;
-	while (!G.stop) {
+	uint64_t busy_us = (uint64_t)L->cfg->engine.busy_poll_us, last = 0;
+	while (!L->stop) {
 		if (busy_us) {
 			uint64_t now = gw_now_us();
-			if (G.active) {
-				G.active = false;
+			if (L->active) {
+				L->active = false;
 				last = now;
 			}
 			if (now - last < busy_us) {
-				ev_run(G.loop, EVRUN_NOWAIT);
+				ev_run(L->loop, EVRUN_NOWAIT);
 				/* a plugin thread woken on this core runs now */
 				sched_yield();
 				continue;
 			}
 		}
-		ev_run(G.loop, EVRUN_ONCE);
+		ev_run(L->loop, EVRUN_ONCE);
 	}
 }
 
@@ -1166,41 +1215,44 @@ static void drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ONE);
 }
 
-void net_drain_output(uint32_t ms)
+void net_drain_output(net_loop *L, uint32_t ms)
 {
 	/* the last words (close packets, close frames, answers to held polls) were handed
 	 * over: let them go out, and the peers close, for at most ms */
-	if (!G.loop)
-		return;
-	G.stop = 1;
+	L->stop = 1;
 	ev_timer t;
 	ev_timer_init(&t, drain_deadline, ms / 1000.0, 0);
-	ev_timer_start(G.loop, &t);
+	ev_timer_start(L->loop, &t);
 	uint64_t end = gw_now_ms() + ms;
-	before_wait(G.loop, NULL, 0);
-	while (G.n_closing > 0 && gw_now_ms() < end)
-		ev_run(G.loop, EVRUN_ONCE);
-	ev_timer_stop(G.loop, &t);
+	before_wait(L->loop, &L->prepare, 0);
+	while (L->n_closing > 0 && gw_now_ms() < end)
+		ev_run(L->loop, EVRUN_ONCE);
+	ev_timer_stop(L->loop, &t);
 }
 
-void net_destroy(void)
+void net_destroy(net_loop *L)
 {
-	if (!G.ctx)
+	if (!L)
 		return;
-	struct lws_context *ctx = G.ctx;
-	pthread_mutex_lock(&G.lock);
-	G.ctx = NULL;
-	pthread_mutex_unlock(&G.lock);
-	lws_context_destroy(ctx);
-	ev_prepare_stop(G.loop, &G.prepare);
-	gw_timer_init(NULL);
-	ev_loop_destroy(G.loop);
-	G.loop = NULL;
-	for (size_t i = 0; i < G.n_routes; i++)
-		free(G.routes[i].prefix);
-	G.n_routes = 0;
-	free(G.common_headers);
-	G.common_headers = NULL;
-	gw_buf_free(&G.out);
-	G.started = false;
+	struct lws_context *ctx = L->ctx;
+	pthread_mutex_lock(&L->lock);
+	L->ctx = NULL;
+	pthread_mutex_unlock(&L->lock);
+	if (ctx)
+		lws_context_destroy(ctx);
+	if (L->loop) {
+		ev_prepare_stop(L->loop, &L->prepare);
+		gw_timers_destroy(L->timers);
+		ev_loop_destroy(L->loop);
+	}
+	ws_zlib_destroy(L->zlib);
+	for (size_t i = 0; i < L->n_routes; i++)
+		free(L->routes[i].prefix);
+	free(L->common_headers);
+	gw_buf_free(&L->out);
+	gw_buf_free(&L->pre);
+	gw_buf_free(&L->z);
+	free(L->rv);
+	pthread_mutex_destroy(&L->lock);
+	free(L);
 }

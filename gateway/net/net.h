@@ -17,7 +17,9 @@
  * connection closed; HEAD and CORS preflights are answered here. See
  * docs/operations.md, "what the gateway answers to bad input".
  *
- * Everything here runs on the service thread, except net_wake and net_stop_signal.
+ * A net_loop is one service loop: its libev loop, the lws context on it, its routes,
+ * turn hooks, timers and scratch buffers. Everything here runs on the loop's thread,
+ * except net_wake and net_stop_signal.
  */
 #ifndef GW_NET_NET_H
 #define GW_NET_NET_H
@@ -29,7 +31,9 @@
 #include "config/config.h"
 #include "net/http1.h"
 #include "util/buf.h"
+#include "util/timer.h"
 
+typedef struct net_loop net_loop;
 typedef struct net_conn net_conn;
 
 typedef struct net_route_ops {
@@ -53,13 +57,15 @@ typedef struct net_route_ops {
 /* Requests whose path is prefix (which ends with '/'), prefix without its '/', or
  * below it go to ops; max_body bounds their bodies. Routes are tried in the order added;
  * an empty prefix "" matches every path (the fallback). */
-int net_route(const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body);
+int net_route(net_loop *L, const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body);
 /* Called each loop turn before the loop waits, after the bus's messages were applied
  * (main.c registers eio_flush, the API's SSE flush, ...). */
-int net_on_turn(void (*fn)(void *ctx), void *ctx);
+int net_on_turn(net_loop *L, void (*fn)(void *ctx), void *ctx);
+/* Remove a hook (its owner is going away). */
+void net_off_turn(net_loop *L, void (*fn)(void *ctx), void *ctx);
 /* Called at the start of each loop turn's work, before the flush hooks: the bus drain.
  * pending() says whether another round is wanted. */
-void net_set_drain(void (*drain)(void *ctx), bool (*pending)(void *ctx), void *ctx);
+void net_set_drain(net_loop *L, void (*drain)(void *ctx), bool (*pending)(void *ctx), void *ctx);
 
 /* ---- per connection ---- */
 void net_conn_set_user(net_conn *c, void *user);
@@ -111,14 +117,19 @@ bool net_conn_blocked(const net_conn *c);
 void net_close(net_conn *c);
 
 /* ---- the service loop ---- */
-int net_start(const gw_config *cfg);
+/* Create the loop and listen on cfg's address (NULL, logged, when that fails). Routes
+ * and hooks are added before net_run. */
+net_loop *net_create(const gw_config *cfg);
+/* The loop's timers (for everything that runs on it). */
+gw_timers *net_timers(net_loop *L);
 /* Run until net_stop_signal. */
-void net_run(void);
-/* Stop accepting, give queued output up to ms milliseconds to go out. */
-void net_drain_output(uint32_t ms);
-void net_stop_signal(void); /* signal-safe */
-void net_destroy(void);
+void net_run(net_loop *L);
+/* Answer new requests 503, give queued output up to ms milliseconds to go out. */
+void net_drain_output(net_loop *L, uint32_t ms);
+void net_stop_signal(net_loop *L); /* signal-safe */
+/* Close every connection and free the loop; its timers go with it. */
+void net_destroy(net_loop *L);
 /* Wake the loop (from any thread); from the loop thread itself it costs nothing. */
-void net_wake(void);
+void net_wake(net_loop *L);
 
 #endif

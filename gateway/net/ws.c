@@ -11,12 +11,14 @@
  * After WS_EV_ERROR or WS_EV_CLOSE, ws_read returns 0 with WS_EV_NONE: the event is
  * reported once, and nothing after it is read.
  *
- * The zlib streams are static: ws_deflate, ws_inflate and ws_read on a reader with
- * deflate are for the service thread only.
+ * The zlib streams live in a ws_zlib, one per service loop: a message is compressed or
+ * inflated whole, so the streams are reset between messages and shared by every
+ * connection of the loop.
  */
 #include "net/ws.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -114,9 +116,9 @@ bool ws_close_code_valid(unsigned code)
 
 /* ---- the reader ---- */
 
-void ws_reader_init(ws_reader *r, size_t max_message, bool deflate)
+void ws_reader_init(ws_reader *r, size_t max_message, ws_zlib *z)
 {
-	*r = (ws_reader){.max_message = max_message, .deflate = deflate};
+	*r = (ws_reader){.max_message = max_message, .z = z};
 }
 
 void ws_reader_fini(ws_reader *r)
@@ -154,7 +156,7 @@ static const char *check_start(const ws_reader *r, const uint8_t *h)
 	if (op > WS_OP_BINARY && op != WS_OP_CLOSE && op != WS_OP_PING && op != WS_OP_PONG)
 		return "unknown opcode";
 	if (h[0] & 0x40) {
-		if (!r->deflate)
+		if (!r->z)
 			return "RSV1 without permessage-deflate";
 		if (op != WS_OP_TEXT && op != WS_OP_BINARY)
 			return "RSV1 on a continuation or control frame";
@@ -309,7 +311,7 @@ static bool control_event(ws_reader *r, const uint8_t *p, size_t n, ws_event *ev
 static bool inflate_message(ws_reader *r, const uint8_t *p, size_t n, ws_event *ev)
 {
 	gw_buf_reset(&r->ctl);
-	int rc = ws_inflate(p, n, &r->ctl, r->max_message);
+	int rc = ws_inflate(r->z, p, n, &r->ctl, r->max_message);
 	if (rc == -1)
 		return error_ev(r, ev, WS_CLOSE_TOO_BIG, "inflated message over max_message");
 	if (rc == -2)
@@ -592,28 +594,43 @@ bool ws_deflate_negotiate(const char *offer, char *resp, size_t resp_len)
 	}
 }
 
-static z_stream def_zs, inf_zs;
-static bool def_ready, inf_ready;
+struct ws_zlib {
+	z_stream def, inf;
+	bool def_ready, inf_ready;
+};
+
+ws_zlib *ws_zlib_create(void) { return calloc(1, sizeof(ws_zlib)); }
+
+void ws_zlib_destroy(ws_zlib *z)
+{
+	if (!z)
+		return;
+	if (z->def_ready)
+		deflateEnd(&z->def);
+	if (z->inf_ready)
+		inflateEnd(&z->inf);
+	free(z);
+}
 
 /* zlib counts in uInt: bigger inputs go in pieces of this. */
 #define Z_PIECE ((size_t)1 << 30)
 
-int ws_deflate(const uint8_t *in, size_t len, gw_buf *out)
+int ws_deflate(ws_zlib *z, const uint8_t *in, size_t len, gw_buf *out)
 {
-	if (!def_ready) {
-		if (deflateInit2(&def_zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+	if (!z->def_ready) {
+		if (deflateInit2(&z->def, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
 				 Z_DEFAULT_STRATEGY) != Z_OK)
 			return -GW_ENOMEM;
-		def_ready = true;
-	} else if (deflateReset(&def_zs) != Z_OK) {
+		z->def_ready = true;
+	} else if (deflateReset(&z->def) != Z_OK) {
 		return -GW_EINVAL;
 	}
 	size_t start = out->len, left = len;
 	const uint8_t *p = in;
 	do {
 		size_t n = left < Z_PIECE ? left : Z_PIECE;
-		def_zs.next_in = (Bytef *)(uintptr_t)p;
-		def_zs.avail_in = (uInt)n;
+		z->def.next_in = (Bytef *)(uintptr_t)p;
+		z->def.avail_in = (uInt)n;
 		p += n;
 		left -= n;
 		int flush = left ? Z_NO_FLUSH : Z_SYNC_FLUSH;
@@ -621,12 +638,12 @@ int ws_deflate(const uint8_t *in, size_t len, gw_buf *out)
 			size_t room = n / 2 + 64 < 65536 ? n / 2 + 64 : 65536;
 			if (gw_buf_reserve(out, room))
 				return -GW_ENOMEM;
-			def_zs.next_out = out->data + out->len;
-			def_zs.avail_out = (uInt)room;
-			if (deflate(&def_zs, flush) == Z_STREAM_ERROR)
+			z->def.next_out = out->data + out->len;
+			z->def.avail_out = (uInt)room;
+			if (deflate(&z->def, flush) == Z_STREAM_ERROR)
 				return -GW_EINVAL;
-			out->len += room - def_zs.avail_out;
-		} while (def_zs.avail_out == 0);
+			out->len += room - z->def.avail_out;
+		} while (z->def.avail_out == 0);
 	} while (left);
 	/* a sync flush ends with an empty stored block, 00 00 ff ff, which RFC 7692 drops */
 	if (out->len - start >= 4 && memcmp(out->data + out->len - 4, DEFLATE_TAIL, 4) == 0)
@@ -638,10 +655,10 @@ int ws_deflate(const uint8_t *in, size_t len, gw_buf *out)
 /* Inflates in[0..n) (n fits a uInt) onto out, whose bytes from base on count toward
  * max. 0: all input taken; 1: the deflate stream ended (BFINAL), the rest is ignored;
  * -1 over max; -2 corrupt; -3 out of memory. */
-static int inflate_piece(const uint8_t *in, size_t n, gw_buf *out, size_t base, size_t max)
+static int inflate_piece(z_stream *zs, const uint8_t *in, size_t n, gw_buf *out, size_t base, size_t max)
 {
-	inf_zs.next_in = (Bytef *)(uintptr_t)in;
-	inf_zs.avail_in = (uInt)n;
+	zs->next_in = (Bytef *)(uintptr_t)in;
+	zs->avail_in = (uInt)n;
 	for (;;) {
 		size_t done = out->len - base;
 		/* one byte past max is enough to know it is over, and bounds a bomb's work */
@@ -649,10 +666,10 @@ static int inflate_piece(const uint8_t *in, size_t n, gw_buf *out, size_t base, 
 		size_t room = want < 65536 ? want : 65536;
 		if (gw_buf_reserve(out, room))
 			return -3;
-		inf_zs.next_out = out->data + out->len;
-		inf_zs.avail_out = (uInt)room;
-		int rc = inflate(&inf_zs, Z_SYNC_FLUSH);
-		out->len += room - inf_zs.avail_out;
+		zs->next_out = out->data + out->len;
+		zs->avail_out = (uInt)room;
+		int rc = inflate(zs, Z_SYNC_FLUSH);
+		out->len += room - zs->avail_out;
 		out->data[out->len] = 0;
 		if (out->len - base > max)
 			return -1;
@@ -662,20 +679,20 @@ static int inflate_piece(const uint8_t *in, size_t n, gw_buf *out, size_t base, 
 			return -3;
 		if (rc != Z_OK && rc != Z_BUF_ERROR)
 			return -2;
-		if (inf_zs.avail_in == 0 && inf_zs.avail_out != 0)
+		if (zs->avail_in == 0 && zs->avail_out != 0)
 			return 0;
 	}
 }
 
 /* Appends to out; max counts only what this call appends. A message that ends inside
  * a deflate block is not detected as corrupt: what it inflated to is returned. */
-int ws_inflate(const uint8_t *in, size_t len, gw_buf *out, size_t max)
+int ws_inflate(ws_zlib *z, const uint8_t *in, size_t len, gw_buf *out, size_t max)
 {
-	if (!inf_ready) {
-		if (inflateInit2(&inf_zs, -15) != Z_OK)
+	if (!z->inf_ready) {
+		if (inflateInit2(&z->inf, -15) != Z_OK)
 			return -3;
-		inf_ready = true;
-	} else if (inflateReset(&inf_zs) != Z_OK) {
+		z->inf_ready = true;
+	} else if (inflateReset(&z->inf) != Z_OK) {
 		return -2;
 	}
 	size_t base = out->len;
@@ -684,11 +701,11 @@ int ws_inflate(const uint8_t *in, size_t len, gw_buf *out, size_t max)
 	out->data[out->len] = 0;
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off < Z_PIECE ? len - off : Z_PIECE;
-		int rc = inflate_piece(in + off, n, out, base, max);
+		int rc = inflate_piece(&z->inf, in + off, n, out, base, max);
 		if (rc)
 			return rc > 0 ? 0 : rc;
 		off += n;
 	}
-	int rc = inflate_piece(DEFLATE_TAIL, 4, out, base, max);
+	int rc = inflate_piece(&z->inf, DEFLATE_TAIL, 4, out, base, max);
 	return rc > 0 ? 0 : rc;
 }

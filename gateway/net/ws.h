@@ -70,9 +70,15 @@ typedef struct ws_event {
 	const char *reason; /* WS_EV_ERROR: what was wrong, for logs and the close frame */
 } ws_event;
 
+/* The zlib streams of permessage-deflate, shared by the connections of one loop (no
+ * context takeover: each message is compressed or inflated from a reset stream). */
+typedef struct ws_zlib ws_zlib;
+ws_zlib *ws_zlib_create(void);
+void ws_zlib_destroy(ws_zlib *z);
+
 typedef struct ws_reader {
 	size_t max_message;   /* a message (all its fragments, decompressed) over this: 1009 */
-	bool deflate;         /* permessage-deflate was negotiated: RSV1 allowed */
+	ws_zlib *z;           /* permessage-deflate was negotiated (RSV1 allowed), or NULL */
 	/* private */
 	gw_buf msg;           /* fragments of the message being assembled */
 	int msg_op;           /* 0 none, else WS_OP_TEXT / WS_OP_BINARY */
@@ -89,7 +95,8 @@ typedef struct ws_reader {
 	bool failed;
 } ws_reader;
 
-void ws_reader_init(ws_reader *r, size_t max_message, bool deflate);
+/* z: the loop's zlib streams when permessage-deflate was negotiated, else NULL. */
+void ws_reader_init(ws_reader *r, size_t max_message, ws_zlib *z);
 void ws_reader_fini(ws_reader *r);
 /*
  * Read client frames from data[0..len) (unmasked in place: the caller's buffer is
@@ -117,9 +124,9 @@ size_t ws_read(ws_reader *r, uint8_t *data, size_t len, ws_event *ev);
  */
 bool ws_deflate_negotiate(const char *offer, char *resp, size_t resp_len);
 /* Compress one message payload (raw deflate, the trailing 00 00 ff ff removed). 0 ok. */
-int ws_deflate(const uint8_t *in, size_t len, gw_buf *out);
+int ws_deflate(ws_zlib *z, const uint8_t *in, size_t len, gw_buf *out);
 /* Decompress one message payload into out, at most max bytes (-1 over max, -2 corrupt,
  * -3 out of memory). */
-int ws_inflate(const uint8_t *in, size_t len, gw_buf *out, size_t max);
+int ws_inflate(ws_zlib *z, const uint8_t *in, size_t len, gw_buf *out, size_t max);
 
 #endif

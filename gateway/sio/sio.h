@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "eio/eio.h"
 #include "util/frame.h"
+#include "util/timer.h"
 
 typedef struct sio_server sio_server;
 typedef struct sio_socket sio_socket;
@@ -46,7 +47,8 @@ typedef struct sio_handler {
 
 enum { SIO_ROOM_CREATE = 1, SIO_ROOM_JOIN, SIO_ROOM_LEAVE, SIO_ROOM_DELETE };
 
-sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h);
+/* timers: the service loop's (connect, auth and ack timeouts run on it). */
+sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h);
 void sio_server_destroy(sio_server *srv);
 /* The handler to give the Engine.IO server. */
 eio_handler sio_server_eio_handler(sio_server *srv);

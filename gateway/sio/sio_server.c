@@ -59,18 +59,20 @@ struct sio_conn {
 
 struct sio_server {
 	const gw_config *cfg;
+	gw_timers *timers;
 	sio_handler h;
 	sio_nsp *nsps;
 	size_t n_nsps;
 	gw_map sockets; /* id → sio_socket */
 };
 
-sio_server *sio_server_create(const gw_config *cfg, const sio_handler *h)
+sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h)
 {
 	sio_server *srv = calloc(1, sizeof *srv);
 	if (!srv)
 		return NULL;
 	srv->cfg = cfg;
+	srv->timers = timers;
 	srv->h = *h;
 	srv->nsps = calloc(cfg->n_nsps ? cfg->n_nsps : 1, sizeof *srv->nsps);
 	if (!srv->nsps) {
@@ -320,6 +322,7 @@ static void left_room(const char *room, int deleted, void *arg)
 /* The sio side of an emit-with-ack: the handler and the timeout. */
 typedef struct ack_wait {
 	sio_ack_handler h;
+	gw_timers *timers;
 	gw_timer timer;
 	ack_req *req;
 } ack_wait;
@@ -327,7 +330,7 @@ typedef struct ack_wait {
 static void ack_wait_done(void *arg, size_t acked, size_t timed_out)
 {
 	ack_wait *w = arg;
-	gw_timer_stop(&w->timer);
+	gw_timer_stop(w->timers, &w->timer);
 	if (w->h.on_done)
 		w->h.on_done(w->h.arg, acked, timed_out);
 	free(w);
@@ -351,6 +354,7 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 	gw_frame **frames = n_att + 1 <= 8 ? stack : malloc((n_att + 1) * sizeof *frames);
 	if (w) {
 		w->h = *h;
+		w->timers = srv->timers;
 		w->timer.ctx = w;
 		w->req = ack_req_create(n, ack_wait_done, w);
 	}
@@ -395,7 +399,7 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 	free(targets);
 	ack_req *r = w->req;
 	if (!ack_req_seal(r))
-		gw_timer_start(&w->timer, timeout_ms, ack_wait_timeout);
+		gw_timer_start(w->timers, &w->timer, timeout_ms, ack_wait_timeout);
 	return n;
 }
 
@@ -405,7 +409,7 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 {
 	sio_server *srv = c->srv;
 	ack_owed_settle(&s->acks); /* a socket that leaves will never answer */
-	gw_timer_stop(&s->auth_timer);
+	gw_timer_stop(s->conn->srv->timers, &s->auth_timer);
 	if (!s->pending) {
 		if (srv->h.on_disconnect)
 			srv->h.on_disconnect(srv->h.ctx, s, reason);
@@ -471,7 +475,7 @@ int sio_socket_admit(sio_socket *s, const char *data_json)
 {
 	if (!s->pending)
 		return 0;
-	gw_timer_stop(&s->auth_timer);
+	gw_timer_stop(s->conn->srv->timers, &s->auth_timer);
 	if (data_json && !(s->data = strdup(data_json)))
 		return -GW_ENOMEM;
 	if (admit(s)) {
@@ -531,11 +535,11 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	s->pending = true;
 	s->next = c->sockets;
 	c->sockets = s;
-	gw_timer_stop(&c->connect_timer);
+	gw_timer_stop(c->srv->timers, &c->connect_timer);
 
 	if (ns->cfg->auth == GW_AUTH_BACKEND) {
 		/* counted from the CONNECT packet; the backend decides */
-		gw_timer_start(&s->auth_timer, (uint32_t)ns->cfg->auth_timeout_ms, auth_timeout);
+		gw_timer_start(srv->timers, &s->auth_timer, (uint32_t)ns->cfg->auth_timeout_ms, auth_timeout);
 		if (srv->h.on_connect)
 			srv->h.on_connect(srv->h.ctx, s);
 		return;
@@ -707,7 +711,7 @@ static void on_open(void *ctx, eio_session *e)
 	c->eio = e;
 	c->connect_timer.ctx = c;
 	eio_session_set_user(e, c);
-	gw_timer_start(&c->connect_timer, (uint32_t)srv->cfg->engine.connect_timeout_ms, connect_timeout);
+	gw_timer_start(srv->timers, &c->connect_timer, (uint32_t)srv->cfg->engine.connect_timeout_ms, connect_timeout);
 }
 
 static const char *disconnect_reason(gw_close_reason r)
@@ -727,7 +731,7 @@ static void on_close(void *ctx, eio_session *e, gw_close_reason reason)
 	sio_conn *c = eio_session_user(e);
 	if (!c)
 		return;
-	gw_timer_stop(&c->connect_timer);
+	gw_timer_stop(c->srv->timers, &c->connect_timer);
 	while (c->sockets)
 		socket_remove(c, c->sockets, disconnect_reason(reason));
 	pending_clear(c);
