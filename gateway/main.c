@@ -10,6 +10,7 @@
 #include "bus/loader.h"
 #include "eio/eio.h"
 #include "http/api.h"
+#include "http/metrics.h"
 #include "net/net.h"
 #include "sio/sio.h"
 #include "siogw_build.h"
@@ -42,6 +43,7 @@ typedef struct gw_app {
 	sio_server *sio;
 	gw_bus *bus;
 	gw_api *api;
+	gw_metrics *metrics;
 } gw_app;
 
 /* What the signal handler stops; set before the signals are unblocked. */
@@ -185,7 +187,8 @@ int main(int argc, char **argv)
 		gw_bus_set_sio(app.bus, app.sio);
 	eio_handler eh = app.sio ? sio_server_eio_handler(app.sio) : (eio_handler){0};
 	app.eio = app.sio ? eio_server_create(app.net, &cfg, cfg.engine.path, &eh) : NULL;
-	app.api = app.eio ? gw_api_create(&cfg, app.net, app.bus, app.eio, app.sio) : NULL;
+	app.metrics = gw_metrics_create();
+	app.api = app.eio && app.metrics ? gw_api_create(&cfg, app.net, app.bus, app.eio, app.metrics) : NULL;
 	if (!app.sio || !app.eio || !app.api) {
 		gw_err("out of memory at startup");
 		goto out;
@@ -198,7 +201,12 @@ int main(int argc, char **argv)
 	}
 	/* routes: the echo endpoint and the engine by prefix, the API for the rest; each
 	 * turn: the bus's deliveries, then the engine's and the SSE streams' writes */
-	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api)) {
+	/* /metrics: each layer's counters; the echo server's sum with the engine's */
+	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api) ||
+	    gw_metrics_add(app.metrics, net_metrics, app.net) || gw_metrics_add(app.metrics, eio_metrics, app.eio) ||
+	    (app.echo && gw_metrics_add(app.metrics, eio_metrics, app.echo)) ||
+	    gw_metrics_add(app.metrics, sio_metrics, app.sio) || gw_metrics_add(app.metrics, gw_bus_metrics, app.bus) ||
+	    gw_metrics_add(app.metrics, gw_api_metrics, app.api)) {
 		gw_err("out of memory at startup");
 		goto out;
 	}
@@ -238,6 +246,7 @@ out:
 	sio_server_destroy(app.sio);
 	gw_bus_destroy(app.bus);
 	net_destroy(app.net);
+	gw_metrics_destroy(app.metrics);
 	gw_config_free(&cfg);
 	return rc;
 }

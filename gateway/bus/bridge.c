@@ -83,6 +83,14 @@ struct gw_bus {
 	/* Raw subscriptions (gw_bus_subscribe_fn): sub id text → raw_sub; loop only. */
 	gw_map raw_subs;
 	_Atomic uint64_t malformed_logged_at; /* ms, for rate-limited logging */
+	struct {                              /* also bumped by plugin threads */
+		_Atomic uint64_t in[GW_TOPIC__COUNT];  /* messages received */
+		_Atomic uint64_t out[GW_TOPIC__COUNT]; /* messages published */
+		_Atomic uint64_t publish_errors;
+		_Atomic uint64_t malformed;
+		_Atomic uint64_t inbound_dropped;      /* the loop's inbound queue was full */
+		uint64_t events_rejected;              /* loop only */
+	} stats;
 	uint64_t unsupported_logged_at;
 };
 
@@ -109,7 +117,7 @@ static void log_malformed(gw_bus *bus, const char *topic, const char *why)
 	if (!atomic_compare_exchange_strong(&bus->malformed_logged_at, &last, now))
 		return;
 	gw_warn("bus: dropped malformed envelope on %s: %s (%" PRIu64 " so far; logged at most every 10 s)",
-		topic, why, (uint64_t)atomic_load(&gw_stats.malformed_envelopes));
+		topic, why, (uint64_t)atomic_load(&bus->stats.malformed));
 }
 
 static void item_free(bus_item *it)
@@ -127,7 +135,7 @@ static int push(gw_bus *bus, bus_item *it)
 	pthread_mutex_lock(&bus->lock);
 	if (bus->queued >= bus->limit) {
 		pthread_mutex_unlock(&bus->lock);
-		atomic_fetch_add(&gw_stats.inbound_dropped, 1);
+		atomic_fetch_add(&bus->stats.inbound_dropped, 1);
 		item_free(it);
 		return -SIOGW_EAGAIN;
 	}
@@ -155,16 +163,16 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 		return -SIOGW_ENOMEM;
 	it->sub_id = sub_id;
 	if (kind == SUB_OUT || kind == SUB_REPLY) {
-		atomic_fetch_add(&gw_stats.bus_in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
+		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
 		char err[160];
 		if (env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err)) {
-			atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+			atomic_fetch_add(&bus->stats.malformed, 1);
 			log_malformed(bus, topic, err);
 			free(it);
 			return 0; /* consumed: a bad envelope is not the bus's fault */
 		}
 	} else if (kind == SUB_ROUTE) {
-		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_ROUTE], 1);
+		atomic_fetch_add(&bus->stats.in[GW_TOPIC_ROUTE], 1);
 		char idk[24];
 		snprintf(idk, sizeof idk, "%llx", (unsigned long long)sub_id);
 		int rc = -GW_ENOENT;
@@ -176,14 +184,14 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 		pthread_mutex_unlock(&bus->route_lock);
 		if (rc) {
 			if (rc != -GW_ENOENT) {
-				atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+				atomic_fetch_add(&bus->stats.malformed, 1);
 				log_malformed(bus, topic, "route message could not be encoded");
 			}
 			free(it);
 			return 0;
 		}
 	} else if (kind == SUB_RAW) {
-		atomic_fetch_add(&gw_stats.bus_in[GW_TOPIC_API], 1);
+		atomic_fetch_add(&bus->stats.in[GW_TOPIC_API], 1);
 		it->topic = strdup(topic);
 		it->data = malloc(len + 1);
 		if (!it->topic || !it->data) {
@@ -429,16 +437,37 @@ int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 	return 0;
 }
 
-void gw_bus_render_metrics(gw_bus *bus, gw_buf *out)
+static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api"};
+
+void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 {
-	if (!bus->desc->stats)
+	gw_bus *bus = ctx;
+	char l[32];
+	for (int i = 0; i < GW_TOPIC__COUNT; i++) {
+		snprintf(l, sizeof l, "kind=\"%s\"", TOPIC_NAMES[i]);
+		m->sample(m, "sio_bus_messages_in_total", GW_METRIC_COUNTER, "Bus messages received by topic kind.", l,
+			  (int64_t)atomic_load(&bus->stats.in[i]));
+	}
+	for (int i = 0; i < GW_TOPIC__COUNT; i++) {
+		snprintf(l, sizeof l, "kind=\"%s\"", TOPIC_NAMES[i]);
+		m->sample(m, "sio_bus_messages_out_total", GW_METRIC_COUNTER, "Bus messages published by topic kind.", l,
+			  (int64_t)atomic_load(&bus->stats.out[i]));
+	}
+	gw_metric_counter(m, "sio_bus_publish_errors_total", "Publishes the bus plugin refused.",
+			  atomic_load(&bus->stats.publish_errors));
+	gw_metric_counter(m, "sio_malformed_envelopes_total", "Bus envelopes dropped as malformed.",
+			  atomic_load(&bus->stats.malformed));
+	gw_metric_counter(m, "sio_inbound_dropped_total", "Bus messages dropped: service loop queue full.",
+			  atomic_load(&bus->stats.inbound_dropped));
+	gw_metric_counter(m, "sio_events_rejected_total", "Client events not in the namespace allowlist.",
+			  bus->stats.events_rejected);
+	if (!bus->desc || !bus->desc->stats)
 		return;
 	char buf[4096];
 	size_t n = bus->desc->stats(bus->self, buf, sizeof buf);
 	if (n >= sizeof buf)
 		n = sizeof buf - 1;
-	buf[n] = 0;
-	gw_buf_puts(out, buf);
+	m->text(m, buf, n);
 }
 
 /* ---- publishing ---- */
@@ -448,12 +477,12 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 {
 	int rc = bus->desc->publish(bus->self, topic, key, key ? strlen(key) : 0, data, len, NULL, NULL);
 	if (rc) {
-		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		rc = gw_err_from_siogw(rc);
 		gw_debug("bus: publish to %s failed: %s", topic, gw_strerror(rc));
 		return rc;
 	}
-	atomic_fetch_add(&gw_stats.bus_out[kind], 1);
+	atomic_fetch_add(&bus->stats.out[kind], 1);
 	return 0;
 }
 
@@ -462,7 +491,7 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 static void publish_in(gw_bus *bus, sio_socket *s, const char *event, char *json)
 {
 	if (!json) {
-		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		return;
 	}
 	const char *nsp = sio_socket_nsp(s);
@@ -556,7 +585,7 @@ static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_
 {
 	stored_arg *a = json ? calloc(1, sizeof *a) : NULL;
 	if (!a) {
-		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		return;
 	}
 	a->bus = bus;
@@ -566,11 +595,11 @@ static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_
 	const char *topic = gw_config_in_topic(bus->cfg, gw_config_nsp(bus->cfg, nsp, strlen(nsp)), event);
 	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
 		/* refused at once: never acked */
-		atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		free(a);
 		return;
 	}
-	atomic_fetch_add(&gw_stats.bus_out[GW_TOPIC_IN], 1);
+	atomic_fetch_add(&bus->stats.out[GW_TOPIC_IN], 1);
 }
 
 static bool event_allowed(const gw_nsp_config *nc, const char *event)
@@ -589,7 +618,7 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 	const cJSON *name = cJSON_GetArrayItem(args, 0);
 	const gw_nsp_config *nc = gw_config_nsp(cfg, sio_socket_nsp(s), strlen(sio_socket_nsp(s)));
 	if (!cJSON_IsString(name) || !nc || !event_allowed(nc, name->valuestring)) {
-		gw_stats.events_rejected++;
+		bus->stats.events_rejected++;
 		return;
 	}
 	if (ack_id != SIO_NO_ID && nc->ack == GW_ACK_BROKER) {
@@ -681,7 +710,7 @@ static void apply_ack(gw_bus *bus, env_in *e)
 	sio_socket_ack(s, n, e->body.json, e->body.json_len, e->body.att, e->body.n_att);
 	return;
 bad:
-	atomic_fetch_add(&gw_stats.malformed_envelopes, 1);
+	atomic_fetch_add(&bus->stats.malformed, 1);
 	gw_debug("bus: ack with unknown id format %s", e->id);
 }
 
@@ -872,7 +901,7 @@ void gw_bus_drain(gw_bus *bus)
 			if (s && it->status == 0)
 				sio_socket_ack(s, it->ack_id, "[]", 2, NULL, 0);
 			else if (it->status) {
-				atomic_fetch_add(&gw_stats.bus_publish_errors, 1);
+				atomic_fetch_add(&bus->stats.publish_errors, 1);
 				gw_debug("bus: event of %s not stored (%d): not acked", it->sid, it->status);
 			}
 		} else if (it->env)

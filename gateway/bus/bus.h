@@ -13,11 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/metrics.h"
 #include "net/net.h"
 #include "sio/sio.h"
+#include "util/metric.h"
 
 typedef struct gw_bus gw_bus;
+
+/* Kinds of bus topics, for the message counters. */
+typedef enum gw_topic_kind {
+	GW_TOPIC_IN = 0,   /* sio.in (gateway → backends) */
+	GW_TOPIC_OUT,      /* sio.out (backends → gateways) */
+	GW_TOPIC_REPLY,    /* sio.reply.<node> */
+	GW_TOPIC_ROUTE,    /* raw route topics */
+	GW_TOPIC_API,      /* HTTP API publish / SSE */
+	GW_TOPIC__COUNT
+} gw_topic_kind;
 
 /* Load, validate options, create the plugin; what it delivers is applied on net's loop.
  * On error returns NULL with one line in err. */
@@ -55,7 +65,8 @@ bool gw_bus_pending(gw_bus *bus);
 /* 0 when the plugin reports healthy, else writes a reason. Any thread. */
 int gw_bus_health(gw_bus *bus, char *buf, size_t len);
 const char *gw_bus_plugin_name(const gw_bus *bus);
-/* Append the plugin's own stats lines. */
-void gw_bus_render_metrics(gw_bus *bus, gw_buf *out);
+/* The bus's counters (messages by topic kind, publish errors, malformed envelopes,
+ * queue drops, rejected events) and the plugin's own stats lines: a gw_metric_source. */
+void gw_bus_metrics(void *bus, gw_metric_sink *sink);
 
 #endif

@@ -18,9 +18,25 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
-#include "http/metrics.h"
 #include "net/net.h"
 #include "util/frame.h"
+#include "util/metric.h"
+
+/* Why a session ended (counted by reason; Socket.IO's disconnect reason follows it). */
+typedef enum gw_close_reason {
+	GW_CLOSE_TRANSPORT_CLOSE = 0, /* client closed / sent close packet */
+	GW_CLOSE_TRANSPORT_ERROR,     /* socket error, duplicate poll */
+	GW_CLOSE_PING_TIMEOUT,
+	GW_CLOSE_PARSE_ERROR,         /* malformed Engine.IO or Socket.IO packet */
+	GW_CLOSE_PAYLOAD_TOO_LARGE,
+	GW_CLOSE_QUEUE_OVERFLOW,      /* slow consumer: send queue full */
+	GW_CLOSE_CONNECT_TIMEOUT,     /* joined no namespace in time */
+	GW_CLOSE_SERVER_DISCONNECT,   /* backend / server asked */
+	GW_CLOSE_SHUTDOWN,
+	GW_CLOSE__COUNT
+} gw_close_reason;
+
+const char *gw_close_reason_str(gw_close_reason r);
 
 typedef struct eio_server eio_server;
 typedef struct eio_session eio_session;
@@ -48,6 +64,9 @@ const char *eio_server_path(const eio_server *srv);
  * endpoint (engine.echo_path), to test this layer alone. */
 eio_handler eio_echo_handler(void);
 size_t eio_server_sessions(const eio_server *srv);
+/* The server's counters (sessions, packets, bytes, writes, errors, closes by reason):
+ * a gw_metric_source. */
+void eio_metrics(void *srv, gw_metric_sink *sink);
 
 /*
  * Queue frames (one Socket.IO packet and its attachments) to the session, as one unit.

@@ -58,6 +58,15 @@ struct eio_server {
 	char time_text[64];
 	gw_buf scratch;        /* the handshake's text; a websocket batch */
 	gw_buf args;           /* the handshake's query */
+	struct {
+		int64_t polling, websocket;   /* open sessions by transport */
+		uint64_t opened, upgrades;
+		uint64_t packets_in, packets_out, bytes_in, bytes_out;
+		uint64_t ws_writes, ws_short_writes; /* coalesced writes; ... the socket took in part */
+		uint64_t drops_volatile;
+		uint64_t errors[6];           /* error replies by Engine.IO code */
+		uint64_t closes[GW_CLOSE__COUNT];
+	} stats;
 	char *path;
 	eio_handler h;
 	gw_map sessions;
@@ -91,6 +100,51 @@ eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *p
 		return NULL;
 	}
 	return srv;
+}
+
+static const char *const CLOSE_NAMES[GW_CLOSE__COUNT] = {
+	"transport close", "transport error", "ping timeout", "parse error",
+	"payload too large", "queue overflow", "connect timeout", "server disconnect",
+	"server shutting down",
+};
+
+const char *gw_close_reason_str(gw_close_reason r)
+{
+	return r < GW_CLOSE__COUNT ? CLOSE_NAMES[r] : "unknown";
+}
+
+void eio_metrics(void *ctx, gw_metric_sink *m)
+{
+	const eio_server *srv = ctx;
+	char l[64];
+	m->sample(m, "sio_connections", GW_METRIC_GAUGE, "Open Engine.IO sessions by transport.",
+		  "transport=\"polling\"", srv->stats.polling);
+	m->sample(m, "sio_connections", GW_METRIC_GAUGE, "Open Engine.IO sessions by transport.",
+		  "transport=\"websocket\"", srv->stats.websocket);
+	gw_metric_counter(m, "sio_sessions_opened_total", "Engine.IO sessions opened.", srv->stats.opened);
+	gw_metric_counter(m, "sio_upgrades_total", "Polling sessions upgraded to websocket.", srv->stats.upgrades);
+	gw_metric_counter(m, "sio_packets_in_total", "Engine.IO packets received.", srv->stats.packets_in);
+	gw_metric_counter(m, "sio_packets_out_total", "Engine.IO packets sent.", srv->stats.packets_out);
+	gw_metric_counter(m, "sio_bytes_in_total", "Payload bytes received.", srv->stats.bytes_in);
+	gw_metric_counter(m, "sio_bytes_out_total", "Payload bytes sent.", srv->stats.bytes_out);
+	gw_metric_counter(m, "sio_websocket_writes_total",
+			  "Coalesced websocket writes: all packets queued to a connection in one loop turn, one send().",
+			  srv->stats.ws_writes);
+	gw_metric_counter(m, "sio_websocket_short_writes_total",
+			  "Coalesced websocket writes the socket took only part of (the rest waits for it to drain).",
+			  srv->stats.ws_short_writes);
+	for (int i = 0; i < 6; i++) {
+		snprintf(l, sizeof l, "code=\"%d\"", i);
+		m->sample(m, "sio_engine_errors_total", GW_METRIC_COUNTER, "Engine.IO error replies by code.", l,
+			  (int64_t)srv->stats.errors[i]);
+	}
+	for (int i = 0; i < GW_CLOSE__COUNT; i++) {
+		snprintf(l, sizeof l, "reason=\"%s\"", CLOSE_NAMES[i]);
+		m->sample(m, "sio_closes_total", GW_METRIC_COUNTER, "Engine.IO sessions closed by reason.", l,
+			  (int64_t)srv->stats.closes[i]);
+	}
+	gw_metric_counter(m, "sio_dropped_volatile_total", "Volatile packets dropped (busy connection).",
+			  srv->stats.drops_volatile);
 }
 
 const char *eio_server_path(const eio_server *srv) { return srv->path; }
@@ -216,8 +270,8 @@ static void poll_answer_with(eio_session *s, net_conn *c, gw_frame *extra, const
 	gw_frame *f;
 	while ((f = queue_pop(s))) {
 		eio_payload_append(&body, gw_frame_data(f), f->len, f->binary);
-		gw_stats.packets_out++;
-		gw_stats.bytes_out += f->len;
+		s->srv->stats.packets_out++;
+		s->srv->stats.bytes_out += f->len;
 		gw_frame_unref(f);
 	}
 	if (extra)
@@ -242,11 +296,11 @@ static void session_close_now(eio_session *s, gw_close_reason reason)
 	s->closed = true;
 	gw_timer_stop(s->srv->timers, &s->hb);
 	gw_timer_stop(s->srv->timers, &s->upg);
-	gw_stats.closes[reason]++;
+	s->srv->stats.closes[reason]++;
 	if (s->websocket)
-		gw_stats.conn_websocket--;
+		s->srv->stats.websocket--;
 	else
-		gw_stats.conn_polling--;
+		s->srv->stats.polling--;
 	gw_map_del(&s->srv->sessions, s->sid, GW_ID_LEN);
 	s->busy++;
 	if (s->srv->h.on_close)
@@ -294,7 +348,7 @@ static int enqueue(eio_session *s, gw_frame *const *frames, size_t n, bool volat
 	if (s->closed || s->closing)
 		return -GW_ECLOSED;
 	if (volatile_ && (s->q_len || s->upgrading)) {
-		gw_stats.drops_volatile++;
+		s->srv->stats.drops_volatile++;
 		return -GW_EFULL;
 	}
 	if (queue_reserve(s, n)) {
@@ -413,8 +467,8 @@ static void upg_timeout(gw_timer *t)
 /* Returns 0, or -1 when the session was closed because of this packet. */
 static int on_packet(eio_session *s, const eio_packet *p)
 {
-	gw_stats.packets_in++;
-	gw_stats.bytes_in += p->len + 1;
+	s->srv->stats.packets_in++;
+	s->srv->stats.bytes_in += p->len + 1;
 	switch (p->type) {
 	case EIO_MESSAGE:
 		if (s->srv->h.on_message)
@@ -557,11 +611,11 @@ static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, b
 		session_free(s);
 		return NULL;
 	}
-	gw_stats.sessions_opened++;
+	srv->stats.opened++;
 	if (websocket)
-		gw_stats.conn_websocket++;
+		srv->stats.websocket++;
 	else
-		gw_stats.conn_polling++;
+		srv->stats.polling++;
 
 	const gw_config *cfg = srv->cfg;
 	gw_buf open = {0};
@@ -591,12 +645,12 @@ static void notify_open(eio_session *s)
 
 /* ---- HTTP (polling) ---- */
 
-static void eio_error(net_conn *c, int code)
+static void eio_error(eio_server *srv, net_conn *c, int code)
 {
 	char body[96];
 	int n = eio_error_body(code, body, sizeof body);
 	if (code >= 0 && code < 6)
-		gw_stats.eio_errors[code]++;
+		srv->stats.errors[code]++;
 	net_reply(c, eio_error_status(code), "application/json", body, n > 0 ? (size_t)n : 0, NULL);
 }
 
@@ -606,14 +660,14 @@ static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *tran
 {
 	char eio[8];
 	if (h1_query_arg(r, "EIO", eio, sizeof eio) != 1 || strcmp(eio, "4") != 0) {
-		eio_error(c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+		eio_error(srv, c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
 		return 1;
 	}
 	if (h1_query_arg(r, "transport", transport, tlen) != 1 ||
 	    (strcmp(transport, "polling") != 0 && strcmp(transport, "websocket") != 0) ||
 	    (strcmp(transport, "polling") == 0 && !srv->cfg->engine.polling) ||
 	    (strcmp(transport, "websocket") == 0 && !srv->cfg->engine.websocket)) {
-		eio_error(c, EIO_ERR_TRANSPORT_UNKNOWN);
+		eio_error(srv, c, EIO_ERR_TRANSPORT_UNKNOWN);
 		return 1;
 	}
 	if (h1_query_arg(r, "sid", sid, slen) != 1)
@@ -625,7 +679,7 @@ static void on_handshake(eio_server *srv, net_conn *c, const h1_req *r)
 {
 	eio_session *s = session_new(srv, r, c, false);
 	if (!s) {
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	char cookie[160] = "";
@@ -642,7 +696,7 @@ static void on_poll(eio_session *s, net_conn *c)
 {
 	if (s->poll) {
 		/* two concurrent GETs: the reference server treats it as an error */
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(s->srv, c, EIO_ERR_BAD_REQUEST);
 		session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
 		return;
 	}
@@ -663,8 +717,9 @@ static void on_poll(eio_session *s, net_conn *c)
 
 static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 {
+	eio_server *srv = s->srv; /* s may be gone after a close */
 	if (!r->body_len) {
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(s->srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	/* a polling payload is text (binary packets travel as base64): RFC 6455's rule
@@ -672,7 +727,7 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 	if (!gw_utf8_valid(r->body, r->body_len)) {
 		gw_debug("eio %s: polling payload is not UTF-8", s->sid);
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	s->busy++;
@@ -686,7 +741,7 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 	if (rc < 0) {
 		gw_debug("eio %s: malformed polling payload", s->sid);
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 	} else {
 		net_reply(c, 200, "text/html", "ok", 2, NULL);
 	}
@@ -703,7 +758,7 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 		return;
 	if (r->upgrade) {
 		if (strcmp(transport, "websocket") != 0) {
-			eio_error(c, EIO_ERR_BAD_REQUEST);
+			eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 			return;
 		}
 		ws_upgrade(srv, c, r, sid);
@@ -711,25 +766,25 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 	}
 	if (strcmp(transport, "polling") != 0) {
 		/* a plain HTTP request claiming the websocket transport */
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	bool is_get = r->method == H1_GET, is_post = r->method == H1_POST;
 	if (!sid[0]) {
 		if (!is_get)
-			eio_error(c, EIO_ERR_BAD_HANDSHAKE_METHOD);
+			eio_error(srv, c, EIO_ERR_BAD_HANDSHAKE_METHOD);
 		else
 			on_handshake(srv, c, r);
 		return;
 	}
 	eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
 	if (!s) {
-		eio_error(c, EIO_ERR_UNKNOWN_SID);
+		eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
 		return;
 	}
 	if (s->websocket) {
 		/* polling is refused once the session has upgraded */
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	if (is_get)
@@ -737,7 +792,7 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 	else if (is_post)
 		on_post(s, c, r);
 	else
-		eio_error(c, EIO_ERR_BAD_REQUEST);
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 }
 
 static void on_refused(void *ctx, net_conn *c, const h1_req *r, int status)
@@ -761,7 +816,7 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 	if (sid[0]) {
 		s = gw_map_get(&srv->sessions, sid, strlen(sid));
 		if (!s) {
-			eio_error(c, EIO_ERR_UNKNOWN_SID);
+			eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
 			return;
 		}
 	}
@@ -830,9 +885,9 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 			s->probed = false;
 			s->websocket = true;
 			gw_timer_stop(s->srv->timers, &s->upg);
-			gw_stats.conn_polling--;
-			gw_stats.conn_websocket++;
-			gw_stats.upgrades++;
+			s->srv->stats.polling--;
+			s->srv->stats.websocket++;
+			s->srv->stats.upgrades++;
 			if (s->poll) {
 				net_conn *pc = s->poll;
 				s->poll = NULL;
@@ -867,18 +922,18 @@ static int ws_write_batch(net_conn *c, eio_session *s)
 	while (s->q_len && scratch->len < WS_BATCH_MAX) {
 		gw_frame *f = queue_pop(s);
 		int rc = net_ws_frame(c, scratch, gw_frame_data(f), f->len, f->binary);
-		gw_stats.packets_out++;
-		gw_stats.bytes_out += f->len;
+		s->srv->stats.packets_out++;
+		s->srv->stats.bytes_out += f->len;
 		gw_frame_unref(f);
 		if (rc)
 			return -1;
 	}
 	if (!scratch->len)
 		return 0;
-	gw_stats.ws_writes++;
+	s->srv->stats.ws_writes++;
 	int rc = net_ws_send(c, scratch->data, scratch->len);
 	if (rc > 0)
-		gw_stats.ws_short_writes++;
+		s->srv->stats.ws_short_writes++;
 	return rc < 0 ? -1 : rc;
 }
 

@@ -8,7 +8,7 @@
 #include "http/api.h"
 #include "bus/bus.h"
 #include "eio/eio.h"
-#include "sio/sio.h"
+#include "http/metrics.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/dlist.h"
@@ -39,19 +39,27 @@ struct gw_api {
 	net_loop *net;
 	gw_bus *bus;
 	const eio_server *eio;
-	const sio_server *sio;
+	uint64_t sse_dropped; /* SSE messages dropped: subscriber too slow */
+	gw_metrics *metrics;
+	gw_buf scratch;       /* a batch of SSE messages */
 	gw_map sse;     /* sub id text → gw_sse */
 	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
 
 static void gw_api_flush(void *ctx);
 
+void gw_api_metrics(void *ctx, gw_metric_sink *m)
+{
+	const gw_api *api = ctx;
+	gw_metric_counter(m, "sio_sse_dropped_total", "SSE messages dropped: subscriber too slow.", api->sse_dropped);
+}
+
 gw_api *gw_api_create(const gw_config *cfg, net_loop *net, gw_bus *bus, const eio_server *eio,
-		      const sio_server *sio)
+		      gw_metrics *metrics)
 {
 	gw_api *api = calloc(1, sizeof *api);
 	if (api)
-		*api = (gw_api){.cfg = cfg, .net = net, .bus = bus, .eio = eio, .sio = sio};
+		*api = (gw_api){.cfg = cfg, .net = net, .bus = bus, .eio = eio, .metrics = metrics};
 	return api;
 }
 
@@ -83,6 +91,7 @@ void gw_api_destroy(gw_api *api)
 	free(all);
 	gw_map_free(&api->sse);
 	net_off_turn(api->net, gw_api_flush, api);
+	gw_buf_free(&api->scratch);
 	free(api);
 }
 
@@ -143,10 +152,11 @@ static void health(gw_api *api, net_conn *c)
 static void metrics(gw_api *api, net_conn *c)
 {
 	gw_buf b = {0};
-	gw_metrics_render(&b);
-	sio_server_render_metrics(api->sio, &b);
-	if (api->bus)
-		gw_bus_render_metrics(api->bus, &b);
+	if (gw_metrics_render(api->metrics, &b)) {
+		gw_buf_free(&b);
+		net_reply(c, 503, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);
+		return;
+	}
 	net_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
 	gw_buf_free(&b);
 }
@@ -315,13 +325,13 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 
 /* Write the queued messages of a stream, many per chunk. < 0: broken (else see
  * net_stream_write). */
-static int sse_write_queued(net_conn *c, gw_sse *s)
+static int sse_write_queued(gw_api *api, net_conn *c, gw_sse *s)
 {
-	static gw_buf scratch; /* service thread only; reused */
-	gw_buf_reset(&scratch);
-	while (s->head && (!scratch.len || scratch.len + s->head->len <= SSE_BATCH_MAX)) {
+	gw_buf *scratch = &api->scratch;
+	gw_buf_reset(scratch);
+	while (s->head && (!scratch->len || scratch->len + s->head->len <= SSE_BATCH_MAX)) {
 		sse_msg *m = s->head;
-		if (gw_buf_append(&scratch, m->data, m->len))
+		if (gw_buf_append(scratch, m->data, m->len))
 			return -1;
 		s->head = m->next;
 		if (!s->head)
@@ -329,23 +339,22 @@ static int sse_write_queued(net_conn *c, gw_sse *s)
 		s->queued--;
 		free(m);
 	}
-	return net_stream_write(c, scratch.data, scratch.len);
+	return net_stream_write(c, scratch->data, scratch->len);
 }
 
 /* Write what can go now; the rest waits for on_writeable. */
-static void sse_write(net_conn *c, gw_sse *s)
+static void sse_write(gw_api *api, net_conn *c, gw_sse *s)
 {
 	while (s->head && !net_conn_blocked(c))
-		if (sse_write_queued(c, s) < 0)
+		if (sse_write_queued(api, c, s) < 0)
 			return; /* net closes c; on_close frees s */
 }
 
 static void on_writeable(void *ctx, net_conn *c)
 {
-	(void)ctx;
 	gw_sse *s = net_conn_user(c);
 	if (s)
-		sse_write(c, s);
+		sse_write(ctx, c, s);
 }
 
 static void gw_api_flush(void *ctx)
@@ -354,7 +363,7 @@ static void gw_api_flush(void *ctx)
 	for (gw_dlink *l; api && (l = gw_dlist_pop(&api->dirty));) {
 		gw_sse *s = GW_DLIST_ITEM(l, gw_sse, dirty);
 		if (s->conn && s->head && !net_conn_blocked(s->conn))
-			sse_write(s->conn, s);
+			sse_write(api, s->conn, s);
 	}
 }
 
@@ -386,7 +395,7 @@ static void sse_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 	if (!s || !s->conn)
 		return;
 	if (s->queued >= api->cfg->http_api.sse_queue) {
-		gw_stats.sse_dropped++;
+		api->sse_dropped++;
 		return;
 	}
 	/* "event: <topic>" (a prefix subscriber tells topics apart), then one "data:"

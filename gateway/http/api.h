@@ -12,14 +12,16 @@
 #include "bus/bus.h"
 #include "eio/eio.h"
 #include "net/net.h"
-#include "sio/sio.h"
+#include "http/metrics.h"
 
 typedef struct gw_api gw_api;
 
 /* bus may be NULL (then /healthz says unhealthy and publishing fails); eio's sessions
- * and sio's gauges show on /healthz and /metrics. */
+ * show on /healthz, metrics' sources on /metrics. */
 gw_api *gw_api_create(const gw_config *cfg, net_loop *net, gw_bus *bus, const eio_server *eio,
-		      const sio_server *sio);
+		      gw_metrics *metrics);
+/* The API's own counters (SSE drops): a gw_metric_source. */
+void gw_api_metrics(void *api, gw_metric_sink *sink);
 void gw_api_destroy(gw_api *api);
 
 /* Serve every path the other routes do not (the fallback route): /api/publish,

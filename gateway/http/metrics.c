@@ -1,92 +1,126 @@
-#include "metrics.h"
+#include "http/metrics.h"
 
-gw_metrics gw_stats;
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
-static const char *const CLOSE_NAMES[GW_CLOSE__COUNT] = {
-	"transport close", "transport error", "ping timeout", "parse error",
-	"payload too large", "queue overflow", "connect timeout", "server disconnect",
-	"server shutting down",
+#include "util/err.h"
+
+#define MAX_SOURCES 16
+
+struct gw_metrics {
+	struct {
+		gw_metric_source fn;
+		void *ctx;
+	} src[MAX_SOURCES];
+	size_t n;
 };
-static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api"};
 
-const char *gw_close_reason_str(gw_close_reason r)
+typedef struct sample {
+	const char *name, *help;
+	gw_metric_type type;
+	char *labels; /* NULL: none */
+	int64_t value;
+} sample;
+
+/* The sink of one render: samples merged by (name, labels) in first-seen order. */
+typedef struct collector {
+	gw_metric_sink sink;
+	sample *v;
+	size_t n, cap;
+	gw_buf text;
+	bool oom;
+} collector;
+
+gw_metrics *gw_metrics_create(void) { return calloc(1, sizeof(gw_metrics)); }
+void gw_metrics_destroy(gw_metrics *m) { free(m); }
+
+int gw_metrics_add(gw_metrics *m, gw_metric_source fn, void *ctx)
 {
-	return r < GW_CLOSE__COUNT ? CLOSE_NAMES[r] : "unknown";
+	if (m->n == MAX_SOURCES)
+		return -GW_EFULL;
+	m->src[m->n].fn = fn;
+	m->src[m->n].ctx = ctx;
+	m->n++;
+	return 0;
 }
 
-static void counter(gw_buf *o, const char *name, const char *help, uint64_t v)
+static bool same_labels(const char *a, const char *b)
 {
-	gw_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-		      (unsigned long long)v);
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-void gw_metrics_render(gw_buf *o)
+static void put_sample(gw_metric_sink *s, const char *name, gw_metric_type type, const char *help,
+		       const char *labels, int64_t value)
 {
-	gw_metrics *m = &gw_stats;
-	gw_buf_printf(o, "# HELP sio_connections Open Engine.IO sessions by transport.\n"
-			 "# TYPE sio_connections gauge\n"
-			 "sio_connections{transport=\"polling\"} %lld\n"
-			 "sio_connections{transport=\"websocket\"} %lld\n",
-		      (long long)m->conn_polling, (long long)m->conn_websocket);
-	gw_buf_printf(o, "# HELP sio_tcp_connections Accepted TCP connections open (all kinds).\n"
-			 "# TYPE sio_tcp_connections gauge\nsio_tcp_connections %lld\n"
-			 "# HELP sio_tcp_connections_max Open connections beyond which new ones are refused.\n"
-			 "# TYPE sio_tcp_connections_max gauge\nsio_tcp_connections_max %lld\n",
-		      (long long)m->tcp_open, (long long)m->tcp_max);
-	counter(o, "sio_tcp_refused_total", "Connections refused (503) because sio_tcp_connections_max was reached.",
-		m->tcp_refused);
-	counter(o, "sio_sessions_opened_total", "Engine.IO sessions opened.", m->sessions_opened);
-	counter(o, "sio_upgrades_total", "Polling sessions upgraded to websocket.", m->upgrades);
-	counter(o, "sio_packets_in_total", "Engine.IO packets received.", m->packets_in);
-	counter(o, "sio_packets_out_total", "Engine.IO packets sent.", m->packets_out);
-	counter(o, "sio_bytes_in_total", "Payload bytes received.", m->bytes_in);
-	counter(o, "sio_bytes_out_total", "Payload bytes sent.", m->bytes_out);
-	counter(o, "sio_websocket_writes_total",
-		"Coalesced websocket writes: all packets queued to a connection in one loop turn, one send().",
-		m->ws_writes);
-	counter(o, "sio_websocket_short_writes_total",
-		"Coalesced websocket writes the socket took only part of (the rest waits for it to drain).",
-		m->ws_short_writes);
-	counter(o, "sio_loop_turns_total", "Service loop iterations.", m->loop_turns);
-	gw_buf_puts(o, "# HELP sio_engine_errors_total Engine.IO error replies by code.\n"
-		       "# TYPE sio_engine_errors_total counter\n");
-	for (int i = 0; i < 6; i++)
-		gw_buf_printf(o, "sio_engine_errors_total{code=\"%d\"} %llu\n", i,
-			      (unsigned long long)m->eio_errors[i]);
-	gw_buf_puts(o, "# HELP sio_closes_total Engine.IO sessions closed by reason.\n"
-		       "# TYPE sio_closes_total counter\n");
-	for (int i = 0; i < GW_CLOSE__COUNT; i++)
-		gw_buf_printf(o, "sio_closes_total{reason=\"%s\"} %llu\n", CLOSE_NAMES[i],
-			      (unsigned long long)m->closes[i]);
-	counter(o, "sio_dropped_volatile_total", "Volatile packets dropped (busy connection).",
-		m->drops_volatile);
-	counter(o, "sio_events_rejected_total", "Client events not in the namespace allowlist.",
-		m->events_rejected);
-	counter(o, "sio_http_requests_total", "HTTP requests served.", m->http_requests);
-	counter(o, "sio_http_refused_total",
-		"Requests refused as malformed, oversized or too slow (400, 408, 413, 431, 501, 505; the connection is closed).",
-		m->http_refused);
-	counter(o, "sio_http_timeouts_total", "Requests not received whole within listen.request_timeout_ms (408).",
-		m->http_timeouts);
-	counter(o, "sio_websocket_protocol_errors_total",
-		"Websockets closed for breaking RFC 6455 (1002 protocol error, 1007 invalid UTF-8, 1009 too big).",
-		m->ws_protocol_errors);
-	gw_buf_puts(o, "# HELP sio_bus_messages_in_total Bus messages received by topic kind.\n"
-		       "# TYPE sio_bus_messages_in_total counter\n");
-	for (int i = 0; i < GW_TOPIC__COUNT; i++)
-		gw_buf_printf(o, "sio_bus_messages_in_total{kind=\"%s\"} %llu\n", TOPIC_NAMES[i],
-			      (unsigned long long)atomic_load(&m->bus_in[i]));
-	gw_buf_puts(o, "# HELP sio_bus_messages_out_total Bus messages published by topic kind.\n"
-		       "# TYPE sio_bus_messages_out_total counter\n");
-	for (int i = 0; i < GW_TOPIC__COUNT; i++)
-		gw_buf_printf(o, "sio_bus_messages_out_total{kind=\"%s\"} %llu\n", TOPIC_NAMES[i],
-			      (unsigned long long)atomic_load(&m->bus_out[i]));
-	counter(o, "sio_bus_publish_errors_total", "Publishes the bus plugin refused.",
-		atomic_load(&m->bus_publish_errors));
-	counter(o, "sio_malformed_envelopes_total", "Bus envelopes dropped as malformed.",
-		atomic_load(&m->malformed_envelopes));
-	counter(o, "sio_inbound_dropped_total", "Bus messages dropped: service loop queue full.",
-		atomic_load(&m->inbound_dropped));
-	counter(o, "sio_sse_dropped_total", "SSE messages dropped: subscriber too slow.",
-		m->sse_dropped);
+	collector *c = (collector *)s;
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->v[i].name, name) == 0 && same_labels(c->v[i].labels, labels)) {
+			c->v[i].value += value;
+			return;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		sample *v = realloc(c->v, cap * sizeof *v);
+		if (!v) {
+			c->oom = true;
+			return;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	char *l = labels ? strdup(labels) : NULL;
+	if (labels && !l) {
+		c->oom = true;
+		return;
+	}
+	c->v[c->n++] = (sample){.name = name, .help = help, .type = type, .labels = l, .value = value};
+}
+
+static void put_text(gw_metric_sink *s, const char *text, size_t len)
+{
+	collector *c = (collector *)s;
+	c->oom |= gw_buf_append(&c->text, text, len) != 0;
+}
+
+/* Every sample of v[from]'s name, after its HELP and TYPE; marks them printed. */
+static int print_family(collector *c, size_t from, bool *done, gw_buf *o)
+{
+	const sample *f = &c->v[from];
+	int err = gw_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+				f->type == GW_METRIC_GAUGE ? "gauge" : "counter");
+	for (size_t i = from; i < c->n; i++) {
+		const sample *x = &c->v[i];
+		if (done[i] || strcmp(x->name, f->name) != 0)
+			continue;
+		done[i] = true;
+		if (x->labels)
+			err |= gw_buf_printf(o, "%s{%s} %lld\n", x->name, x->labels, (long long)x->value);
+		else
+			err |= gw_buf_printf(o, "%s %lld\n", x->name, (long long)x->value);
+	}
+	return err;
+}
+
+int gw_metrics_render(gw_metrics *m, gw_buf *out)
+{
+	collector c = {.sink = {.sample = put_sample, .text = put_text}};
+	for (size_t i = 0; i < m->n; i++)
+		m->src[i].fn(m->src[i].ctx, &c.sink);
+	int err = c.oom ? -GW_ENOMEM : 0;
+	bool *done = calloc(c.n ? c.n : 1, sizeof *done);
+	if (!done)
+		err = -GW_ENOMEM;
+	for (size_t i = 0; !err && i < c.n; i++)
+		if (!done[i] && print_family(&c, i, done, out))
+			err = -GW_ENOMEM;
+	if (!err && c.text.len && gw_buf_append(out, c.text.data, c.text.len))
+		err = -GW_ENOMEM;
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].labels);
+	free(c.v);
+	free(done);
+	gw_buf_free(&c.text);
+	return err;
 }

@@ -15,10 +15,10 @@
  */
 #include "net/net.h"
 #include "net/ws.h"
-#include "http/metrics.h"
 #include "util/dlist.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/metric.h"
 #include "util/timer.h"
 
 #include <libwebsockets.h>
@@ -118,6 +118,15 @@ struct net_loop {
 	size_t rv_cap;
 	char addr[128];       /* net_conn_peer's answer */
 	uint64_t refuse_warn_ms, limit_warn_ms; /* rate limits of two warnings */
+	struct {
+		uint64_t loop_turns;
+		uint64_t http_requests;
+		uint64_t http_refused;     /* 400/408/413/431/501/505 (the connection is closed) */
+		uint64_t http_timeouts;    /* ... of them 408 */
+		uint64_t ws_protocol_errors;
+		int64_t tcp_open, tcp_max; /* accepted TCP connections open; their ceiling */
+		uint64_t tcp_refused;
+	} stats;
 };
 
 /* ---- the loop ---- */
@@ -511,12 +520,12 @@ int net_stream_write(net_conn *c, const void *data, size_t len)
 static void refuse(net_conn *c, int status, const char *why)
 {
 	net_loop *L = loop_of(c);
-	gw_stats.http_refused++;
+	L->stats.http_refused++;
 	uint64_t now = gw_now_ms();
 	if (!L->refuse_warn_ms || now - L->refuse_warn_ms >= 10000) {
 		L->refuse_warn_ms = now;
 		gw_warn("http: refused a request from %s with %d: %s (%llu refused so far; logged once per 10 s)",
-			net_conn_peer(c), status, why, (unsigned long long)gw_stats.http_refused);
+			net_conn_peer(c), status, why, (unsigned long long)L->stats.http_refused);
 	} else {
 		gw_debug("http: refused with %d: %s", status, why);
 	}
@@ -547,7 +556,7 @@ static void dispatch(net_conn *c, const h1_req *r)
 	c->req_active = true;
 	c->rt = rt;
 	gw_timer_stop(L->timers, &c->tm);
-	gw_stats.http_requests++;
+	L->stats.http_requests++;
 	if (L->stop) {
 		/* shutting down: the routes' owners may be gone already */
 		static const char msg[] = "{\"error\":\"shutting down\"}";
@@ -733,7 +742,7 @@ static void conn_timeout(gw_timer *t)
 		net_close(c); /* an idle keep-alive connection: closed without a word, as Node does */
 		return;
 	}
-	gw_stats.http_timeouts++;
+	loop_of(c)->stats.http_timeouts++;
 	refuse(c, 408, "the request did not arrive within listen.request_timeout_ms");
 }
 
@@ -771,7 +780,7 @@ int net_ws_accept(net_conn *c, const h1_req *r)
 	}
 	if (!ver || strcmp(ver, "13") != 0) {
 		/* RFC 6455 §4.4: say which version we speak */
-		gw_stats.http_refused++;
+		L->stats.http_refused++;
 		reply(c, 426, "text/plain", "websocket version 13 only\n", 26, "Sec-WebSocket-Version: 13\r\n", true);
 		return -1;
 	}
@@ -888,7 +897,7 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len)
 			return;
 		}
 		case WS_EV_ERROR:
-			gw_stats.ws_protocol_errors++;
+			loop_of(c)->stats.ws_protocol_errors++;
 			gw_debug("websocket from %s failed: %d %s", net_conn_peer(c), ev.code, ev.reason);
 			{
 				uint8_t f[130];
@@ -928,7 +937,7 @@ static void set_connection_limit(net_loop *L, const gw_config *cfg)
 	if (cfg->max_connections > by_fds)
 		gw_warn("listen.max_connections %d is more than the fd limit %lld allows: using %lld",
 			cfg->max_connections, fds, by_fds);
-	gw_stats.tcp_max = max;
+	L->stats.tcp_max = max;
 	gw_info("fd limit %lld: at most %lld concurrent connections%s", fds, max,
 		max < by_fds ? " (listen.max_connections)" : "");
 }
@@ -950,13 +959,13 @@ static void refuse_connection(net_loop *L, int fd)
 		;
 	(void)!send(fd, reply503, sizeof reply503 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
-	gw_stats.tcp_refused++;
+	L->stats.tcp_refused++;
 	uint64_t now = gw_now_ms();
 	if (!L->limit_warn_ms || now - L->limit_warn_ms >= 10000) {
 		L->limit_warn_ms = now;
 		gw_warn("connection limit %lld reached: refusing new connections with 503 (%llu so far; "
 			"listen.max_connections, ulimit -n)",
-			(long long)gw_stats.tcp_max, (unsigned long long)gw_stats.tcp_refused);
+			(long long)L->stats.tcp_max, (unsigned long long)L->stats.tcp_refused);
 	}
 }
 
@@ -1006,11 +1015,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
-		if (gw_stats.tcp_open >= gw_stats.tcp_max) {
+		if (L->stats.tcp_open >= L->stats.tcp_max) {
 			refuse_connection(L, (int)(intptr_t)in);
 			return 1; /* lws drops the fd (nonzero from the filter: "not accepted") */
 		}
-		gw_stats.tcp_open++;
+		L->stats.tcp_open++;
 		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_ADOPT:
 		conn_open(c, wsi);
@@ -1047,8 +1056,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		 * wake pipe only at shutdown */
 		if (c && c->wsi == wsi)
 			conn_gone(c);
-		if (gw_stats.tcp_open > 0 && c)
-			gw_stats.tcp_open--;
+		if (L->stats.tcp_open > 0 && c)
+			L->stats.tcp_open--;
 		return LWS_GO_ON;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (L->drain)
@@ -1083,7 +1092,7 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop, (void)revents;
 	net_loop *L = w->data;
-	gw_stats.loop_turns++;
+	L->stats.loop_turns++;
 	/* answering one request (a held poll released by a flush) can make another
 	 * connection's pipelined request readable: a few rounds, then another turn */
 	for (int round = 0; round < 4; round++) {
@@ -1183,6 +1192,26 @@ net_loop *net_create(const gw_config *cfg)
 }
 
 gw_timers *net_timers(net_loop *L) { return L->timers; }
+
+void net_metrics(void *loop, gw_metric_sink *m)
+{
+	const net_loop *L = loop;
+	gw_metric_gauge(m, "sio_tcp_connections", "Accepted TCP connections open (all kinds).", L->stats.tcp_open);
+	gw_metric_gauge(m, "sio_tcp_connections_max", "Open connections beyond which new ones are refused.",
+			L->stats.tcp_max);
+	gw_metric_counter(m, "sio_tcp_refused_total",
+			  "Connections refused (503) because sio_tcp_connections_max was reached.", L->stats.tcp_refused);
+	gw_metric_counter(m, "sio_loop_turns_total", "Service loop iterations.", L->stats.loop_turns);
+	gw_metric_counter(m, "sio_http_requests_total", "HTTP requests served.", L->stats.http_requests);
+	gw_metric_counter(m, "sio_http_refused_total",
+			  "Requests refused as malformed, oversized or too slow (400, 408, 413, 431, 501, 505; the connection is closed).",
+			  L->stats.http_refused);
+	gw_metric_counter(m, "sio_http_timeouts_total",
+			  "Requests not received whole within listen.request_timeout_ms (408).", L->stats.http_timeouts);
+	gw_metric_counter(m, "sio_websocket_protocol_errors_total",
+			  "Websockets closed for breaking RFC 6455 (1002 protocol error, 1007 invalid UTF-8, 1009 too big).",
+			  L->stats.ws_protocol_errors);
+}
 
 void net_run(net_loop *L)
 {

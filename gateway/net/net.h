@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "net/http1.h"
 #include "util/buf.h"
+#include "util/metric.h"
 #include "util/timer.h"
 
 typedef struct net_loop net_loop;
@@ -122,6 +123,8 @@ void net_close(net_conn *c);
 net_loop *net_create(const gw_config *cfg);
 /* The loop's timers (for everything that runs on it). */
 gw_timers *net_timers(net_loop *L);
+/* The loop's counters (TCP, HTTP, websocket protocol errors): a gw_metric_source. */
+void net_metrics(void *loop, gw_metric_sink *sink);
 /* Run until net_stop_signal. */
 void net_run(net_loop *L);
 /* Answer new requests 503, give queued output up to ms milliseconds to go out. */

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "eio/eio.h"
 #include "util/frame.h"
+#include "util/metric.h"
 #include "util/timer.h"
 
 typedef struct sio_server sio_server;
@@ -114,7 +115,7 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 			 const char *json, size_t json_len, gw_frame *const *att, size_t n_att,
 			 bool volatile_, uint32_t timeout_ms, const sio_ack_handler *h);
 
-/* Metrics: one line per namespace. */
-void sio_server_render_metrics(const sio_server *srv, gw_buf *out);
+/* Sockets and rooms by namespace (gauges): a gw_metric_source. */
+void sio_metrics(void *srv, gw_metric_sink *sink);
 
 #endif

@@ -745,15 +745,19 @@ eio_handler sio_server_eio_handler(sio_server *srv)
 	return h;
 }
 
-void sio_server_render_metrics(const sio_server *srv, gw_buf *o)
+void sio_metrics(void *ctx, gw_metric_sink *m)
 {
-	gw_buf_puts(o, "# HELP sio_sockets Connected sockets by namespace.\n# TYPE sio_sockets gauge\n");
-	for (size_t i = 0; i < srv->n_nsps; i++)
-		gw_buf_printf(o, "sio_sockets{nsp=\"%s\"} %zu\n", srv->nsps[i].cfg->name,
-			      srv->nsps[i].n_sockets);
-	gw_buf_puts(o, "# HELP sio_rooms Rooms with local members by namespace (socket-id rooms included).\n"
-		       "# TYPE sio_rooms gauge\n");
-	for (size_t i = 0; i < srv->n_nsps; i++)
-		gw_buf_printf(o, "sio_rooms{nsp=\"%s\"} %zu\n", srv->nsps[i].cfg->name,
-			      room_index_rooms(srv->nsps[i].rooms));
+	const sio_server *srv = ctx;
+	char l[300];
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		m->sample(m, "sio_sockets", GW_METRIC_GAUGE, "Connected sockets by namespace.", l,
+			  (int64_t)srv->nsps[i].n_sockets);
+	}
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		m->sample(m, "sio_rooms", GW_METRIC_GAUGE,
+			  "Rooms with local members by namespace (socket-id rooms included).", l,
+			  (int64_t)room_index_rooms(srv->nsps[i].rooms));
+	}
 }
