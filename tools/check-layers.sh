@@ -1,12 +1,41 @@
 #!/usr/bin/env bash
-# tools/check-layers.sh [SRCDIR] — fails when code outside gateway/net/ calls
-# libwebsockets: net/ is the only layer that touches lws (gateway/net/net.h says why).
+# tools/check-layers.sh [SRCDIR] — the layering of gateway/ (gateway/README.md):
+#   util → config → net → eio → sio → bus → http → main.c
+# fails when
+#   - a folder includes the header of a folder above it (a call up must go through a
+#     table the upper layer hands down, never through its header), or
+#   - code outside gateway/net/ calls libwebsockets (net/ is its only user).
+# That calls up do not link is checked by the build itself (layer-check-* programs,
+# gateway/meson.build).
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
+layers=(util config net eio sio bus http)
+rank() {
+	local i
+	for i in "${!layers[@]}"; do
+		[[ ${layers[$i]} == "$1" ]] && { echo "$i"; return; }
+	done
+	echo -1
+}
+fail=0
+for dir in "${layers[@]}"; do
+	r=$(rank "$dir")
+	while IFS=: read -r file line inc; do
+		[[ -z $file ]] && continue
+		target=${inc%%/*}
+		t=$(rank "$target")
+		if ((t > r)); then
+			echo "$file:$line: $dir/ includes $inc, a header of the $target/ layer above it" >&2
+			fail=1
+		fi
+	done < <(grep -rnoE '#include "[a-z_]+/[a-z_0-9]+\.h"' "gateway/$dir" --include='*.c' --include='*.h' |
+		sed -E 's/#include "([^"]+)"/\1/')
+done
 bad=$(grep -rnE '\blws_[a-z_]+\(|#include <libwebsockets' gateway --include='*.c' --include='*.h' | grep -v '^gateway/net/' || true)
 if [[ -n $bad ]]; then
 	echo "libwebsockets used outside gateway/net/:" >&2
 	echo "$bad" >&2
-	exit 1
+	fail=1
 fi
-echo "ok: libwebsockets only in gateway/net/"
+((fail)) && exit 1
+echo "ok: each layer includes only its own headers and those below it; libwebsockets only in gateway/net/"

@@ -26,6 +26,7 @@
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/names.h"
 #include "util/utf8.h"
 
 #define ACK_TIMEOUT_DEFAULT_MS 5000
@@ -402,7 +403,7 @@ static int parse_emit(ctx *c, cJSON *root, env_in *e)
 		return fail(c, -GW_EINVAL, "missing \"event\"");
 	if (!cJSON_IsString(ev))
 		return fail(c, -GW_EINVAL, "\"event\" must be a string");
-	if (sio_event_reserved(ev->valuestring))
+	if (gw_event_reserved(ev->valuestring))
 		return fail(c, -GW_EINVAL, "\"event\" \"%s\" is a reserved name", ev->valuestring);
 	e->event = strdup(ev->valuestring);
 	if (!e->event)

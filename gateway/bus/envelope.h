@@ -95,7 +95,7 @@ typedef struct env_in {
  *  - "id" may be a non-empty string or an integer (|n| ≤ 2^53); integers become their
  *    decimal text ("7"). Larger numbers are refused: cJSON has already rounded them,
  *    so backends should send ids as strings;
- *  - emit: "event" must not be a reserved name (sio_event_reserved); "data" absent =
+ *  - emit: "event" must not be a reserved name (gw_event_reserved); "data" absent =
  *    no arguments; at most SIO_MAX_ATTACHMENTS $binary values (-GW_ETOOBIG);
  *  - connect_result with "ok": false: "error" may be an object {"message","data"} or a
  *    bare message string; the message defaults to "Not authorized";

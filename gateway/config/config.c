@@ -10,7 +10,6 @@
  * the fields they need are filled.
  */
 #include "config/config.h"
-#include "sio/sio_codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +22,7 @@
 #include "config/cfg_tree.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/names.h"
 #include "util/log.h"
 
 _Static_assert(GW_LOG_ERROR == 0 && GW_LOG_WARN == 1 && GW_LOG_INFO == 2 && GW_LOG_DEBUG == 3,
@@ -450,7 +450,7 @@ static int check_route(vctx *c, const cfg_node *list, void *elems, size_t i)
 		return verr(c, cfg_map_get(item, "room"),
 			    "not allowed when the topic has a {room} placeholder");
 	}
-	if (sio_event_reserved(r->event)) {
+	if (gw_event_reserved(r->event)) {
 		/* clients treat these names as protocol events: a route must not fake them */
 		mark = cfg_path_key(&c->path, "event");
 		return verr(c, cfg_map_get(item, "event"), "\"%s\" is a reserved event name", r->event);

@@ -12,21 +12,10 @@
 
 #include "util/base64.h"
 #include "util/err.h"
+#include "util/names.h"
 
 /* Largest ack id: socket.io ids are JavaScript numbers, exact up to 2^53 - 1. */
 #define SIO_MAX_ID 9007199254740991LL
-
-static const char *const RESERVED_EVENTS[] = {
-	"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-};
-
-bool sio_event_reserved(const char *name)
-{
-	for (size_t i = 0; i < sizeof RESERVED_EVENTS / sizeof RESERVED_EVENTS[0]; i++)
-		if (strcmp(name, RESERVED_EVENTS[i]) == 0)
-			return true;
-	return false;
-}
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -41,7 +30,7 @@ static bool payload_valid(sio_type type, const cJSON *d)
 	case SIO_EVENT:
 	case SIO_BINARY_EVENT: {
 		const cJSON *name = cJSON_IsArray(d) ? d->child : NULL;
-		return cJSON_IsString(name) && !sio_event_reserved(name->valuestring);
+		return cJSON_IsString(name) && !gw_event_reserved(name->valuestring);
 	}
 	case SIO_ACK:
 	case SIO_BINARY_ACK:

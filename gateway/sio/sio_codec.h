@@ -49,7 +49,7 @@ typedef struct sio_packet {
  * array; CONNECT_ERROR object or string (server never receives it, but decodes it);
  * attachments ≤ SIO_MAX_ATTACHMENTS; id fits in 53 bits.
  * Also, as socket.io-parser does: an event name may not be reserved (see
- * sio_event_reserved). Stricter than socket.io-parser: the payload of EVENT / ACK and
+ * gw_event_reserved in util/names.h). Stricter than socket.io-parser: the payload of EVENT / ACK and
  * their binary forms is mandatory (the protocol says so), numeric event names are
  * refused, attachments and id are plain decimal digits (at least one digit before '-'),
  * and the JSON must span the rest of the packet (JSON whitespace may trail).
@@ -58,10 +58,6 @@ typedef struct sio_packet {
  */
 int sio_decode(const char *buf, size_t len, sio_packet *out);
 void sio_packet_clear(sio_packet *p);
-
-/* Event names socket.io reserves ("connect", "connect_error", "disconnect",
- * "disconnecting", "newListener", "removeListener"): refused from clients and bus. */
-bool sio_event_reserved(const char *name);
 
 /*
  * Encode the text part of a packet into out (appends). json may be NULL (no payload).

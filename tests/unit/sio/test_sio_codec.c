@@ -1,6 +1,7 @@
 /* Socket.IO v5 codec: vectors from the socket.io-protocol README plus edge cases. */
 #include "../test.h"
 #include "sio/sio_codec.h"
+#include "util/names.h"
 #include "util/err.h"
 
 #include <stdlib.h>
@@ -187,10 +188,10 @@ TEST(encode_rules)
 	CHECK_EQ_INT(sio_encode(&b, (sio_type)7, "/", SIO_NO_ID, 0, NULL, 0), -GW_EINVAL);
 	CHECK_EQ_INT(b.len, 0);
 	gw_buf_free(&b);
-	CHECK(sio_event_reserved("connect"));
-	CHECK(sio_event_reserved("newListener"));
-	CHECK(!sio_event_reserved("Connect"));
-	CHECK(!sio_event_reserved("message"));
+	CHECK(gw_event_reserved("connect"));
+	CHECK(gw_event_reserved("newListener"));
+	CHECK(!gw_event_reserved("Connect"));
+	CHECK(!gw_event_reserved("message"));
 }
 
 static cJSON *parse(const char *s) { return cJSON_Parse(s); }
