@@ -1,0 +1,380 @@
+/*
+ * sio_server: namespaces, sockets, events, acks, rooms, timeouts, on a fake Engine.IO
+ * layer (tests/unit/fake/eio_fake.h): the test plays the client packet by packet and
+ * reads every frame the server sends. Timers run on a real libev loop.
+ */
+#include "../test.h"
+#include "../fake/eio_fake.h"
+#include "config/config.h"
+#include "sio/sio.h"
+#include "sio/sio_codec.h"
+#include "util/err.h"
+#include "util/timer.h"
+
+#include <ev.h>
+#include <stdbool.h>
+
+static const char CONFIG[] =
+	"engine: {connect_timeout_ms: 50}\n"
+	"namespaces:\n"
+	"  - name: /\n"
+	"  - name: /chat\n"
+	"    events: [\"*\"]\n"
+	"  - name: /auth\n"
+	"    auth: backend\n"
+	"    auth_timeout_ms: 50\n";
+
+/* What the handler saw. */
+typedef struct seen {
+	int connects, events, disconnects, rooms_created, rooms_deleted;
+	sio_socket *last;
+	char event_text[256];
+	int64_t ack_id;
+	unsigned n_att;
+	char att[64];
+	char reason[64];
+	int acks, done;
+	size_t acked, timed_out;
+} seen;
+
+static seen S;
+
+static void h_connect(void *ctx, sio_socket *s) { (void)ctx; S.connects++; S.last = s; }
+
+static void h_event(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		    const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
+{
+	(void)ctx, (void)args;
+	S.events++;
+	S.last = s;
+	S.ack_id = ack_id;
+	S.n_att = n_att;
+	snprintf(S.event_text, sizeof S.event_text, "%.*s", text ? (int)text_len : 0, text ? text : "");
+	if (n_att)
+		snprintf(S.att, sizeof S.att, "%.*s", (int)att_len[0], (const char *)att[0]);
+}
+
+static void h_disconnect(void *ctx, sio_socket *s, const char *reason)
+{
+	(void)ctx, (void)s;
+	S.disconnects++;
+	snprintf(S.reason, sizeof S.reason, "%s", reason);
+}
+
+static void h_room(void *ctx, sio_socket *s, const char *room, int event)
+{
+	(void)ctx, (void)s, (void)room;
+	S.rooms_created += event == SIO_ROOM_CREATE;
+	S.rooms_deleted += event == SIO_ROOM_DELETE;
+}
+
+typedef struct world {
+	gw_config cfg;
+	struct ev_loop *loop;
+	gw_timers *timers;
+	sio_server *srv;
+	eio_handler eh;
+} world;
+
+static void world_init(world *w)
+{
+	memset(&S, 0, sizeof S);
+	memset(w, 0, sizeof *w);
+	char err[512];
+	if (gw_config_load_string("<test>", CONFIG, strlen(CONFIG), &w->cfg, err, sizeof err)) {
+		fprintf(stderr, "config: %s\n", err);
+		abort();
+	}
+	w->loop = ev_loop_new(EVFLAG_AUTO);
+	w->timers = gw_timers_create(w->loop);
+	sio_handler h = {.on_connect = h_connect, .on_event = h_event, .on_disconnect = h_disconnect,
+			 .on_room = h_room};
+	w->srv = sio_server_create(&w->cfg, w->timers, &h);
+	w->eh = sio_server_eio_handler(w->srv);
+}
+
+static void world_fini(world *w)
+{
+	sio_server_destroy(w->srv);
+	gw_timers_destroy(w->timers);
+	ev_loop_destroy(w->loop);
+	gw_config_free(&w->cfg);
+}
+
+/* Run the loop (timers) until cond or 2 s. */
+#define RUN_UNTIL(w, cond)                                                              \
+	do {                                                                            \
+		uint64_t _end = gw_now_ms() + 2000;                                     \
+		while (!(cond) && gw_now_ms() < _end)                                   \
+			ev_run((w)->loop, EVRUN_ONCE);                                  \
+	} while (0)
+
+/* A session with the client connected to nsp: returns the CONNECT reply's frame. */
+static eio_session *connect_to(world *w, const char *connect_packet, const char **reply)
+{
+	eio_session *e = fake_open(&w->eh, NULL);
+	fake_recv(e, connect_packet);
+	*reply = fake_next(e);
+	return e;
+}
+
+static void drop(eio_session *e)
+{
+	fake_drop(e, GW_CLOSE_TRANSPORT_CLOSE);
+	fake_free(e);
+}
+
+TEST(connect_main_and_named_namespace)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *a = connect_to(&w, "40", &r);
+	CHECK(r && strncmp(r, "40{\"sid\":\"", 10) == 0 && strlen(r) == 10 + GW_ID_LEN + 2);
+	CHECK_EQ_INT(S.connects, 1);
+	const char *id = sio_socket_id(S.last);
+	CHECK(sio_socket_find(w.srv, id, strlen(id)) == S.last);
+	CHECK_STR(sio_socket_nsp(S.last), "/");
+	eio_session *b = connect_to(&w, "40/chat,", &r);
+	CHECK(r && strncmp(r, "40/chat,{\"sid\":\"", 16) == 0);
+	CHECK_STR(sio_socket_nsp(S.last), "/chat");
+	CHECK_EQ_INT(S.connects, 2);
+	drop(a);
+	drop(b);
+	CHECK_EQ_INT(S.disconnects, 2);
+	CHECK_STR(S.reason, "transport close");
+	world_fini(&w);
+}
+
+TEST(unknown_namespace_is_connect_error)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40/nope,", &r);
+	CHECK_STR(r, "44/nope,{\"message\":\"Invalid namespace\"}");
+	CHECK_EQ_INT(S.connects, 0);
+	CHECK(!e->closed); /* the connection stays: another namespace may still be joined */
+	drop(e);
+	world_fini(&w);
+}
+
+TEST(events_reach_the_handler_verbatim)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40/chat,", &r);
+	fake_recv(e, "42/chat,[\"hi\",{\"n\":1.50}]");
+	CHECK_EQ_INT(S.events, 1);
+	CHECK_STR(S.event_text, "[\"hi\",{\"n\":1.50}]"); /* as sent: 1.50 not re-printed */
+	CHECK_EQ_INT(S.ack_id, SIO_NO_ID);
+	fake_recv(e, "42/chat,7[\"q\"]");
+	CHECK_EQ_INT(S.ack_id, 7);
+	CHECK_EQ_INT(sio_socket_ack(S.last, 7, "[\"yes\"]", 7, NULL, 0), 0);
+	CHECK_STR(fake_next(e), "43/chat,7[\"yes\"]");
+	drop(e);
+	world_fini(&w);
+}
+
+TEST(binary_event_waits_for_its_attachment)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40/chat,", &r);
+	fake_recv(e, "451-/chat,[\"up\",{\"_placeholder\":true,\"num\":0}]");
+	CHECK_EQ_INT(S.events, 0);
+	fake_recv_binary(e, "\x01\x02\x03", 3);
+	CHECK_EQ_INT(S.events, 1);
+	CHECK_EQ_INT(S.n_att, 1);
+	CHECK(memcmp(S.att, "\x01\x02\x03", 3) == 0);
+	drop(e);
+	world_fini(&w);
+}
+
+TEST(malformed_packet_closes_the_session)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40", &r);
+	fake_recv(e, "42[bad json");
+	CHECK(e->closed);
+	CHECK_EQ_INT(e->reason, GW_CLOSE_PARSE_ERROR);
+	CHECK_EQ_INT(S.disconnects, 1);
+	CHECK_STR(S.reason, "parse error");
+	fake_free(e);
+	world_fini(&w);
+}
+
+TEST(rooms_and_broadcast_with_except)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *a = connect_to(&w, "40", &r);
+	sio_socket *sa = S.last;
+	eio_session *b = connect_to(&w, "40", &r);
+	sio_socket *sb = S.last;
+	eio_session *c = connect_to(&w, "40", &r);
+	CHECK_EQ_INT(sio_socket_join(sa, "r"), 1);
+	CHECK_EQ_INT(sio_socket_join(sa, "r"), 0); /* already in */
+	CHECK_EQ_INT(sio_socket_join(sb, "r"), 1);
+	CHECK_EQ_INT(S.rooms_created, 1);
+	const char *rooms[] = {"r"}, *except[] = {sio_socket_id(sa)};
+	gw_frame *f = gw_frame_from("42[\"news\"]", 10, false);
+	CHECK_EQ_INT(sio_broadcast(w.srv, "/", rooms, 1, except, 1, &f, 1, false), 1);
+	gw_frame_unref(f);
+	CHECK_EQ_INT(fake_unread(a), 0);
+	CHECK_STR(fake_next(b), "42[\"news\"]");
+	CHECK_EQ_INT(fake_unread(c), 0);
+	sio_socket **sel;
+	CHECK_EQ_INT(sio_select(w.srv, "/", rooms, 1, NULL, 0, &sel), 2);
+	free(sel);
+	CHECK_EQ_INT(sio_socket_leave(sa, "r"), 1);
+	CHECK_EQ_INT(sio_socket_leave(sb, "r"), 1);
+	CHECK_EQ_INT(S.rooms_deleted, 1);
+	CHECK_EQ_INT(sio_select(w.srv, "/", rooms, 1, NULL, 0, &sel), 0);
+	free(sel);
+	drop(a);
+	drop(b);
+	drop(c);
+	world_fini(&w);
+}
+
+static void on_ack(void *arg, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		   const uint8_t *const *att, const size_t *att_len, unsigned n_att)
+{
+	(void)arg, (void)s, (void)args, (void)att, (void)att_len, (void)n_att;
+	S.acks++;
+	snprintf(S.event_text, sizeof S.event_text, "%.*s", (int)text_len, text);
+}
+
+static void on_done(void *arg, size_t acked, size_t timed_out)
+{
+	(void)arg;
+	S.done++;
+	S.acked = acked;
+	S.timed_out = timed_out;
+}
+
+TEST(emit_with_ack_counts_answers_and_timeouts)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *a = connect_to(&w, "40", &r);
+	eio_session *b = connect_to(&w, "40", &r);
+	sio_ack_handler h = {.on_ack = on_ack, .on_done = on_done};
+	const char *json = "[\"ask\"]";
+	CHECK_EQ_INT(sio_emit_with_ack(w.srv, "/", NULL, 0, NULL, 0, json, strlen(json), NULL, 0, false, 100, &h), 2);
+	const char *pa = fake_next(a), *pb = fake_next(b);
+	CHECK(pa && strncmp(pa, "42", 2) == 0 && strstr(pa, "[\"ask\"]"));
+	CHECK(pb && strncmp(pb, "42", 2) == 0);
+	/* a answers with the id it was given; b never does */
+	char ans[64];
+	long id = strtol(pa + 2, NULL, 10);
+	snprintf(ans, sizeof ans, "43%ld[\"ok\"]", id);
+	fake_recv(a, ans);
+	CHECK_EQ_INT(S.acks, 1);
+	CHECK_STR(S.event_text, "[\"ok\"]");
+	CHECK_EQ_INT(S.done, 0);
+	RUN_UNTIL(&w, S.done);
+	CHECK_EQ_INT(S.done, 1);
+	CHECK_EQ_INT(S.acked, 1);
+	CHECK_EQ_INT(S.timed_out, 1);
+	drop(a);
+	drop(b);
+	world_fini(&w);
+}
+
+TEST(a_target_that_leaves_settles_the_emit)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *a = connect_to(&w, "40", &r);
+	sio_ack_handler h = {.on_ack = on_ack, .on_done = on_done};
+	CHECK_EQ_INT(sio_emit_with_ack(w.srv, "/", NULL, 0, NULL, 0, "[\"x\"]", 5, NULL, 0, false, 10000, &h), 1);
+	drop(a); /* it will never answer: done now, not at the timeout */
+	CHECK_EQ_INT(S.done, 1);
+	CHECK_EQ_INT(S.acked, 0);
+	world_fini(&w);
+}
+
+TEST(no_namespace_in_time_closes)
+{
+	world w;
+	world_init(&w);
+	eio_session *e = fake_open(&w.eh, NULL);
+	RUN_UNTIL(&w, e->closed);
+	CHECK(e->closed);
+	CHECK_EQ_INT(e->reason, GW_CLOSE_CONNECT_TIMEOUT);
+	fake_free(e);
+	world_fini(&w);
+}
+
+TEST(client_and_server_disconnect)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40/chat,", &r);
+	fake_recv(e, "41/chat,");
+	CHECK_EQ_INT(S.disconnects, 1);
+	CHECK_STR(S.reason, "client namespace disconnect");
+	CHECK(!e->closed);
+	fake_recv(e, "40/chat,");
+	fake_next(e);
+	sio_socket_disconnect(S.last, true);
+	CHECK_STR(fake_next(e), "41/chat,");
+	CHECK_EQ_INT(S.disconnects, 2);
+	CHECK_STR(S.reason, "server namespace disconnect");
+	CHECK(e->closed); /* close: the whole connection goes */
+	fake_free(e);
+	world_fini(&w);
+}
+
+TEST(backend_auth_pending_then_admitted_or_timed_out)
+{
+	world w;
+	world_init(&w);
+	eio_session *e = fake_open(&w.eh, NULL);
+	fake_recv(e, "40/auth,{\"token\":\"t\"}");
+	CHECK_EQ_INT(S.connects, 1);
+	sio_socket *s = S.last;
+	CHECK(sio_socket_pending(s));
+	CHECK_EQ_INT(fake_unread(e), 0); /* no CONNECT until the backend says so */
+	fake_recv(e, "42/auth,[\"early\"]");
+	CHECK_EQ_INT(S.events, 0); /* a pending socket's events are dropped */
+	CHECK_EQ_INT(sio_socket_admit(s, "{\"user\":1}"), 0);
+	const char *r = fake_next(e);
+	CHECK(r && strncmp(r, "40/auth,{\"sid\":\"", 16) == 0);
+	CHECK_STR(sio_socket_data(s), "{\"user\":1}");
+	/* a second socket is never answered: CONNECT_ERROR at the auth timeout */
+	eio_session *f = fake_open(&w.eh, NULL);
+	fake_recv(f, "40/auth,");
+	RUN_UNTIL(&w, fake_unread(f) > 0);
+	CHECK_STR(fake_next(f), "44/auth,{\"message\":\"auth timeout\"}");
+	CHECK_EQ_INT(S.disconnects, 0); /* it was never admitted */
+	drop(e);
+	drop(f);
+	world_fini(&w);
+}
+
+int main(void)
+{
+	RUN(connect_main_and_named_namespace);
+	RUN(unknown_namespace_is_connect_error);
+	RUN(events_reach_the_handler_verbatim);
+	RUN(binary_event_waits_for_its_attachment);
+	RUN(malformed_packet_closes_the_session);
+	RUN(rooms_and_broadcast_with_except);
+	RUN(emit_with_ack_counts_answers_and_timeouts);
+	RUN(a_target_that_leaves_settles_the_emit);
+	RUN(no_namespace_in_time_closes);
+	RUN(client_and_server_disconnect);
+	RUN(backend_auth_pending_then_admitted_or_timed_out);
+	return TEST_END();
+}
