@@ -6,21 +6,6 @@
  */
 #include "kafka_int.h"
 
-#define EXPORT __attribute__((visibility("default")))
-
-/* Block every signal while creating threads (ours and librdkafka's). */
-static void block_signals(sigset_t *old)
-{
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, old);
-}
-
-static void restore_signals(const sigset_t *old)
-{
-	pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 /* ---- librdkafka callbacks ------------------------------------------------------ */
 
 void kafka_on_rd_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -50,11 +35,12 @@ void kafka_on_rd_error(rd_kafka_t *rk, int err, const char *reason, void *opaque
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 /* An instance with its locks, nothing configured, nothing running. NULL: no memory. */
-static kafka *kafka_new(void)
+static void *kafka_new(const siogw_host *host)
 {
 	kafka *k = calloc(1, sizeof *k);
 	if (!k)
 		return NULL;
+	k->host = host;
 	pthread_rwlockattr_t ra;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -76,8 +62,9 @@ static kafka *kafka_new(void)
 	return k;
 }
 
-static void kafka_free(kafka *k)
+static void kafka_free(void *self)
 {
+	kafka *k = self;
 	if (k->pconf)
 		rd_kafka_conf_destroy(k->pconf);
 	if (k->cconf)
@@ -109,50 +96,11 @@ static void kafka_free(kafka *k)
 	free(k);
 }
 
-static int kafka_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-			char *err, size_t err_len)
-{
-	*self = NULL;
-	if (spu_host_check(host, PLUGIN_NAME, err, err_len))
-		return -SIOGW_EINVAL;
-	kafka *k = kafka_new();
-	if (!k) {
-		spu_seterr(err, err_len, "kafka: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	k->host = host;
-	int rc = kafka_configure(k, opts, n_opts, NULL, err, err_len);
-	if (rc) {
-		kafka_free(k);
-		return rc;
-	}
-	*self = k;
-	return 0;
-}
+static const spu_ctor kafka_ctor = {kafka_new, kafka_configure, kafka_free};
 
-/* create() without the instance: librdkafka judges the rdkafka.* properties here too. */
-static int kafka_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
-{
-	kafka *k = kafka_new();
-	if (!k) {
-		spu_seterr(err, err_len, "kafka: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	int rc = kafka_configure(k, opts, n_opts, bad, err, err_len);
-	kafka_free(k);
-	return rc;
-}
-
-static int spawn(pthread_t *t, void *(*fn)(void *), kafka *k, const char *name)
-{
-	sigset_t old;
-	block_signals(&old);
-	int rc = pthread_create(t, NULL, fn, k);
-	restore_signals(&old);
-	if (rc == 0)
-		pthread_setname_np(*t, name);
-	return rc;
-}
+/* check() is create() without the instance: librdkafka judges the rdkafka.* properties
+ * there too. */
+SPU_CTOR_OPS(kafka, PLUGIN_NAME, kafka_ctor)
 
 static int kafka_start(void *self, char *err, size_t err_len)
 {
@@ -165,7 +113,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		return -SIOGW_ECLOSED;
 	}
 	sigset_t old;
-	block_signals(&old); /* librdkafka's threads inherit the mask */
+	spu_sigblock(&old); /* librdkafka's threads inherit the mask */
 	k->prod = kafka_producer_new(k, err, err_len);
 	char e[512];
 	if (k->prod) {
@@ -175,7 +123,7 @@ static int kafka_start(void *self, char *err, size_t err_len)
 		else
 			spu_seterr(err, err_len, "kafka: consumer: %s", e);
 	}
-	restore_signals(&old);
+	spu_sigrestore(&old);
 	if (!k->prod || !k->cons)
 		return -SIOGW_EINVAL;
 
@@ -237,11 +185,11 @@ static int kafka_start(void *self, char *err, size_t err_len)
 
 	size_t n_known = k->known.n; /* the control thread owns k->known from here on */
 	atomic_store(&k->state, ST_RUNNING);
-	if (spawn(&k->dr_thread, kafka_dr_main, k, "siogw-kafka-dr") == 0)
+	if (spu_thread_start(&k->dr_thread, kafka_dr_main, k, "siogw-kafka-dr") == 0)
 		k->dr_started = true;
-	if (spawn(&k->in_thread, kafka_consumer_main, k, "siogw-kafka-in") == 0)
+	if (spu_thread_start(&k->in_thread, kafka_consumer_main, k, "siogw-kafka-in") == 0)
 		k->in_started = true;
-	if (spawn(&k->ctl_thread, kafka_control_main, k, "siogw-kafka-ctl") == 0)
+	if (spu_thread_start(&k->ctl_thread, kafka_control_main, k, "siogw-kafka-ctl") == 0)
 		k->ctl_started = true;
 	if (!k->dr_started || !k->in_started || !k->ctl_started) {
 		spu_seterr(err, err_len, "kafka: cannot start threads");
@@ -320,10 +268,8 @@ static int kafka_health(void *self, char *buf, size_t buf_len)
 {
 	kafka *k = self;
 	int st = atomic_load(&k->state);
-	if (st != ST_RUNNING) {
-		spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
-		return -SIOGW_EIO;
-	}
+	if (st != ST_RUNNING)
+		return spu_health_down(buf, buf_len, st != ST_CREATED);
 	pthread_mutex_lock(&k->st_lock);
 	const char *why = k->fatal_reason[0] ? k->fatal_reason
 			  : k->down_reason[0] ? k->down_reason
@@ -376,24 +322,5 @@ static size_t kafka_stats(void *self, char *buf, size_t buf_len)
 	return spu_stats_len(buf, buf_len, n);
 }
 
-EXPORT const siogw_plugin siogw_plugin_v1 = {
-	.magic = SIOGW_PLUGIN_MAGIC,
-	.abi_major = SIOGW_ABI_MAJOR,
-	.abi_minor = SIOGW_ABI_MINOR,
-	.size = sizeof(siogw_plugin),
-	.name = PLUGIN_NAME,
-	.version = "0.1.0",
-	.description = "Kafka bus (librdkafka): many gateway nodes, backends as Kafka producers and consumer groups",
-	.options = kafka_options,
-	.n_options = KAFKA_N_OPTIONS,
-	.create = kafka_create,
-	.start = kafka_start,
-	.subscribe = kafka_subscribe,
-	.unsubscribe = kafka_unsubscribe,
-	.publish = kafka_publish,
-	.health = kafka_health,
-	.stats = kafka_stats,
-	.stop = kafka_stop,
-	.destroy = kafka_destroy,
-	.check = kafka_check,
-};
+SPU_PLUGIN_V1(kafka, PLUGIN_NAME, "0.1.0", kafka_options, KAFKA_N_OPTIONS,
+	      "Kafka bus (librdkafka): many gateway nodes, backends as Kafka producers and consumer groups");

@@ -10,7 +10,7 @@
 int kafka_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 {
 	kafka *k = self;
-	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX))
+	if (!spu_sub_args_ok(pattern, kind))
 		return -SIOGW_EINVAL;
 	if (kind == SIOGW_SUB_EXACT && !kafka_topic_legal(pattern))
 		return -SIOGW_EINVAL; /* Kafka cannot hold such a topic */
@@ -54,35 +54,34 @@ int kafka_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 	return 0;
 }
 
+/* Under sub_lock: the gone subscription leaves the exact-topic index (or the prefix
+ * count). */
+static void exact_forget(void *arg, const spu_sub *gone)
+{
+	kafka *k = arg;
+	if (gone->kind != SIOGW_SUB_EXACT) {
+		k->n_prefix--;
+		return;
+	}
+	sent *e = kafka_smap_get(&k->exact, gone->pattern);
+	idlist *l = e ? e->ptr : NULL;
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->ids[i] == gone->id) {
+			l->ids[i] = l->ids[--l->n];
+			break;
+		}
+	if (l && l->n == 0)
+		kafka_idlist_free(kafka_smap_del(&k->exact, gone->pattern));
+}
+
 int kafka_unsubscribe(void *self, uint64_t sub_id)
 {
 	kafka *k = self;
-	pthread_mutex_lock(&k->sub_lock);
-	spu_sub gone;
-	if (spu_subs_drop(&k->subs, sub_id, &gone)) {
-		pthread_mutex_unlock(&k->sub_lock);
-		return -SIOGW_EINVAL;
-	}
-	char *pattern = gone.pattern;
-	if (gone.kind == SIOGW_SUB_EXACT) {
-		sent *e = kafka_smap_get(&k->exact, pattern);
-		idlist *l = e ? e->ptr : NULL;
-		for (size_t i = 0; l && i < l->n; i++)
-			if (l->ids[i] == sub_id) {
-				l->ids[i] = l->ids[--l->n];
-				break;
-			}
-		if (l && l->n == 0)
-			kafka_idlist_free(kafka_smap_del(&k->exact, pattern));
-	} else {
-		k->n_prefix--;
-	}
-	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	spu_inflight_wait(&k->fl, &k->sub_lock, sub_id);
-	pthread_mutex_unlock(&k->sub_lock);
-	free(pattern);
-	kafka_wake_ctl(k, false);
-	return 0;
+	/* waits out a deliver() for this id already in progress (not from inside it) */
+	int rc = spu_unsubscribe(&k->sub_lock, &k->subs, &k->fl, sub_id, exact_forget, k);
+	if (rc == 0)
+		kafka_wake_ctl(k, false);
+	return rc;
 }
 
 /* Under sub_lock: is any subscription interested in `topic`? */

@@ -267,7 +267,8 @@ void kafka_on_rd_error(rd_kafka_t *rk, int err, const char *reason, void *opaque
 
 #define KAFKA_N_OPTIONS 26 /* checked against the table in kafka_options.c */
 extern const siogw_option kafka_options[];
-int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+/* create()'s and check()'s judging (spu_ctor.configure): self is a kafka. */
+int kafka_configure(void *self, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
 		    size_t err_len);
 
 /* ---- kafka_consumer.c ---------------------------------------------------------------- */

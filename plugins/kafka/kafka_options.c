@@ -115,9 +115,10 @@ static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *na
  * err says why and *bad (when non-NULL) is the index of the option to blame, if any;
  * the caller frees k.
  */
-int kafka_configure(kafka *k, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+int kafka_configure(void *self, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
 		    size_t err_len)
 {
+	kafka *k = self;
 	/* Every entry must be one we declared (another host may call us too). */
 	for (size_t i = 0; i < n_opts; i++) {
 		bool prefix;

@@ -6,8 +6,6 @@
  */
 #include "nng_int.h"
 
-#define EXPORT __attribute__((visibility("default")))
-
 const char *const plug_sock_role[2] = {"publish", "receive"};
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -145,23 +143,12 @@ static void deliver_one(plug *p, nng_msg *m)
 		return;
 	}
 	pthread_mutex_lock(&p->sub_lock);
-	uint64_t lost = 0; /* no memory for the snapshot: these copies are lost */
-	size_t n = spu_subs_collect(&p->subs, f.topic, &p->match, &p->cap_match, &lost);
-	if (lost)
-		atomic_fetch_add(&p->dropped_queue, lost);
-	uint64_t gen = p->subs.gen;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t id = p->match[i];
-		if (!spu_subs_still(&p->subs, id, gen))
-			continue; /* unsubscribed since the snapshot */
-		int rc = spu_deliver_unlocked(p->host, &p->sub_lock, &p->fl, id, f.topic, f.key, f.key_len, f.data,
-					      f.len);
-		if (rc == 0)
-			atomic_fetch_add(&p->delivered, 1);
-		else
-			atomic_fetch_add(&p->dropped_refused, 1); /* -SIOGW_EAGAIN: the host dropped it */
-	}
+	spu_tally n = spu_deliver_all(p->host, &p->sub_lock, &p->subs, &p->fl, &p->match, &p->cap_match, f.topic,
+				      f.key, f.key_len, f.data, f.len);
 	pthread_mutex_unlock(&p->sub_lock);
+	atomic_fetch_add(&p->delivered, n.delivered);
+	atomic_fetch_add(&p->dropped_refused, n.refused); /* -SIOGW_EAGAIN: the host dropped it */
+	atomic_fetch_add(&p->dropped_queue, n.lost);      /* no memory for the snapshot */
 }
 
 static void *deliver_main(void *arg)
@@ -188,8 +175,9 @@ static void *deliver_main(void *arg)
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
-static void plug_free(plug *p)
+static void plug_free(void *self)
 {
+	plug *p = self;
 	bool clean = true;
 	for (int w = 0; w < 2; w++)
 		if (p->opened[w]) /* create() failed half way: nothing ran on these yet */
@@ -289,11 +277,12 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 }
 
 /* An instance with its locks and gate, nothing configured. NULL: no memory. */
-static plug *plug_new(void)
+static void *plug_new(const siogw_host *host)
 {
 	plug *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
+	p->host = host;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
@@ -316,9 +305,10 @@ static plug *plug_new(void)
  * listening, dialing or thread of ours. On failure err says why and *bad (when non-NULL)
  * is the index of the option to plug_blame, if any; the caller frees p.
  */
-static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+static int plug_configure(void *self, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
 			  size_t err_len)
 {
+	plug *p = self;
 	const char *lists[4];
 	int rc = plug_parse_options(p, opts, n_opts, lists, bad, err, err_len);
 	if (rc)
@@ -368,40 +358,12 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	return 0;
 }
 
-static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-		       char *err, size_t err_len)
-{
-	*self = NULL;
-	if (spu_host_check(host, PLUGIN_NAME, err, err_len))
-		return -SIOGW_EINVAL;
-	plug *p = plug_new();
-	if (!p) {
-		spu_seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	p->host = host;
-	int rc = plug_configure(p, opts, n_opts, NULL, err, err_len);
-	if (rc) {
-		plug_free(p);
-		return rc;
-	}
-	*self = p;
-	return 0;
-}
+static const spu_ctor plug_ctor = {plug_new, plug_configure, plug_free};
 
-/* create() and destroy() back to back: nng judges the URLs; nothing listens or dials.
- * Opening the sockets starts nng's process-wide worker threads (they stay: -z nodelete). */
-static int plug_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
-{
-	plug *p = plug_new();
-	if (!p) {
-		spu_seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	int rc = plug_configure(p, opts, n_opts, bad, err, err_len);
-	plug_free(p);
-	return rc;
-}
+/* check() is create() and destroy() back to back: nng judges the URLs; nothing listens
+ * or dials. Opening the sockets starts nng's process-wide worker threads (they stay:
+ * -z nodelete). */
+SPU_CTOR_OPS(plug, PLUGIN_NAME, plug_ctor)
 
 static int plug_start(void *self, char *err, size_t err_len)
 {
@@ -416,17 +378,12 @@ static int plug_start(void *self, char *err, size_t err_len)
 		return -SIOGW_ECLOSED;
 	}
 
-	/* The thread inherits a fully blocked signal mask: signals belong to the gateway. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&p->thread, NULL, deliver_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A fully blocked signal mask: signals belong to the gateway. */
+	int rc = spu_thread_start(&p->thread, deliver_main, p, "siogw-nng");
 	if (rc) {
 		spu_seterr(err, err_len, "nng: cannot start the delivery thread: %s", strerror(rc));
 		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
 	}
-	pthread_setname_np(p->thread, "siogw-nng");
 	p->thread_started = true;
 
 	pthread_mutex_lock(&p->pub_lock);
@@ -535,10 +492,8 @@ static filter *find_filter(plug *p, const char *text, size_t len)
 static int plug_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 {
 	plug *p = self;
-	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX) || strchr(pattern, ' '))
+	if (!spu_sub_args_ok(pattern, kind) || strchr(pattern, ' '))
 		return -SIOGW_EINVAL; /* a space would reach into the payload */
-	if (kind == SIOGW_SUB_EXACT && !pattern[0])
-		return -SIOGW_EINVAL;
 	size_t flen;
 	char *copy = strdup(pattern), *ftext = filter_text(pattern, kind, &flen);
 	if (!copy || !ftext) {
@@ -590,18 +545,12 @@ out:
 	return rc;
 }
 
-static int plug_unsubscribe(void *self, uint64_t sub_id)
+/* Under sub_lock: one subscription fewer needs gone's filter; nng drops the last. */
+static void filter_forget(void *arg, const spu_sub *gone)
 {
-	plug *p = self;
-	pthread_mutex_lock(&p->sub_lock);
-	spu_sub gone;
-	if (spu_subs_drop(&p->subs, sub_id, &gone)) {
-		pthread_mutex_unlock(&p->sub_lock);
-		return -SIOGW_EINVAL;
-	}
+	plug *p = arg;
 	size_t flen;
-	char *ftext = filter_text(gone.pattern, gone.kind, &flen);
-	char *pattern = gone.pattern;
+	char *ftext = filter_text(gone->pattern, gone->kind, &flen);
 	filter *f = ftext ? find_filter(p, ftext, flen) : NULL;
 	if (f && --f->refs == 0) {
 		if (!p->sub_closed)
@@ -609,12 +558,14 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 		free(f->text);
 		*f = p->filters[--p->n_filters];
 	}
-	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	spu_inflight_wait(&p->fl, &p->sub_lock, sub_id);
-	pthread_mutex_unlock(&p->sub_lock);
 	free(ftext);
-	free(pattern);
-	return 0;
+}
+
+static int plug_unsubscribe(void *self, uint64_t sub_id)
+{
+	plug *p = self;
+	/* waits out a deliver() for this id already in progress (not from inside it) */
+	return spu_unsubscribe(&p->sub_lock, &p->subs, &p->fl, sub_id, filter_forget, p);
 }
 
 /* ---- publish ------------------------------------------------------------------------- */
@@ -687,10 +638,8 @@ static int plug_health(void *self, char *buf, size_t buf_len)
 {
 	plug *p = self;
 	int st = atomic_load(&p->astate);
-	if (st != ST_RUNNING) {
-		spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
-		return -SIOGW_EIO;
-	}
+	if (st != ST_RUNNING)
+		return spu_health_down(buf, buf_len, st != ST_CREATED);
 	if (p->c.require_peers && atomic_load(&p->peers[S_SUB]) <= 0) {
 		spu_seterr(buf, buf_len, "no peer connected to the receive socket");
 		return -SIOGW_EIO;
@@ -758,25 +707,6 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 	return (size_t)n;
 }
 
-EXPORT const siogw_plugin siogw_plugin_v1 = {
-	.magic = SIOGW_PLUGIN_MAGIC,
-	.abi_major = SIOGW_ABI_MAJOR,
-	.abi_minor = SIOGW_ABI_MINOR,
-	.size = sizeof(siogw_plugin),
-	.name = PLUGIN_NAME,
-	.version = "0.1.0",
-	.description = "NNG pub/sub bus: brokerless, frames 'topic payload'; backends in any language with "
-		       "an nng/nanomsg binding, or nngcat",
-	.options = plug_options,
-	.n_options = PLUG_N_OPTIONS,
-	.create = plug_create,
-	.start = plug_start,
-	.subscribe = plug_subscribe,
-	.unsubscribe = plug_unsubscribe,
-	.publish = plug_publish,
-	.health = plug_health,
-	.stats = plug_stats,
-	.stop = plug_stop,
-	.destroy = plug_destroy,
-	.check = plug_check,
-};
+SPU_PLUGIN_V1(plug, PLUGIN_NAME, "0.1.0", plug_options, PLUG_N_OPTIONS,
+	      "NNG pub/sub bus: brokerless, frames 'topic payload'; backends in any language with "
+	      "an nng/nanomsg binding, or nngcat");

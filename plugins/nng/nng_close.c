@@ -60,12 +60,11 @@ static bool close_bounded(nng_socket s, int ms)
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sigset_t old;
+	spu_sigblock(&old);
 	pthread_t th;
 	int rc = pthread_create(&th, &at, closer_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	spu_sigrestore(&old);
 	pthread_attr_destroy(&at);
 	if (rc != 0) {
 		c->refs = 1;
