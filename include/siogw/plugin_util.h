@@ -14,12 +14,13 @@
  * Threads. Unless a comment says otherwise a helper touches only its arguments and is
  * safe from any thread; the subscription table and the in-flight record are guarded by
  * a lock the plugin owns (the same lock for both), and every helper on them expects
- * that lock held by the caller.
+ * that lock held by the caller, except spu_unsubscribe, which takes it itself.
  */
 #ifndef SIOGW_PLUGIN_UTIL_H
 #define SIOGW_PLUGIN_UTIL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -207,6 +208,77 @@ static inline int spu_opt_judge(const char *plugin, const siogw_option *d, const
 	return 0;
 }
 
+/* ---- create() and check() -------------------------------------------------------- */
+
+/*
+ * An instance built in three steps. alloc: the instance with its locks, `host` stored
+ * (NULL for check()), nothing configured; NULL when out of memory. configure: judge
+ * the options and build what create() promises; on failure a -SIOGW_E* with err set
+ * and *bad (when non-NULL) the index of the option to blame, if any. free: undo any
+ * part of both (and destroy()'s last step).
+ */
+typedef struct spu_ctor {
+	void *(*alloc)(const siogw_host *host);
+	int (*configure)(void *self, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+			 size_t err_len);
+	void (*free)(void *self);
+} spu_ctor;
+
+/* create() from the three steps: spu_host_check, alloc, configure; a failed configure
+ * frees the instance. "<plugin>: out of memory" when alloc fails. */
+static inline int spu_create(const char *plugin, const spu_ctor *c, const siogw_host *host,
+			     const siogw_optval *opts, size_t n_opts, void **self, char *err, size_t err_len)
+{
+	*self = NULL;
+	if (spu_host_check(host, plugin, err, err_len))
+		return -SIOGW_EINVAL;
+	void *s = c->alloc(host);
+	if (!s) {
+		spu_seterr(err, err_len, "%s: out of memory", plugin);
+		return -SIOGW_ENOMEM;
+	}
+	int rc = c->configure(s, opts, n_opts, NULL, err, err_len);
+	if (rc) {
+		c->free(s);
+		return rc;
+	}
+	*self = s;
+	return 0;
+}
+
+/* check(): create() without a host, and the instance freed at once. */
+static inline int spu_check(const char *plugin, const spu_ctor *c, const siogw_optval *opts, size_t n_opts,
+			    size_t *bad, char *err, size_t err_len)
+{
+	void *s = c->alloc(NULL);
+	if (!s) {
+		spu_seterr(err, err_len, "%s: out of memory", plugin);
+		return -SIOGW_ENOMEM;
+	}
+	int rc = c->configure(s, opts, n_opts, bad, err, err_len);
+	c->free(s);
+	return rc;
+}
+
+/*
+ * The two ops themselves, static, for a plugin built from `ctor` (a spu_ctor):
+ *
+ *   static const spu_ctor kafka_ctor = {kafka_new, kafka_configure, kafka_free};
+ *   SPU_CTOR_OPS(kafka, PLUGIN_NAME, kafka_ctor)
+ *
+ * defines kafka_create and kafka_check, as SPU_PLUGIN_V1 names them.
+ */
+#define SPU_CTOR_OPS(pfx, plugin, ctor)                                                                 \
+	static int pfx##_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self, \
+				char *err, size_t err_len)                                                    \
+	{                                                                                               \
+		return spu_create(plugin, &(ctor), host, opts, n_opts, self, err, err_len);             \
+	}                                                                                               \
+	static int pfx##_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len) \
+	{                                                                                               \
+		return spu_check(plugin, &(ctor), opts, n_opts, bad, err, err_len);                     \
+	}
+
 /* ---- subscriptions ------------------------------------------------------------- */
 
 /* One subscription: its id, SIOGW_SUB_EXACT or _PREFIX, and its own copy of the pattern. */
@@ -228,6 +300,15 @@ static inline bool spu_match(const char *pattern, size_t plen, int kind, const c
 static inline bool spu_sub_matches(const spu_sub *s, const char *topic)
 {
 	return spu_match(s->pattern, s->plen, s->kind, topic);
+}
+
+/* subscribe()'s first test: a pattern, a known kind, and an EXACT pattern not empty.
+ * A plugin adds its own rules (kafka's topic names, nng's spaces). */
+static inline bool spu_sub_args_ok(const char *pattern, int kind)
+{
+	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX))
+		return false;
+	return kind != SIOGW_SUB_EXACT || pattern[0];
 }
 
 /*
@@ -352,21 +433,7 @@ static inline size_t spu_subs_collect(const spu_subs *t, const char *topic, uint
 	return n;
 }
 
-/* ---- stats ---------------------------------------------------------------------- */
-
-/* stats()'s return value from snprintf's `n` into buf (buf_len > 0): the bytes in buf,
- * cut like snprintf cut them; an encoding error leaves buf empty and returns 0. */
-static inline size_t spu_stats_len(char *buf, size_t buf_len, int n)
-{
-	if (n < 0) {
-		buf[0] = '\0';
-		return 0;
-	}
-	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
-}
-
 /* ---- the in-flight deliver() ----------------------------------------------------- */
-
 /*
  * Who is inside host->deliver() for which subscription. The ABI says that after
  * unsubscribe() returns no new deliver() for its id starts; since plugins call
@@ -432,6 +499,156 @@ static inline int spu_deliver_unlocked(const siogw_host *host, pthread_mutex_t *
 	spu_inflight_leave(f, o);
 	return rc;
 }
+
+
+/* ---- unsubscribe() and delivering ------------------------------------------------ */
+
+/*
+ * unsubscribe() for a table guarded by `lock` (not held on entry): remove `id`, let
+ * forget (when non-NULL) update the plugin's own indexes under the lock, wait out a
+ * deliver() for the id on another thread (spu_inflight_wait), free the pattern.
+ * 0, or -SIOGW_EINVAL when there is no such id (forget is then not called).
+ */
+static inline int spu_unsubscribe(pthread_mutex_t *lock, spu_subs *t, spu_inflight *f, uint64_t id,
+				  void (*forget)(void *arg, const spu_sub *gone), void *arg)
+{
+	pthread_mutex_lock(lock);
+	spu_sub gone;
+	int rc = spu_subs_drop(t, id, &gone);
+	if (rc == 0) {
+		if (forget)
+			forget(arg, &gone);
+		spu_inflight_wait(f, lock, id);
+	}
+	pthread_mutex_unlock(lock);
+	if (rc == 0)
+		free(gone.pattern);
+	return rc;
+}
+
+/* What spu_deliver_all did with one message's copies. */
+typedef struct spu_tally {
+	uint64_t delivered; /* deliver() returned 0 */
+	uint64_t refused;   /* deliver() returned an error (-SIOGW_EAGAIN: the host dropped it) */
+	uint64_t lost;      /* no room in the id buffer (out of memory): never offered */
+} spu_tally;
+
+/*
+ * Lock held on entry and on return, dropped around each host->deliver(): one message to
+ * every subscription matching `topic`, in subscription order, skipping an id
+ * unsubscribed meanwhile (spu_subs_collect into the caller's buffer *ids of capacity
+ * *cap, then spu_deliver_unlocked per id). No retry: a refused copy is only counted.
+ * The buffer belongs to the one thread that delivers.
+ */
+static inline spu_tally spu_deliver_all(const siogw_host *host, pthread_mutex_t *lock, const spu_subs *t,
+					spu_inflight *f, uint64_t **ids, size_t *cap, const char *topic,
+					const void *key, size_t key_len, const void *data, size_t len)
+{
+	spu_tally n = {0};
+	size_t k = spu_subs_collect(t, topic, ids, cap, &n.lost);
+	uint64_t gen = t->gen;
+	for (size_t i = 0; i < k; i++) {
+		uint64_t id = (*ids)[i];
+		if (!spu_subs_still(t, id, gen))
+			continue; /* unsubscribed since the snapshot */
+		if (spu_deliver_unlocked(host, lock, f, id, topic, key, key_len, data, len) == 0)
+			n.delivered++;
+		else
+			n.refused++;
+	}
+	return n;
+}
+
+/* ---- threads --------------------------------------------------------------------- */
+
+/* Block every signal in the calling thread (the old mask in *old), so that threads
+ * created meanwhile, a library's included, inherit it: signals belong to the gateway. */
+static inline void spu_sigblock(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+static inline void spu_sigrestore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/*
+ * pthread_create (default attributes) of a thread that takes no signal, then named
+ * `name` (at most 15 characters) when the plugin is built with _GNU_SOURCE on glibc,
+ * as the gateway's build is. Returns pthread_create's result (0 or an errno value).
+ */
+static inline int spu_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+	sigset_t old;
+	spu_sigblock(&old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	spu_sigrestore(&old);
+#if defined(_GNU_SOURCE) && defined(__GLIBC__)
+	if (rc == 0 && name)
+		pthread_setname_np(*t, name);
+#else
+	(void)name;
+#endif
+	return rc;
+}
+
+/* ---- health, stats and the descriptor ------------------------------------------------ */
+
+/* health()'s answer while the instance is not running: "not started" before start(),
+ * else "stopped", in buf; returns -SIOGW_EIO. */
+static inline int spu_health_down(char *buf, size_t buf_len, bool started)
+{
+	spu_seterr(buf, buf_len, "%s", started ? "stopped" : "not started");
+	return -SIOGW_EIO;
+}
+
+/* stats()'s return value from snprintf's `n` into buf (buf_len > 0): the bytes in buf,
+ * cut like snprintf cut them; an encoding error leaves buf empty and returns 0. */
+static inline size_t spu_stats_len(char *buf, size_t buf_len, int n)
+{
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < buf_len ? (size_t)n : buf_len - 1;
+}
+
+/*
+ * The descriptor, the plugin's one exported symbol, for a plugin whose ten ops are
+ * named <pfx>_create, _start, _subscribe, _unsubscribe, _publish, _health, _stats,
+ * _stop, _destroy and _check (a plugin without one of them writes the table itself):
+ *
+ *   SPU_PLUGIN_V1(mem, "memory", "0.1.0", mem_options, N_OPTIONS, "in-process bus ...");
+ *
+ * magic, ABI version and size come from the plugin.h the plugin is built against, as
+ * the host checks them. The ops may be hidden (-fvisibility=hidden); the descriptor is
+ * made visible here.
+ */
+#define SPU_PLUGIN_V1(pfx, name_, version_, options_, n_options_, description_)   \
+	__attribute__((visibility("default"))) const siogw_plugin siogw_plugin_v1 = { \
+		.magic = SIOGW_PLUGIN_MAGIC,                                           \
+		.abi_major = SIOGW_ABI_MAJOR,                                          \
+		.abi_minor = SIOGW_ABI_MINOR,                                          \
+		.size = sizeof(siogw_plugin),                                          \
+		.name = name_,                                                         \
+		.version = version_,                                                   \
+		.description = description_,                                           \
+		.options = options_,                                                   \
+		.n_options = n_options_,                                               \
+		.create = pfx##_create,                                                \
+		.start = pfx##_start,                                                  \
+		.subscribe = pfx##_subscribe,                                          \
+		.unsubscribe = pfx##_unsubscribe,                                      \
+		.publish = pfx##_publish,                                              \
+		.health = pfx##_health,                                                \
+		.stats = pfx##_stats,                                                  \
+		.stop = pfx##_stop,                                                    \
+		.destroy = pfx##_destroy,                                              \
+		.check = pfx##_check,                                                  \
+	}
 
 #ifdef __cplusplus
 }

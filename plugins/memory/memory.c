@@ -44,7 +44,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,7 +54,6 @@
 #include "siogw/plugin_util.h"
 
 #define PLUGIN_NAME "memory"
-#define EXPORT __attribute__((visibility("default")))
 
 /* Defaults: the same text is in the option table (the host normally passes them). */
 #define DEF_QUEUE 8192
@@ -246,25 +244,13 @@ static void *deliver_main(void *arg)
 		m->q_len--;
 		m->q_bytes -= g->bytes;
 
-		/* Snapshot the matching ids: the table may change while unlocked. A copy
-		 * that finds no room (out of memory) is lost, and counted. */
-		uint64_t lost = 0;
-		size_t n = spu_subs_collect(&m->subs, g->topic, &m->match, &m->cap_match, &lost);
-		if (lost)
-			atomic_fetch_add(&m->dropped, lost);
-		uint64_t gen = m->subs.gen;
-
-		for (size_t i = 0; i < n; i++) {
-			uint64_t id = m->match[i];
-			if (!spu_subs_still(&m->subs, id, gen))
-				continue; /* unsubscribed since the snapshot */
-			int rc = spu_deliver_unlocked(m->host, &m->lock, &m->fl, id, g->topic, g->key, g->key_len,
-						      g->data, g->len);
-			if (rc == 0)
-				atomic_fetch_add(&m->delivered, 1);
-			else
-				atomic_fetch_add(&m->dropped, 1); /* -SIOGW_EAGAIN: the host dropped it */
-		}
+		/* Every matching subscription, the lock dropped around each deliver(). A copy
+		 * the host refused (-SIOGW_EAGAIN), or that found no room in the snapshot
+		 * (out of memory), is lost, and counted. */
+		spu_tally n = spu_deliver_all(m->host, &m->lock, &m->subs, &m->fl, &m->match, &m->cap_match,
+					      g->topic, g->key, g->key_len, g->data, g->len);
+		atomic_fetch_add(&m->delivered, n.delivered);
+		atomic_fetch_add(&m->dropped, n.refused + n.lost);
 		pthread_mutex_unlock(&m->lock);
 		if (g->dr)
 			g->dr(g->dr_arg, 0);
@@ -295,19 +281,14 @@ static int mem_start(void *self, char *err, size_t err_len)
 		mlog(m, SIOGW_LOG_DEBUG, "started (inline delivery, max_message %zu)", m->max_message);
 		return 0;
 	}
-	/* The thread inherits a fully blocked signal mask: signals belong to the gateway. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&m->thread, NULL, deliver_main, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A fully blocked signal mask: signals belong to the gateway. */
+	int rc = spu_thread_start(&m->thread, deliver_main, m, "siogw-memory");
 	if (rc != 0) {
 		m->state = ST_CREATED;
 		pthread_mutex_unlock(&m->lock);
 		spu_seterr(err, err_len, "memory: cannot start delivery thread: %s", strerror(rc));
 		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
 	}
-	pthread_setname_np(m->thread, "siogw-memory");
 	m->thread_started = true;
 	atomic_store(&m->astate, ST_RUNNING);
 	pthread_mutex_unlock(&m->lock);
@@ -380,14 +361,12 @@ static void mem_destroy(void *self)
 static int mem_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 {
 	mem *m = self;
-	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX))
-		return -SIOGW_EINVAL;
-	if (kind == SIOGW_SUB_EXACT && !pattern[0])
+	if (!spu_sub_args_ok(pattern, kind))
 		return -SIOGW_EINVAL;
 	char *copy = strdup(pattern);
 	if (!copy)
 		return -SIOGW_ENOMEM;
-	int rc = 0;
+	int rc;
 	pthread_mutex_lock(&m->lock);
 	if (m->state == ST_STOPPED) {
 		rc = -SIOGW_ECLOSED;
@@ -405,16 +384,8 @@ static int mem_subscribe(void *self, uint64_t sub_id, const char *pattern, int k
 static int mem_unsubscribe(void *self, uint64_t sub_id)
 {
 	mem *m = self;
-	pthread_mutex_lock(&m->lock);
-	spu_sub gone;
-	int rc = spu_subs_drop(&m->subs, sub_id, &gone);
-	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	if (rc == 0)
-		spu_inflight_wait(&m->fl, &m->lock, sub_id);
-	pthread_mutex_unlock(&m->lock);
-	if (rc == 0)
-		free(gone.pattern);
-	return rc;
+	/* waits out a deliver() for this id already in progress (not from inside it) */
+	return spu_unsubscribe(&m->lock, &m->subs, &m->fl, sub_id, NULL, NULL);
 }
 
 /* ---- publish ------------------------------------------------------------------ */
@@ -563,10 +534,7 @@ static int mem_health(void *self, char *buf, size_t buf_len)
 {
 	mem *m = self;
 	int st = atomic_load(&m->astate);
-	if (st == ST_RUNNING)
-		return 0;
-	spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
-	return -SIOGW_EIO;
+	return st == ST_RUNNING ? 0 : spu_health_down(buf, buf_len, st != ST_CREATED);
 }
 
 static size_t mem_stats(void *self, char *buf, size_t buf_len)
@@ -594,24 +562,5 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 	return spu_stats_len(buf, buf_len, n);
 }
 
-EXPORT const siogw_plugin siogw_plugin_v1 = {
-	.magic = SIOGW_PLUGIN_MAGIC,
-	.abi_major = SIOGW_ABI_MAJOR,
-	.abi_minor = SIOGW_ABI_MINOR,
-	.size = sizeof(siogw_plugin),
-	.name = PLUGIN_NAME,
-	.version = "0.1.0",
-	.description = "in-process bus: topics live inside the gateway (one node, no broker)",
-	.options = mem_options,
-	.n_options = N_OPTIONS,
-	.create = mem_create,
-	.start = mem_start,
-	.subscribe = mem_subscribe,
-	.unsubscribe = mem_unsubscribe,
-	.publish = mem_publish,
-	.health = mem_health,
-	.stats = mem_stats,
-	.stop = mem_stop,
-	.destroy = mem_destroy,
-	.check = mem_check,
-};
+SPU_PLUGIN_V1(mem, PLUGIN_NAME, "0.1.0", mem_options, N_OPTIONS,
+	      "in-process bus: topics live inside the gateway (one node, no broker)");

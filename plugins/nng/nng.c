@@ -1,205 +1,14 @@
 /*
- * nng.c — the NNG bus plugin: topics carried over nng pub/sub, no broker.
- *
- * Links against nng and include/siogw/plugin.h only (+ pthreads; plugin_util.h is header-only). docs/nng.md is the
- * user's side of this file: framing, options, topologies.
- *
- * Wire framing (nng_frame.h: the codec). One nng message per bus message: the topic, one
- * space (0x20), the payload — so `nngcat --pub --dial URL --data 'sio.out {...}'` is a
- * backend, and an nng SUB filter is a topic prefix. With `keys: true` the frame is
- * "topic SP key SP payload" (key possibly empty) so publish keys cross the wire; every
- * peer must then agree. Topics (and, with keys, keys) cannot contain a space; publish
- * refuses them.
- *
- * Sockets. One PUB socket (publish) and one SUB socket (receive), each with any number
- * of listeners and dialers. Dialers redial by themselves (reconnect_min/max), so a peer
- * that goes away and comes back is reconnected without restarting anything.
- *
- * Subscriptions. An ABI subscription becomes an nng SUB filter: EXACT "t" → "t " (the
- * trailing space keeps "t" from matching "tx"), PREFIX "p" → "p". Filters are
- * reference-counted (nng keeps a set). nng only filters coarsely (by prefix, for the
- * whole socket); the delivery thread matches each message against the subscription
- * table again and delivers one copy per matching subscription.
- *
- * Threads. The receive aio callback runs on nng's threads: it takes the message, puts
- * it on a bounded FIFO and re-arms at once, so nng's own receive buffer stays short and
- * overload lands in a queue that is counted (nng's pub/sub queues drop silently). One
- * delivery thread ("siogw-nng") pops messages, parses the frame, and calls
- * host->deliver(): the envelope parsing the host does there runs off the service loop.
- * publish() copies into an nng message and hands it to nng_sendmsg (non-blocking on
- * PUB: nng queues it per peer, dropping a slow peer's oldest beyond send_buffer); its
- * delivery report fires inside publish() with 0 ("handed to nng"), since pub/sub gives
- * no acknowledgement. With `loopback`, publish() also queues a copy for this node's own
- * matching subscriptions (the same FIFO, so the order is the wire order).
- *
- * Ordering. Per publisher socket, messages arrive in publish order (one pipe is FIFO;
- * nng may drop but never reorders); across publishers there is no order. Inside the
- * plugin one queue and one thread keep the arrival order; per message, subscriptions
- * receive it in subscription order.
- *
- * Flow control: at-most-once, like nng pub/sub. Beyond `queue` messages / `queue_bytes`
- * bytes the receive callback drops the new message (counted); a deliver() answered with
- * -SIOGW_EAGAIN is dropped (counted); frames without a topic are dropped (counted).
- *
- * Locks (never held while calling a host service or a delivery report):
- *   pub_lock  publish state + nng_sendmsg, so the loopback copy is queued in wire order;
- *   sub_lock  subscription table, nng filters, in-flight deliver() bookkeeping;
- *   q_lock    the receive FIFO.
- * Order when nested: pub_lock → sub_lock → q_lock. unsubscribe() waits while the
- * delivery thread is inside deliver() for that very id (at most one call), except when
- * called from inside deliver(). stop()/destroy() must not be called from deliver().
- * The one exception to the first line: nng's pipe callbacks hold their gate's lock
- * around host->log(), so that stop() can silence them; nothing else is taken under it.
- *
- * Shutdown. stop() closes the publish socket, then the receive socket, each with a
- * deadline (close_bounded: nng 1.5.2 can wedge in close while a peer is sending); what
- * nng may still call back after that only reaches the gate, never the host.
- *
- * Lifetime. nng keeps process-wide worker threads running its code until the process
- * exits, so this module is linked with -z nodelete: dlclose() must not unmap libnng
- * under them. Ops are safe from any thread.
+ * nng.c — the NNG bus plugin: sockets and endpoints, pipes, the receive FIFO, the
+ * delivery thread, subscriptions, publish, lifecycle, health, stats and the descriptor,
+ * the one exported symbol. The implementer's notes (framing, threads, locks, shutdown)
+ * are at the top of nng_int.h; docs/nng.md is the user's side.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "nng_int.h"
 
-#include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
-#include <nng/transport/ipc/ipc.h>
-#include <nng/transport/tcp/tcp.h>
-#include <nng/supplemental/util/platform.h>
-
-#include "nng_frame.h"
-#include "siogw/plugin.h"
-#include "siogw/plugin_util.h"
-
-#define PLUGIN_NAME "nng"
-#define EXPORT __attribute__((visibility("default")))
-
-
-static const siogw_option nng_options[] = {
-	{"publish_listen", SIOGW_OPT_LIST, "tcp://127.0.0.1:5560", 0, -1, NULL,
-	 "URLs the publish (PUB) socket listens on; backends dial here with SUB to read sio.in and replies"},
-	{"publish_dial", SIOGW_OPT_LIST, NULL, 0, -1, NULL,
-	 "URLs the publish socket dials: a backend's or a forwarder's SUB listener"},
-	{"receive_listen", SIOGW_OPT_LIST, "tcp://127.0.0.1:5561", 0, -1, NULL,
-	 "URLs the receive (SUB) socket listens on; backends dial here with PUB to send sio.out and replies"},
-	{"receive_dial", SIOGW_OPT_LIST, NULL, 0, -1, NULL,
-	 "URLs the receive socket dials: a backend's or a forwarder's PUB listener"},
-	{"loopback", SIOGW_OPT_BOOL, "true", 0, -1, NULL,
-	 "also hand this node's own publications to its own matching subscriptions; false when the "
-	 "receive path already brings them back (forwarder, receive dialing the own publish URL)"},
-	{"keys", SIOGW_OPT_BOOL, "false", 0, -1, NULL,
-	 "frame 'topic key payload' so publish keys cross the wire (all peers must agree); "
-	 "false: 'topic payload', keys stay local"},
-	{"reconnect_min", SIOGW_OPT_DURATION, "100ms", 1, 3600000, NULL,
-	 "first redial delay after a failed or lost connection"},
-	{"reconnect_max", SIOGW_OPT_DURATION, "5s", 0, 3600000, NULL,
-	 "cap of the doubling redial delay (0: always reconnect_min)"},
-	{"send_buffer", SIOGW_OPT_INT, "1024", 1, 8192, NULL,
-	 "messages queued per peer on the publish socket; beyond, nng drops that peer's oldest"},
-	{"recv_buffer", SIOGW_OPT_INT, "1024", 1, 8192, NULL,
-	 "messages nng buffers on the receive socket before the plugin takes them"},
-	{"queue", SIOGW_OPT_INT, "65536", 1, 1 << 24, NULL,
-	 "received messages waiting for the delivery thread; beyond, dropped and counted"},
-	{"queue_bytes", SIOGW_OPT_SIZE, "64m", 1024, 1ll << 40, NULL,
-	 "bytes of received messages waiting for the delivery thread; beyond, dropped and counted"},
-	{"max_message", SIOGW_OPT_SIZE, "8m", 1, 1ll << 31, NULL,
-	 "largest payload: publish refuses more (EINVAL); a larger incoming frame makes nng drop that connection"},
-	{"tcp_keepalive", SIOGW_OPT_BOOL, "false", 0, -1, NULL, "TCP keepalive on tcp:// connections"},
-	{"ipc_permissions", SIOGW_OPT_STRING, NULL, 0, -1, NULL,
-	 "octal file mode of ipc:// listener sockets, e.g. 0660 (default: the umask decides)"},
-	{"require_peers", SIOGW_OPT_BOOL, "false", 0, -1, NULL,
-	 "health fails while the receive socket has no connected peer (readiness probes)"},
-};
-#define N_OPTIONS (sizeof nng_options / sizeof nng_options[0])
-
-enum { ST_CREATED = 0, ST_RUNNING, ST_STOPPED };
-enum { S_PUB = 0, S_SUB = 1 };
-static const char *const sock_role[] = {"publish", "receive"};
-
-typedef struct endpoint {
-	bool listen;
-	int w; /* S_PUB or S_SUB */
-	char *url;
-	nng_listener l;
-	nng_dialer d;
-} endpoint;
-
-typedef struct filter { /* one nng SUB filter and how many subscriptions need it */
-	char *text;
-	size_t len;
-	size_t refs;
-} filter;
-
-typedef struct conf {
-	bool loopback, keys, tcp_keepalive, require_peers;
-	int64_t reconnect_min, reconnect_max, send_buffer, recv_buffer, queue, queue_bytes, max_message;
-	int ipc_mode; /* -1: not set */
-} conf;
-
-/*
- * What nng's pipe callbacks may reach. They run on nng threads, also while stop() closes
- * the sockets; `quiet` (set by stop) ends their host->log calls, `p` (cleared by destroy)
- * ends everything. Freed by destroy only when both sockets closed: a socket whose close
- * got stuck (see close_bounded) keeps nng able to call back, so its gate stays.
- */
-typedef struct gate {
-	pthread_mutex_t lock;
-	struct plug *p;
-	bool quiet;
-} gate;
-
-typedef struct plug {
-	const siogw_host *host;
-	conf c;
-	gate *g;
-	bool self_loop; /* a receive_dial URL is one of our publish_listen URLs */
-	nng_socket s[2];
-	bool opened[2];
-	bool stuck[2]; /* close_bounded gave up on this socket */
-	endpoint *ep;
-	size_t n_ep;
-	nng_aio *rx;
-
-	pthread_mutex_t pub_lock;
-	int state; /* guarded by pub_lock; mirrored in astate */
-
-	pthread_mutex_t sub_lock;
-	spu_subs subs;   /* subs.gen: bumped by every unsubscribe */
-	spu_inflight fl; /* the delivery thread inside deliver(); fl.idle: it returned */
-	filter *filters;
-	size_t n_filters, cap_filters;
-	bool sub_closed; /* no nng filter calls any more (socket closed) */
-
-	pthread_mutex_t q_lock;
-	pthread_cond_t wake;
-	nng_msg **ring;
-	size_t cap, head, len, bytes;
-	bool q_stop;
-
-	pthread_t thread;
-	bool thread_started;
-	uint64_t *match; /* delivery thread only */
-	size_t cap_match;
-
-	_Atomic int astate;
-	_Atomic long peers[2];
-	_Atomic uint64_t received, delivered, dropped_queue, dropped_refused, dropped_malformed, published,
-		publish_failed, loopback_queued, connects[2], disconnects[2];
-} plug;
+const char *const plug_sock_role[2] = {"publish", "receive"};
 
 /* ---- small helpers ---------------------------------------------------------------- */
-
-/* check() has no host: spu_log says nothing then. */
-#define plog(p, level, ...) spu_log((p)->host, PLUGIN_NAME, level, __VA_ARGS__)
 
 static int map_nng(int rv)
 {
@@ -220,138 +29,6 @@ static int map_nng(int rv)
 	default:
 		return -SIOGW_EIO;
 	}
-}
-
-/* ---- options ---------------------------------------------------------------------- */
-
-/* Append each item of a comma-joined list as an endpoint of socket w. */
-static int add_endpoints(plug *p, const char *list, bool listen, int w)
-{
-	const char *s = list;
-	while (s && *s) {
-		const char *end = strchr(s, ',');
-		size_t n = end ? (size_t)(end - s) : strlen(s);
-		while (n && (*s == ' ' || *s == '\t'))
-			s++, n--;
-		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
-		if (n) {
-			endpoint *ne = realloc(p->ep, (p->n_ep + 1) * sizeof *ne);
-			if (!ne)
-				return -SIOGW_ENOMEM;
-			p->ep = ne;
-			endpoint *e = &p->ep[p->n_ep];
-			memset(e, 0, sizeof *e);
-			e->listen = listen;
-			e->w = w;
-			e->url = strndup(s, n);
-			if (!e->url)
-				return -SIOGW_ENOMEM;
-			p->n_ep++;
-		}
-		s = end ? end + 1 : NULL;
-	}
-	return 0;
-}
-
-/* The option to blame, for check(): the index of `name` in opts, else nothing. */
-static int blame(size_t *bad, const siogw_optval *opts, size_t n, const char *name, int rc)
-{
-	size_t i = spu_opt_index(opts, n, name);
-	if (bad && i != SIZE_MAX)
-		*bad = i;
-	return rc;
-}
-
-static int parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const char *lists[4],
-			 size_t *bad, char *err, size_t err_len)
-{
-	conf *c = &p->c;
-	*c = (conf){.loopback = true,
-		    .reconnect_min = 100,
-		    .reconnect_max = 5000,
-		    .send_buffer = 1024,
-		    .recv_buffer = 1024,
-		    .queue = 65536,
-		    .queue_bytes = 64ll << 20,
-		    .max_message = 8ll << 20,
-		    .ipc_mode = -1};
-	/* a host that passes nothing gets the table's defaults (the numbers above repeat
-	 * the table's text, as the host normally passes them anyway) */
-	for (int k = 0; k < 4; k++)
-		lists[k] = nng_options[k].def ? nng_options[k].def : "";
-	for (size_t i = 0; i < n_opts; i++) {
-		const siogw_optval *o = &opts[i];
-		bool prefix; /* nng declares no PREFIX option */
-		const siogw_option *d = spu_decl_find(nng_options, N_OPTIONS, o->name, &prefix);
-		if (bad)
-			*bad = i; /* every failure inside the loop is this option's */
-		if (!d) {
-			spu_seterr(err, err_len,
-				   "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
-				   "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
-				   "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
-				   "require_peers)",
-				   o->name ? o->name : "(null)");
-			return -SIOGW_EINVAL;
-		}
-		const char *str = o->str ? o->str : "";
-		int rc = spu_opt_judge(PLUGIN_NAME, d, o, err, err_len);
-		if (rc)
-			return rc;
-		const char *nm = d->name;
-		if (!strcmp(nm, "publish_listen"))
-			lists[0] = str;
-		else if (!strcmp(nm, "publish_dial"))
-			lists[1] = str;
-		else if (!strcmp(nm, "receive_listen"))
-			lists[2] = str;
-		else if (!strcmp(nm, "receive_dial"))
-			lists[3] = str;
-		else if (!strcmp(nm, "loopback"))
-			c->loopback = o->num != 0;
-		else if (!strcmp(nm, "keys"))
-			c->keys = o->num != 0;
-		else if (!strcmp(nm, "tcp_keepalive"))
-			c->tcp_keepalive = o->num != 0;
-		else if (!strcmp(nm, "require_peers"))
-			c->require_peers = o->num != 0;
-		else if (!strcmp(nm, "reconnect_min"))
-			c->reconnect_min = o->num;
-		else if (!strcmp(nm, "reconnect_max"))
-			c->reconnect_max = o->num;
-		else if (!strcmp(nm, "send_buffer"))
-			c->send_buffer = o->num;
-		else if (!strcmp(nm, "recv_buffer"))
-			c->recv_buffer = o->num;
-		else if (!strcmp(nm, "queue"))
-			c->queue = o->num;
-		else if (!strcmp(nm, "queue_bytes"))
-			c->queue_bytes = o->num;
-		else if (!strcmp(nm, "max_message"))
-			c->max_message = o->num;
-		else if (!strcmp(nm, "ipc_permissions")) {
-			if (!*str)
-				continue;
-			char *end;
-			errno = 0;
-			long mode = strtol(str, &end, 8);
-			if (errno || *end || mode < 0 || mode > 0777) {
-				spu_seterr(err, err_len, "nng: ipc_permissions '%s': expected an octal file mode such as 0660",
-					   str);
-				return -SIOGW_EINVAL;
-			}
-			c->ipc_mode = (int)mode;
-		}
-	}
-	if (bad)
-		*bad = SIZE_MAX;
-	if (c->max_message > c->queue_bytes) {
-		spu_seterr(err, err_len, "nng: max_message (%lld) must not exceed queue_bytes (%lld)",
-			   (long long)c->max_message, (long long)c->queue_bytes);
-		return blame(bad, opts, n_opts, "max_message", -SIOGW_EINVAL);
-	}
-	return 0;
 }
 
 /* ---- pipes (nng threads) ------------------------------------------------------------ */
@@ -382,7 +59,7 @@ static void pipe_event(gate *g, int which, nng_pipe pipe, nng_pipe_ev ev)
 			snprintf(from, sizeof from, " from %u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
 				 (unsigned)(pt[0] << 8 | pt[1]));
 		}
-		plog(p, SIOGW_LOG_INFO, "%s socket: peer %s on %s%s (%ld connected)", sock_role[which],
+		plog(p, SIOGW_LOG_INFO, "%s socket: peer %s on %s%s (%ld connected)", plug_sock_role[which],
 		     ev == NNG_PIPE_EV_ADD_PRE ? "connected" : "gone", url ? url : "?", from, n);
 		if (url)
 			nng_strfree(url);
@@ -466,23 +143,12 @@ static void deliver_one(plug *p, nng_msg *m)
 		return;
 	}
 	pthread_mutex_lock(&p->sub_lock);
-	uint64_t lost = 0; /* no memory for the snapshot: these copies are lost */
-	size_t n = spu_subs_collect(&p->subs, f.topic, &p->match, &p->cap_match, &lost);
-	if (lost)
-		atomic_fetch_add(&p->dropped_queue, lost);
-	uint64_t gen = p->subs.gen;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t id = p->match[i];
-		if (!spu_subs_still(&p->subs, id, gen))
-			continue; /* unsubscribed since the snapshot */
-		int rc = spu_deliver_unlocked(p->host, &p->sub_lock, &p->fl, id, f.topic, f.key, f.key_len, f.data,
-					      f.len);
-		if (rc == 0)
-			atomic_fetch_add(&p->delivered, 1);
-		else
-			atomic_fetch_add(&p->dropped_refused, 1); /* -SIOGW_EAGAIN: the host dropped it */
-	}
+	spu_tally n = spu_deliver_all(p->host, &p->sub_lock, &p->subs, &p->fl, &p->match, &p->cap_match, f.topic,
+				      f.key, f.key_len, f.data, f.len);
 	pthread_mutex_unlock(&p->sub_lock);
+	atomic_fetch_add(&p->delivered, n.delivered);
+	atomic_fetch_add(&p->dropped_refused, n.refused); /* -SIOGW_EAGAIN: the host dropped it */
+	atomic_fetch_add(&p->dropped_queue, n.lost);      /* no memory for the snapshot */
 }
 
 static void *deliver_main(void *arg)
@@ -509,95 +175,9 @@ static void *deliver_main(void *arg)
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
-/*
- * nng_close() with a deadline. nng 1.5.2 can wedge in close (nanomsg/nng#1543, fixed
- * after 1.5.2): closing a SUB socket while a peer is still sending into it sometimes
- * leaves nng's reaper waiting forever. The close runs on a helper thread; after
- * `ms` we give up on it, so the gateway still shuts down (the stuck thread ends with
- * the process). true: the socket is closed.
- */
-typedef struct closer {
-	nng_socket s;
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	int refs; /* the helper and the waiter: the last one frees */
-} closer;
-
-static void closer_put(closer *c)
+static void plug_free(void *self)
 {
-	pthread_mutex_lock(&c->lock);
-	bool last = --c->refs == 0;
-	pthread_mutex_unlock(&c->lock);
-	if (last) {
-		pthread_cond_destroy(&c->done_cv);
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-	}
-}
-
-static void *closer_main(void *arg)
-{
-	closer *c = arg;
-	nng_close(c->s);
-	pthread_mutex_lock(&c->lock);
-	c->done = true;
-	pthread_cond_signal(&c->done_cv);
-	pthread_mutex_unlock(&c->lock);
-	closer_put(c);
-	return NULL;
-}
-
-static bool close_bounded(nng_socket s, int ms)
-{
-	closer *c = calloc(1, sizeof *c);
-	pthread_condattr_t ca;
-	if (!c || pthread_condattr_init(&ca) != 0) {
-		free(c);
-		nng_close(s); /* no memory for a helper: close inline */
-		return true;
-	}
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->done_cv, &ca);
-	pthread_condattr_destroy(&ca);
-	c->s = s;
-	c->refs = 2;
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t th;
-	int rc = pthread_create(&th, &at, closer_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&at);
-	if (rc != 0) {
-		c->refs = 1;
-		closer_put(c);
-		nng_close(s);
-		return true;
-	}
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&c->lock);
-	while (!c->done && pthread_cond_timedwait(&c->done_cv, &c->lock, &dl) != ETIMEDOUT)
-		;
-	bool done = c->done;
-	pthread_mutex_unlock(&c->lock);
-	closer_put(c);
-	return done;
-}
-
-static void plug_free(plug *p)
-{
+	plug *p = self;
 	bool clean = true;
 	for (int w = 0; w < 2; w++)
 		if (p->opened[w]) /* create() failed half way: nothing ran on these yet */
@@ -644,7 +224,7 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, (nng_duration)p->c.reconnect_min)) ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, (nng_duration)p->c.reconnect_max)) ||
 	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, (size_t)p->c.max_message + NF_SLACK))) {
-		spu_seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket: %s", plug_sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	if (w == S_PUB)
@@ -652,14 +232,14 @@ static int setup_socket(plug *p, int w, char *err, size_t err_len)
 	else
 		rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, (int)p->c.recv_buffer);
 	if (rv) {
-		spu_seterr(err, err_len, "nng: %s socket buffer: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket buffer: %s", plug_sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, w == S_PUB ? pub_pipe_cb : sub_pipe_cb, p->g);
 	if (!rv)
 		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, w == S_PUB ? pub_pipe_cb : sub_pipe_cb, p->g);
 	if (rv) {
-		spu_seterr(err, err_len, "nng: %s socket: %s", sock_role[w], nng_strerror(rv));
+		spu_seterr(err, err_len, "nng: %s socket: %s", plug_sock_role[w], nng_strerror(rv));
 		return map_nng(rv);
 	}
 	return 0;
@@ -697,11 +277,12 @@ static int setup_endpoint(plug *p, endpoint *e, const char *opt, char *err, size
 }
 
 /* An instance with its locks and gate, nothing configured. NULL: no memory. */
-static plug *plug_new(void)
+static void *plug_new(const siogw_host *host)
 {
 	plug *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
+	p->host = host;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
@@ -722,13 +303,14 @@ static plug *plug_new(void)
  * Everything create() judges: the options, then the sockets and every endpoint created
  * (not started), so nng itself parses each URL and refuses an unknown transport. No
  * listening, dialing or thread of ours. On failure err says why and *bad (when non-NULL)
- * is the index of the option to blame, if any; the caller frees p.
+ * is the index of the option to plug_blame, if any; the caller frees p.
  */
-static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
+static int plug_configure(void *self, const siogw_optval *opts, size_t n_opts, size_t *bad, char *err,
 			  size_t err_len)
 {
+	plug *p = self;
 	const char *lists[4];
-	int rc = parse_options(p, opts, n_opts, lists, bad, err, err_len);
+	int rc = plug_parse_options(p, opts, n_opts, lists, bad, err, err_len);
 	if (rc)
 		return rc;
 	/* endpoints in a fixed order: publish listen, publish dial, receive listen, receive dial */
@@ -736,7 +318,7 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	size_t first[5];
 	for (int k = 0; k < 4; k++) {
 		first[k] = p->n_ep;
-		if ((rc = add_endpoints(p, lists[k], k % 2 == 0, k / 2))) {
+		if ((rc = plug_add_endpoints(p, lists[k], k % 2 == 0, k / 2))) {
 			spu_seterr(err, err_len, "nng: out of memory");
 			return rc;
 		}
@@ -751,7 +333,7 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 			   "nng: nothing to %s: set %s (or loopback: true for a bus inside this process)",
 			   n_sub == 0 ? "receive from" : "publish to",
 			   n_sub == 0 ? "receive_listen or receive_dial" : "publish_listen or publish_dial");
-		return blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
+		return plug_blame(bad, opts, n_opts, "loopback", -SIOGW_EINVAL);
 	}
 
 	int rv = nng_pub0_open(&p->s[S_PUB]);
@@ -772,44 +354,16 @@ static int plug_configure(plug *p, const siogw_optval *opts, size_t n_opts, size
 	for (int k = 0; k < 4; k++)
 		for (size_t i = first[k]; i < first[k + 1]; i++)
 			if ((rc = setup_endpoint(p, &p->ep[i], names[k], err, err_len)))
-				return blame(bad, opts, n_opts, names[k], rc);
+				return plug_blame(bad, opts, n_opts, names[k], rc);
 	return 0;
 }
 
-static int plug_create(const siogw_host *host, const siogw_optval *opts, size_t n_opts, void **self,
-		       char *err, size_t err_len)
-{
-	*self = NULL;
-	if (spu_host_check(host, PLUGIN_NAME, err, err_len))
-		return -SIOGW_EINVAL;
-	plug *p = plug_new();
-	if (!p) {
-		spu_seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	p->host = host;
-	int rc = plug_configure(p, opts, n_opts, NULL, err, err_len);
-	if (rc) {
-		plug_free(p);
-		return rc;
-	}
-	*self = p;
-	return 0;
-}
+static const spu_ctor plug_ctor = {plug_new, plug_configure, plug_free};
 
-/* create() and destroy() back to back: nng judges the URLs; nothing listens or dials.
- * Opening the sockets starts nng's process-wide worker threads (they stay: -z nodelete). */
-static int plug_check(const siogw_optval *opts, size_t n_opts, size_t *bad, char *err, size_t err_len)
-{
-	plug *p = plug_new();
-	if (!p) {
-		spu_seterr(err, err_len, "nng: out of memory");
-		return -SIOGW_ENOMEM;
-	}
-	int rc = plug_configure(p, opts, n_opts, bad, err, err_len);
-	plug_free(p);
-	return rc;
-}
+/* check() is create() and destroy() back to back: nng judges the URLs; nothing listens
+ * or dials. Opening the sockets starts nng's process-wide worker threads (they stay:
+ * -z nodelete). */
+SPU_CTOR_OPS(plug, PLUGIN_NAME, plug_ctor)
 
 static int plug_start(void *self, char *err, size_t err_len)
 {
@@ -824,17 +378,12 @@ static int plug_start(void *self, char *err, size_t err_len)
 		return -SIOGW_ECLOSED;
 	}
 
-	/* The thread inherits a fully blocked signal mask: signals belong to the gateway. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&p->thread, NULL, deliver_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A fully blocked signal mask: signals belong to the gateway. */
+	int rc = spu_thread_start(&p->thread, deliver_main, p, "siogw-nng");
 	if (rc) {
 		spu_seterr(err, err_len, "nng: cannot start the delivery thread: %s", strerror(rc));
 		return rc == EAGAIN ? -SIOGW_ENOMEM : -SIOGW_EIO;
 	}
-	pthread_setname_np(p->thread, "siogw-nng");
 	p->thread_started = true;
 
 	pthread_mutex_lock(&p->pub_lock);
@@ -851,11 +400,11 @@ static int plug_start(void *self, char *err, size_t err_len)
 				continue;
 			int rv = e->listen ? nng_listener_start(e->l, 0) : nng_dialer_start(e->d, NNG_FLAG_NONBLOCK);
 			if (rv) {
-				spu_seterr(err, err_len, "nng: %s socket: cannot %s %s: %s", sock_role[e->w],
+				spu_seterr(err, err_len, "nng: %s socket: cannot %s %s: %s", plug_sock_role[e->w],
 					   e->listen ? "listen on" : "dial", e->url, nng_strerror(rv));
 				return map_nng(rv);
 			}
-			plog(p, SIOGW_LOG_INFO, "%s socket %s %s", sock_role[e->w],
+			plog(p, SIOGW_LOG_INFO, "%s socket %s %s", plug_sock_role[e->w],
 			     e->listen ? "listening on" : "dialing", e->url);
 		}
 	plog(p, SIOGW_LOG_DEBUG, "started (loopback %s, keys %s, queue %lld messages / %lld bytes)",
@@ -889,26 +438,7 @@ static void plug_stop(void *self)
 	p->sub_closed = true;
 	pthread_mutex_unlock(&p->sub_lock);
 
-	/* The receive aio first: nng_aio_stop waits for rx_cb and refuses new receives. Then
-	 * the publish socket, so that a receive socket fed by it (self loop) goes quiet before
-	 * it is closed: closing a SUB that is still being sent to can wedge nng 1.5.2. */
-	nng_aio_stop(p->rx);
-	if (p->opened[S_PUB]) {
-		p->stuck[S_PUB] = !close_bounded(p->s[S_PUB], 1000);
-		p->opened[S_PUB] = false;
-	}
-	for (int i = 0; p->self_loop && i < 100 && atomic_load(&p->peers[S_SUB]) > 0; i++)
-		nng_msleep(5); /* bounded: the loop's pipes see the PUB side gone within ms */
-	if (p->opened[S_SUB]) {
-		p->stuck[S_SUB] = !close_bounded(p->s[S_SUB], 1000);
-		p->opened[S_SUB] = false;
-	}
-	for (int w = 0; w < 2; w++)
-		if (p->stuck[w])
-			plog(p, SIOGW_LOG_WARN,
-			     "%s socket: nng_close did not finish within 1 s (an nng 1.5.2 bug when a peer "
-			     "is still sending); leaving it to the process exit",
-			     sock_role[w]);
+	plug_close_sockets(p);
 
 	pthread_mutex_lock(&p->q_lock);
 	p->q_stop = true;
@@ -962,10 +492,8 @@ static filter *find_filter(plug *p, const char *text, size_t len)
 static int plug_subscribe(void *self, uint64_t sub_id, const char *pattern, int kind)
 {
 	plug *p = self;
-	if (!pattern || (kind != SIOGW_SUB_EXACT && kind != SIOGW_SUB_PREFIX) || strchr(pattern, ' '))
+	if (!spu_sub_args_ok(pattern, kind) || strchr(pattern, ' '))
 		return -SIOGW_EINVAL; /* a space would reach into the payload */
-	if (kind == SIOGW_SUB_EXACT && !pattern[0])
-		return -SIOGW_EINVAL;
 	size_t flen;
 	char *copy = strdup(pattern), *ftext = filter_text(pattern, kind, &flen);
 	if (!copy || !ftext) {
@@ -1017,18 +545,12 @@ out:
 	return rc;
 }
 
-static int plug_unsubscribe(void *self, uint64_t sub_id)
+/* Under sub_lock: one subscription fewer needs gone's filter; nng drops the last. */
+static void filter_forget(void *arg, const spu_sub *gone)
 {
-	plug *p = self;
-	pthread_mutex_lock(&p->sub_lock);
-	spu_sub gone;
-	if (spu_subs_drop(&p->subs, sub_id, &gone)) {
-		pthread_mutex_unlock(&p->sub_lock);
-		return -SIOGW_EINVAL;
-	}
+	plug *p = arg;
 	size_t flen;
-	char *ftext = filter_text(gone.pattern, gone.kind, &flen);
-	char *pattern = gone.pattern;
+	char *ftext = filter_text(gone->pattern, gone->kind, &flen);
 	filter *f = ftext ? find_filter(p, ftext, flen) : NULL;
 	if (f && --f->refs == 0) {
 		if (!p->sub_closed)
@@ -1036,12 +558,14 @@ static int plug_unsubscribe(void *self, uint64_t sub_id)
 		free(f->text);
 		*f = p->filters[--p->n_filters];
 	}
-	/* Wait out a deliver() for this id already in progress (not from inside it). */
-	spu_inflight_wait(&p->fl, &p->sub_lock, sub_id);
-	pthread_mutex_unlock(&p->sub_lock);
 	free(ftext);
-	free(pattern);
-	return 0;
+}
+
+static int plug_unsubscribe(void *self, uint64_t sub_id)
+{
+	plug *p = self;
+	/* waits out a deliver() for this id already in progress (not from inside it) */
+	return spu_unsubscribe(&p->sub_lock, &p->subs, &p->fl, sub_id, filter_forget, p);
 }
 
 /* ---- publish ------------------------------------------------------------------------- */
@@ -1114,10 +638,8 @@ static int plug_health(void *self, char *buf, size_t buf_len)
 {
 	plug *p = self;
 	int st = atomic_load(&p->astate);
-	if (st != ST_RUNNING) {
-		spu_seterr(buf, buf_len, "%s", st == ST_CREATED ? "not started" : "stopped");
-		return -SIOGW_EIO;
-	}
+	if (st != ST_RUNNING)
+		return spu_health_down(buf, buf_len, st != ST_CREATED);
 	if (p->c.require_peers && atomic_load(&p->peers[S_SUB]) <= 0) {
 		spu_seterr(buf, buf_len, "no peer connected to the receive socket");
 		return -SIOGW_EIO;
@@ -1185,25 +707,6 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 	return (size_t)n;
 }
 
-EXPORT const siogw_plugin siogw_plugin_v1 = {
-	.magic = SIOGW_PLUGIN_MAGIC,
-	.abi_major = SIOGW_ABI_MAJOR,
-	.abi_minor = SIOGW_ABI_MINOR,
-	.size = sizeof(siogw_plugin),
-	.name = PLUGIN_NAME,
-	.version = "0.1.0",
-	.description = "NNG pub/sub bus: brokerless, frames 'topic payload'; backends in any language with "
-		       "an nng/nanomsg binding, or nngcat",
-	.options = nng_options,
-	.n_options = N_OPTIONS,
-	.create = plug_create,
-	.start = plug_start,
-	.subscribe = plug_subscribe,
-	.unsubscribe = plug_unsubscribe,
-	.publish = plug_publish,
-	.health = plug_health,
-	.stats = plug_stats,
-	.stop = plug_stop,
-	.destroy = plug_destroy,
-	.check = plug_check,
-};
+SPU_PLUGIN_V1(plug, PLUGIN_NAME, "0.1.0", plug_options, PLUG_N_OPTIONS,
+	      "NNG pub/sub bus: brokerless, frames 'topic payload'; backends in any language with "
+	      "an nng/nanomsg binding, or nngcat");
