@@ -81,7 +81,7 @@ struct net_conn {
 	gw_buf in;             /* received, not yet read */
 	gw_timer tm;           /* request deadline, or the linger */
 	uint64_t seq;          /* accept order: requests of one turn are read in it */
-	gw_dlink ready;        /* on g_ready: input to read now that the answer is out */
+	gw_dlink ready;        /* on the loop's ready list: input to read now that the answer is out */
 };
 
 struct net_loop {

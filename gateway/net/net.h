@@ -60,7 +60,7 @@ typedef struct net_route_ops {
  * an empty prefix "" matches every path (the fallback). */
 int net_route(net_loop *L, const char *prefix, const net_route_ops *ops, void *ctx, size_t max_body);
 /* Called each loop turn before the loop waits, after the bus's messages were applied
- * (main.c registers eio_flush, the API's SSE flush, ...). */
+ * (each Engine.IO server's flush, the API's SSE flush, ...). */
 int net_on_turn(net_loop *L, void (*fn)(void *ctx), void *ctx);
 /* Remove a hook (its owner is going away). */
 void net_off_turn(net_loop *L, void (*fn)(void *ctx), void *ctx);

@@ -47,15 +47,20 @@ struct sio_conn {
 	eio_session *eio;
 	sio_socket *sockets;
 	gw_timer connect_timer;
-	/* a binary packet waiting for its attachments */
-	sio_packet pending;
-	bool has_pending;
-	char pending_nsp[256]; /* pending.nsp points here: the input buffer is gone */
-	uint8_t **att;
-	size_t *att_len;
-	unsigned att_got;
-	size_t att_bytes;
+	struct bin_wait *bin;  /* a binary packet waiting for its attachments, or NULL */
 };
+
+/* A binary packet waiting for its attachments: allocated only while one is, so an idle
+ * connection does not carry it. */
+#define BIN_MAX_NSP 255
+typedef struct bin_wait {
+	sio_packet pkt;
+	size_t bytes;          /* of the attachments so far */
+	unsigned got;
+	uint8_t *att[SIO_MAX_CLIENT_ATTACHMENTS];
+	size_t att_len[SIO_MAX_CLIENT_ATTACHMENTS];
+	char nsp[];            /* pkt.nsp points here: the input buffer is gone */
+} bin_wait;
 
 struct sio_server {
 	const gw_config *cfg;
@@ -556,23 +561,19 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 
 static void pending_clear(sio_conn *c)
 {
-	if (!c->has_pending)
+	bin_wait *b = c->bin;
+	if (!b)
 		return;
-	for (unsigned i = 0; i < c->att_got; i++)
-		free(c->att[i]);
-	free(c->att);
-	free(c->att_len);
-	c->att = NULL;
-	c->att_len = NULL;
-	c->att_got = 0;
-	c->att_bytes = 0;
-	sio_packet_clear(&c->pending);
-	c->has_pending = false;
+	for (unsigned i = 0; i < b->got; i++)
+		free(b->att[i]);
+	sio_packet_clear(&b->pkt);
+	free(b);
+	c->bin = NULL;
 }
 
-/* A complete packet (attachments, if any, in c->att). Returns -1 if the connection
- * must close (protocol violation). */
-static int dispatch(sio_conn *c, sio_packet *p)
+/* A complete packet with its n_att attachments. Returns -1 if the connection must
+ * close (protocol violation). */
+static int dispatch(sio_conn *c, sio_packet *p, uint8_t *const *att, const size_t *att_len, unsigned n_att)
 {
 	sio_server *srv = c->srv;
 	if (p->type == SIO_CONNECT) {
@@ -592,8 +593,7 @@ static int dispatch(sio_conn *c, sio_packet *p)
 			return 0; /* not admitted: never published */
 		if (srv->h.on_event)
 			srv->h.on_event(srv->h.ctx, s, p->data, p->type == SIO_EVENT ? p->json : NULL, p->json_len,
-					(const uint8_t *const *)c->att,
-					c->att_len, c->att_got, p->id);
+					(const uint8_t *const *)att, att_len, n_att, p->id);
 		return 0;
 	case SIO_ACK:
 	case SIO_BINARY_ACK:
@@ -603,8 +603,7 @@ static int dispatch(sio_conn *c, sio_packet *p)
 				ack_wait *w = ack_req_arg(r);
 				if (w->h.on_ack)
 					w->h.on_ack(w->h.arg, s, p->data, p->type == SIO_ACK ? p->json : NULL,
-						    p->json_len, (const uint8_t *const *)c->att,
-						    c->att_len, c->att_got);
+						    p->json_len, (const uint8_t *const *)att, att_len, n_att);
 				ack_req_answered(r);
 			}
 		}
@@ -620,11 +619,12 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 	if (!c)
 		return;
 	if (binary) {
-		if (!c->has_pending) {
+		bin_wait *b = c->bin;
+		if (!b) {
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
-		if (c->att_bytes + len > c->srv->cfg->engine.max_payload) {
+		if (b->bytes + len > c->srv->cfg->engine.max_payload) {
 			/* one packet's attachments together stay within max_payload */
 			eio_session_close(e, GW_CLOSE_PAYLOAD_TOO_LARGE);
 			return;
@@ -635,19 +635,19 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 			return;
 		}
 		memcpy(copy, data, len);
-		c->att_bytes += len;
-		c->att[c->att_got] = copy;
-		c->att_len[c->att_got] = len;
-		c->att_got++;
-		if (c->att_got == c->pending.attachments) {
-			int rc = dispatch(c, &c->pending);
+		b->bytes += len;
+		b->att[b->got] = copy;
+		b->att_len[b->got] = len;
+		b->got++;
+		if (b->got == b->pkt.attachments) {
+			int rc = dispatch(c, &b->pkt, b->att, b->att_len, b->got);
 			pending_clear(c);
 			if (rc)
 				eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 		}
 		return;
 	}
-	if (c->has_pending) {
+	if (c->bin) {
 		/* a text packet while attachments are awaited */
 		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 		return;
@@ -668,25 +668,23 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 		return;
 	}
 	if (bin && p.attachments > 0) {
-		if (p.attachments > SIO_MAX_CLIENT_ATTACHMENTS || p.nsp_len >= sizeof c->pending_nsp) {
+		bin_wait *b = p.attachments <= SIO_MAX_CLIENT_ATTACHMENTS && p.nsp_len <= BIN_MAX_NSP
+				      ? calloc(1, sizeof *b + p.nsp_len + 1)
+				      : NULL;
+		if (!b) {
 			/* bounds what one client packet may pin (socket.io-parser's default) */
 			sio_packet_clear(&p);
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
-		c->att = calloc(p.attachments, sizeof *c->att);
-		c->att_len = calloc(p.attachments, sizeof *c->att_len);
-		memcpy(c->pending_nsp, p.nsp, p.nsp_len);
-		p.nsp = c->pending_nsp;
-		c->pending = p;
-		c->has_pending = true;
-		if (!c->att || !c->att_len) {
-			pending_clear(c);
-			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
-		}
+		memcpy(b->nsp, p.nsp, p.nsp_len);
+		p.nsp = b->nsp;
+		p.json = NULL; /* points into the input, which goes: a binary packet has no text */
+		b->pkt = p;
+		c->bin = b;
 		return;
 	}
-	int rc = dispatch(c, &p);
+	int rc = dispatch(c, &p, NULL, NULL, 0);
 	sio_packet_clear(&p);
 	if (rc)
 		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
