@@ -473,9 +473,11 @@ static int on_packet(eio_session *s, const eio_packet *p)
 	case EIO_MESSAGE:
 		if (s->srv->h.on_message)
 			s->srv->h.on_message(s->srv->h.ctx, s, p->data, p->len, p->binary);
-		return s->closed ? -1 : 0;
+		/* closed, or closing (its queue overflowed): the rest of a payload is not read */
+		return s->closed || s->closing ? -1 : 0;
 	case EIO_PONG:
-		if (s->awaiting_pong)
+		/* a closing session's timer carries its close: a pong must not re-arm it */
+		if (s->awaiting_pong && !s->closing)
 			hb_schedule_ping(s);
 		return 0;
 	case EIO_CLOSE:
@@ -954,21 +956,20 @@ static void ws_write(eio_session *s)
 static void eio_flush(void *ctx)
 {
 	eio_server *srv = ctx;
-	eio_session **dirty = srv->dirty;
-	size_t n_dirty = srv->n_dirty;
-	/* entries are read afresh each time: nothing here adds to the list, but a freed
+	/* the list and its length are read afresh each time: a write's close may reach a
+	 * handler that queues to another session (the list grows, may move), and a freed
 	 * session leaves a NULL */
-	for (size_t i = 0; i < n_dirty; i++) {
-		eio_session *ahead = i + PREFETCH_AHEAD < n_dirty ? dirty[i + PREFETCH_AHEAD] : NULL;
+	for (size_t i = 0; i < srv->n_dirty; i++) {
+		eio_session *ahead = i + PREFETCH_AHEAD < srv->n_dirty ? srv->dirty[i + PREFETCH_AHEAD] : NULL;
 		if (ahead)
 			prefetch_session(ahead);
-		ahead = i + PREFETCH_AHEAD / 2 < n_dirty ? dirty[i + PREFETCH_AHEAD / 2] : NULL;
+		ahead = i + PREFETCH_AHEAD / 2 < srv->n_dirty ? srv->dirty[i + PREFETCH_AHEAD / 2] : NULL;
 		if (ahead && ahead->ws) {
 			__builtin_prefetch(ahead->ws);
 			if (ahead->q_len)
 				__builtin_prefetch(&ahead->q[ahead->q_head]);
 		}
-		eio_session *s = dirty[i];
+		eio_session *s = srv->dirty[i];
 		if (!s)
 			continue;
 		s->dirty = 0;

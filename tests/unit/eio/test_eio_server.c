@@ -40,6 +40,7 @@ typedef enum mode {
 	MODE_OVERFLOW, /* each message: six sends of one frame (the queue holds four) */
 	MODE_VOLATILE, /* "first": a frame, then a volatile one; "second": a volatile one */
 	MODE_RECORD,   /* nothing sent */
+	MODE_DISCONNECT, /* each message: a frame, then a server disconnect (deferred: queued) */
 } mode;
 
 #define MAX_MSGS 16
@@ -128,6 +129,10 @@ static void on_message(void *ctx, eio_session *s, const uint8_t *data, size_t le
 		}
 		break;
 	case MODE_RECORD:
+		break;
+	case MODE_DISCONNECT:
+		send_text(f, s, "bye", false);
+		eio_session_close(s, GW_CLOSE_SERVER_DISCONNECT);
 		break;
 	}
 }
@@ -688,6 +693,59 @@ TEST(send_queue_overflow_closes)
 	teardown(&f);
 }
 
+TEST(a_pong_does_not_cancel_a_pending_close)
+{
+	/* the overflow's close rides on the heartbeat timer: a pong in the same payload
+	 * (answering the ping the client just got) must not re-arm it as a ping timer, or
+	 * the session lingers until the client happens to poll again */
+	fixture f;
+	if (start(&f, MODE_OVERFLOW, "  send_queue: 4\n  ping_interval_ms: 100\n  ping_timeout_ms: 5000\n")) {
+		CHECK(0);
+		return;
+	}
+	char sid[64];
+	CHECK_EQ_INT(handshake(&f, sid, NULL), 0);
+	reply r = poll_get(&f, sid);
+	CHECK_STR(r.body, "2");
+	reply_free(&r);
+	r = poll_post(&f, sid, "4go\x1e" "3", 5);
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	CHECK(wait_int(&f, &f.closes, 1));
+	CHECK_EQ_INT(get_int(&f, &f.reason), GW_CLOSE_QUEUE_OVERFLOW);
+	size_t n = stop_loop(&f);
+	CHECK_EQ_INT(n, 0);
+	teardown(&f);
+}
+
+TEST(a_pong_does_not_cancel_a_deferred_disconnect)
+{
+	/* a server disconnect with packets queued waits (up to ping_timeout) for the next
+	 * GET to carry them; a pong POSTed meanwhile must not turn that wait into a ping
+	 * timer, after which the session would never close */
+	fixture f;
+	if (start(&f, MODE_DISCONNECT, "  ping_interval_ms: 100\n  ping_timeout_ms: 300\n")) {
+		CHECK(0);
+		return;
+	}
+	char sid[64];
+	CHECK_EQ_INT(handshake(&f, sid, NULL), 0);
+	reply r = poll_get(&f, sid);
+	CHECK_STR(r.body, "2");
+	reply_free(&r);
+	r = poll_post(&f, sid, "4go", 3);
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	r = poll_post(&f, sid, "3", 1);
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	CHECK(wait_int(&f, &f.closes, 1));
+	CHECK_EQ_INT(get_int(&f, &f.reason), GW_CLOSE_SERVER_DISCONNECT);
+	size_t n = stop_loop(&f);
+	CHECK_EQ_INT(n, 0);
+	teardown(&f);
+}
+
 TEST(volatile_dropped_when_queue_not_empty)
 {
 	fixture f;
@@ -764,6 +822,8 @@ int main(void)
 	RUN(heartbeat_with_pongs_stays_open);
 	RUN(client_close_packet);
 	RUN(send_queue_overflow_closes);
+	RUN(a_pong_does_not_cancel_a_pending_close);
+	RUN(a_pong_does_not_cancel_a_deferred_disconnect);
 	RUN(volatile_dropped_when_queue_not_empty);
 	RUN(server_destroy_closes_with_shutdown);
 	return TEST_END();
