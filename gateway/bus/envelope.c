@@ -17,6 +17,7 @@
 #include "bus/envelope.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/json_scan.h"
 #include "util/names.h"
 #include "util/utf8.h"
 
@@ -177,13 +179,6 @@ static int get_target(ctx *c, const cJSON *root, env_target *t)
  * would come out as 1.76476326212346e+15). The text was already validated by cJSON, so
  * these only skip over it. */
 
-static size_t skip_ws(const char *s, size_t i, size_t n)
-{
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-		i++;
-	return i;
-}
-
 /* s[i] is '"': the index after the closing quote; *esc says whether it held escapes. */
 static size_t skip_string(const char *s, size_t i, size_t n, bool *esc)
 {
@@ -222,18 +217,18 @@ static size_t skip_value(const char *s, size_t i, size_t n)
 static bool raw_member(const ctx *c, const char *key, const char **v, size_t *vl)
 {
 	const char *s = c->src;
-	size_t n = c->src_len, i = s ? skip_ws(s, 0, n) : 0, kl = strlen(key);
+	size_t n = c->src_len, i = s ? gw_json_ws(s, 0, n) : 0, kl = strlen(key);
 	if (!s || i >= n || s[i] != '{')
 		return false;
-	for (i = skip_ws(s, i + 1, n); i < n && s[i] == '"';) {
+	for (i = gw_json_ws(s, i + 1, n); i < n && s[i] == '"';) {
 		bool esc = false;
 		size_t k0 = i + 1, k1 = skip_string(s, i, n, &esc) - 1;
 		if (esc)
 			return false;
-		i = skip_ws(s, k1 + 1, n);
+		i = gw_json_ws(s, k1 + 1, n);
 		if (i >= n || s[i] != ':')
 			return false;
-		i = skip_ws(s, i + 1, n);
+		i = gw_json_ws(s, i + 1, n);
 		size_t v0 = i;
 		i = skip_value(s, i, n);
 		if (k1 - k0 == kl && memcmp(s + k0, key, kl) == 0) {
@@ -241,9 +236,9 @@ static bool raw_member(const ctx *c, const char *key, const char **v, size_t *vl
 			*vl = i - v0;
 			return true;
 		}
-		i = skip_ws(s, i, n);
+		i = gw_json_ws(s, i, n);
 		if (i < n && s[i] == ',')
-			i = skip_ws(s, i + 1, n);
+			i = gw_json_ws(s, i + 1, n);
 	}
 	return false;
 }
@@ -267,6 +262,19 @@ static bool splice_ok(const char *s, size_t n)
 	return true;
 }
 
+/* [event, ...data] into o: the data array's inside (v[0..vl), "[...]" or absent when v
+ * is NULL) spliced after the event name. */
+static int put_args(gw_buf *o, const char *event, const char *v, size_t vl)
+{
+	int err = gw_buf_putc(o, '[') | gw_buf_put_json_string(o, event, strlen(event));
+	if (v) {
+		size_t a = gw_json_ws(v, 1, vl), z = vl - 1;
+		if (a < z)
+			err |= gw_buf_putc(o, ',') | gw_buf_append(o, v + a, z - a);
+	}
+	return err | gw_buf_putc(o, ']');
+}
+
 /* The packet's argument array as text: [event, ...data] (event NULL: data itself),
  * data spliced from the envelope's own text. NULL when there is no such text. */
 static char *raw_args(const ctx *c, const char *event)
@@ -276,17 +284,7 @@ static char *raw_args(const ctx *c, const char *event)
 	if (!raw_member(c, "data", &v, &vl) || !vl || v[0] != '[' || !splice_ok(v, vl))
 		return NULL;
 	gw_buf o = {0};
-	int err;
-	if (event) {
-		/* the array's inside, after the event name */
-		size_t a = skip_ws(v, 1, vl), z = vl - 1;
-		err = gw_buf_putc(&o, '[') | gw_buf_put_json_string(&o, event, strlen(event));
-		if (a < z)
-			err |= gw_buf_putc(&o, ',') | gw_buf_append(&o, v + a, z - a);
-		err |= gw_buf_putc(&o, ']');
-	} else {
-		err = gw_buf_append(&o, v, vl);
-	}
+	int err = event ? put_args(&o, event, v, vl) : gw_buf_append(&o, v, vl);
 	if (err) {
 		gw_buf_free(&o);
 		return NULL;
@@ -520,8 +518,184 @@ oom:
 	return nomem(c);
 }
 
-int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
-	      size_t err_len)
+
+/* ---- the fast path: a plain emit, without a tree ----
+ * Most envelopes are emits of plain data to a room: they are validated by a strict scan
+ * (util/json_scan.h), their few fields read from the text and their data spliced as it
+ * is, with no cJSON tree built and freed. Anything else — another type, an emit with
+ * "ack", an escaped key or string, data that could hold a $binary value, text the strict
+ * scan refuses, a field of the wrong kind — answers 1, and the tree's way decides,
+ * error messages included: the fast path changes no outcome, only its cost. */
+
+typedef struct span {
+	const char *p; /* NULL: absent (or null) */
+	size_t n;
+	unsigned flags;
+} span;
+
+static bool span_is(const span *v, const char *lit)
+{
+	size_t n = strlen(lit);
+	return v->p && v->n == n && memcmp(v->p, lit, n) == 0;
+}
+
+/* A string value without escapes, as a new C string; NULL when it is not one. */
+static char *span_str(const span *v)
+{
+	if (!v->p || v->n < 2 || v->p[0] != '"' || (v->flags & GW_JSON_ESCAPED))
+		return NULL;
+	char *r = malloc(v->n - 1);
+	if (r) {
+		memcpy(r, v->p + 1, v->n - 2);
+		r[v->n - 2] = 0;
+	}
+	return r;
+}
+
+/* A string or an array of strings (none escaped) into *out; 1: not one (or no memory). */
+static int span_list(const span *v, char ***out, size_t *n_out)
+{
+	if (!v->p)
+		return 0;
+	if (v->flags & GW_JSON_ESCAPED)
+		return 1;
+	const char *s = v->p;
+	size_t n = v->n, i = 0, cnt = 0;
+	if (s[0] == '"') {
+		cnt = 1;
+	} else if (s[0] == '[') {
+		for (i = gw_json_ws(s, 1, n); i < n && s[i] == '"';) {
+			unsigned f = 0;
+			i = gw_json_value(s, i, n, 1, &f);
+			cnt++;
+			i = gw_json_ws(s, i, n);
+			if (i < n && s[i] == ',')
+				i = gw_json_ws(s, i + 1, n);
+		}
+		if (i + 1 != n)
+			return 1; /* something else than a string in it */
+	} else {
+		return 1;
+	}
+	if (!cnt)
+		return 0;
+	char **l = calloc(cnt, sizeof *l);
+	if (!l)
+		return 1;
+	size_t k = 0;
+	for (i = s[0] == '[' ? 1 : 0; k < cnt; k++) {
+		while (s[i] != '"')
+			i++;
+		unsigned f = 0;
+		size_t e = gw_json_value(s, i, n, 1, &f);
+		span one = {.p = s + i, .n = e - i};
+		if (!(l[k] = span_str(&one))) {
+			free_list(l, k);
+			return 1;
+		}
+		i = e;
+	}
+	*out = l;
+	*n_out = cnt;
+	return 0;
+}
+
+/* The members of the top-level object that an emit reads (the first of each, as
+ * cJSON's lookup finds); 1 when the text is not a plain object of them. */
+typedef struct emit_spans {
+	span type, nsp, rooms, except, event, vol, ack, data;
+} emit_spans;
+
+static int scan_emit(const char *s, size_t n, emit_spans *m)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"type", offsetof(emit_spans, type)},   {"nsp", offsetof(emit_spans, nsp)},
+		{"rooms", offsetof(emit_spans, rooms)}, {"except", offsetof(emit_spans, except)},
+		{"event", offsetof(emit_spans, event)}, {"volatile", offsetof(emit_spans, vol)},
+		{"ack", offsetof(emit_spans, ack)},     {"data", offsetof(emit_spans, data)},
+	};
+	size_t i = gw_json_ws(s, 0, n);
+	if (i >= n || s[i] != '{')
+		return 1;
+	i = gw_json_ws(s, i + 1, n);
+	while (i < n && s[i] == '"') {
+		unsigned kf = 0, vf = 0;
+		size_t k0 = i + 1, ke = gw_json_value(s, i, n, 1, &kf);
+		if (ke == GW_JSON_BAD || kf)
+			return 1;
+		i = gw_json_ws(s, ke, n);
+		if (i >= n || s[i] != ':')
+			return 1;
+		size_t v0 = gw_json_ws(s, i + 1, n), ve = gw_json_value(s, v0, n, 64, &vf);
+		if (ve == GW_JSON_BAD)
+			return 1;
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			span *d = (span *)((char *)m + keys[k].off);
+			if (strlen(keys[k].key) == ke - 1 - k0 && memcmp(keys[k].key, s + k0, ke - 1 - k0) == 0) {
+				bool null = ve - v0 == 4 && memcmp(s + v0, "null", 4) == 0;
+				if (!d->p && !d->n && !null)
+					*d = (span){.p = s + v0, .n = ve - v0, .flags = vf};
+				d->n = d->n ? d->n : 1; /* seen: a later duplicate is ignored */
+				break;
+			}
+		}
+		i = gw_json_ws(s, ve, n);
+		if (i >= n || s[i] != ',')
+			break; /* the end of the object, or not JSON */
+		i = gw_json_ws(s, i + 1, n);
+		if (i >= n || s[i] != '"')
+			return 1;
+	}
+	if (i >= n || s[i] != '}' || gw_json_ws(s, i + 1, n) != n)
+		return 1;
+	return 0;
+}
+
+/* 0 with *out, or 1: the tree decides. */
+static int fast_emit(ctx *c, env_in **out)
+{
+	emit_spans m = {0};
+	if (scan_emit(c->src, c->src_len, &m) || !span_is(&m.type, "\"emit\"") || m.ack.p)
+		return 1;
+	const span *d = &m.data;
+	/* data: an array that cannot hold a $binary value (nor spell one with escapes) */
+	if (d->p && (d->p[0] != '[' || (d->flags & GW_JSON_UESCAPE) || memmem(d->p, d->n, "$binary", 7)))
+		return 1;
+	if (m.vol.p && !span_is(&m.vol, "true") && !span_is(&m.vol, "false"))
+		return 1;
+	env_in *e = calloc(1, sizeof *e);
+	if (!e)
+		return 1;
+	e->type = ENV_EMIT;
+	e->volatile_ = span_is(&m.vol, "true");
+	e->target.nsp = m.nsp.p ? span_str(&m.nsp) : strdup("/");
+	e->event = span_str(&m.event);
+	if (!e->target.nsp || e->target.nsp[0] != '/' || strchr(e->target.nsp, ',') || !e->event ||
+	    gw_event_reserved(e->event) || span_list(&m.rooms, &e->target.rooms, &e->target.n_rooms) ||
+	    span_list(&m.except, &e->target.except, &e->target.n_except))
+		goto slow;
+	/* ["event", ...data] */
+	gw_buf o = {0};
+	int err = put_args(&o, e->event, d->p, d->n);
+	if (err || (c->max_payload && o.len > c->max_payload)) {
+		gw_buf_free(&o);
+		goto slow;
+	}
+	e->body.json = (char *)gw_buf_steal(&o, &e->body.json_len);
+	if (make_frames(c, e))
+		goto slow;
+	*out = e;
+	return 0;
+slow:
+	env_in_free(e);
+	return 1;
+}
+
+static int parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
+		 size_t err_len, bool fast)
 {
 	ctx c = {.src = buf, .src_len = len, .what = NULL, .err = err, .err_len = err_len, .max_payload = max_payload};
 	*out = NULL;
@@ -530,6 +704,8 @@ int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, cha
 	/* what reaches clients in text frames must be UTF-8 (RFC 6455 §8.1) */
 	if (!gw_utf8_valid(buf, len))
 		return fail(&c, -GW_EINVAL, "envelope is not valid UTF-8");
+	if (fast && fast_emit(&c, out) == 0)
+		return 0;
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root)
@@ -598,6 +774,24 @@ done:
 	}
 	*out = e;
 	return 0;
+}
+
+int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err, size_t err_len)
+{
+	return parse(buf, len, max_payload, out, err, err_len, true);
+}
+
+int env_parse_tree(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
+		   size_t err_len)
+{
+	return parse(buf, len, max_payload, out, err, err_len, false);
+}
+
+int env_parse_fast(const void *buf, size_t len, size_t max_payload, env_in **out)
+{
+	ctx c = {.src = buf, .src_len = len, .max_payload = max_payload};
+	*out = NULL;
+	return gw_utf8_valid(buf, len) ? fast_emit(&c, out) : 1;
 }
 
 void env_in_free(env_in *e)
@@ -720,8 +914,8 @@ char *env_build_event(const char *nsp, const char *sid, const char *node, const 
 		return finish(o, false);
 	if (text && text_len >= 2 && text[0] == '[' && splice_ok(text, text_len)) {
 		/* data verbatim: the client's array after its first element, the name */
-		size_t i = skip_value(text, skip_ws(text, 1, text_len), text_len);
-		i = skip_ws(text, i, text_len);
+		size_t i = skip_value(text, gw_json_ws(text, 1, text_len), text_len);
+		i = gw_json_ws(text, i, text_len);
 		if (i < text_len && text[i] == ',')
 			i++;
 		gw_buf d = {0};

@@ -104,6 +104,13 @@ typedef struct env_in {
  */
 int env_parse(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
 	      size_t err_len);
+/* The same through a cJSON tree always. env_parse takes a plain emit (no ack, no
+ * $binary, no escaped strings) the fast way, a strict scan of the text without a tree,
+ * and everything else this way; tests and the fuzzer compare the two. */
+int env_parse_tree(const void *buf, size_t len, size_t max_payload, env_in **out, char *err,
+		   size_t err_len);
+/* The fast way alone: 0 with *out, or 1 when it leaves the envelope to the tree. */
+int env_parse_fast(const void *buf, size_t len, size_t max_payload, env_in **out);
 void env_in_free(env_in *e);
 
 /*

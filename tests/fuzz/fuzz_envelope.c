@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/bus/env_same.h"
 #include "bus/envelope.h"
 #include "sio/sio_codec.h"
 #include "util/err.h"
@@ -66,6 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	env_in *e = NULL;
 	char err[128] = "";
 	int rc = env_parse(buf, size, 1 << 16, &e, err, sizeof err);
+	/* the fast path (a plain emit, no tree) says what the tree says */
+	env_in *t = NULL;
+	char terr[128] = "";
+	int trc = env_parse_tree(buf, size, 1 << 16, &t, terr, sizeof terr);
+	assert(rc == trc && strcmp(err, terr) == 0);
+	assert(rc || env_same(e, t));
+	env_in_free(t);
 	if (rc == 0) {
 		assert(e);
 		if (e->type == ENV_EMIT && !e->has_ack)

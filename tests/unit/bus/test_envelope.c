@@ -1,6 +1,7 @@
 /* Bus envelopes (DESIGN §1.2): parsing, error strings, final frames, builders. */
 #include "../test.h"
 #include "bus/envelope.h"
+#include "env_same.h"
 #include "sio/sio_codec.h"
 #include "util/err.h"
 
@@ -455,6 +456,71 @@ TEST(build_outbound)
 	free(s);
 }
 
+/* The fast path takes plain emits, and says exactly what the tree says; everything it
+ * leaves to the tree parses as before. */
+TEST(fast_path_matches_the_tree)
+{
+	static const struct {
+		const char *json;
+		bool fast; /* the fast path takes it */
+	} v[] = {
+		{"{\"type\":\"emit\",\"nsp\":\"/\",\"rooms\":[\"room-1\"],\"event\":\"m\",\"data\":[{\"text\":\"hi\",\"n\":1.50}]}", true},
+		{" { \"type\" : \"emit\" , \"event\" : \"m\" } ", true},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[]}", true},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[1, \"a\\n\\\"b\", null, true, {\"x\":[-0.5e+3]}]}", true},
+		{"{\"event\":\"m\",\"rooms\":\"r\",\"except\":[\"a\",\"b\"],\"volatile\":true,\"type\":\"emit\",\"extra\":{\"k\":[1]}}", true},
+		{"{\"type\":\"emit\",\"nsp\":null,\"rooms\":null,\"event\":\"m\",\"volatile\":null,\"data\":null}", true},
+		{"{\"type\":\"emit\",\"event\":\"first\",\"event\":\"second\"}", true},   /* the first wins, as in cJSON */
+		{"{\"type\":\"emit\",\"event\":\"m\",\"rooms\":[]}", true},
+		{"{\"type\":\"emit\",\"nsp\":\"/chat\",\"event\":\"m\",\"data\":[\"é ✓\"]}", true},
+		/* left to the tree */
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[{\"$binary\":\"AAE=\"}]}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[\"\\u0024binary\"]}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"ack\":{\"reply_to\":\"t\",\"id\":\"1\"}}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\\u0041\"}", false},
+		{"{\"type\":\"emit\",\"rooms\":[\"a\\\"b\"],\"event\":\"m\"}", false},
+		{"{\"ty\\u0070e\":\"emit\",\"event\":\"m\"}", false},
+		{"{\"type\":\"join\",\"rooms\":[\"a\"],\"join\":\"r\"}", false},
+		/* errors: the tree's message */
+		{"{\"type\":\"emit\",\"event\":\"connect\"}", false},
+		{"{\"type\":\"emit\",\"event\":1}", false},
+		{"{\"type\":\"emit\"}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"volatile\":1}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"rooms\":[1]}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":{}}", false},
+		{"{\"type\":\"emit\",\"nsp\":\"chat\",\"event\":\"m\"}", false},
+		{"{\"type\":\"emit\",\"nsp\":\"/a,b\",\"event\":\"m\"}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\"\"volatile\":false}", false}, /* no comma */
+		{"{\"type\":\"emit\",\"event\":\"m\"} x", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[01]}", false},
+		{"{\"type\":\"emit\",\"event\":\"m\",\"data\":[\"\x01\"]}", false},
+		{"[\"emit\"]", false},
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		const char *j = v[i].json;
+		env_in *f = NULL, *a = NULL, *t = NULL;
+		char ea[256] = "", et[256] = "";
+		int fr = env_parse_fast(j, strlen(j), 1 << 16, &f);
+		int ra = env_parse(j, strlen(j), 1 << 16, &a, ea, sizeof ea);
+		int rt = env_parse_tree(j, strlen(j), 1 << 16, &t, et, sizeof et);
+		if (fr != (v[i].fast ? 0 : 1))
+			fprintf(stderr, "  fast path %s: %s\n", fr ? "declined" : "took", j);
+		CHECK_EQ_INT(fr, v[i].fast ? 0 : 1);
+		CHECK_EQ_INT(ra, rt);
+		CHECK_STR(ea, et);
+		if (!ra && !rt && !env_same(a, t)) {
+			fprintf(stderr, "  differs: %s\n  fast %s\n  tree %s\n", j, a->body.json, t->body.json);
+			CHECK(0);
+		}
+		if (!fr)
+			CHECK(t && env_same(f, t));
+		env_in_free(f);
+		env_in_free(a);
+		env_in_free(t);
+	}
+}
+
 int main(void)
 {
 	RUN(emit_plain);
@@ -467,5 +533,6 @@ int main(void)
 	RUN(ack);
 	RUN(connect_result);
 	RUN(build_outbound);
+	RUN(fast_path_matches_the_tree);
 	return TEST_END();
 }
