@@ -3,10 +3,15 @@
 # ceiling, on this machine, in one command:
 #
 #   bench/compare.sh            the full comparison (~16 minutes), table at the end
-#   bench/compare.sh --smoke    10 clients, 10 events, no Node: seconds; CI runs it (meson test bench/smoke)
+#   bench/compare.sh --smoke    10 clients, 10 events, rooms of 2 with 100 emits, no Node: seconds; CI runs it
+#                               (meson test bench/smoke)
 #
 # Options:
 #   --no-node / --no-ceiling    skip that server
+#   --no-rooms                  skip the rooms scenario     --rooms-only   run only the rooms scenario
+#   --nng-hop BIN               bench/nng_hop (the bare nng hop of the rooms scenario; default: built
+#                               with the rest when libnng is found; without it and the gateway's nng
+#                               plugin, the nng runs are skipped)
 #   --node                      run the Node server even with --smoke
 #   --gateway BIN --loadgen BIN --ceiling BIN   use these binaries (default: build them in
 #                               $BUILD_DIR, default build-bench, -O2 with NDEBUG and debug info)
@@ -31,6 +36,16 @@
 #                        (delivery: inline, engine.busy_poll_us: 2000)
 #   AWAKE_RUNS=0         also run the paced ack with both cores kept out of idle (a nice-19 spinner
 #                        on each): on a VM, waking an idle vCPU costs milliseconds of tail latency
+#   ROOMS_CLIENTS=10000 ROOMS_SIZE=2 ROOMS_EVENTS=200000 ROOMS_RATE=10000 ROOMS_PACED_EVENTS=200000
+#   ROOMS_BATCH=100 ROOMS_POSTERS=4 ROOMS_WINDOW=4096 ROOMS_EVENT_SIZE=100
+#                        the rooms scenario (loadgen rooms): ROOMS_CLIENTS clients in rooms of
+#                        ROOMS_SIZE; ROOMS_EVENTS emits to random rooms as fast as the publisher
+#                        may (at most ROOMS_WINDOW emits in flight), then ROOMS_PACED_EVENTS at
+#                        ROOMS_RATE/s (latency). Runs: gateway over HTTP with NDJSON batches of
+#                        ROOMS_BATCH over ROOMS_POSTERS connections, the same one envelope per
+#                        POST, gateway over nng (its plugin, receive_listen; the loadgen's PUB
+#                        dials), node (the same HTTP batches; joins and emits in-process), and
+#                        the bare nng hop (bench/nng_hop: a SUB that only counts; open loop)
 #   SERVER_CPU=0 LOADGEN_CPU=1   cores for taskset (when the machine has at least 2)
 #   QUIET_WAIT=300 QUIET_PCT=10  before each run, wait up to QUIET_WAIT s until the machine is at
 #                                most QUIET_PCT % busy (other people's builds); 0 = do not wait.
@@ -44,8 +59,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
-SMOKE=0 NODE=1 CEILING=1 FORCE_NODE=0
-GATEWAY="" LOADGEN="" CEIL_BIN="" OUT=""
+SMOKE=0 NODE=1 CEILING=1 FORCE_NODE=0 ROOMS=1 ROOMS_ONLY=0
+GATEWAY="" LOADGEN="" CEIL_BIN="" OUT="" NNG_HOP=""
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
 while (($#)); do
 	case "$1" in
@@ -53,6 +68,9 @@ while (($#)); do
 	--no-node) NODE=0 ;;
 	--node) FORCE_NODE=1 ;;
 	--no-ceiling) CEILING=0 ;;
+	--no-rooms) ROOMS=0 ;;
+	--rooms-only) ROOMS_ONLY=1 ;;
+	--nng-hop) NNG_HOP="$2"; shift ;;
 	--gateway) GATEWAY="$2"; shift ;;
 	--loadgen) LOADGEN="$2"; shift ;;
 	--ceiling) CEIL_BIN="$2"; shift ;;
@@ -67,6 +85,8 @@ done
 if ((SMOKE)); then
 	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
 	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}" "${AWAKE_RUNS:=0}" "${TUNED_RUNS:=0}"
+	: "${ROOMS_CLIENTS:=10}" "${ROOMS_EVENTS:=100}" "${ROOMS_PACED_EVENTS:=100}" "${ROOMS_RATE:=1000}" "${ROOMS_BATCH:=10}"
+	: "${ROOMS_POSTERS:=2}"
 	((FORCE_NODE)) || NODE=0
 fi
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
@@ -89,6 +109,15 @@ QUIET_WAIT=${QUIET_WAIT:-300}
 QUIET_PCT=${QUIET_PCT:-10}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
+ROOMS_CLIENTS=${ROOMS_CLIENTS:-10000}
+ROOMS_SIZE=${ROOMS_SIZE:-2}
+ROOMS_EVENTS=${ROOMS_EVENTS:-200000}
+ROOMS_RATE=${ROOMS_RATE:-10000}
+ROOMS_PACED_EVENTS=${ROOMS_PACED_EVENTS:-200000}
+ROOMS_BATCH=${ROOMS_BATCH:-100}
+ROOMS_POSTERS=${ROOMS_POSTERS:-4}
+ROOMS_WINDOW=${ROOMS_WINDOW:-4096}
+ROOMS_EVENT_SIZE=${ROOMS_EVENT_SIZE:-100}
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -99,8 +128,11 @@ if [[ -z $GATEWAY || -z $LOADGEN || (-z $CEIL_BIN && $CEILING == 1) ]]; then
 		meson setup "$BUILD_DIR" "$ROOT" -Dbuildtype=debugoptimized -Db_ndebug=true >/dev/null
 	fi
 	meson compile -C "$BUILD_DIR" sio-gateway memory loadgen ceiling >/dev/null
+	# the nng parts exist only when libnng was found
+	meson compile -C "$BUILD_DIR" nng nng_hop >/dev/null 2>&1 || true
 	: "${GATEWAY:=$BUILD_DIR/gateway/sio-gateway}" "${LOADGEN:=$BUILD_DIR/bench/loadgen}"
 	: "${CEIL_BIN:=$BUILD_DIR/bench/ceiling}"
+	if [[ -z $NNG_HOP && -x $BUILD_DIR/bench/nng_hop ]]; then NNG_HOP=$BUILD_DIR/bench/nng_hop; fi
 fi
 for b in "$GATEWAY" "$LOADGEN"; do
 	[[ -x $b ]] || { echo "compare.sh: not executable: $b" >&2; exit 2; }
@@ -150,6 +182,21 @@ if ((CEILING)) && [[ ! -x $CEIL_BIN ]]; then
 	log "no ceiling binary: skipping the ceiling"
 	CEILING=0
 fi
+# nng runs of the rooms scenario: the loadgen's nng publisher, the gateway's nng plugin
+# (found where the gateway's loader looks in a build tree) and the bare hop
+NNG=0
+if ((ROOMS)); then
+	if [[ "$("$LOADGEN" features 2>/dev/null)" != *nng* ]]; then
+		log "loadgen built without nng: skipping the rooms runs over nng"
+	elif [[ ! -f "$(dirname "$GATEWAY")/../plugins/nng/nng.so" ]]; then
+		log "no nng plugin beside $GATEWAY: skipping the rooms runs over nng"
+	else
+		NNG=1
+	fi
+	if ((NNG)) && [[ ! -x $NNG_HOP ]]; then
+		log "no bench/nng_hop binary: skipping the bare nng hop"
+	fi
+fi
 
 # Which gateway source was measured: the commit, and whether gateway/ or plugins/ had
 # uncommitted changes (GIT_REV overrides, e.g. for an exported tree).
@@ -188,7 +235,10 @@ json.dump({
               "idle_steps": "$IDLE_STEPS", "ack_clients": $ACK_CLIENTS, "ack_seconds": $ACK_SECONDS,
               "ack_interval_ms": $ACK_INTERVAL_MS, "ack_posters": $ACK_POSTERS,
               "memory_delivery": "${MEMORY_DELIVERY:-thread}", "awake_runs": $AWAKE_RUNS, "tuned_runs": $TUNED_RUNS,
-              "connect_concurrency": $CONNECT_CONCURRENCY},
+              "connect_concurrency": $CONNECT_CONCURRENCY,
+              "rooms_clients": $ROOMS_CLIENTS, "rooms_size": $ROOMS_SIZE, "rooms_events": $ROOMS_EVENTS,
+              "rooms_rate": $ROOMS_RATE, "rooms_paced_events": $ROOMS_PACED_EVENTS, "rooms_batch": $ROOMS_BATCH,
+              "rooms_posters": $ROOMS_POSTERS, "rooms_window": $ROOMS_WINDOW, "rooms_event_size": $ROOMS_EVENT_SIZE},
 }, open(sys.argv[1], "w"))
 PY
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load $(cut -d' ' -f1-3 /proc/loadavg); $PINNING"
@@ -206,28 +256,53 @@ fi
 
 # ---------------------------------------------------------------- servers
 SERVER_PID="" SERVER_PORT="" SERVER_LOG="" FAILURES=0
+LOADGEN_EXTRA=() # per-server loadgen arguments (the nng URL of gateway-nng and nng-hop)
 
-start_server() { # kind scenario
-	local kind=$1 scen=$2
-	SERVER_PORT=$(free_port)
-	SERVER_LOG="$OUT/$kind-$scen.log"
-	case $kind in
-	gateway)
-		local cfg="$OUT/gateway-$scen.yaml"
-		cat >"$cfg" <<EOF
+gateway_config() { # file adapter-yaml: the gateway's generated config with that adapter block
+	cat >"$1" <<EOF
 # generated by bench/compare.sh
 node_id: gw-bench
 listen: {host: 127.0.0.1, port: $SERVER_PORT}
 engine:
   transports: [polling, websocket]
   busy_poll_us: ${BUSY_POLL_US:-0}
-adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}
+$2
 namespaces:
   - name: /
 http_api: {enabled: true, token: ""}
+metrics: {enabled: true}
 log: {level: warn}
 EOF
-		"${PIN_SERVER[@]}" "$GATEWAY" -c "$cfg" >"$SERVER_LOG" 2>&1 &
+}
+
+start_server() { # kind scenario
+	local kind=$1 scen=$2
+	SERVER_PORT=$(free_port)
+	SERVER_LOG="$OUT/$kind-$scen.log"
+	LOADGEN_EXTRA=()
+	case $kind in
+	gateway-nng) # the nng plugin: the loadgen's PUB dials the receive socket's listener
+		local rport pport
+		rport=$(free_port) pport=$(free_port)
+		gateway_config "$OUT/gateway-$scen.yaml" "adapter:
+  plugin: nng
+  options:
+    publish_listen: [\"tcp://127.0.0.1:$pport\"]
+    receive_listen: [\"tcp://127.0.0.1:$rport\"]
+    recv_buffer: 8192"
+		LOADGEN_EXTRA=(--nng-url "tcp://127.0.0.1:$rport")
+		"${PIN_SERVER[@]}" "$GATEWAY" -c "$OUT/gateway-$scen.yaml" >"$SERVER_LOG" 2>&1 &
+		;;
+	nng-hop)
+		local rport
+		rport=$(free_port)
+		LOADGEN_EXTRA=(--nng-url "tcp://127.0.0.1:$rport")
+		"${PIN_SERVER[@]}" "$NNG_HOP" --port "$SERVER_PORT" --listen "tcp://127.0.0.1:$rport" >"$SERVER_LOG" 2>&1 &
+		;;
+	gateway)
+		gateway_config "$OUT/gateway-$scen.yaml" \
+			"adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}"
+		"${PIN_SERVER[@]}" "$GATEWAY" -c "$OUT/gateway-$scen.yaml" >"$SERVER_LOG" 2>&1 &
 		;;
 	node) "${PIN_SERVER[@]}" node "$HERE/node-server.js" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
 	ceiling) "${PIN_SERVER[@]}" "$CEIL_BIN" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
@@ -270,7 +345,8 @@ run_loadgen() { # kind scenario loadgen-args...
 	local kind=$1 scen=$2
 	shift 2
 	local json="$OUT/$kind-$scen.json" rc=0
-	"${PIN_LOADGEN[@]}" "$LOADGEN" "$@" --port "$SERVER_PORT" --label "$kind" --rss-pid "$SERVER_PID" \
+	"${PIN_LOADGEN[@]}" "$LOADGEN" "$@" "${LOADGEN_EXTRA[@]}" --port "$SERVER_PORT" --label "$kind" \
+		--rss-pid "$SERVER_PID" \
 		>"$json" 2>"$OUT/$kind-$scen.loadgen.log" || rc=$?
 	sed 's/^/   /' "$OUT/$kind-$scen.loadgen.log" >&2
 	if [[ -s $json ]]; then
@@ -364,6 +440,7 @@ fanout_runs() { # kind
 			--window "$FANOUT_WINDOW" --posters "$FANOUT_POSTERS"
 	done
 }
+((ROOMS_ONLY)) && TARGETS=() CEILING=0
 for kind in "${TARGETS[@]}"; do
 	fanout_runs "$kind"
 	backend=none
@@ -406,6 +483,31 @@ if ((CEILING)); then
 	fanout_runs ceiling
 	scenario ceiling idle connect --clients "$MAX_STEP" --rss-at "$STEPS" --settle "$SETTLE_S" \
 		--concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120
+fi
+
+# rooms: many small rooms, many backend emits (loadgen rooms; the table's last section)
+if ((ROOMS)); then
+	rc_clients=$ROOMS_CLIENTS
+	if ((rc_clients > FD_MAX)); then
+		log "rooms: $rc_clients clients exceed the fd limit here; using $FD_MAX"
+		rc_clients=$FD_MAX
+	fi
+	ROOMS_ARGS=(rooms --clients "$rc_clients" --room-size "$ROOMS_SIZE" --events "$ROOMS_EVENTS"
+		--rate "$ROOMS_RATE" --paced-events "$ROOMS_PACED_EVENTS" --window "$ROOMS_WINDOW"
+		--size "$ROOMS_EVENT_SIZE" --concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120)
+	HTTP_ARGS=(--batch "$ROOMS_BATCH" --posters "$ROOMS_POSTERS")
+	scenario gateway rooms-http "${ROOMS_ARGS[@]}" --via http "${HTTP_ARGS[@]}" --tag http-batch
+	scenario gateway rooms-http-single "${ROOMS_ARGS[@]}" --via http --batch 1 --posters "$ROOMS_POSTERS" \
+		--tag http-single
+	if ((NNG)); then
+		scenario gateway-nng rooms-nng "${ROOMS_ARGS[@]}" --via nng --tag nng
+	fi
+	if ((NODE)); then
+		scenario node rooms-node "${ROOMS_ARGS[@]}" --via node "${HTTP_ARGS[@]}" --tag node-batch
+	fi
+	if ((NNG)) && [[ -x $NNG_HOP ]]; then
+		scenario nng-hop rooms-hop "${ROOMS_ARGS[@]}" --via nng --hop --tag hop
+	fi
 fi
 
 export SKIPPED FD_HARD

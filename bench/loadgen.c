@@ -5,6 +5,7 @@
  *   loadgen connect --port P --clients N [--rss-pid PID --rss-at 0,1000,10000] [--hold S]
  *   loadgen fanout  --port P --clients N --events E [--size B] [--window W]
  *   loadgen ack     --port P --clients N [--duration S] [--backend sse]
+ *   loadgen rooms   --port P --clients N --room-size K --events E [--rate R] [--via http|node|nng]
  *   loadgen wait    --port P [--timeout S]          (GET /healthz until 200)
  *
  * It shares no code with the gateway (its own HTTP upgrade, websocket framing with
@@ -29,6 +30,27 @@
  *            loadgen is also the backend: it reads GET /api/subscribe?topic=sio.in (SSE)
  *            and POSTs {"type":"ack",...} to each event's reply_to topic (the memory bus
  *            path of the gateway). Without it the server must answer by itself (node).
+ *   rooms:   many small rooms, many emits. Client i is in room r<i/K> (N/K rooms). Once
+ *            all are connected, the loadgen (as the backend) publishes one join envelope
+ *            per room ({"type":"join","rooms":[<the members' sids from their CONNECT
+ *            replies>],"join":"r7"}), then a sentinel emit "sync" to each room, and waits
+ *            until every member got its room's sentinel (rooms still missing one get their
+ *            join and sentinel again, up to 5 times). Then two measured runs of emits to
+ *            uniformly random rooms, each {"t":"<publish ns>","s":<seq>,"r":<room>,"p":pad}:
+ *            "max" (--events E, at most --window emits' deliveries outstanding; what is
+ *            missing for 500 ms is written off as lost so loss cannot stall it; --window 0:
+ *            open loop) and "paced" (--paced-events at --rate R/s, open loop on a schedule).
+ *            Every client checks each emit is for its room and counts it once per member
+ *            (a bit per member: duplicates are counted, not delivered); lost = expected
+ *            deliveries - received. An emit is complete when all its room's members got it;
+ *            emits/s = complete emits / (first publish .. last delivery).
+ *            Publishers (--via): http|node POST /api/publish?topic=sio.out, --batch B
+ *            envelopes per request as NDJSON (Content-Type application/x-ndjson; the
+ *            reply's "failed" count is counted as publish errors) or, with --batch 1, one
+ *            plain JSON envelope per request, over --posters keep-alive connections; nng
+ *            (when built with libnng): "sio.out <json>" frames on a PUB socket that dials
+ *            --nng-url (the gateway's nng receive_listen). With --hop the target is
+ *            bench/nng_hop (no clients: its GET /stats gives what arrived and the latency).
  *
  * Output: one JSON line on stdout (machine-readable), a human summary on stderr.
  * It raises its own fd limit to the hard limit, and spreads clients over several
@@ -52,11 +74,18 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#ifdef LOADGEN_NNG /* rooms --via nng: a PUB socket (bench/meson.build defines it when libnng is found) */
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <stdatomic.h>
+#endif
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_CONNECT, M_FANOUT, M_ACK, M_WAIT };
+enum mode { M_CONNECT, M_FANOUT, M_ACK, M_ROOMS, M_WAIT };
+enum via { VIA_HTTP, VIA_NODE, VIA_NNG };
 
 static struct {
 	enum mode mode;
@@ -78,6 +107,12 @@ static struct {
 	size_t n_rss_at;
 	pid_t server_pid;
 	bool backend_sse;
+	/* rooms */
+	unsigned room_size, batch, paced_events;
+	double rate, drain;
+	bool window_set, hop, no_max;
+	enum via via;
+	const char *nng_url;
 } O = {
 	.host = "127.0.0.1",
 	.path = "/socket.io/",
@@ -99,6 +134,11 @@ static struct {
 	.settle = 1,
 	.idle_timeout = 5,
 	.timeout = 10,
+	.room_size = 2,
+	.batch = 100,
+	.paced_events = (unsigned)-1,
+	.drain = 2,
+	.nng_url = "tcp://127.0.0.1:5561",
 };
 
 static volatile sig_atomic_t g_stop;
@@ -129,6 +169,11 @@ typedef struct {
 	uint8_t *frag;
 	uint32_t frag_len;
 	char accept[29];
+	/* rooms: the socket id from the CONNECT reply, the room, the sentinel seen */
+	bool synced;
+	uint8_t sid_len;
+	uint32_t room;
+	char sid[32];
 } client;
 
 enum hkind { H_POSTER, H_SSE };
@@ -142,6 +187,9 @@ typedef struct {
 	char *out;
 	size_t out_len, out_off;
 	bool want_out;
+	/* rooms: what the request in flight carries (errors are counted there) */
+	uint8_t req_kind, req_phase;
+	uint32_t req_lines;
 	/* SSE over chunked framing: the de-chunked stream, and what is left of a chunk */
 	bool chunked;
 	char *ev;
@@ -448,6 +496,105 @@ static void ack_pace(uint64_t now)
 	}
 }
 
+/* --- rooms: clients in rooms of --room-size, one emit to one random room at a time */
+
+typedef struct {
+	uint64_t t;    /* publish time (ns) */
+	uint64_t mask; /* members that received it (room size <= 64) */
+	uint32_t room;
+	uint16_t got; /* distinct members that received it */
+	uint8_t phase;
+} remit;
+
+enum { REQ_NONE, REQ_CTL, REQ_EMIT };
+
+typedef struct {
+	const char *name;
+	uint32_t base, count; /* sequence numbers [base, base + count) */
+	double rate;          /* paced: emits/s; 0: as fast as the publisher may (--window) */
+	uint32_t sent;
+	bool running;
+	uint64_t t0, first_pub, last_pub, last_delivery, wall_ns;
+	uint64_t expected, deliveries, dups, misdelivered, complete, publish_errors, requests;
+	int64_t lost_credit; /* --window: deliveries given up on (missing for 500 ms) */
+	uint64_t blocked_since, blocked_deliveries;
+	int64_t srv_cpu, self_cpu, sys_cpu, irq_cpu;
+	bool hop_stats; /* --hop: the deliveries and latencies are the nng_hop's */
+	double hop_p50, hop_p99, hop_p999, hop_max;
+	bl_hist lat;
+} rphase;
+
+static remit *g_emits;
+static uint32_t g_seq_next, g_nemits;
+static rphase g_ph[2];
+static rphase *g_cur;
+static bool g_pump_more; /* the pump stopped at its per-call cap: poll, do not sleep */
+static uint32_t g_nrooms, g_rooms_synced;
+static uint32_t *g_room_members, *g_room_synced;
+static uint64_t g_sync_stray, g_ctl_errors;
+
+/* The unsigned number after `"key":` in [p,end), or false. */
+static bool key_u64(const char *p, const char *end, const char *key, uint64_t *v)
+{
+	bool ok = false;
+	const char *q = find_key(p, end, key);
+	if (q)
+		*v = parse_u64(q, end, &ok);
+	return ok;
+}
+
+/* 42["bench",{"t":"<ns>","s":<seq>,"r":<room>,"p":"..."}] or 42["sync",{"r":<room>}] */
+static void on_room_event(client *c, const char *p, const char *end, uint64_t now)
+{
+	uint64_t r, seq, ts;
+	if (end - p > 8 && !memcmp(p, "[\"sync\"", 7)) {
+		if (!key_u64(p, end, "\"r\":", &r)) {
+			S.bad_payload++;
+			return;
+		}
+		if (r != c->room) {
+			g_sync_stray++;
+			return;
+		}
+		if (!c->synced) {
+			c->synced = true;
+			if (++g_room_synced[r] == g_room_members[r])
+				g_rooms_synced++;
+		}
+		return;
+	}
+	if (!key_u64(p, end, "\"t\":\"", &ts) || !key_u64(p, end, "\"s\":", &seq) ||
+	    !key_u64(p, end, "\"r\":", &r) || seq >= g_seq_next) {
+		S.bad_payload++;
+		return;
+	}
+	remit *e = &g_emits[seq];
+	rphase *ph = &g_ph[e->phase];
+	if (r != e->room || r != c->room) {
+		ph->misdelivered++;
+		return;
+	}
+	unsigned idx = (unsigned)(c - g_cl) % O.room_size;
+	if (O.room_size <= 64) {
+		uint64_t bit = 1ull << idx;
+		if (e->mask & bit) {
+			ph->dups++;
+			return;
+		}
+		e->mask |= bit;
+	} else if (e->got >= g_room_members[r]) {
+		ph->dups++;
+		return;
+	}
+	e->got++;
+	ph->deliveries++;
+	S.deliveries++;
+	ph->last_delivery = now;
+	if (e->got == g_room_members[r])
+		ph->complete++;
+	bl_hist_add(&ph->lat, now > ts ? now - ts : 0);
+}
+
 /* One Engine.IO packet (a websocket text message). */
 static void on_message(client *c, const char *p, size_t len)
 {
@@ -492,6 +639,12 @@ static void on_message(client *c, const char *p, size_t len)
 	switch (type) {
 	case '0':
 		if (c->state == C_SIO_CONNECT) {
+			const char *sid = find_key(p, end, "\"sid\":\"");
+			const char *se = sid ? memchr(sid, '"', (size_t)(end - sid)) : NULL;
+			if (se && (size_t)(se - sid) < sizeof c->sid) {
+				c->sid_len = (uint8_t)(se - sid);
+				memcpy(c->sid, sid, c->sid_len);
+			}
 			now = bl_now_ns();
 			c->state = C_READY;
 			S.inflight--;
@@ -506,7 +659,10 @@ static void on_message(client *c, const char *p, size_t len)
 		client_close(c, true, "socket.io DISCONNECT");
 		return;
 	case '2':
-		on_event(c, p, end, bl_now_ns());
+		if (O.mode == M_ROOMS)
+			on_room_event(c, p, end, bl_now_ns());
+		else
+			on_event(c, p, end, bl_now_ns());
 		return;
 	case '3':
 		on_ack(c, p, end, bl_now_ns());
@@ -819,21 +975,39 @@ static void http_queue(httpc *h, const char *s, size_t len)
 }
 
 /* POST body to path; the poster must be idle. */
-static bool http_post(httpc *h, const char *path, const char *body, size_t len)
+static bool http_post_type(httpc *h, const char *path, const char *ctype, const char *body, size_t len)
 {
 	if (h->state == H_DEAD && !http_open(h))
 		return false;
 	char hdr[1024];
 	int n = snprintf(hdr, sizeof hdr,
-			 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+			 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\n%s%s%s\r\n",
-			 path, O.host, O.port, len, O.token[0] ? "Authorization: Bearer " : "", O.token,
+			 path, O.host, O.port, ctype, len, O.token[0] ? "Authorization: Bearer " : "", O.token,
 			 O.token[0] ? "\r\n" : "");
 	http_queue(h, hdr, (size_t)n);
 	http_queue(h, body, len);
 	h->state = H_WAIT;
 	http_flush(h);
 	return h->state != H_DEAD;
+}
+
+static bool http_post(httpc *h, const char *path, const char *body, size_t len)
+{
+	h->req_kind = REQ_NONE;
+	h->req_lines = 0;
+	return http_post_type(h, path, "application/json", body, len);
+}
+
+/* n messages of the request in flight on h were not published */
+static void publish_failed(httpc *h, uint64_t n)
+{
+	if (h->req_kind == REQ_EMIT)
+		g_ph[h->req_phase].publish_errors += n;
+	else if (h->req_kind == REQ_CTL)
+		g_ctl_errors += n;
+	else
+		S.publish_errors += n;
 }
 
 static httpc *idle_poster(void)
@@ -1032,9 +1206,17 @@ static size_t response_parse(httpc *h)
 	if (h->in_len < hl + body)
 		return 0;
 	if (h->in_len < 12 || memcmp(h->in + 9, "200", 3) != 0) {
-		S.publish_errors++;
+		publish_failed(h, h->req_lines ? h->req_lines : 1);
 		note_reason("publish: %.*s", (int)strcspn(h->in, "\r"), h->in);
+	} else if (h->req_lines) { /* an NDJSON batch answers 200 with its "failed" count */
+		uint64_t failed = 0;
+		if (key_u64(h->in + hl, h->in + hl + body, "\"failed\":", &failed) && failed) {
+			publish_failed(h, failed);
+			note_reason("publish: lines of a batch refused by the server");
+		}
 	}
+	h->req_kind = REQ_NONE;
+	h->req_lines = 0;
 	const char *conn = bl_http_header(h->in, hl, "Connection", &vl);
 	h->state = H_IDLE;
 	if (conn && vl == 5 && !strncasecmp(conn, "close", 5))
@@ -1059,7 +1241,7 @@ static void http_event(httpc *h, uint32_t events)
 		if (h->kind == H_SSE)
 			die("SSE stream closed by the server (%s)", n ? strerror(errno) : "EOF");
 		if (h->state == H_WAIT) {
-			S.publish_errors++;
+			publish_failed(h, h->req_lines ? h->req_lines : 1);
 			note_reason("publish: connection closed before the response");
 		}
 		http_close(h);
@@ -1116,6 +1298,8 @@ static bool loop_until(bool (*cond)(void), uint64_t deadline)
 			left_ms = O.busy_poll ? 0 : 1; /* requests are due every few ms */
 		} else if (S.ack_running && O.busy_poll) {
 			left_ms = 0;
+		} else if (O.mode == M_ROOMS && (g_pump_more || (g_cur && g_cur->running))) {
+			left_ms = g_pump_more || O.busy_poll ? 0 : 1; /* paced emits are due every ms */
 		}
 		loop_once(left_ms > 10 ? 10 : (int)left_ms);
 	}
@@ -1182,6 +1366,478 @@ static bool fanout_done(void)
 	return S.published >= O.events && S.deliveries >= S.expected;
 }
 
+/* --- rooms: the publishers (HTTP NDJSON batches or one per request, nng PUB frames) */
+
+#ifdef LOADGEN_NNG
+static nng_socket g_nng;
+static bool g_nng_open;
+static atomic_int g_nng_pipes;
+static char *g_frame;
+static size_t g_frame_cap;
+
+static void lg_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)arg;
+	atomic_fetch_add(&g_nng_pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
+static bool nng_pipes_up(void)
+{
+	return atomic_load(&g_nng_pipes) > 0;
+}
+
+/* A PUB socket that dials --nng-url (the gateway's receive_listen, or nng_hop). */
+static bool nng_pub_start(char *err, size_t errlen)
+{
+	int rv;
+	if ((rv = nng_pub0_open(&g_nng))) {
+		snprintf(err, errlen, "nng_pub0_open: %s", nng_strerror(rv));
+		return false;
+	}
+	g_nng_open = true;
+	nng_socket_set_int(g_nng, NNG_OPT_SENDBUF, 8192);
+	nng_socket_set_ms(g_nng, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(g_nng, NNG_OPT_RECONNMAXT, 200);
+	nng_pipe_notify(g_nng, NNG_PIPE_EV_ADD_POST, lg_pipe_cb, NULL);
+	nng_pipe_notify(g_nng, NNG_PIPE_EV_REM_POST, lg_pipe_cb, NULL);
+	if ((rv = nng_dial(g_nng, O.nng_url, NULL, NNG_FLAG_NONBLOCK))) {
+		snprintf(err, errlen, "nng_dial %s: %s", O.nng_url, nng_strerror(rv));
+		return false;
+	}
+	return true;
+}
+
+/* "sio.out <json>" as one message; false when nng refused it */
+static bool nng_pub_send(const char *json, size_t len)
+{
+	static const char topic[] = "sio.out ";
+	if (g_frame_cap < len + sizeof topic) {
+		g_frame_cap = (len + sizeof topic) * 2;
+		g_frame = xrealloc(g_frame, g_frame_cap);
+	}
+	memcpy(g_frame, topic, sizeof topic - 1);
+	memcpy(g_frame + sizeof topic - 1, json, len);
+	return nng_send(g_nng, g_frame, len + sizeof topic - 1, NNG_FLAG_NONBLOCK) == 0;
+}
+
+static void nng_pub_stop(void)
+{
+	if (g_nng_open)
+		nng_close(g_nng); /* a PUB socket: safe to close (nng 1.5.2's hang is on SUB) */
+	g_nng_open = false;
+	free(g_frame);
+	g_frame = NULL;
+}
+#else
+static bool nng_pipes_up(void)
+{
+	return false;
+}
+static bool nng_pub_start(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "this loadgen was built without nng (libnng-dev not found)");
+	return false;
+}
+static bool nng_pub_send(const char *json, size_t len)
+{
+	(void)json;
+	(void)len;
+	return false;
+}
+static void nng_pub_stop(void)
+{
+}
+#endif
+
+static char *g_body;
+static size_t g_body_len, g_body_cap;
+
+static void body_reserve(size_t more)
+{
+	if (g_body_cap - g_body_len < more) {
+		g_body_cap = (g_body_len + more) * 2 + 4096;
+		g_body = xrealloc(g_body, g_body_cap);
+	}
+}
+
+/* Envelope lines queued for the control stage (joins, sentinels), '\n'-terminated. */
+static char *g_ctl;
+static size_t g_ctl_len, g_ctl_cap, g_ctl_off;
+
+static void ctl_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ctl_add(const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(g_ctl + g_ctl_len, g_ctl_cap - g_ctl_len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n + 1 < g_ctl_cap - g_ctl_len) {
+			g_ctl_len += (size_t)n;
+			g_ctl[g_ctl_len++] = '\n';
+			return;
+		}
+		g_ctl_cap = g_ctl_cap * 2 + (n > 0 ? (size_t)n : 0) + 65536;
+		g_ctl = xrealloc(g_ctl, g_ctl_cap);
+	}
+}
+
+static bool posters_idle(void)
+{
+	for (size_t i = 0; i < g_nhttp; i++)
+		if (g_http[i].kind == H_POSTER && g_http[i].state == H_WAIT)
+			return false;
+	return true;
+}
+
+static bool ctl_done(void)
+{
+	return g_ctl_off >= g_ctl_len && posters_idle();
+}
+
+static void pump_ctl(void)
+{
+	httpc *h;
+	g_pump_more = false;
+	if (O.via == VIA_NNG) {
+		for (unsigned n = 0; g_ctl_off < g_ctl_len; n++) {
+			if (n == 256) { /* a few at a time: the PUB queue holds 8192 */
+				g_pump_more = true;
+				return;
+			}
+			char *nl = memchr(g_ctl + g_ctl_off, '\n', g_ctl_len - g_ctl_off);
+			if (!nng_pub_send(g_ctl + g_ctl_off, (size_t)(nl - g_ctl - g_ctl_off)))
+				g_ctl_errors++;
+			g_ctl_off = (size_t)(nl - g_ctl) + 1;
+		}
+		return;
+	}
+	while (g_ctl_off < g_ctl_len && (h = idle_poster())) {
+		size_t start = g_ctl_off;
+		unsigned lines = 0;
+		while (g_ctl_off < g_ctl_len && lines < O.batch) {
+			char *nl = memchr(g_ctl + g_ctl_off, '\n', g_ctl_len - g_ctl_off);
+			g_ctl_off = (size_t)(nl - g_ctl) + 1;
+			lines++;
+		}
+		h->req_kind = REQ_CTL;
+		h->req_lines = lines;
+		bool sent = O.batch == 1 ? http_post_type(h, O.publish_path, "application/json", g_ctl + start,
+							  g_ctl_off - start - 1)
+					 : http_post_type(h, O.publish_path, "application/x-ndjson", g_ctl + start,
+							  g_ctl_off - start);
+		if (!sent)
+			g_ctl_errors += lines;
+	}
+}
+
+/* The emit envelope of one sequence number, to its room; returns its length. The client
+ * sees 42["bench",{"t":"<ns>","s":<seq>,"r":<room>,"p":"<pad>"}], sized to --size. */
+static size_t build_emit(char *out, size_t cap, uint32_t seq, uint32_t room, uint64_t t)
+{
+	int fixed = snprintf(NULL, 0, "42[\"bench\",{\"t\":\"%llu\",\"s\":%u,\"r\":%u,\"p\":\"\"}]",
+			     (unsigned long long)t, seq, room);
+	int pad = (int)O.size - fixed;
+	if (pad < 0)
+		pad = 0;
+	if (pad >= (int)sizeof g_pad)
+		pad = (int)sizeof g_pad - 1;
+	int n = snprintf(out, cap,
+			 "{\"type\":\"emit\",\"nsp\":\"%s\",\"rooms\":[\"r%u\"],\"event\":\"bench\",\"data\":[{\"t\":\"%llu\","
+			 "\"s\":%u,\"r\":%u,\"p\":\"%.*s\"}]}",
+			 O.nsp, room, (unsigned long long)t, seq, room, pad, g_pad);
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static uint32_t members_of(uint32_t room)
+{
+	return O.hop ? 1 : g_room_members[room];
+}
+
+/* The next emit: a fresh sequence number to a uniformly random room. */
+static uint32_t next_emit(rphase *ph, uint64_t t)
+{
+	uint32_t seq = g_seq_next++;
+	remit *e = &g_emits[seq];
+	e->t = t;
+	e->room = (uint32_t)(rng() % g_nrooms);
+	e->phase = (uint8_t)(ph - g_ph);
+	ph->sent++;
+	ph->expected += members_of(e->room);
+	if (!ph->first_pub)
+		ph->first_pub = t;
+	ph->last_pub = t;
+	return seq;
+}
+
+/* How many emits the phase may publish now. */
+static uint32_t emits_allowed(rphase *ph, uint64_t now)
+{
+	uint32_t left = ph->count - ph->sent;
+	if (!left)
+		return 0;
+	if (ph->rate > 0) { /* paced: what the schedule has made due */
+		double due = (double)(now - ph->t0) * ph->rate / 1e9 + 1;
+		uint32_t d = due >= ph->count ? ph->count : (uint32_t)due;
+		return d > ph->sent ? d - ph->sent : 0;
+	}
+	if (!O.window || O.hop) /* open loop: as fast as the publisher goes */
+		return left;
+	/* closed loop: at most --window emits' deliveries outstanding; what is still missing
+	 * after 500 ms without any delivery counts as lost, so that loss cannot stall it */
+	int64_t out = (int64_t)ph->expected - (int64_t)ph->deliveries - ph->lost_credit;
+	int64_t cap = (int64_t)O.window * O.room_size;
+	if (out < cap) {
+		ph->blocked_since = 0;
+		int64_t n = (cap - out + O.room_size - 1) / O.room_size;
+		return n < left ? (uint32_t)n : left;
+	}
+	if (!ph->blocked_since || ph->blocked_deliveries != ph->deliveries) {
+		ph->blocked_since = now;
+		ph->blocked_deliveries = ph->deliveries;
+	} else if (now - ph->blocked_since > 500000000ull) {
+		ph->lost_credit = (int64_t)ph->expected - (int64_t)ph->deliveries;
+		ph->blocked_since = 0;
+	}
+	return 0;
+}
+
+static void pump_rooms(void)
+{
+	rphase *ph = g_cur;
+	g_pump_more = false;
+	if (!ph || !ph->running)
+		return;
+	uint64_t now = bl_now_ns();
+	char line[512 + sizeof g_pad];
+	if (O.via == VIA_NNG) {
+		uint32_t n = emits_allowed(ph, now);
+		if (n > 512) { /* then read the clients again */
+			n = 512;
+			g_pump_more = true;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t t = bl_now_ns();
+			uint32_t seq = next_emit(ph, t);
+			size_t len = build_emit(line, sizeof line, seq, g_emits[seq].room, t);
+			if (!nng_pub_send(line, len))
+				ph->publish_errors++;
+			ph->requests++;
+		}
+		return;
+	}
+	httpc *h;
+	uint32_t n;
+	while ((n = emits_allowed(ph, now)) && (h = idle_poster())) {
+		if (n > O.batch)
+			n = O.batch;
+		g_body_len = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t t = bl_now_ns();
+			uint32_t seq = next_emit(ph, t);
+			size_t len = build_emit(line, sizeof line, seq, g_emits[seq].room, t);
+			body_reserve(len + 1);
+			memcpy(g_body + g_body_len, line, len);
+			g_body_len += len;
+			if (O.batch > 1)
+				g_body[g_body_len++] = '\n';
+		}
+		h->req_kind = REQ_EMIT;
+		h->req_phase = (uint8_t)(ph - g_ph);
+		h->req_lines = n;
+		ph->requests++;
+		if (!http_post_type(h, O.publish_path, O.batch > 1 ? "application/x-ndjson" : "application/json", g_body,
+				    g_body_len))
+			ph->publish_errors += n;
+	}
+}
+
+static void pump_all(void)
+{
+	if (g_ctl_off < g_ctl_len)
+		pump_ctl();
+	else
+		pump_rooms();
+}
+
+static bool rooms_all_synced(void)
+{
+	return g_rooms_synced >= g_nrooms;
+}
+
+static bool phase_drained(void)
+{
+	rphase *ph = g_cur;
+	return ph->sent >= ph->count && posters_idle() && ph->deliveries >= ph->expected;
+}
+
+/* A blocking GET of the --port server (nng_hop's /stats); the body into buf. */
+static bool http_get_body(const char *path, char *buf, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct timeval tv = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	bool ok = false;
+	if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) == 0) {
+		char req[256];
+		int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
+				 O.host);
+		size_t got = 0;
+		if (write(fd, req, (size_t)n) == n) {
+			ssize_t r;
+			while (got < cap - 1 && (r = read(fd, buf + got, cap - 1 - got)) > 0)
+				got += (size_t)r;
+		}
+		buf[got] = 0;
+		char *b = strstr(buf, "\r\n\r\n");
+		if (got >= 12 && !memcmp(buf + 9, "200", 3) && b) {
+			memmove(buf, b + 4, strlen(b + 4) + 1);
+			ok = true;
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+static bool hop_received(uint64_t *n, char *buf, size_t cap)
+{
+	return http_get_body("/stats", buf, cap) && key_u64(buf, buf + strlen(buf), "\"received\":", n);
+}
+
+/* Joins (one envelope per room: its members' socket ids), then a sentinel emit to each
+ * room that every member must receive; rooms not complete within a few seconds get
+ * their join and sentinel again. */
+static bool rooms_setup(char *err, size_t errlen, unsigned *attempts)
+{
+	g_pump = pump_all;
+	for (unsigned a = 0; a < 5 && !g_stop; a++) {
+		*attempts = a + 1;
+		g_ctl_len = g_ctl_off = 0;
+		for (uint32_t r = 0; r < g_nrooms; r++) {
+			if (g_room_synced[r] >= g_room_members[r])
+				continue;
+			size_t at = g_ctl_len;
+			ctl_add("{\"type\":\"join\",\"nsp\":\"%s\",\"rooms\":[", O.nsp);
+			g_ctl_len--; /* no newline yet */
+			unsigned first = r * O.room_size, last = first + O.room_size;
+			bool any = false;
+			for (unsigned i = first; i < last && i < O.clients; i++) {
+				if (g_cl[i].state != C_READY || !g_cl[i].sid_len)
+					continue;
+				ctl_add("%s\"%.*s\"", any ? "," : "", (int)g_cl[i].sid_len, g_cl[i].sid);
+				g_ctl_len--;
+				any = true;
+			}
+			if (!any) {
+				g_ctl_len = at;
+				continue;
+			}
+			ctl_add("],\"join\":\"r%u\"}", r);
+		}
+		if (!loop_until(ctl_done, bl_now_ns() + secs(60))) {
+			snprintf(err, errlen, "the joins were not published within 60 s");
+			return false;
+		}
+		g_ctl_len = g_ctl_off = 0;
+		for (uint32_t r = 0; r < g_nrooms; r++)
+			if (g_room_synced[r] < g_room_members[r])
+				ctl_add("{\"type\":\"emit\",\"nsp\":\"%s\",\"rooms\":[\"r%u\"],\"event\":\"sync\","
+					"\"data\":[{\"r\":%u}]}",
+					O.nsp, r, r);
+		if (!loop_until(ctl_done, bl_now_ns() + secs(60))) {
+			snprintf(err, errlen, "the sentinel emits were not published within 60 s");
+			return false;
+		}
+		if (loop_until(rooms_all_synced, bl_now_ns() + secs(3)))
+			return true;
+		fprintf(stderr, "loadgen: %u of %u rooms complete after attempt %u; joining the rest again\n",
+			g_rooms_synced, g_nrooms, a + 1);
+	}
+	snprintf(err, errlen, "only %u of %u rooms had every member after 5 join attempts", g_rooms_synced, g_nrooms);
+	return false;
+}
+
+/* One measured phase: count emits at rate (0 = max), until every delivery is in or
+ * nothing arrived for --drain seconds after the last publish. */
+static bool rooms_phase(rphase *ph, const char *name, uint32_t count, double rate, char *err, size_t errlen)
+{
+	char buf[4096];
+	memset(ph, 0, sizeof *ph);
+	ph->name = name;
+	ph->base = g_seq_next;
+	ph->count = count;
+	ph->rate = rate;
+	ph->hop_stats = O.hop;
+	if (O.hop && !http_get_body("/stats?reset=1", buf, sizeof buf)) {
+		snprintf(err, errlen, "nng_hop: GET /stats?reset=1 failed");
+		return false;
+	}
+	int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
+	bl_system_cpu_ns(&ph->sys_cpu, &ph->irq_cpu);
+	ph->t0 = bl_now_ns();
+	g_cur = ph;
+	ph->running = true;
+	g_pump = pump_rooms;
+	bool ok = true;
+	uint64_t last_progress = ph->t0, before = 0;
+	while (!g_stop) {
+		loop_until(phase_drained, bl_now_ns() + secs(O.hop ? 0.05 : 0.25));
+		uint64_t now = bl_now_ns(), cur = ph->sent + ph->deliveries;
+		if (O.hop && ph->sent >= ph->count && posters_idle()) { /* the hop's count is the delivery */
+			uint64_t n = 0;
+			if (!hop_received(&n, buf, sizeof buf)) {
+				snprintf(err, errlen, "nng_hop: GET /stats failed");
+				ok = false;
+				break;
+			}
+			if (n >= ph->sent)
+				break;
+			cur += n;
+		}
+		if (cur != before)
+			last_progress = now, before = cur;
+		if (!O.hop && phase_drained())
+			break;
+		if (ph->sent >= ph->count) {
+			if (now - last_progress > secs(O.drain))
+				break; /* the rest is lost */
+		} else if (now - last_progress > secs(O.idle_timeout)) {
+			snprintf(err, errlen, "%s: no progress for %.1f s (%u of %u emits published)", name, O.idle_timeout,
+				 ph->sent, ph->count);
+			ok = false;
+			break;
+		}
+	}
+	ph->running = false;
+	g_pump = NULL;
+	g_cur = NULL;
+	ph->wall_ns = bl_now_ns() - ph->t0;
+	sys_delta(&ph->sys_cpu, &ph->irq_cpu);
+	ph->srv_cpu = O.server_pid ? bl_proc_cpu_ns(O.server_pid) - sc : -1;
+	ph->self_cpu = bl_self_cpu_ns() - mc;
+	if (O.hop && ok && hop_received(&ph->deliveries, buf, sizeof buf)) {
+		const char *e = buf + strlen(buf);
+		uint64_t v = 0;
+		if (key_u64(buf, e, "\"last_ns\":", &v))
+			ph->last_delivery = v;
+		ph->complete = ph->deliveries;
+		ph->hop_p50 = key_u64(buf, e, "\"p50_ns\":", &v) ? (double)v / 1000 : 0;
+		ph->hop_p99 = key_u64(buf, e, "\"p99_ns\":", &v) ? (double)v / 1000 : 0;
+		ph->hop_p999 = key_u64(buf, e, "\"p999_ns\":", &v) ? (double)v / 1000 : 0;
+		ph->hop_max = key_u64(buf, e, "\"max_ns\":", &v) ? (double)v / 1000 : 0;
+		if (key_u64(buf, e, "\"duplicates\":", &v))
+			ph->dups = v;
+	}
+	if (ok && ph->deliveries == 0 && count > 0) {
+		snprintf(err, errlen, "%s: nothing was delivered", name);
+		ok = false;
+	}
+	return ok;
+}
+
 static bool acks_drained(void)
 {
 	for (unsigned i = 0; i < O.clients; i++)
@@ -1224,10 +1880,66 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
+static const char *mode_name(void)
+{
+	return O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : O.mode == M_ROOMS ? "rooms" : "ack";
+}
+
+static const char *via_name(void)
+{
+	return O.via == VIA_NNG ? "nng" : O.via == VIA_NODE ? "node" : "http";
+}
+
+static unsigned g_join_attempts;
+static uint64_t g_join_ns;
+
+static double pub_rate(const rphase *ph)
+{
+	return ph->last_pub > ph->first_pub ? (double)(ph->sent - 1) * 1e9 / (double)(ph->last_pub - ph->first_pub) : 0;
+}
+
+/* a latency quantile in us: the loadgen's histogram, or the hop's figure */
+static double ph_q(const rphase *ph, double q, double hop)
+{
+	return ph->hop_stats ? hop : us(bl_hist_quantile(&ph->lat, q));
+}
+
+/* The fields of one rooms run, each prefixed "<pfx>_". */
+static void json_phase(const char *pfx, const rphase *ph)
+{
+	double el = ph->last_delivery > ph->first_pub ? (double)(ph->last_delivery - ph->first_pub) / 1e9 : 0;
+	/* CPU % over the span that carried traffic (a drain wait after loss is idle time) */
+	double wall = el > 0 ? el * 1e9 : (double)ph->wall_ns;
+	jadd(",\"%s_events\":%u,\"%s_published\":%u,\"%s_requests\":%llu,\"%s_publish_errors\":%llu", pfx, ph->count, pfx,
+	     ph->sent, pfx, (unsigned long long)ph->requests, pfx, (unsigned long long)ph->publish_errors);
+	jadd(",\"%s_expected\":%llu,\"%s_deliveries\":%llu,\"%s_lost\":%lld,\"%s_duplicates\":%llu,\"%s_misdelivered\":%llu",
+	     pfx, (unsigned long long)ph->expected, pfx, (unsigned long long)ph->deliveries, pfx,
+	     (long long)(ph->expected - ph->deliveries), pfx, (unsigned long long)ph->dups, pfx,
+	     (unsigned long long)ph->misdelivered);
+	jadd(",\"%s_emits_complete\":%llu,\"%s_elapsed_s\":%.4f,\"%s_emits_per_s\":%.1f,\"%s_deliveries_per_s\":%.1f", pfx,
+	     (unsigned long long)ph->complete, pfx, el, pfx, el > 0 ? (double)ph->complete / el : 0, pfx,
+	     el > 0 ? (double)ph->deliveries / el : 0);
+	jadd(",\"%s_publish_rate\":%.1f", pfx, pub_rate(ph));
+	if (ph->rate > 0)
+		jadd(",\"%s_target_rate\":%.1f", pfx, ph->rate);
+	jadd(",\"%s_lat_p50_us\":%.1f,\"%s_lat_p99_us\":%.1f,\"%s_lat_p999_us\":%.1f,\"%s_lat_max_us\":%.1f", pfx,
+	     ph_q(ph, 0.5, ph->hop_p50), pfx, ph_q(ph, 0.99, ph->hop_p99), pfx, ph_q(ph, 0.999, ph->hop_p999), pfx,
+	     ph->hop_stats ? ph->hop_max : us(ph->lat.max));
+	if (wall > 0 && ph->srv_cpu >= 0 && O.server_pid) {
+		jadd(",\"%s_server_cpu_pct\":%.1f,\"%s_other_cpu_pct\":%.1f", pfx, 100.0 * (double)ph->srv_cpu / wall, pfx,
+		     100.0 * (double)(ph->sys_cpu + ph->irq_cpu - ph->srv_cpu - ph->self_cpu) / wall);
+		if (ph->sent)
+			jadd(",\"%s_server_cpu_us_per_emit\":%.3f", pfx, (double)ph->srv_cpu / 1000.0 / (double)ph->sent);
+	}
+	if (wall > 0)
+		jadd(",\"%s_loadgen_cpu_pct\":%.1f,\"%s_wall_s\":%.4f", pfx, 100.0 * (double)ph->self_cpu / wall, pfx,
+		     (double)ph->wall_ns / 1e9);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: loadgen MODE [options]     MODE: connect | fanout | ack | wait\n"
+		"usage: loadgen MODE [options]     MODE: connect | fanout | ack | rooms | wait | features\n"
 		"  --host H (127.0.0.1)  --port P  --path /socket.io/  --nsp /  --label TEXT\n"
 		"  --clients N (10)  --concurrency C (200 handshakes in flight)  --src-addrs K (auto)\n"
 		"  --connect-timeout S (60)  --token T (HTTP API bearer token)\n"
@@ -1237,7 +1949,15 @@ static void usage(FILE *f)
 		"ack:     --duration S (5) --size B --backend sse|none (none) --in-topic T (sio.in)\n"
 		"         --interval MS (0): each client starts a request at most every MS ms (paced load;\n"
 		"         0 = the next one as soon as the answer is in)\n"
+		"rooms:   --clients N --room-size K (2) --events E (100, the max-rate run; --no-max: none)\n"
+		"         --rate R (0: no paced run) --paced-events E (= --events) --size B (100)\n"
+		"         --via http|node|nng (http) --batch B (100 envelopes per NDJSON POST; 1: one plain\n"
+		"         POST each) --posters P (1) --window W (4096 emits in flight in the max-rate run;\n"
+		"         0: open loop) --nng-url URL (tcp://127.0.0.1:5561, dialed by a PUB socket)\n"
+		"         --hop (the target is bench/nng_hop: no clients; --port is its /stats port)\n"
+		"         --drain S (2: after the last publish, wait this long without progress)\n"
 		"wait:    --timeout S (10): GET /healthz until it answers 200\n"
+		"features: prints \"nng\" when built with the nng publisher\n"
 		"--rss-pid PID also reports that server's CPU use during the measured phase.\n");
 }
 
@@ -1248,12 +1968,20 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	const char *m = argv[1];
+	if (!strcmp(m, "features")) { /* what this build can do (compare.sh asks) */
+#ifdef LOADGEN_NNG
+		puts("nng");
+#endif
+		exit(0);
+	}
 	if (!strcmp(m, "connect"))
 		O.mode = M_CONNECT;
 	else if (!strcmp(m, "fanout"))
 		O.mode = M_FANOUT;
 	else if (!strcmp(m, "ack"))
 		O.mode = M_ACK;
+	else if (!strcmp(m, "rooms"))
+		O.mode = M_ROOMS;
 	else if (!strcmp(m, "wait"))
 		O.mode = M_WAIT;
 	else if (!strcmp(m, "-h") || !strcmp(m, "--help")) {
@@ -1294,7 +2022,33 @@ static void parse_args(int argc, char **argv)
 		else if (OPT("--size"))
 			O.size = (unsigned)strtoul(v, NULL, 10);
 		else if (OPT("--window"))
-			O.window = (unsigned)strtoul(v, NULL, 10);
+			O.window = (unsigned)strtoul(v, NULL, 10), O.window_set = true;
+		else if (OPT("--room-size"))
+			O.room_size = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--rate"))
+			O.rate = atof(v);
+		else if (OPT("--paced-events"))
+			O.paced_events = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--batch"))
+			O.batch = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--nng-url"))
+			O.nng_url = v;
+		else if (OPT("--drain"))
+			O.drain = atof(v);
+		else if (!strcmp(a, "--hop"))
+			O.hop = true;
+		else if (!strcmp(a, "--no-max"))
+			O.no_max = true;
+		else if (OPT("--via")) {
+			if (!strcmp(v, "http"))
+				O.via = VIA_HTTP;
+			else if (!strcmp(v, "node"))
+				O.via = VIA_NODE;
+			else if (!strcmp(v, "nng"))
+				O.via = VIA_NNG;
+			else
+				die("--via: http, node or nng");
+		}
 		else if (OPT("--posters"))
 			O.posters = (unsigned)strtoul(v, NULL, 10);
 		else if (OPT("--publish-path"))
@@ -1337,7 +2091,26 @@ static void parse_args(int argc, char **argv)
 		die("--port is required");
 	if (!O.concurrency)
 		O.concurrency = 1;
-	if (!O.window)
+	if (O.mode == M_ROOMS) {
+		if (!O.window_set)
+			O.window = 4096;
+		if (!O.room_size || O.room_size > 65535)
+			die("--room-size: 1..65535");
+		if (!O.batch)
+			O.batch = 1;
+		if (O.paced_events == (unsigned)-1)
+			O.paced_events = O.events;
+		if (O.rate <= 0)
+			O.paced_events = 0;
+		if (O.no_max)
+			O.events = 0;
+		if (O.hop && O.via != VIA_NNG)
+			die("--hop needs --via nng");
+		if (O.hop) {
+			g_nrooms = (O.clients + O.room_size - 1) / O.room_size;
+			O.clients = 0;
+		}
+	} else if (!O.window)
 		O.window = 1;
 	if (!O.posters)
 		O.posters = 1;
@@ -1462,6 +2235,17 @@ int main(int argc, char **argv)
 			die("the SSE subscription to %s was not confirmed within 5 s", O.in_topic);
 	}
 
+	if (O.mode == M_ROOMS && O.via == VIA_NNG) {
+		g_stage = "nng dial";
+		if (!nng_pub_start(err, sizeof err))
+			die("%s", err);
+		uint64_t until = bl_now_ns() + secs(10);
+		while (!nng_pipes_up() && bl_now_ns() < until && !g_stop)
+			usleep(2000);
+		if (!nng_pipes_up())
+			die("nng: no connection to %s within 10 s", O.nng_url);
+	}
+
 	/* connect, pausing at each --rss-at count to let the server settle and read its RSS */
 	g_stage = "connect";
 	uint64_t rss_counts[16];
@@ -1579,6 +2363,43 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof err, "no ack came back");
 			ok = false;
 		}
+	} else if (O.mode == M_ROOMS && ok && (S.ready > 0 || O.hop) && !g_stop) {
+		if (!O.hop) {
+			g_nrooms = (O.clients + O.room_size - 1) / O.room_size;
+			g_room_members = calloc(g_nrooms, sizeof *g_room_members);
+			g_room_synced = calloc(g_nrooms, sizeof *g_room_synced);
+			if (!g_room_members || !g_room_synced)
+				die("out of memory");
+			for (unsigned i = 0; i < O.clients; i++) {
+				g_cl[i].room = i / O.room_size;
+				if (g_cl[i].state == C_READY && g_cl[i].sid_len)
+					g_room_members[i / O.room_size]++;
+			}
+			for (uint32_t r = 0; r < g_nrooms; r++)
+				if (!g_room_members[r])
+					g_rooms_synced++; /* nobody to wait for */
+		}
+		if (!g_nrooms)
+			g_nrooms = 1;
+		g_nemits = O.events + O.paced_events;
+		g_emits = calloc(g_nemits ? g_nemits : 1, sizeof *g_emits);
+		if (!g_emits)
+			die("out of memory");
+		if (!O.hop) {
+			g_stage = "join";
+			uint64_t t = bl_now_ns();
+			ok = rooms_setup(err, sizeof err, &g_join_attempts);
+			g_join_ns = bl_now_ns() - t;
+		}
+		if (ok && O.events && !g_stop) {
+			g_stage = "rooms max-rate";
+			ok = rooms_phase(&g_ph[0], "max", O.events, 0, err, sizeof err);
+		}
+		if (ok && O.paced_events && !g_stop) {
+			loop_until(NULL, bl_now_ns() + secs(0.3)); /* a breath between the runs */
+			g_stage = "rooms paced";
+			ok = rooms_phase(&g_ph[1], "paced", O.paced_events, O.rate, err, sizeof err);
+		}
 	} else if (O.mode == M_CONNECT && !g_stop && O.hold != 0) {
 		g_stage = "hold";
 		fprintf(stderr, "loadgen: holding %u connections %s\n", S.ready,
@@ -1593,7 +2414,7 @@ int main(int argc, char **argv)
 
 	/* ---- report */
 	double phase_s = (double)phase_ns / 1e9;
-	jadd("{\"tool\":\"loadgen\",\"mode\":\"%s\"", O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : "ack");
+	jadd("{\"tool\":\"loadgen\",\"mode\":\"%s\"", mode_name());
 	jstr("label", O.label);
 	if (O.tag)
 		jstr("tag", O.tag);
@@ -1635,6 +2456,18 @@ int main(int argc, char **argv)
 		jadd(",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,\"lat_mean_us\":%.1f",
 		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
 		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);
+	} else if (O.mode == M_ROOMS) {
+		jadd(",\"via\":\"%s\",\"hop\":%s,\"batch\":%u,\"posters\":%u,\"window\":%u,\"room_size\":%u,\"rooms\":%u",
+		     via_name(), O.hop ? "true" : "false", O.via == VIA_NNG ? 1 : O.batch, O.via == VIA_NNG ? 1 : O.posters,
+		     O.window, O.room_size, g_nrooms);
+		jadd(",\"size\":%u,\"rate\":%.1f,\"rooms_synced\":%u,\"join_attempts\":%u,\"join_s\":%.4f",
+		     O.size, O.rate, O.hop ? 0 : g_rooms_synced, g_join_attempts, (double)g_join_ns / 1e9);
+		jadd(",\"sync_stray\":%llu,\"ctl_errors\":%llu,\"bad_payload\":%llu", (unsigned long long)g_sync_stray,
+		     (unsigned long long)g_ctl_errors, (unsigned long long)S.bad_payload);
+		if (O.events)
+			json_phase("max", &g_ph[0]);
+		if (O.paced_events)
+			json_phase("paced", &g_ph[1]);
 	} else if (O.mode == M_ACK) {
 		jadd(",\"backend\":\"%s\",\"duration_s\":%.4f,\"acks\":%llu,\"acks_in_window\":%llu,\"ack_mismatch\":%llu",
 		     O.backend_sse ? "sse" : "none", phase_s, (unsigned long long)S.acks,
@@ -1680,7 +2513,7 @@ int main(int argc, char **argv)
 
 	/* human summary */
 	fprintf(stderr, "loadgen %s%s%s: %u/%u clients connected in %.3f s (%.0f/s, p50 %.0f us, p99 %.0f us)%s\n",
-		O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : "ack", O.label[0] ? " " : "", O.label,
+		mode_name(), O.label[0] ? " " : "", O.label,
 		S.ready, O.clients, connect_s, connect_s > 0 ? S.ready / connect_s : 0,
 		us(bl_hist_quantile(&g_conlat, 0.5)), us(bl_hist_quantile(&g_conlat, 0.99)),
 		capped ? " [capped by the fd limit]" : "");
@@ -1696,6 +2529,31 @@ int main(int argc, char **argv)
 			(unsigned long long)S.published, (unsigned long long)S.deliveries, (unsigned long long)S.expected,
 			phase_s, phase_s > 0 ? (double)S.deliveries / phase_s : 0, us(bl_hist_quantile(&g_lat, 0.5)),
 			us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max), order);
+	}
+	if (O.mode == M_ROOMS) {
+		fprintf(stderr, "  rooms: %u rooms of %u, via %s%s", g_nrooms, O.room_size, via_name(), O.hop ? " (nng_hop)" : "");
+		if (O.via != VIA_NNG)
+			fprintf(stderr, ", %s over %u connection(s)",
+				O.batch > 1 ? "NDJSON batches" : "one envelope per POST", O.posters);
+		if (!O.hop)
+			fprintf(stderr, "; joined in %.3f s (%u attempt(s))", (double)g_join_ns / 1e9, g_join_attempts);
+		fputc('\n', stderr);
+		for (int i = 0; i < 2; i++) {
+			rphase *ph = &g_ph[i];
+			if (!ph->name)
+				continue;
+			double el = ph->last_delivery > ph->first_pub ? (double)(ph->last_delivery - ph->first_pub) / 1e9 : 0;
+			fprintf(stderr,
+				"  %s%s: %u emits published at %.0f/s; %.0f emits/s complete, %.0f deliveries/s; lost %lld, "
+				"dup %llu; latency p50 %.0f us, p99 %.0f us",
+				ph->name, ph->rate > 0 ? "" : " rate", ph->sent, pub_rate(ph),
+				el > 0 ? (double)ph->complete / el : 0, el > 0 ? (double)ph->deliveries / el : 0,
+				(long long)(ph->expected - ph->deliveries), (unsigned long long)ph->dups, ph_q(ph, 0.5, ph->hop_p50),
+				ph_q(ph, 0.99, ph->hop_p99));
+			if (ph->srv_cpu >= 0 && O.server_pid && ph->sent)
+				fprintf(stderr, "; server %.2f us CPU per emit", (double)ph->srv_cpu / 1000.0 / (double)ph->sent);
+			fputc('\n', stderr);
+		}
 	}
 	if (O.mode == M_ACK)
 		fprintf(stderr, "  ack (%s backend): %llu acks in %.2f s = %.0f req/s; RTT p50 %.0f us, p99 %.0f us, max %.0f us\n",
@@ -1730,6 +2588,12 @@ int main(int argc, char **argv)
 		g_pq_head = p->next;
 		free(p);
 	}
+	nng_pub_stop();
+	free(g_emits);
+	free(g_room_members);
+	free(g_room_synced);
+	free(g_ctl);
+	free(g_body);
 	free(g_http);
 	free(g_cl);
 	free(g_rx);

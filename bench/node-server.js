@@ -8,6 +8,13 @@
  *       posts to the gateway's HTTP API ({"type":"emit","nsp":"/","rooms":[...],
  *       "event":"e","data":[...]}) → io.of(nsp).to(rooms).emit(event, ...data).
  *       This is the in-process broadcast: one HTTP request per event, like the gateway.
+ *       {"type":"join"|"leave","nsp":"/","rooms":[sid...],"join"|"leave":room|[rooms]}
+ *       → io.of(nsp).in(rooms).socketsJoin(join) / socketsLeave(leave) (bench/loadgen's
+ *       rooms scenario puts its clients into rooms this way, as a backend does with the
+ *       gateway).
+ *       With Content-Type application/x-ndjson the body is one envelope per line, applied
+ *       in order; the answer is the gateway's: {"ok":..,"published":N,"failed":M,
+ *       "results":[{"status":200}|{"status":400,"error":"..."},...]}.
  *   POST /broadcast?n=N&size=B  N events of about B bytes, emitted in one go (a
  *       convenience for manual runs; compare.sh uses /api/publish).
  *   "echo" events with an ack are answered in-process with the same arguments.
@@ -18,6 +25,11 @@
  * Options as close to the gateway's config as socket.io allows: websocket and
  * polling, pingInterval 25 s, pingTimeout 20 s, maxHttpBufferSize 1e6, no
  * permessage-deflate, no served client bundle.
+ *
+ * ws's native add-ons, as production deployments install them: bufferutil (websocket
+ * masking/unmasking; ws uses it for frames of 32 bytes and more) and utf-8-validate
+ * (ws 8 prefers node's own buffer.isUtf8 when node has it, as node 20 does). The start
+ * line says which of them loaded.
  */
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -38,14 +50,61 @@ function reply(res, status, body) {
   res.end(body);
 }
 
-function emitEnvelope(env) {
-  if (!env || env.type !== 'emit' || typeof env.event !== 'string') return false;
-  let target = io.of(env.nsp || '/');
-  if (Array.isArray(env.rooms) && env.rooms.length) target = target.to(env.rooms);
-  if (Array.isArray(env.except) && env.except.length) target = target.except(env.except);
-  if (env.volatile) target = target.volatile;
-  target.emit(env.event, ...(Array.isArray(env.data) ? env.data : []));
-  return true;
+function native(name) {
+  try {
+    require(name);
+    return `${name} ${require(`${name}/package.json`).version} loaded`;
+  } catch (e) {
+    return `${name} NOT loaded (${e.code || e.message})`;
+  }
+}
+const addons = `${native('bufferutil')}, ${native('utf-8-validate')}` +
+  (require('node:buffer').isUtf8 ? ' (ws uses buffer.isUtf8 instead)' : '');
+
+const list = (v) => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []);
+
+// One envelope → null when applied, else the error text.
+function applyEnvelope(env) {
+  if (!env || typeof env !== 'object') return 'not an envelope';
+  const ns = io.of(env.nsp || '/');
+  const rooms = list(env.rooms), except = list(env.except);
+  if (env.type === 'emit') {
+    if (typeof env.event !== 'string') return 'emit without event';
+    let target = ns;
+    if (rooms.length) target = target.to(rooms);
+    if (except.length) target = target.except(except);
+    if (env.volatile) target = target.volatile;
+    target.emit(env.event, ...(Array.isArray(env.data) ? env.data : []));
+    return null;
+  }
+  if (env.type === 'join' || env.type === 'leave') {
+    const what = list(env[env.type]);
+    if (!what.length) return `${env.type} without rooms`;
+    let target = rooms.length ? ns.in(rooms) : ns;
+    if (except.length) target = target.except(except);
+    if (env.type === 'join') target.socketsJoin(what);
+    else target.socketsLeave(what);
+    return null;
+  }
+  return `unsupported type ${env.type}`;
+}
+
+function publishBatch(text) {
+  const results = [];
+  let failed = 0;
+  for (let line of text.split('\n')) {
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (!line) continue;
+    let err;
+    try {
+      err = applyEnvelope(JSON.parse(line));
+    } catch {
+      err = 'invalid JSON';
+    }
+    if (err) failed++;
+    results.push(err ? { status: 400, error: err } : { status: 200 });
+  }
+  return JSON.stringify({ ok: !failed, published: results.length - failed, failed, results });
 }
 
 const httpServer = http.createServer((req, res) => {
@@ -55,13 +114,17 @@ const httpServer = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const ctype = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+      if (ctype === 'application/x-ndjson' || ctype === 'application/ndjson') return reply(res, 200, publishBatch(body));
       let env;
       try {
-        env = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        env = JSON.parse(body);
       } catch {
         return reply(res, 400, '{"error":"invalid JSON"}');
       }
-      return emitEnvelope(env) ? reply(res, 200, '{"ok":true}') : reply(res, 400, '{"error":"not an emit envelope"}');
+      const err = applyEnvelope(env);
+      return err ? reply(res, 400, JSON.stringify({ error: err })) : reply(res, 200, '{"ok":true}');
     });
     return undefined;
   }
@@ -92,7 +155,8 @@ io.on('connection', (socket) => {
 });
 
 httpServer.listen(port, host, () => {
-  console.error(`node-server: socket.io ${require('socket.io/package.json').version} on node ${process.version}, listening on ${host}:${port}`);
+  console.error(`node-server: socket.io ${require('socket.io/package.json').version} on node ${process.version}, ` +
+    `listening on ${host}:${port}; ${addons}`);
 });
 
 function stop() {

@@ -4,7 +4,8 @@
     report.py MACHINE.json RESULTS.jsonl [--smoke=0|1]
 
 RESULTS.jsonl holds one loadgen JSON line per run (label = gateway | node | ceiling,
-mode = fanout | ack | connect) and compare.sh's own lines (mode = exit: a server that did
+mode = fanout | ack | connect; mode = rooms also with label gateway-nng | nng-hop, the
+variant in its tag) and compare.sh's own lines (mode = exit: a server that did
 not exit 0 after SIGTERM). Prints a Markdown table; with --smoke=1 it also checks that
 every run completed with sane numbers (all clients connected, every event delivered, acks
 answered) and exits 1 when one did not. No timing is ever checked.
@@ -215,6 +216,8 @@ def main():
         paced_rows(awk.replace("ack round trip, paced, both cores", "the same with the memory plugin's "
                                "`delivery: inline` (gateway only), both cores"), "ack_paced_awake_inline", extra=False)
 
+    rooms = [r for r in results if r.get("tool") == "loadgen" and r.get("mode") == "rooms"]
+
     def ratio(a, b, higher):
         if a is None or b is None or higher is None or a <= 0 or b <= 0:
             return "—"
@@ -276,6 +279,9 @@ def main():
           "not a quiet machine, compare with a rerun. The ceiling coalesces like the gateway (one write() per "
           "client per turn; `bench/ceiling --per-frame` writes each frame on its own).")
 
+    if rooms:
+        print_rooms(rooms, s)
+
     problems = []
     for r in results:
         label = r.get("label", "?")
@@ -303,12 +309,98 @@ def main():
         c = by.get(("gateway", "connect"))
         if not c or c["connected"] != c["clients"] or not c.get("rss_kb"):
             problems.append("gateway connect: not every client connected or no RSS reading")
+        problems += rooms_problems(rooms, ("http-batch", "http-single"))
     if problems:
         print()
         print("Problems:")
         for p in dict.fromkeys(problems):
             print(f"- {p}")
     return 1 if smoke and problems else 0
+
+
+ROOMS_NAMES = {  # (label, tag) -> the row's name
+    ("gateway", "http-batch"): "sio-gateway: HTTP, NDJSON batches → memory bus",
+    ("gateway", "http-single"): "sio-gateway: HTTP, one envelope per POST → memory bus",
+    ("gateway-nng", "nng"): "sio-gateway: nng PUB → nng plugin",
+    ("node", "node-batch"): "node socket.io: HTTP, NDJSON batches, in-process `io.to(room).emit`",
+    ("nng-hop", "hop"): "bare nng hop (bench/nng_hop: a SUB that counts; no clients, open loop)",
+}
+
+
+def rooms_name(r):
+    name = ROOMS_NAMES.get((r.get("label"), r.get("tag")), f"{r.get('label')} {r.get('tag') or ''}")
+    if r.get("via") != "nng":
+        name += f" ({r.get('batch')}/request, {r.get('posters')} conn.)"
+    return name
+
+
+def print_rooms(rooms, s):
+    """The rooms scenario: one row per server and publisher."""
+    r0 = rooms[0]
+    print()
+    print(f"#### rooms: {r0.get('clients_requested', 0):,} clients in rooms of {r0.get('room_size')} "
+          f"({r0.get('rooms', 0):,} rooms), emits to uniformly random rooms, ~{r0.get('size')} B per client packet")
+    print()
+    print(f"- max rate: {s.get('rooms_events', '?'):,} emits as fast as the publisher may, at most "
+          f"{s.get('rooms_window', '?')} emits in flight (the nng hop: open loop, nothing to wait for); "
+          f"paced: {s.get('rooms_paced_events', '?'):,} emits at {fmt_num(s.get('rooms_rate'))}/s. "
+          "An emit counts as delivered when every member of its room got it; emits/s = those / "
+          "(first publish … last delivery). Latency: publish (the loadgen's clock) → client receipt. "
+          "Lost = expected deliveries − received (duplicates counted apart). "
+          "CPU per emit: the server process (all threads) during the run / emits published.")
+    print()
+    hdr = ["server / publisher", "max: emits/s", "max: deliveries/s", "max: lost", "max: server CPU per emit",
+           "paced: emits/s", "paced: p50", "paced: p99", "paced: lost", "paced: server CPU", "paced: CPU per emit"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    us_emit = lambda v: "—" if v is None else f"{v:.1f} µs"  # noqa: E731
+    cpu = lambda v: "—" if v is None else f"{max(v, 0):.0f} %"  # noqa: E731
+
+    def lost(r, p):
+        v, e = r.get(p + "_lost"), r.get(p + "_expected")
+        if v is None:
+            return "—"
+        text = f"{v:,}" + (f" ({100 * v / e:.1f} %)" if e and v else "")
+        d = r.get(p + "_duplicates")
+        return text + (f", {d:,} dup" if d else "")
+    for r in rooms:
+        cells = [rooms_name(r), fmt_num(r.get("max_emits_per_s")), fmt_num(r.get("max_deliveries_per_s")),
+                 lost(r, "max"), us_emit(r.get("max_server_cpu_us_per_emit")),
+                 fmt_num(r.get("paced_emits_per_s")), fmt_us(r.get("paced_lat_p50_us")),
+                 fmt_us(r.get("paced_lat_p99_us")), lost(r, "paced"), cpu(r.get("paced_server_cpu_pct")),
+                 us_emit(r.get("paced_server_cpu_us_per_emit"))]
+        if r.get("ok") is False:
+            cells[0] += f" — FAILED: {r.get('error')}"
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("The nng hop's max-rate loss is the publisher's PUB queue overflowing (nng drops the oldest, "
+          "uncounted by nng): the publisher outruns one nng connection. Node's joins and emits run "
+          "in-process (no bus); the gateway's go through its bus.")
+
+
+def rooms_problems(rooms, required_tags):
+    """Smoke checks of the rooms runs: everything connected, joined, delivered once."""
+    problems = []
+    tags = {r.get("tag") for r in rooms}
+    for t in required_tags:
+        if t not in tags:
+            problems.append(f"rooms {t}: no result")
+    for r in rooms:
+        who = f"rooms {r.get('label')} {r.get('tag')}"
+        if not r.get("hop") and (r.get("connected") != r.get("clients") or not r.get("clients")):
+            problems.append(f"{who}: {r.get('connected')} of {r.get('clients')} clients connected")
+        if not r.get("hop") and r.get("rooms_synced") != r.get("rooms"):
+            problems.append(f"{who}: {r.get('rooms_synced')} of {r.get('rooms')} rooms joined")
+        for p in ("max", "paced"):
+            if p + "_expected" not in r:
+                problems.append(f"{who}: no {p} run")
+                continue
+            for k in ("lost", "duplicates", "misdelivered", "publish_errors"):
+                if r.get(f"{p}_{k}"):
+                    problems.append(f"{who} {p}: {r[p + '_' + k]} {k.replace('_', ' ')}")
+            if not r.get(p + "_deliveries"):
+                problems.append(f"{who} {p}: nothing delivered")
+    return problems
 
 
 if __name__ == "__main__":
