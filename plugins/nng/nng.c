@@ -113,6 +113,8 @@ out:
 	return ok;
 }
 
+static void deliver_locked(plug *p, nng_msg *m);
+
 /* The receive aio: runs on nng's threads; one receive outstanding at a time. */
 static void rx_cb(void *arg)
 {
@@ -124,7 +126,10 @@ static void rx_cb(void *arg)
 		nng_msg *m = nng_aio_get_msg(p->rx);
 		nng_aio_set_msg(p->rx, NULL);
 		atomic_fetch_add(&p->received, 1);
-		if (!q_push(p, m)) {
+		if (p->c.inline_rx) {
+			deliver_locked(p, m);
+			nng_msg_free(m);
+		} else if (!q_push(p, m)) {
 			atomic_fetch_add(&p->dropped_queue, 1);
 			nng_msg_free(m);
 		}
@@ -151,6 +156,15 @@ static void deliver_one(plug *p, nng_msg *m)
 	atomic_fetch_add(&p->dropped_queue, n.lost);      /* no memory for the snapshot */
 }
 
+/* deliver_one from either path (delivery: inline): the receive callback and the delivery
+ * thread's loopback copies share the match scratch and the in-flight record. */
+static void deliver_locked(plug *p, nng_msg *m)
+{
+	pthread_mutex_lock(&p->deliver_lock);
+	deliver_one(p, m);
+	pthread_mutex_unlock(&p->deliver_lock);
+}
+
 static void *deliver_main(void *arg)
 {
 	plug *p = arg;
@@ -165,7 +179,10 @@ static void *deliver_main(void *arg)
 		p->len--;
 		p->bytes -= nng_msg_len(m);
 		pthread_mutex_unlock(&p->q_lock);
-		deliver_one(p, m);
+		if (p->c.inline_rx)
+			deliver_locked(p, m);
+		else
+			deliver_one(p, m);
 		nng_msg_free(m);
 		pthread_mutex_lock(&p->q_lock);
 	}
@@ -211,6 +228,7 @@ static void plug_free(void *self)
 	pthread_cond_destroy(&p->wake);
 	pthread_cond_destroy(&p->fl.idle);
 	pthread_mutex_destroy(&p->q_lock);
+	pthread_mutex_destroy(&p->deliver_lock);
 	pthread_mutex_destroy(&p->sub_lock);
 	pthread_mutex_destroy(&p->pub_lock);
 	free(p);
@@ -286,6 +304,7 @@ static void *plug_new(const siogw_host *host)
 	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->sub_lock, NULL);
 	pthread_mutex_init(&p->q_lock, NULL);
+	pthread_mutex_init(&p->deliver_lock, NULL);
 	pthread_cond_init(&p->fl.idle, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	atomic_init(&p->astate, ST_CREATED);

@@ -32,11 +32,17 @@
  * whole socket); the delivery thread matches each message against the subscription
  * table again and delivers one copy per matching subscription.
  *
- * Threads. The receive aio callback runs on nng's threads: it takes the message, puts
- * it on a bounded FIFO and re-arms at once, so nng's own receive buffer stays short and
- * overload lands in a queue that is counted (nng's pub/sub queues drop silently). One
- * delivery thread ("siogw-nng") pops messages, parses the frame, and calls
- * host->deliver(): the envelope parsing the host does there runs off the service loop.
+ * Threads. The receive aio callback runs on nng's threads. With `delivery: inline` (the
+ * default) it parses the frame and calls host->deliver() itself, then re-arms: the
+ * message reaches the gateway's queue without another thread hop (on a busy core each
+ * hop is a context switch per message; the profile of issue 12 showed them as a third
+ * of the CPU). With `delivery: thread` it puts the message on a bounded FIFO and
+ * re-arms at once, so nng's own receive buffer stays short and overload lands in a
+ * queue that is counted (nng's pub/sub queues drop silently), and one delivery thread
+ * ("siogw-nng") pops messages and calls host->deliver(). Either way the envelope parsing
+ * the host does in deliver() runs off the service loop. The delivery thread also
+ * carries the loopback copies in both modes; inline, deliver_lock keeps the two paths
+ * to one deliver() at a time.
  * publish() copies into an nng message and hands it to nng_sendmsg (non-blocking on
  * PUB: nng queues it per peer, dropping a slow peer's oldest beyond send_buffer); its
  * delivery report fires inside publish() with 0 ("handed to nng"), since pub/sub gives
@@ -116,6 +122,7 @@ typedef struct filter { /* one nng SUB filter and how many subscriptions need it
 
 typedef struct conf {
 	bool loopback, keys, tcp_keepalive, require_peers;
+	bool inline_rx; /* delivery: inline — the receive callback calls deliver() itself */
 	int64_t reconnect_min, reconnect_max, send_buffer, recv_buffer, queue, queue_bytes, max_message;
 	int ipc_mode; /* -1: not set */
 } conf;
@@ -162,7 +169,8 @@ typedef struct plug {
 
 	pthread_t thread;
 	bool thread_started;
-	uint64_t *match; /* delivery thread only */
+	pthread_mutex_t deliver_lock; /* delivery: inline — one deliver_one() at a time */
+	uint64_t *match; /* under deliver_lock (inline), else the delivery thread's */
 	size_t cap_match;
 
 	_Atomic int astate;
@@ -176,7 +184,7 @@ typedef struct plug {
 
 /* ---- plug_options.c ----------------------------------------------------------------- */
 
-#define PLUG_N_OPTIONS 16 /* checked against the table in plug_options.c */
+#define PLUG_N_OPTIONS 17 /* checked against the table in plug_options.c */
 extern const siogw_option plug_options[];
 /* Judge the options into p->c; lists[] gets the four endpoint lists, in the order
  * publish_listen, publish_dial, receive_listen, receive_dial. */

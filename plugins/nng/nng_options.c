@@ -38,6 +38,9 @@ const siogw_option plug_options[] = {
 	 "octal file mode of ipc:// listener sockets, e.g. 0660 (default: the umask decides)"},
 	{"require_peers", SIOGW_OPT_BOOL, "false", 0, -1, NULL,
 	 "health fails while the receive socket has no connected peer (readiness probes)"},
+	{"delivery", SIOGW_OPT_ENUM, "inline", 1, 0, "thread|inline",
+	 "inline: nng's receive callback hands each message to the gateway (no thread hop); "
+	 "thread: through a bounded queue (queue, queue_bytes) and a delivery thread of its own"},
 };
 #define N_OPTIONS (sizeof plug_options / sizeof plug_options[0])
 _Static_assert(N_OPTIONS == PLUG_N_OPTIONS, "PLUG_N_OPTIONS (nng_int.h) is the table's length");
@@ -86,6 +89,7 @@ int plug_parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const c
 {
 	conf *c = &p->c;
 	*c = (conf){.loopback = true,
+		    .inline_rx = true,
 		    .reconnect_min = 100,
 		    .reconnect_max = 5000,
 		    .send_buffer = 1024,
@@ -109,7 +113,7 @@ int plug_parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const c
 				   "nng: unknown option '%s' (valid: publish_listen, publish_dial, receive_listen, "
 				   "receive_dial, loopback, keys, reconnect_min, reconnect_max, send_buffer, "
 				   "recv_buffer, queue, queue_bytes, max_message, tcp_keepalive, ipc_permissions, "
-				   "require_peers)",
+				   "require_peers, delivery)",
 				   o->name ? o->name : "(null)");
 			return -SIOGW_EINVAL;
 		}
@@ -134,6 +138,8 @@ int plug_parse_options(plug *p, const siogw_optval *opts, size_t n_opts, const c
 			c->tcp_keepalive = o->num != 0;
 		else if (!strcmp(nm, "require_peers"))
 			c->require_peers = o->num != 0;
+		else if (!strcmp(nm, "delivery"))
+			c->inline_rx = o->num == 1; /* the choice's index: thread|inline */
 		else if (!strcmp(nm, "reconnect_min"))
 			c->reconnect_min = o->num;
 		else if (!strcmp(nm, "reconnect_max"))

@@ -8,7 +8,7 @@
  * Lives next to the plugin like nng's own *_test.c; built and registered from
  * tests/meson.build (it links the battery and the gateway's loader).
  *
- * Usage: test_nng <path/to/nng.so> [battery-ipc|-tcp|-ws|-inproc|-loopback]... [unit]
+ * Usage: test_nng <path/to/nng.so> [battery-ipc|-thread|-tcp|-ws|-inproc|-loopback]... [unit]
  * (no selection: all). Addresses: ipc sockets in a fresh temp dir, tcp ports the kernel
  * picks, so parallel runs never collide. */
 #include <arpa/inet.h>
@@ -220,7 +220,7 @@ TEST(nng_options_declared)
 	const char *want[] = {"publish_listen", "publish_dial", "receive_listen", "receive_dial", "loopback",
 			      "keys", "reconnect_min", "reconnect_max", "send_buffer", "recv_buffer", "queue",
 			      "queue_bytes", "max_message", "tcp_keepalive", "ipc_permissions",
-			      "require_peers"};
+			      "require_peers", "delivery"};
 	CHECK_EQ_INT(D->n_options, sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		bool found = false;
@@ -462,13 +462,13 @@ TEST(nng_reconnect)
 	mi_down(&m);
 }
 
-/* Overload: the delivery thread is stuck in deliver(); what does not fit the queue is
- * dropped and counted, and delivery resumes afterwards. */
+/* Overload (delivery: thread): the delivery thread is stuck in deliver(); what does not
+ * fit the queue is dropped and counted, and delivery resumes afterwards. */
 TEST(nng_overload_counted)
 {
 	char su[128], o1[160];
 	snprintf(o1, sizeof o1, "receive_listen=%s", url(su, sizeof su, "over-sub"));
-	const char *kv[] = {"publish_listen=", o1, "queue=16"};
+	const char *kv[] = {"publish_listen=", o1, "queue=16", "delivery=thread"};
 	mi m;
 	if (mi_up(&m, kv, sizeof kv / sizeof kv[0], false) != 0) {
 		CHECK(!"up");
@@ -587,7 +587,7 @@ static bool want(int argc, char **argv, const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc|battery-tcp|battery-ws|battery-inproc|"
+		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc|battery-thread|battery-tcp|battery-ws|battery-inproc|"
 				"battery-loopback]... [unit]\n",
 			argv[0]);
 		return 2;
@@ -615,6 +615,17 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
+		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+				    .deadline_ms = DEADLINE};
+		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
+	}
+	if (want(argc, argv, "battery-thread")) {
+		/* battery-ipc with the delivery thread instead of the receive callback */
+		url(bus, sizeof bus, "battery-thread");
+		snprintf(o1, sizeof o1, "publish_listen=%s", bus);
+		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
+		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
+				    "send_buffer=8192", "recv_buffer=8192", "delivery=thread"};
 		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
