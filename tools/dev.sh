@@ -105,6 +105,12 @@ cmd_test() {
 	else
 		log "install smoke FAILED"; failed=$((failed + 1)); rc=1
 	fi
+	log "plugin SDK smoke: the guide's example plugin, built against the installed SDK, passes the installed battery"
+	if [[ -x build-inst/prefix/bin/sio-gateway ]] && bash tools/sdk-smoke.sh build-inst/prefix >/dev/null 2>&1; then
+		passed=$((passed + 1))
+	else
+		log "plugin SDK smoke FAILED: bash tools/sdk-smoke.sh build-inst/prefix"; failed=$((failed + 1)); rc=1
+	fi
 
 	log "integration tests (node + socket.io-client)"
 	local out

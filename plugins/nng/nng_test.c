@@ -8,7 +8,7 @@
  * Lives next to the plugin like nng's own *_test.c; built and registered from
  * tests/meson.build (it links the battery and the gateway's loader).
  *
- * Usage: test_nng <path/to/nng.so> [battery-ipc|-thread|-tcp|-ws|-inproc|-loopback]... [unit]
+ * Usage: test_nng <path/to/nng.so> [battery-ipc|-thread|-pair|-tcp|-ws|-inproc|-loopback]... [unit]
  * (no selection: all). Addresses: ipc sockets in a fresh temp dir, tcp ports the kernel
  * picks, so parallel runs never collide. */
 #include <arpa/inet.h>
@@ -587,7 +587,7 @@ static bool want(int argc, char **argv, const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc|battery-thread|battery-tcp|battery-ws|battery-inproc|"
+		fprintf(stderr, "usage: %s <path/to/nng.so> [battery-ipc|battery-thread|battery-pair|battery-tcp|battery-ws|battery-inproc|"
 				"battery-loopback]... [unit]\n",
 			argv[0]);
 		return 2;
@@ -628,6 +628,23 @@ int main(int argc, char **argv)
 				    "send_buffer=8192", "recv_buffer=8192", "delivery=thread"};
 		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
+		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
+	}
+	if (want(argc, argv, "battery-pair")) {
+		/* pair mode: the instance under test publishes to nobody of its own (no
+		 * loopback, no self-dial); a peer instance's PUB dials its SUB listener */
+		/* each publishes on a listener nobody dials: their own publishes go nowhere */
+		char own[128], own_peer[128], o3[160], o4[160];
+		url(bus, sizeof bus, "battery-pair");
+		snprintf(o1, sizeof o1, "receive_listen=%s", bus);
+		snprintf(o2, sizeof o2, "publish_dial=%s", bus);
+		snprintf(o3, sizeof o3, "publish_listen=%s", url(own, sizeof own, "battery-pair-own"));
+		snprintf(o4, sizeof o4, "receive_listen=%s", url(own_peer, sizeof own_peer, "battery-pair-peer"));
+		const char *kv[] = {o3, o1, "loopback=false", "keys=true", "recv_buffer=8192"};
+		const char *peer[] = {o2, "publish_listen=", o4, "loopback=false", "keys=true", "send_buffer=8192"};
+		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+				    .deadline_ms = DEADLINE, .pair = true, .peer_options = peer,
+				    .n_peer_options = sizeof peer / sizeof peer[0]};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
 	if (want(argc, argv, "battery-tcp")) {

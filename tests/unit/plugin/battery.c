@@ -1,7 +1,8 @@
 /* battery.c — the shared bus-plugin battery and its fake host. Contract in battery.h.
  *
  * Built twice: linked into test_memory (and later the nng/kafka tests), and with
- * -DBATTERY_MAIN as the stand-alone runner `plugin_battery <plugin.so> [key=value…]`. */
+ * -DBATTERY_MAIN as the stand-alone runner `siogw-plugin-battery <plugin.so> [key=value…]`
+ * (installed with the plugin SDK). */
 #include "battery.h"
 
 #include <errno.h>
@@ -519,6 +520,8 @@ static struct {
 	const siogw_plugin *d;
 	siogw_optval *opts;
 	size_t n_opts;
+	siogw_optval *peer_opts; /* pair mode */
+	size_t n_peer_opts;
 	battery_params p;
 	char prefix[64];
 } B;
@@ -527,28 +530,44 @@ typedef struct inst {
 	fake_host *h;
 	void *self;
 	bool stopped;
+	fake_host *peer_h; /* pair mode: the instance that publishes what self must receive */
+	void *peer;
 } inst;
+
+/* create + start one instance on a new fake host. */
+static bool one_up(const siogw_optval *opts, size_t n_opts, fake_host **h, void **self, const char *what)
+{
+	char err[256] = "";
+	*h = fh_new();
+	*self = NULL;
+	int rc = B.d->create(fh_host(*h), opts, n_opts, self, err, sizeof err);
+	if (rc != 0) {
+		fprintf(stderr, "  %screate: %d %s\n", what, rc, err);
+		CHECK_EQ_INT(rc, 0);
+		fh_free(*h);
+		return false;
+	}
+	rc = B.d->start(*self, err, sizeof err);
+	if (rc != 0) {
+		fprintf(stderr, "  %sstart: %d %s\n", what, rc, err);
+		CHECK_EQ_INT(rc, 0);
+		B.d->stop(*self);
+		B.d->destroy(*self);
+		fh_free(*h);
+		return false;
+	}
+	return true;
+}
+
+static void inst_down(inst *in);
 
 static bool inst_up(inst *in)
 {
-	char err[256] = "";
-	in->h = fh_new();
-	in->self = NULL;
-	in->stopped = false;
-	int rc = B.d->create(fh_host(in->h), B.opts, B.n_opts, &in->self, err, sizeof err);
-	if (rc != 0) {
-		fprintf(stderr, "  create: %d %s\n", rc, err);
-		CHECK_EQ_INT(rc, 0);
-		fh_free(in->h);
+	*in = (inst){0};
+	if (!one_up(B.opts, B.n_opts, &in->h, &in->self, ""))
 		return false;
-	}
-	rc = B.d->start(in->self, err, sizeof err);
-	if (rc != 0) {
-		fprintf(stderr, "  start: %d %s\n", rc, err);
-		CHECK_EQ_INT(rc, 0);
-		B.d->stop(in->self);
-		B.d->destroy(in->self);
-		fh_free(in->h);
+	if (B.p.pair && !one_up(B.peer_opts, B.n_peer_opts, &in->peer_h, &in->peer, "peer ")) {
+		inst_down(in);
 		return false;
 	}
 	return true;
@@ -560,7 +579,15 @@ static void inst_down(inst *in)
 		B.d->stop(in->self);
 	B.d->destroy(in->self);
 	fh_free(in->h);
+	if (in->peer) {
+		B.d->stop(in->peer);
+		B.d->destroy(in->peer);
+		fh_free(in->peer_h);
+	}
 }
+
+/* Where a message that `in` must receive is published: itself, or its peer. */
+static void *pub_self(const inst *in) { return in->peer ? in->peer : in->self; }
 
 static const char *topic(char *buf, size_t n, const char *suffix)
 {
@@ -575,7 +602,7 @@ static int pub(inst *in, const char *t, const char *key, const void *data, size_
 	int64_t end = bt_now_ms() + B.p.deadline_ms;
 	for (;;) {
 		uint64_t ev = fh_events(in->h);
-		int rc = B.d->publish(in->self, t, key, key ? strlen(key) : 0, data, len, dr, arg);
+		int rc = B.d->publish(pub_self(in), t, key, key ? strlen(key) : 0, data, len, dr, arg);
 		if (rc != -SIOGW_EAGAIN || bt_now_ms() >= end)
 			return rc;
 		fh_wait_events(in->h, ev, 10);
@@ -964,7 +991,7 @@ static void *conc_publisher(void *arg)
 		snprintf(key, sizeof key, "p%d", c->idx);
 		snprintf(data, sizeof data, "%zu", i);
 		c->slots[i] = (fh_slot){.h = c->in->h};
-		int rc = B.d->publish(c->in->self, topic(t, sizeof t, suffix), key, strlen(key), data, strlen(data),
+		int rc = B.d->publish(pub_self(c->in), topic(t, sizeof t, suffix), key, strlen(key), data, strlen(data),
 				      fh_dr, &c->slots[i]);
 		c->used[i] = rc == 0;
 		if (rc == 0)
@@ -1090,8 +1117,15 @@ int battery_run(const char *plugin_path, const char *const *options, size_t n_op
 		gw_plugin_close(pl);
 		return 1;
 	}
-	fprintf(stderr, "battery: plugin %s %s (%s)\n", B.d->name, B.d->version ? B.d->version : "?",
-		gw_plugin_path(pl));
+	if (B.p.pair && battery_resolve_options(B.d, B.p.peer_options, B.p.n_peer_options, &B.peer_opts,
+						  &B.n_peer_opts, err, sizeof err) != 0) {
+		fprintf(stderr, "FAIL battery: plugin %s: peer: %s\n", B.d->name, err);
+		battery_free_options(B.opts, B.n_opts);
+		gw_plugin_close(pl);
+		return 1;
+	}
+	fprintf(stderr, "battery: plugin %s %s (%s)%s\n", B.d->name, B.d->version ? B.d->version : "?",
+		gw_plugin_path(pl), B.p.pair ? ", pair mode: a peer instance publishes" : "");
 
 	int failed_before = t_failed, run_before = t_run;
 	RUN(bt_lifecycle);
@@ -1109,27 +1143,30 @@ int battery_run(const char *plugin_path, const char *const *options, size_t n_op
 	fprintf(stderr, "battery: %d/%d passed\n", (t_run - run_before) - failed, t_run - run_before);
 
 	battery_free_options(B.opts, B.n_opts);
+	battery_free_options(B.peer_opts, B.n_peer_opts);
 	gw_plugin_close(pl);
 	memset(&B, 0, sizeof B);
 	return failed;
 }
 
 #ifdef BATTERY_MAIN
-/* plugin_battery <plugin.so|name> [--lossy] [--no-concurrent] [--large=BYTES] [--count=N]
- *                [--deadline-ms=N] [--settle-ms=N] [--dropped-stat=NAME] [key=value ...] */
+/* siogw-plugin-battery <plugin.so|name> [--lossy] [--no-concurrent] [--large=BYTES] [--count=N]
+ *                [--deadline-ms=N] [--settle-ms=N] [--dropped-stat=NAME] [--pair]
+ *                [key=value ...] [peer.key=value ...]
+ * peer.key=value options (or --pair alone) run the battery in pair mode. */
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s <plugin.so> [--lossy] [--no-concurrent] [--large=BYTES|skip] "
-				"[--count=N] [--deadline-ms=N] [--settle-ms=N] [--dropped-stat=NAME] "
-				"[key=value ...]\n",
+				"[--count=N] [--deadline-ms=N] [--settle-ms=N] [--dropped-stat=NAME] [--pair] "
+				"[key=value ...] [peer.key=value ...]\n",
 			argv[0]);
 		return 2;
 	}
 	battery_params p = {0};
-	const char **kv = calloc((size_t)argc, sizeof *kv);
-	size_t n = 0;
-	if (!kv)
+	const char **kv = calloc((size_t)argc, sizeof *kv), **peer = calloc((size_t)argc, sizeof *peer);
+	size_t n = 0, n_peer = 0;
+	if (!kv || !peer)
 		return 2;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
@@ -1149,15 +1186,25 @@ int main(int argc, char **argv)
 			p.settle_ms = atoi(a + 12);
 		else if (strncmp(a, "--dropped-stat=", 15) == 0)
 			p.dropped_stat = a + 15;
+		else if (strcmp(a, "--pair") == 0)
+			p.pair = true;
 		else if (strncmp(a, "--", 2) == 0) {
 			fprintf(stderr, "%s: unknown flag %s\n", argv[0], a);
 			free(kv);
+			free(peer);
 			return 2;
-		} else
+		} else if (strncmp(a, "peer.", 5) == 0) {
+			p.pair = true;
+			peer[n_peer++] = a + 5;
+		} else {
 			kv[n++] = a;
+		}
 	}
+	p.peer_options = peer;
+	p.n_peer_options = n_peer;
 	int failed = battery_run(argv[1], kv, n, &p);
 	free(kv);
+	free(peer);
 	return failed ? 1 : 0;
 }
 #endif

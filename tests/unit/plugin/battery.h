@@ -32,6 +32,13 @@ typedef struct battery_params {
 	bool skip_concurrent;     /* don't call ops from several threads at once */
 	const char *dropped_stat; /* stats line counting deliver() → EAGAIN drops; NULL skips */
 	const char *topic_prefix; /* NULL → "bt<pid>." so runs on a shared broker don't mix */
+	/* Pair mode, for a plugin whose publishes do not come back to its own subscriptions
+	 * (a bridge to a remote bus): each test also starts a peer instance with these
+	 * options and publishes through it what the instance under test must receive. What
+	 * concerns the instance's own publishing (reports, stop) is still tested on it. */
+	bool pair;
+	const char *const *peer_options; /* "key=value", n_peer_options of them */
+	size_t n_peer_options;
 } battery_params;
 
 /* Run the whole battery. `options` are "key=value" strings (n_options of them).
