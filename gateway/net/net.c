@@ -376,14 +376,18 @@ static bool origin_allowed(const net_loop *L, const char *origin)
 
 static int put_cors(const net_loop *L, gw_buf *o, const h1_req *r)
 {
-	const char *origin = r ? h1_header_get(r, "origin") : NULL;
-	if (!origin || !origin[0] || !origin_allowed(L, origin))
-		return 0;
+	if (!L->cfg->engine.n_cors_origins)
+		return 0; /* no CORS: nothing depends on the Origin */
 	/* credentials forbid "*": echo the origin then */
 	bool star = L->cors_wildcard && !L->cfg->engine.cors_credentials;
-	int err = gw_buf_printf(o, "Access-Control-Allow-Origin: %s\r\n", star ? "*" : origin);
-	if (!star)
-		err |= gw_buf_puts(o, "Vary: Origin\r\n");
+	/* unless the answer is "*" for everyone, it depends on the Origin: say so on every
+	 * response, also one to no Origin or a refused one, or a cache may hand it to
+	 * another origin (RFC 9110 §12.5.5) */
+	int err = star ? 0 : gw_buf_puts(o, "Vary: Origin\r\n");
+	const char *origin = r ? h1_header_get(r, "origin") : NULL;
+	if (!origin || !origin[0] || !origin_allowed(L, origin))
+		return err;
+	err |= gw_buf_printf(o, "Access-Control-Allow-Origin: %s\r\n", star ? "*" : origin);
 	if (L->cfg->engine.cors_credentials)
 		err |= gw_buf_puts(o, "Access-Control-Allow-Credentials: true\r\n");
 	return err;

@@ -315,6 +315,12 @@ describe('Engine.IO protocol (raw)', () => {
       assert.ok(acao === '*' || acao === 'http://example.com', `access-control-allow-origin: ${acao}`);
     });
 
+    it('with origins ["*"] and no credentials the answer is "*" for everyone: no Vary: Origin', async () => {
+      const res = await gw.http(`${sioPath()}?EIO=4&transport=polling`, { headers: { origin: 'http://example.com' } });
+      assert.equal(res.headers['access-control-allow-origin'], '*');
+      assert.doesNotMatch(String(res.headers.vary || ''), /origin/i);
+    });
+
     it('a CORS preflight (OPTIONS) is answered 204 with allow-origin, -methods and -headers', async () => {
       const res = await gw.http(`${sioPath()}?EIO=4&transport=polling`, {
         method: 'OPTIONS',
@@ -507,6 +513,15 @@ describe('Engine.IO limits, CORS and cookie (max_payload 1000, restricted origin
     const res = await gw.http(`${gw.enginePath}?EIO=4&transport=polling`, { headers: { origin: 'http://evil.example' } });
     const acao = res.headers['access-control-allow-origin'];
     assert.ok(acao === undefined, `access-control-allow-origin must be absent, got ${acao}`);
+  });
+
+  it('every response says Vary: Origin (allowed, refused or no Origin, API too): it depends on it', async () => {
+    const paths = [`${gw.enginePath}?EIO=4&transport=polling`, '/healthz'];
+    for (const p of paths)
+      for (const origin of ['http://allowed.example', 'http://evil.example', undefined]) {
+        const res = await gw.http(p, { headers: origin ? { origin } : {} });
+        assert.match(String(res.headers.vary || ''), /\bOrigin\b/i, `${p} with origin ${origin}: vary ${res.headers.vary}`);
+      }
   });
 
   it('engine.cookie: the handshake sets the io cookie to the sid (Path=/, HttpOnly, SameSite=Lax)', async () => {
