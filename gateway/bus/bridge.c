@@ -439,6 +439,83 @@ int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 
 static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api"};
 
+/* "# HELP name text" / "# TYPE name kind" lines of a plugin's stats text. */
+typedef struct stat_note {
+	char name[96];
+	char help[160];
+	int type; /* -1 unsaid, else gw_metric_type */
+} stat_note;
+
+static stat_note *note_for(stat_note *v, size_t *n, size_t cap, const char *name, size_t len)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strlen(v[i].name) == len && memcmp(v[i].name, name, len) == 0)
+			return &v[i];
+	if (*n == cap || len >= sizeof v[0].name)
+		return NULL;
+	stat_note *t = &v[(*n)++];
+	*t = (stat_note){.type = -1};
+	memcpy(t->name, name, len);
+	return t;
+}
+
+/*
+ * The plugin's stats text (Prometheus lines, plugin.h) as samples, so the metrics page
+ * says HELP and TYPE for them as for the gateway's own: "name[{labels}] value" lines;
+ * "# HELP name text" and "# TYPE name counter|gauge" name them, else a name ending in
+ * _total is a counter, anything else a gauge, and the help says which plugin it is.
+ * Lines that are neither are skipped.
+ */
+static void plugin_samples(gw_bus *bus, char *text, gw_metric_sink *m)
+{
+	stat_note notes[64];
+	size_t n_notes = 0;
+	for (char *l = text; l && *l;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		bool help = strncmp(l, "# HELP ", 7) == 0, type = strncmp(l, "# TYPE ", 7) == 0;
+		if (help || type) {
+			char *name = l + 7, *sp = strchr(name, ' ');
+			stat_note *t = sp ? note_for(notes, &n_notes, 64, name, (size_t)(sp - name)) : NULL;
+			if (t && help)
+				snprintf(t->help, sizeof t->help, "%s", sp + 1);
+			else if (t)
+				t->type = strcmp(sp + 1, "counter") == 0 ? GW_METRIC_COUNTER : GW_METRIC_GAUGE;
+			*l = 0; /* read: not a sample */
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	for (char *l = text, *end = text + strlen(text); l < end; l += strlen(l) + 1) {
+		if (!*l || *l == '#')
+			continue;
+		char *sp = strrchr(l, ' '), *brace = strchr(l, '{');
+		if (!sp)
+			continue;
+		char *e;
+		long long v = strtoll(sp + 1, &e, 10);
+		if (e == sp + 1 || *e)
+			continue; /* not an integer sample */
+		size_t name_len = (size_t)((brace && brace < sp ? brace : sp) - l);
+		char labels[160] = "";
+		if (brace && brace < sp) {
+			char *close = strchr(brace, '}');
+			if (!close || close > sp)
+				continue;
+			snprintf(labels, sizeof labels, "%.*s", (int)(close - brace - 1), brace + 1);
+		}
+		stat_note *t = note_for(notes, &n_notes, 64, l, name_len);
+		if (!t)
+			continue;
+		if (!t->help[0])
+			snprintf(t->help, sizeof t->help, "Bus plugin %s (see its documentation).", bus->desc->name);
+		int type = t->type >= 0 ? t->type
+			   : name_len > 6 && memcmp(l + name_len - 6, "_total", 6) == 0 ? GW_METRIC_COUNTER
+											: GW_METRIC_GAUGE;
+		m->sample(m, t->name, (gw_metric_type)type, t->help, labels[0] ? labels : NULL, (int64_t)v);
+	}
+}
+
 void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 {
 	gw_bus *bus = ctx;
@@ -463,11 +540,10 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 			  bus->stats.events_rejected);
 	if (!bus->desc || !bus->desc->stats)
 		return;
-	char buf[4096];
+	char buf[8192];
 	size_t n = bus->desc->stats(bus->self, buf, sizeof buf);
-	if (n >= sizeof buf)
-		n = sizeof buf - 1;
-	m->text(m, buf, n);
+	buf[n < sizeof buf ? n : sizeof buf - 1] = 0;
+	plugin_samples(bus, buf, m);
 }
 
 /* ---- publishing ---- */

@@ -17,7 +17,7 @@ struct gw_metrics {
 };
 
 typedef struct sample {
-	const char *name, *help;
+	char *name, *help;
 	gw_metric_type type;
 	char *labels; /* NULL: none */
 	int64_t value;
@@ -28,7 +28,6 @@ typedef struct collector {
 	gw_metric_sink sink;
 	sample *v;
 	size_t n, cap;
-	gw_buf text;
 	bool oom;
 } collector;
 
@@ -70,18 +69,16 @@ static void put_sample(gw_metric_sink *s, const char *name, gw_metric_type type,
 		c->v = v;
 		c->cap = cap;
 	}
-	char *l = labels ? strdup(labels) : NULL;
-	if (labels && !l) {
+	sample x = {.name = strdup(name), .help = strdup(help ? help : ""), .type = type,
+		    .labels = labels ? strdup(labels) : NULL, .value = value};
+	if (!x.name || !x.help || (labels && !x.labels)) {
+		free(x.name);
+		free(x.help);
+		free(x.labels);
 		c->oom = true;
 		return;
 	}
-	c->v[c->n++] = (sample){.name = name, .help = help, .type = type, .labels = l, .value = value};
-}
-
-static void put_text(gw_metric_sink *s, const char *text, size_t len)
-{
-	collector *c = (collector *)s;
-	c->oom |= gw_buf_append(&c->text, text, len) != 0;
+	c->v[c->n++] = x;
 }
 
 /* Every sample of v[from]'s name, after its HELP and TYPE; marks them printed. */
@@ -105,7 +102,7 @@ static int print_family(collector *c, size_t from, bool *done, gw_buf *o)
 
 int gw_metrics_render(gw_metrics *m, gw_buf *out)
 {
-	collector c = {.sink = {.sample = put_sample, .text = put_text}};
+	collector c = {.sink = {.sample = put_sample}};
 	for (size_t i = 0; i < m->n; i++)
 		m->src[i].fn(m->src[i].ctx, &c.sink);
 	int err = c.oom ? -GW_ENOMEM : 0;
@@ -115,12 +112,12 @@ int gw_metrics_render(gw_metrics *m, gw_buf *out)
 	for (size_t i = 0; !err && i < c.n; i++)
 		if (!done[i] && print_family(&c, i, done, out))
 			err = -GW_ENOMEM;
-	if (!err && c.text.len && gw_buf_append(out, c.text.data, c.text.len))
-		err = -GW_ENOMEM;
-	for (size_t i = 0; i < c.n; i++)
+	for (size_t i = 0; i < c.n; i++) {
+		free(c.v[i].name);
+		free(c.v[i].help);
 		free(c.v[i].labels);
+	}
 	free(c.v);
 	free(done);
-	gw_buf_free(&c.text);
 	return err;
 }

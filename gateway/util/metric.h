@@ -18,11 +18,9 @@ typedef enum gw_metric_type { GW_METRIC_COUNTER, GW_METRIC_GAUGE } gw_metric_typ
 typedef struct gw_metric_sink gw_metric_sink;
 struct gw_metric_sink {
 	/* One sample, name{labels} value. labels: `key="value"` pairs joined by commas, or
-	 * NULL; copied. name and help are static text. */
+	 * NULL. All strings are copied (a source may build them on its stack). */
 	void (*sample)(gw_metric_sink *s, const char *name, gw_metric_type type, const char *help,
 		       const char *labels, int64_t value);
-	/* Exposition lines made elsewhere (a bus plugin's stats), kept as they are. */
-	void (*text)(gw_metric_sink *s, const char *text, size_t len);
 };
 
 /* A layer's source: puts its samples into sink. */

@@ -241,17 +241,24 @@ TEST(disconnect_envelope_disconnects)
 typedef struct probe {
 	gw_metric_sink sink;
 	int64_t malformed;
+	int64_t plugin_published; /* the memory plugin's own counter, parsed from its stats */
+	gw_metric_type plugin_type;
+	char plugin_help[128];
 } probe;
 
 static void probe_sample(gw_metric_sink *s, const char *name, gw_metric_type type, const char *help,
 			 const char *labels, int64_t value)
 {
-	(void)type, (void)help, (void)labels;
+	(void)labels;
+	probe *p = (probe *)s;
 	if (strcmp(name, "sio_malformed_envelopes_total") == 0)
-		((probe *)s)->malformed = value;
+		p->malformed = value;
+	if (strstr(name, "memory_published_total")) {
+		p->plugin_published = value;
+		p->plugin_type = type;
+		snprintf(p->plugin_help, sizeof p->plugin_help, "%s", help);
+	}
 }
-
-static void probe_text(gw_metric_sink *s, const char *text, size_t len) { (void)s, (void)text, (void)len; }
 
 TEST(bad_envelopes_are_counted_and_lose_nothing)
 {
@@ -265,9 +272,13 @@ TEST(bad_envelopes_are_counted_and_lose_nothing)
 	backend(&w, "{\"type\":\"emit\",\"nsp\":\"/\",\"event\":\"after\"}");
 	CHECK_STR(fake_next(a), "42[\"after\"]"); /* what came after still arrives */
 	CHECK_EQ_INT(fake_unread(a), 0);
-	probe p = {.sink = {.sample = probe_sample, .text = probe_text}};
+	probe p = {.sink = {.sample = probe_sample}};
 	gw_bus_metrics(w.bus, &p.sink);
 	CHECK(p.malformed >= 2);
+	/* the plugin's stats lines come through as samples with a type and a help */
+	CHECK(p.plugin_published >= 4);
+	CHECK_EQ_INT(p.plugin_type, GW_METRIC_COUNTER);
+	CHECK(p.plugin_help[0] != 0);
 	drop(&w, a);
 	world_fini(&w);
 }
