@@ -470,6 +470,7 @@ static void plugin_samples(gw_bus *bus, char *text, gw_metric_sink *m)
 {
 	stat_note notes[64];
 	size_t n_notes = 0;
+	char *end = text + strlen(text); /* the lines are cut into strings below */
 	for (char *l = text; l && *l;) {
 		char *nl = strchr(l, '\n');
 		if (nl)
@@ -486,7 +487,7 @@ static void plugin_samples(gw_bus *bus, char *text, gw_metric_sink *m)
 		}
 		l = nl ? nl + 1 : NULL;
 	}
-	for (char *l = text, *end = text + strlen(text); l < end; l += strlen(l) + 1) {
+	for (char *l = text; l < end; l += strlen(l) + 1) {
 		if (!*l || *l == '#')
 			continue;
 		char *sp = strrchr(l, ' '), *brace = strchr(l, '{');

@@ -298,23 +298,23 @@ static size_t kafka_stats(void *self, char *buf, size_t buf_len)
 	int up = kafka_health(k, h, sizeof h) == 0;
 #define U(x) (unsigned long long)atomic_load(&k->x)
 	int n = snprintf(buf, buf_len,
-			 "siogw_kafka_up %d\n"
-			 "siogw_kafka_published_total %llu\n"
-			 "siogw_kafka_delivered_total %llu\n"
-			 "siogw_kafka_delivery_failed_total %llu\n"
-			 "siogw_kafka_publish_rejected_total %llu\n"
-			 "siogw_kafka_outq_messages %ld\n"
-			 "siogw_kafka_consumed_total %llu\n"
-			 "siogw_kafka_refused_total %llu\n"
-			 "siogw_kafka_dropped_total %llu\n"
-			 "siogw_kafka_pauses_total %llu\n"
-			 "siogw_kafka_paused_partitions %llu\n"
-			 "siogw_kafka_assigned_partitions %llu\n"
-			 "siogw_kafka_subscriptions %zu\n"
-			 "siogw_kafka_consume_errors_total %llu\n"
-			 "siogw_kafka_metadata_errors_total %llu\n"
-			 "siogw_kafka_topic_create_errors_total %llu\n"
-			 "siogw_kafka_producer_restarts_total %llu\n",
+			 "sio_kafka_up %d\n"
+			 "sio_kafka_published_total %llu\n"
+			 "sio_kafka_delivered_total %llu\n"
+			 "sio_kafka_delivery_failed_total %llu\n"
+			 "sio_kafka_publish_rejected_total %llu\n"
+			 "sio_kafka_outq_messages %ld\n"
+			 "sio_kafka_consumed_total %llu\n"
+			 "sio_kafka_refused_total %llu\n"
+			 "sio_kafka_dropped_total %llu\n"
+			 "sio_kafka_pauses_total %llu\n"
+			 "sio_kafka_paused_partitions %llu\n"
+			 "sio_kafka_assigned_partitions %llu\n"
+			 "sio_kafka_subscriptions %zu\n"
+			 "sio_kafka_consume_errors_total %llu\n"
+			 "sio_kafka_metadata_errors_total %llu\n"
+			 "sio_kafka_topic_create_errors_total %llu\n"
+			 "sio_kafka_producer_restarts_total %llu\n",
 			 up, U(published_n), U(delivered_n), U(delivery_failed), U(rejected), outq, U(consumed),
 			 U(refused), U(dropped), U(pauses), U(n_paused), U(n_assigned), subs, U(consume_errors),
 			 U(md_errors), U(create_errors), U(producer_restarts));

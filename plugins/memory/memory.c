@@ -546,14 +546,14 @@ static size_t mem_stats(void *self, char *buf, size_t buf_len)
 	size_t subs = m->subs.n, q_len = m->q_len, q_bytes = m->q_bytes;
 	pthread_mutex_unlock(&m->lock);
 	int n = snprintf(buf, buf_len,
-			 "siogw_memory_published_total %llu\n"
-			 "siogw_memory_delivered_total %llu\n"
-			 "siogw_memory_dropped_total %llu\n"
-			 "siogw_memory_rejected_total %llu\n"
-			 "siogw_memory_unrouted_total %llu\n"
-			 "siogw_memory_subscriptions %zu\n"
-			 "siogw_memory_queue_messages %zu\n"
-			 "siogw_memory_queue_bytes %zu\n",
+			 "sio_memory_published_total %llu\n"
+			 "sio_memory_delivered_total %llu\n"
+			 "sio_memory_dropped_total %llu\n"
+			 "sio_memory_rejected_total %llu\n"
+			 "sio_memory_unrouted_total %llu\n"
+			 "sio_memory_subscriptions %zu\n"
+			 "sio_memory_queue_messages %zu\n"
+			 "sio_memory_queue_bytes %zu\n",
 			 (unsigned long long)atomic_load(&m->published),
 			 (unsigned long long)atomic_load(&m->delivered),
 			 (unsigned long long)atomic_load(&m->dropped),

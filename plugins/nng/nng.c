@@ -680,25 +680,25 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 	uint64_t dq = atomic_load(&p->dropped_queue), dr = atomic_load(&p->dropped_refused),
 		 dm = atomic_load(&p->dropped_malformed);
 	int n = snprintf(buf, buf_len,
-			 "siogw_nng_received_total %llu\n"
-			 "siogw_nng_delivered_total %llu\n"
-			 "siogw_nng_dropped_total %llu\n"
-			 "siogw_nng_dropped_queue_full_total %llu\n"
-			 "siogw_nng_dropped_refused_total %llu\n"
-			 "siogw_nng_dropped_malformed_total %llu\n"
-			 "siogw_nng_published_total %llu\n"
-			 "siogw_nng_publish_failed_total %llu\n"
-			 "siogw_nng_loopback_total %llu\n"
-			 "siogw_nng_subscriptions %zu\n"
-			 "siogw_nng_filters %zu\n"
-			 "siogw_nng_queue_messages %zu\n"
-			 "siogw_nng_queue_bytes %zu\n"
-			 "siogw_nng_publish_peers %ld\n"
-			 "siogw_nng_receive_peers %ld\n"
-			 "siogw_nng_publish_connects_total %llu\n"
-			 "siogw_nng_receive_connects_total %llu\n"
-			 "siogw_nng_publish_disconnects_total %llu\n"
-			 "siogw_nng_receive_disconnects_total %llu\n",
+			 "sio_nng_received_total %llu\n"
+			 "sio_nng_delivered_total %llu\n"
+			 "sio_nng_dropped_total %llu\n"
+			 "sio_nng_dropped_queue_full_total %llu\n"
+			 "sio_nng_dropped_refused_total %llu\n"
+			 "sio_nng_dropped_malformed_total %llu\n"
+			 "sio_nng_published_total %llu\n"
+			 "sio_nng_publish_failed_total %llu\n"
+			 "sio_nng_loopback_total %llu\n"
+			 "sio_nng_subscriptions %zu\n"
+			 "sio_nng_filters %zu\n"
+			 "sio_nng_queue_messages %zu\n"
+			 "sio_nng_queue_bytes %zu\n"
+			 "sio_nng_publish_peers %ld\n"
+			 "sio_nng_receive_peers %ld\n"
+			 "sio_nng_publish_connects_total %llu\n"
+			 "sio_nng_receive_connects_total %llu\n"
+			 "sio_nng_publish_disconnects_total %llu\n"
+			 "sio_nng_receive_disconnects_total %llu\n",
 			 (unsigned long long)atomic_load(&p->received),
 			 (unsigned long long)atomic_load(&p->delivered), (unsigned long long)(dq + dr + dm),
 			 (unsigned long long)dq, (unsigned long long)dr, (unsigned long long)dm,

@@ -331,8 +331,8 @@ TEST(nng_wire_framing)
 	char *got = raw_recv(be_sub, DEADLINE);
 	CHECK_STR(got, "sio.in {\"type\":\"event\"}");
 	free(got);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_publish_peers"), 1);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_receive_peers"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_publish_peers"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_receive_peers"), 1);
 	mi_down(&m);
 	nng_close(be_pub);
 	nng_close(be_sub);
@@ -360,7 +360,7 @@ TEST(nng_keys_framing)
 	CHECK_EQ_INT(fh_collect(m.h, 1, r, 3), 2);
 	CHECK(rec_is(r[0], "t", "k2", "payload with spaces"));
 	CHECK(rec_is(r[1], "t", NULL, "keyless"));
-	CHECK(wait_stat(&m, "siogw_nng_dropped_malformed_total", 1, DEADLINE));
+	CHECK(wait_stat(&m, "sio_nng_dropped_malformed_total", 1, DEADLINE));
 
 	CHECK(plugin_probe(&m, be_sub, "probe"));
 	CHECK_EQ_INT(D->publish(m.self, "u", "k", 1, "data", 4, NULL, NULL), 0);
@@ -391,8 +391,8 @@ TEST(nng_loopback)
 	CHECK(fh_wait_count(m.h, 1, 1, DEADLINE));
 	CHECK_EQ_INT(slot.count, 1);
 	CHECK_EQ_INT(slot.status, 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_loopback_total"), 1); /* no copy for sio.in */
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_published_total"), 2);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_loopback_total"), 1); /* no copy for sio.in */
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_published_total"), 2);
 	const fh_rec *r[1] = {0};
 	CHECK_EQ_INT(fh_collect(m.h, 1, r, 1), 1);
 	CHECK(rec_is(r[0], "sio.out", NULL, "x")); /* keys=false: not carried, as on the wire */
@@ -410,14 +410,14 @@ TEST(nng_filter_refcount)
 	CHECK_EQ_INT(D->subscribe(m.self, 1, "t", SIOGW_SUB_EXACT), 0);
 	CHECK_EQ_INT(D->subscribe(m.self, 2, "t", SIOGW_SUB_EXACT), 0);
 	CHECK_EQ_INT(D->subscribe(m.self, 3, "t", SIOGW_SUB_PREFIX), 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_filters"), 2); /* "t " and "t" */
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_filters"), 2); /* "t " and "t" */
 	CHECK_EQ_INT(D->unsubscribe(m.self, 1), 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_filters"), 2);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_filters"), 2);
 	CHECK_EQ_INT(D->unsubscribe(m.self, 2), 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_filters"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_filters"), 1);
 	CHECK_EQ_INT(D->unsubscribe(m.self, 3), 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_filters"), 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_subscriptions"), 0);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_filters"), 0);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_subscriptions"), 0);
 	mi_down(&m);
 }
 
@@ -441,8 +441,8 @@ TEST(nng_reconnect)
 	for (int round = 0; round < 2; round++) {
 		/* the backend (re)starts: listens on both */
 		nng_socket be_pub = raw(true, true, bo), be_sub = raw(false, true, bi);
-		CHECK(wait_stat(&m, "siogw_nng_receive_peers", 1, DEADLINE));
-		CHECK(wait_stat(&m, "siogw_nng_publish_peers", 1, DEADLINE));
+		CHECK(wait_stat(&m, "sio_nng_receive_peers", 1, DEADLINE));
+		CHECK(wait_stat(&m, "sio_nng_publish_peers", 1, DEADLINE));
 		CHECK(raw_probe(&m, be_pub, "sio.out", 1));
 		char frame[64];
 		snprintf(frame, sizeof frame, "sio.out round-%d", round);
@@ -451,11 +451,11 @@ TEST(nng_reconnect)
 		CHECK(plugin_probe(&m, be_sub, "probe"));
 		nng_close(be_pub); /* the backend goes away */
 		nng_close(be_sub);
-		CHECK(wait_stat(&m, "siogw_nng_receive_peers", 0, DEADLINE));
-		CHECK(wait_stat(&m, "siogw_nng_publish_peers", 0, DEADLINE));
+		CHECK(wait_stat(&m, "sio_nng_receive_peers", 0, DEADLINE));
+		CHECK(wait_stat(&m, "sio_nng_publish_peers", 0, DEADLINE));
 	}
-	CHECK(stat_of(&m, "siogw_nng_receive_connects_total") >= 2);
-	CHECK(stat_of(&m, "siogw_nng_receive_disconnects_total") >= 2);
+	CHECK(stat_of(&m, "sio_nng_receive_connects_total") >= 2);
+	CHECK(stat_of(&m, "sio_nng_receive_disconnects_total") >= 2);
 	char buf[256];
 	fh_last_log(m.h, buf, sizeof buf);
 	CHECK_CONTAINS(buf, "peer gone");
@@ -477,19 +477,19 @@ TEST(nng_overload_counted)
 	nng_socket be_pub = raw(true, false, su);
 	CHECK_EQ_INT(D->subscribe(m.self, 1, "t", SIOGW_SUB_EXACT), 0);
 	CHECK(raw_probe(&m, be_pub, "t", 1));
-	uint64_t base = stat_of(&m, "siogw_nng_received_total");
+	uint64_t base = stat_of(&m, "sio_nng_received_total");
 	fh_hold(m.h, true);
 	enum { N = 200 };
 	for (int i = 0; i < N; i++)
 		raw_send(be_pub, "t m");
 	CHECK(fh_wait_held(m.h, 1, DEADLINE));
-	CHECK(wait_stat(&m, "siogw_nng_received_total", base + N, DEADLINE));
+	CHECK(wait_stat(&m, "sio_nng_received_total", base + N, DEADLINE));
 	fh_hold(m.h, false);
 	/* one was inside deliver(), 16 queued: the rest dropped */
 	CHECK(fh_wait_count(m.h, 1, 17, DEADLINE));
-	uint64_t dq = stat_of(&m, "siogw_nng_dropped_queue_full_total");
+	uint64_t dq = stat_of(&m, "sio_nng_dropped_queue_full_total");
 	CHECK_EQ_INT(dq, N - 17);
-	CHECK_EQ_INT(stat_of(&m, "siogw_nng_dropped_total"), dq);
+	CHECK_EQ_INT(stat_of(&m, "sio_nng_dropped_total"), dq);
 	raw_send(be_pub, "t after");
 	CHECK(fh_wait_count(m.h, 1, 18, DEADLINE));
 	mi_down(&m);
@@ -615,7 +615,7 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
@@ -626,7 +626,7 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192", "delivery=thread"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
@@ -642,7 +642,7 @@ int main(int argc, char **argv)
 		snprintf(o4, sizeof o4, "receive_listen=%s", url(own_peer, sizeof own_peer, "battery-pair-peer"));
 		const char *kv[] = {o3, o1, "loopback=false", "keys=true", "recv_buffer=8192"};
 		const char *peer[] = {o2, "publish_listen=", o4, "loopback=false", "keys=true", "send_buffer=8192"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE, .pair = true, .peer_options = peer,
 				    .n_peer_options = sizeof peer / sizeof peer[0]};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
@@ -654,7 +654,7 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .lossy = true,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .lossy = true,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .lossy = true,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .lossy = true,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
@@ -676,14 +676,14 @@ int main(int argc, char **argv)
 		snprintf(o2, sizeof o2, "receive_dial=%s", bus);
 		const char *kv[] = {o1, "receive_listen=", o2, "loopback=false", "keys=true",
 				    "send_buffer=8192", "recv_buffer=8192"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .order_count = 4000,
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .order_count = 4000,
 				    .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
 	if (want(argc, argv, "battery-loopback")) {
 		/* no socket at all: the in-process path, lossless up to `queue` */
 		const char *kv[] = {"publish_listen=", "receive_listen=", "keys=true"};
-		battery_params p = {.dropped_stat = "siogw_nng_dropped_refused_total", .deadline_ms = DEADLINE};
+		battery_params p = {.dropped_stat = "sio_nng_dropped_refused_total", .deadline_ms = DEADLINE};
 		failed += battery_run(argv[1], kv, sizeof kv / sizeof kv[0], &p);
 	}
 	int rc = 0;

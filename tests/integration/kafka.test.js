@@ -354,17 +354,17 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
         for (let i = 0; i < N; i++, sent++) be.produce('sio.out', { type: 'emit', rooms: [c.id], event: 'seq', data: [sent] }, key);
         await h.waitFor(() => got.length >= sent, 20000, { interval: 50, message: `${sent} emits on gw-c (got ${got.length})` });
         text = await gwC.metricsText();
-        if (h.metricValue(text, 'siogw_kafka_pauses_total') > 0) break;
+        if (h.metricValue(text, 'sio_kafka_pauses_total') > 0) break;
       }
       assert.equal(got.length, sent);
       assert.ok(
         got.every((v, i) => v === i),
         'in order, no gap, no duplicate',
       );
-      const pauses = h.metricValue(text, 'siogw_kafka_pauses_total');
-      const refused = h.metricValue(text, 'siogw_kafka_refused_total');
+      const pauses = h.metricValue(text, 'sio_kafka_pauses_total');
+      const refused = h.metricValue(text, 'sio_kafka_refused_total');
       assert.ok(refused > 0 && pauses > 0, `the queue of 4 overflowed and paused (refused ${refused}, pauses ${pauses})`);
-      assert.equal(h.metricValue(text, 'siogw_kafka_dropped_total'), 0);
+      assert.equal(h.metricValue(text, 'sio_kafka_dropped_total'), 0);
       assert.ok(c.connected);
     } finally {
       await gwC.stopChecked();
@@ -390,10 +390,10 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     const acked = [];
     const zAcks = [];
     for (let i = 0; i < 5; i++) zAcks.push(z.timeout(20000).emitWithAck('stored', i).then(() => acked.push(i)));
-    await h.waitFor(async () => (await gwA.metric('siogw_kafka_outq_messages')) >= N, 3000, {
+    await h.waitFor(async () => (await gwA.metric('sio_kafka_outq_messages')) >= N, 3000, {
       message: 'events buffered in the producer',
     });
-    await h.waitFor(async () => (await gwB.metric('siogw_kafka_outq_messages')) >= 5, 3000, {
+    await h.waitFor(async () => (await gwB.metric('sio_kafka_outq_messages')) >= 5, 3000, {
       message: 'acked events buffered in the producer',
     });
     // keep the brokers away for a few seconds in all, then bring them back

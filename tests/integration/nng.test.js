@@ -59,7 +59,7 @@ describe('nng bus: one gateway node, the backend dials in', { skip }, () => {
       subscribe: ['sio.in ', 'be.replies '],
     });
     await be.waitPipes({ pub: 1, sub: 1 });
-    await h.waitFor(async () => (await gw.metric('siogw_nng_publish_peers')) === 1, 5000, { message: 'gateway sees the backend' });
+    await h.waitFor(async () => (await gw.metric('sio_nng_publish_peers')) === 1, 5000, { message: 'gateway sees the backend' });
   });
 
   after(async () => {
@@ -161,12 +161,12 @@ describe('nng bus: one gateway node, the backend dials in', { skip }, () => {
 
   it('the plugin counters are in /metrics', async () => {
     const text = await gw.metricsText();
-    for (const name of ['siogw_nng_received_total', 'siogw_nng_dropped_total', 'siogw_nng_published_total', 'siogw_nng_receive_peers']) {
+    for (const name of ['sio_nng_received_total', 'sio_nng_dropped_total', 'sio_nng_published_total', 'sio_nng_receive_peers']) {
       assert.notEqual(h.metricValue(text, name), null, name);
     }
-    assert.ok(h.metricValue(text, 'siogw_nng_receive_peers') >= 1);
-    assert.ok(h.metricValue(text, 'siogw_nng_received_total') > 0);
-    assert.equal(h.metricValue(text, 'siogw_nng_dropped_total'), 0);
+    assert.ok(h.metricValue(text, 'sio_nng_receive_peers') >= 1);
+    assert.ok(h.metricValue(text, 'sio_nng_received_total') > 0);
+    assert.equal(h.metricValue(text, 'sio_nng_dropped_total'), 0);
   });
 });
 
@@ -231,7 +231,7 @@ describe('two gateway nodes on one NNG bus, the backend listens', { skip }, () =
     await be.next((m) => m.topic === 'sio.in' && m.json && m.json.type === 'connect' && m.json.sid === b.id);
     await be.kill('SIGKILL');
     for (const gw of [gwA, gwB]) {
-      await h.waitFor(async () => (await gw.metric('siogw_nng_receive_peers')) === 0, 5000, { message: `${gw.config.node_id} notices` });
+      await h.waitFor(async () => (await gw.metric('sio_nng_receive_peers')) === 0, 5000, { message: `${gw.config.node_id} notices` });
     }
     be = await NG.Peer.start(peerArgs()); /* same addresses */
     // Both gateways redial on their own (reconnect_max 200 ms). Seen once on a loaded
@@ -246,8 +246,8 @@ describe('two gateway nodes on one NNG bus, the backend listens', { skip }, () =
     a.emit('still-there', 1); /* and the other way: sio.in reaches the new backend */
     const ev = await be.next((m) => m.topic === 'sio.in' && m.json && m.json.type === 'event' && m.json.sid === a.id);
     assert.equal(ev.json.event, 'still-there');
-    assert.ok((await gwA.metric('siogw_nng_receive_connects_total')) >= 2);
-    assert.ok((await gwB.metric('siogw_nng_publish_disconnects_total')) >= 1);
+    assert.ok((await gwA.metric('sio_nng_receive_connects_total')) >= 2);
+    assert.ok((await gwB.metric('sio_nng_publish_disconnects_total')) >= 1);
   });
 });
 
@@ -272,7 +272,7 @@ describe('forwarder: two gateway nodes and a backend all dial siogw-nng-forwarde
     be = await NG.Peer.start({ pubDial: [NG.url(dir, 'fwd-in')], subDial: [NG.url(dir, 'fwd-out')], subscribe: ['sio.in ', 'be.replies '] });
     await be.waitPipes({ pub: 1, sub: 1 });
     for (const gw of [gwA, gwB]) {
-      await h.waitFor(async () => (await gw.metric('siogw_nng_receive_peers')) === 1 && (await gw.metric('siogw_nng_publish_peers')) === 1, 5000, {
+      await h.waitFor(async () => (await gw.metric('sio_nng_receive_peers')) === 1 && (await gw.metric('sio_nng_publish_peers')) === 1, 5000, {
         message: `${gw.config.node_id} connected to the forwarder`,
       });
     }

@@ -244,6 +244,7 @@ typedef struct probe {
 	int64_t plugin_published; /* the memory plugin's own counter, parsed from its stats */
 	gw_metric_type plugin_type;
 	char plugin_help[128];
+	bool plugin_last;
 } probe;
 
 static void probe_sample(gw_metric_sink *s, const char *name, gw_metric_type type, const char *help,
@@ -253,6 +254,8 @@ static void probe_sample(gw_metric_sink *s, const char *name, gw_metric_type typ
 	probe *p = (probe *)s;
 	if (strcmp(name, "sio_malformed_envelopes_total") == 0)
 		p->malformed = value;
+	if (strstr(name, "memory_queue_bytes"))
+		p->plugin_last = true; /* the last of its stats lines: all of them were read */
 	if (strstr(name, "memory_published_total")) {
 		p->plugin_published = value;
 		p->plugin_type = type;
@@ -279,6 +282,7 @@ TEST(bad_envelopes_are_counted_and_lose_nothing)
 	CHECK(p.plugin_published >= 4);
 	CHECK_EQ_INT(p.plugin_type, GW_METRIC_COUNTER);
 	CHECK(p.plugin_help[0] != 0);
+	CHECK(p.plugin_last);
 	drop(&w, a);
 	world_fini(&w);
 }

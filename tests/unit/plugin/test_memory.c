@@ -153,15 +153,15 @@ TEST(mem_unrouted)
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "x", 1, fh_dr, &a), 0);
 	CHECK_EQ_INT(a.count, 1); /* before publish returned */
 	CHECK_EQ_INT(a.status, 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_unrouted_total"), 1);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_published_total"), 1);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_messages"), 0);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_unrouted_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_published_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_queue_messages"), 0);
 	CHECK_EQ_INT(D->subscribe(m.self, 2, "t", SIOGW_SUB_EXACT), 0);
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "y", 1, fh_dr, &b), 0);
 	CHECK(fh_wait_count(m.h, 2, 1, 5000));
 	CHECK(fh_wait_dr(m.h, 2, 5000));
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_unrouted_total"), 1);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_delivered_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_unrouted_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_delivered_total"), 1);
 	mi_down(&m);
 }
 
@@ -184,15 +184,15 @@ TEST(mem_queue_full)
 	}
 	s[5] = (fh_slot){.h = m.h};
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, "x", 1, fh_dr, &s[5]), -SIOGW_EAGAIN);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_rejected_total"), 1);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_messages"), 4);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_rejected_total"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_queue_messages"), 4);
 	fh_hold(m.h, false);
 	CHECK(fh_wait_dr(m.h, 5, 5000));
 	CHECK(fh_wait_count(m.h, 1, 5, 5000));
 	CHECK_EQ_INT(s[5].count, 0); /* no report for a refused publish */
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_published_total"), 5);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_delivered_total"), 5);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_subscriptions"), 1);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_published_total"), 5);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_delivered_total"), 5);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_subscriptions"), 1);
 	mi_down(&m);
 }
 
@@ -210,7 +210,7 @@ TEST(mem_queue_bytes)
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, payload, 1000, NULL, NULL), 0);
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, payload, 1000, NULL, NULL), 0);
 	CHECK_EQ_INT(D->publish(m.self, "t", NULL, 0, payload, 1000, NULL, NULL), -SIOGW_EAGAIN);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_bytes"), 2 * (2 + 1000));
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_queue_bytes"), 2 * (2 + 1000));
 	fh_hold(m.h, false);
 	CHECK(fh_wait_count(m.h, 1, 3, 5000));
 	mi_down(&m);
@@ -328,8 +328,8 @@ TEST(mem_inline)
 	CHECK_EQ_INT(fh_count(m.h, 2), 1);
 	CHECK_EQ_INT(a.count, 1);
 	CHECK_EQ_INT(a.status, 0);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_delivered_total"), 2);
-	CHECK_EQ_INT(stat_of(&m, "siogw_memory_queue_messages"), 0);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_delivered_total"), 2);
+	CHECK_EQ_INT(stat_of(&m, "sio_memory_queue_messages"), 0);
 
 	fh_hold(m.h, true);
 	pthread_t pub;
@@ -442,7 +442,7 @@ int main(int argc, char **argv)
 	}
 	D = gw_plugin_desc(pl);
 
-	battery_params p = {.dropped_stat = "siogw_memory_dropped_total"};
+	battery_params p = {.dropped_stat = "sio_memory_dropped_total"};
 	int battery_failed = battery_run(argv[1], NULL, 0, &p);
 	const char *inline_opts[] = {"delivery=inline"};
 	battery_failed |= battery_run(argv[1], inline_opts, 1, &p);
