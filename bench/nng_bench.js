@@ -12,7 +12,7 @@
  *   2. overload: --flood emits as fast as nng takes them (PUB never blocks: it drops a
  *      slow peer's oldest beyond its send buffer); reports where the losses were:
  *      before the gateway (publisher's nng queue: invisible to the gateway), in the
- *      plugin (siogw_nng_dropped_*), in the gateway (sio_inbound_dropped_total), and
+ *      plugin (sio_nng_dropped_*), in the gateway (sio_inbound_dropped_total), and
  *      what the clients got.
  *
  *   node bench/nng_bench.js [--clients 2] [--rates 10000,20000,40000,80000]
@@ -49,10 +49,10 @@ async function counters(gw) {
   const t = await gw.metricsText();
   const v = (n) => h.metricValue(t, n) || 0;
   return {
-    received: v('siogw_nng_received_total'),
-    delivered: v('siogw_nng_delivered_total'),
-    dropped_queue: v('siogw_nng_dropped_queue_full_total'),
-    dropped_refused: v('siogw_nng_dropped_refused_total'),
+    received: v('sio_nng_received_total'),
+    delivered: v('sio_nng_delivered_total'),
+    dropped_queue: v('sio_nng_dropped_queue_full_total'),
+    dropped_refused: v('sio_nng_dropped_refused_total'),
     inbound_dropped: v('sio_inbound_dropped_total'),
   };
 }
@@ -151,7 +151,7 @@ async function main() {
       `overload: ${FLOOD} as fast as nng takes them: publisher done in ${r.ms} ms (${Math.round(FLOOD / (r.ms / 1000))}/s offered); ` +
         `lost before the gateway (publisher's nng queue, not countable by the gateway) ${FLOOD - c.received}; ` +
         `gateway took ${c.received} (${Math.round(c.received / ((t1 - t0) / 1000))}/s over ${Math.round(t1 - t0)} ms); ` +
-        `siogw_nng_dropped_queue_full_total +${c.dropped_queue}, siogw_nng_dropped_refused_total +${c.dropped_refused}, ` +
+        `sio_nng_dropped_queue_full_total +${c.dropped_queue}, sio_nng_dropped_refused_total +${c.dropped_refused}, ` +
         `sio_inbound_dropped_total +${c.inbound_dropped}; clients got ${got.join(', ')}`,
     );
   } finally {
