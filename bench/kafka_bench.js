@@ -8,11 +8,14 @@
  *      gateway record the arrival. Reports p50 / p99 / max over every (emit, client).
  *   2. throughput: C clients emit E events each, as fast as socket.io-client sends them;
  *      the gateway publishes them to sio.in (keyed by socket id). Reports events/s
- *      stored by Kafka (the gateway's delivery reports, siogw_kafka_delivered_total) and
+ *      stored by Kafka (the gateway's delivery reports, sio_kafka_delivered_total) and
  *      the time until the backend has read them all.
  *
  *   node bench/kafka_bench.js [--clients 10] [--emits 2000] [--interval 2]
  *                             [--senders 20] [--events 5000]
+ *
+ * For rates use bench/kafka_rates.sh (the C loadgen as the clients): here the Node client
+ * generator, not the gateway, limits the client-events figure (bench/kafka.md).
  *
  * Uses the test helpers (tests/integration/helpers, npm ci there first) and the build in
  * build/ (SIOGW_BIN=... for another binary, e.g. a release build). Not a test: no
@@ -87,7 +90,7 @@ async function main() {
     // ---- 2. client events → Kafka
     const senders = [];
     for (let i = 0; i < SENDERS; i++) senders.push(await gw.connect('/', { transports: ['websocket'] }));
-    const base = await gw.metric('siogw_kafka_delivered_total');
+    const base = await gw.metric('sio_kafka_delivered_total');
     const consumedBase = await be.count();
     const total = SENDERS * EVENTS;
     const payload = { text: 'x'.repeat(64) };
@@ -97,7 +100,7 @@ async function main() {
       await new Promise((r) => setImmediate(r)); // let the sockets write
     }
     const tSent = nowMs();
-    await h.waitFor(async () => (await gw.metric('siogw_kafka_delivered_total')) - base >= total, 60000, {
+    await h.waitFor(async () => (await gw.metric('sio_kafka_delivered_total')) - base >= total, 60000, {
       interval: 20,
       message: 'events stored',
     });

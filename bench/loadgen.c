@@ -6,6 +6,7 @@
  *   loadgen fanout  --port P --clients N --events E [--size B] [--window W]
  *   loadgen ack     --port P --clients N [--duration S] [--backend sse]
  *   loadgen rooms   --port P --clients N --room-size K --events E [--rate R] [--via http|node|nng]
+ *   loadgen events  --port P --clients N [--duration S] [--events E] [--rate R] [--window W]
  *   loadgen wait    --port P [--timeout S]          (GET /healthz until 200)
  *
  * It shares no code with the gateway (its own HTTP upgrade, websocket framing with
@@ -51,6 +52,23 @@
  *            (when built with libnng): "sio.out <json>" frames on a PUB socket that dials
  *            --nng-url (the gateway's nng receive_listen). With --hop the target is
  *            bench/nng_hop (no clients: its GET /stats gives what arrived and the latency).
+ *   events:  the clients are the load: every client sends socket.io EVENT packets
+ *            42["ev",{"t":"<ns>","s":<seq>,"p":pad}] (--size bytes each) for --duration
+ *            seconds or until --events were sent in all, as fast as its socket takes them
+ *            (--burst frames per write(); a client whose socket is full waits for EPOLLOUT,
+ *            so TCP is the only flow control: the loadgen sleeps when the server is the
+ *            bottleneck), or at --rate R events/s in all (round robin over the clients).
+ *            --window W: each event asks for an ack (42<id>[...]) and a client keeps at most
+ *            W unacked (a namespace with ack: broker acks once the bus stored the event:
+ *            the ack RTT is client -> stored). --metric NAME (up to 8): counters read from
+ *            the server's /metrics before, when sending stops and after; the first one
+ *            (e.g. siogw_kafka_delivered_total) is waited for until it grew by the events
+ *            sent (or made no progress for --drain s): its rate is the "stored" rate.
+ *   fanout --pipe PATH: the publisher is a librdkafka backend (tests/helpers/kafka_backend)
+ *            reading JSON lines on PATH (a fifo): {"op":"produce","topic":"sio.out",
+ *            "key":"bench","value":<emit envelope>}; before measuring, "warm" emits every
+ *            100 ms until every client got one (the bus consumer is fetching). --rate R:
+ *            open loop at R emits/s (latency at a known load) instead of --window.
  *
  * Output: one JSON line on stdout (machine-readable), a human summary on stderr.
  * It raises its own fd limit to the hard limit, and spreads clients over several
@@ -84,7 +102,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_CONNECT, M_FANOUT, M_ACK, M_ROOMS, M_WAIT };
+enum mode { M_CONNECT, M_FANOUT, M_ACK, M_ROOMS, M_WAIT, M_EVENTS };
 enum via { VIA_HTTP, VIA_NODE, VIA_NNG };
 
 static struct {
@@ -113,6 +131,12 @@ static struct {
 	bool window_set, hop, no_max;
 	enum via via;
 	const char *nng_url;
+	/* events */
+	unsigned burst, sndbuf, n_metrics;
+	bool events_set;
+	const char *metrics[8];
+	/* fanout --pipe */
+	const char *pipe_path, *pipe_topic, *pipe_key;
 } O = {
 	.host = "127.0.0.1",
 	.path = "/socket.io/",
@@ -139,6 +163,9 @@ static struct {
 	.paced_events = (unsigned)-1,
 	.drain = 2,
 	.nng_url = "tcp://127.0.0.1:5561",
+	.burst = 8,
+	.pipe_topic = "sio.out",
+	.pipe_key = "bench",
 };
 
 static volatile sig_atomic_t g_stop;
@@ -171,6 +198,7 @@ typedef struct {
 	char accept[29];
 	/* rooms: the socket id from the CONNECT reply, the room, the sentinel seen */
 	bool synced;
+	uint32_t ev_inflight; /* events --window: unacked events */
 	uint8_t sid_len;
 	uint32_t room;
 	char sid[32];
@@ -198,6 +226,7 @@ typedef struct {
 
 #define KIND_CLIENT 1ull
 #define KIND_HTTP 2ull
+#define KIND_PIPE 3ull
 
 static int g_ep = -1;
 static client *g_cl;
@@ -366,11 +395,10 @@ static void client_write(client *c, const void *data, size_t len)
 	client_flush(c);
 }
 
-/* One masked client frame (RFC 6455 §5.3): FIN, opcode, mask bit, a fresh mask key. */
-static void client_send(client *c, int opcode, const void *payload, size_t len)
+/* One masked client frame (RFC 6455 §5.3) into f (len + 14 bytes): FIN, opcode, mask
+ * bit, a fresh mask key. Returns the frame's length. */
+static size_t ws_frame(uint8_t *f, int opcode, const void *payload, size_t len)
 {
-	uint8_t stack[1024];
-	uint8_t *f = len + 14 <= sizeof stack ? stack : xrealloc(NULL, len + 14);
 	size_t h = 0;
 	f[h++] = (uint8_t)(0x80 | opcode);
 	if (len < 126) {
@@ -391,7 +419,14 @@ static void client_send(client *c, int opcode, const void *payload, size_t len)
 	const uint8_t *p = payload;
 	for (size_t i = 0; i < len; i++)
 		f[h + i] = p[i] ^ m[i & 3];
-	client_write(c, f, h + len);
+	return h + len;
+}
+
+static void client_send(client *c, int opcode, const void *payload, size_t len)
+{
+	uint8_t stack[1024];
+	uint8_t *f = len + 14 <= sizeof stack ? stack : xrealloc(NULL, len + 14);
+	client_write(c, f, ws_frame(f, opcode, payload, len));
 	if (f != stack)
 		free(f);
 }
@@ -496,6 +531,33 @@ static void ack_pace(uint64_t now)
 	}
 }
 
+/* --- events: the clients send events (see the header) */
+
+static struct {
+	bool running;
+	uint64_t t0, t_end, t_stop;
+	uint64_t sent, acked, writes;
+	unsigned rr;     /* round robin: the client to start the next turn at */
+	uint32_t ring;   /* --window: send times per client, a power of two >= 2 W */
+	uint64_t *ts;    /* clients x ring send times (ns), by ack id */
+	uint64_t warm_seen;
+} g_ev;
+
+/* 43<id>[] from a namespace with ack: broker (or a backend's ack) */
+static void on_event_ack(client *c, const char *p, const char *end, uint64_t now)
+{
+	bool ok;
+	uint64_t id = parse_u64(p, end, &ok);
+	if (!ok || !g_ev.ts || !c->ev_inflight) {
+		S.ack_mismatch++;
+		return;
+	}
+	c->ev_inflight--;
+	g_ev.acked++;
+	uint64_t t = g_ev.ts[(size_t)(c - g_cl) * g_ev.ring + (id & (g_ev.ring - 1))];
+	bl_hist_add(&g_lat, now > t ? now - t : 0);
+}
+
 /* --- rooms: clients in rooms of --room-size, one emit to one random room at a time */
 
 typedef struct {
@@ -528,7 +590,6 @@ static remit *g_emits;
 static uint32_t g_seq_next, g_nemits;
 static rphase g_ph[2];
 static rphase *g_cur;
-static bool g_pump_more; /* the pump stopped at its per-call cap: poll, do not sleep */
 static uint32_t g_nrooms, g_rooms_synced;
 static uint32_t *g_room_members, *g_room_synced;
 static uint64_t g_sync_stray, g_ctl_errors;
@@ -659,13 +720,21 @@ static void on_message(client *c, const char *p, size_t len)
 		client_close(c, true, "socket.io DISCONNECT");
 		return;
 	case '2':
-		if (O.mode == M_ROOMS)
+		if (O.mode == M_ROOMS) {
 			on_room_event(c, p, end, bl_now_ns());
-		else
+		} else if (end - p >= 7 && !memcmp(p, "[\"warm\"", 7)) { /* fanout --pipe warm-up */
+			if (!c->synced)
+				g_ev.warm_seen++;
+			c->synced = true;
+		} else {
 			on_event(c, p, end, bl_now_ns());
+		}
 		return;
 	case '3':
-		on_ack(c, p, end, bl_now_ns());
+		if (O.mode == M_EVENTS)
+			on_event_ack(c, p, end, bl_now_ns());
+		else
+			on_ack(c, p, end, bl_now_ns());
 		return;
 	default:
 		return;
@@ -875,6 +944,10 @@ static void client_start(client *c, unsigned idx)
 	S.inflight++;
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (O.sndbuf) {
+		int sb = (int)O.sndbuf;
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+	}
 	if (O.src_addrs > 1) {
 		struct sockaddr_in src = g_addr;
 		src.sin_port = 0;
@@ -1264,6 +1337,73 @@ static void http_event(httpc *h, uint32_t events)
 
 static void (*g_pump)(void);
 
+/* --- fanout --pipe: JSON lines for kafka_backend's stdin, written without blocking */
+static int g_pipe_fd = -1;
+static char *g_pout;
+static size_t g_pout_len, g_pout_off, g_pout_cap;
+static bool g_pipe_armed;
+static bool g_pump_more; /* a pump stopped at its per-call cap: poll, do not sleep */
+
+static void pipe_flush(void)
+{
+	while (g_pout_off < g_pout_len) {
+		ssize_t n = write(g_pipe_fd, g_pout + g_pout_off, g_pout_len - g_pout_off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			die("--pipe %s: %s (did the backend exit?)", O.pipe_path, strerror(errno));
+		}
+		g_pout_off += (size_t)n;
+	}
+	if (g_pout_off == g_pout_len)
+		g_pout_off = g_pout_len = 0;
+	bool queued = g_pout_len > 0;
+	if (queued != g_pipe_armed) {
+		struct epoll_event ev;
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLOUT;
+		ev.data.u64 = KIND_PIPE << 32;
+		if (epoll_ctl(g_ep, queued ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, g_pipe_fd, &ev) != 0)
+			die("epoll_ctl (pipe): %s", strerror(errno));
+		g_pipe_armed = queued;
+	}
+}
+
+/* One backend line producing the envelope env to --pipe-topic, keyed --pipe-key (one
+ * partition: the emits stay in order). */
+static void pipe_queue(const char *env, size_t len)
+{
+	size_t need = len + strlen(O.pipe_topic) + strlen(O.pipe_key) + 64;
+	if (g_pout_cap - g_pout_len < need) {
+		if (g_pout_off) {
+			memmove(g_pout, g_pout + g_pout_off, g_pout_len - g_pout_off);
+			g_pout_len -= g_pout_off;
+			g_pout_off = 0;
+		}
+		if (g_pout_cap - g_pout_len < need) {
+			g_pout_cap = (g_pout_len + need) * 2 + 65536;
+			g_pout = xrealloc(g_pout, g_pout_cap);
+		}
+	}
+	int n = snprintf(g_pout + g_pout_len, g_pout_cap - g_pout_len,
+			 "{\"op\":\"produce\",\"topic\":\"%s\",\"key\":\"%s\",\"value\":%.*s}\n", O.pipe_topic,
+			 O.pipe_key, (int)len, env);
+	if (n > 0)
+		g_pout_len += (size_t)n;
+}
+
+static void pipe_open(void)
+{
+	g_pipe_fd = open(O.pipe_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (g_pipe_fd < 0)
+		die("--pipe %s: %s (a fifo needs its reader, the backend, first)", O.pipe_path, strerror(errno));
+#ifdef F_SETPIPE_SZ
+	fcntl(g_pipe_fd, F_SETPIPE_SZ, 1 << 20); /* best effort: /proc/sys/fs/pipe-max-size */
+#endif
+}
+
 static void loop_once(int timeout_ms)
 {
 	struct epoll_event evs[1024];
@@ -1273,6 +1413,8 @@ static void loop_once(int timeout_ms)
 		uint32_t idx = (uint32_t)tag;
 		if (tag >> 32 == KIND_CLIENT)
 			client_event(&g_cl[idx], evs[i].events);
+		else if (tag >> 32 == KIND_PIPE)
+			pipe_flush();
 		else
 			http_event(&g_http[idx], evs[i].events);
 	}
@@ -1300,6 +1442,10 @@ static bool loop_until(bool (*cond)(void), uint64_t deadline)
 			left_ms = 0;
 		} else if (O.mode == M_ROOMS && (g_pump_more || (g_cur && g_cur->running))) {
 			left_ms = g_pump_more || O.busy_poll ? 0 : 1; /* paced emits are due every ms */
+		} else if (O.mode == M_EVENTS && g_ev.running) {
+			left_ms = g_pump_more ? 0 : 1; /* the end of the run, paced sends */
+		} else if (O.mode == M_FANOUT && O.pipe_path && S.published < O.events) {
+			left_ms = g_pump_more ? 0 : O.rate > 0 ? 1 : left_ms;
 		}
 		loop_once(left_ms > 10 ? 10 : (int)left_ms);
 	}
@@ -1331,6 +1477,53 @@ static uint64_t secs(double s)
 
 /* --- fanout publishing */
 
+
+/* fanout --pipe: the emits for the backend's stdin; --rate: open loop on a schedule,
+ * else at most --window events in flight */
+static void pump_publish_pipe(void)
+{
+	static uint64_t t0;
+	g_pump_more = false;
+	if (S.ready == 0 || S.published >= O.events)
+		return;
+	uint64_t now = bl_now_ns();
+	if (!t0)
+		t0 = now;
+	for (unsigned n = 0; S.published < O.events; n++) {
+		if (O.rate > 0) {
+			double due = (double)(now - t0) * O.rate / 1e9 + 1;
+			if ((double)S.published >= due)
+				break;
+		} else if (S.expected - S.deliveries >= (uint64_t)O.window * S.ready) {
+			break;
+		}
+		if (n == 256 || g_pout_len - g_pout_off > (1u << 20)) { /* read the clients again */
+			g_pump_more = g_pout_len - g_pout_off <= (1u << 20);
+			break;
+		}
+		char body[512 + sizeof g_pad];
+		unsigned seq = (unsigned)S.published;
+		uint64_t t = bl_now_ns();
+		int fixed = snprintf(NULL, 0, "42[\"%s\",{\"t\":\"%llu\",\"s\":%u,\"p\":\"\"}]", O.event,
+				     (unsigned long long)t, seq);
+		int pad = (int)O.size - fixed;
+		if (pad < 0)
+			pad = 0;
+		if (pad >= (int)sizeof g_pad)
+			pad = (int)sizeof g_pad - 1;
+		int len = snprintf(body, sizeof body,
+				   "{\"type\":\"emit\",\"nsp\":\"%s\",\"event\":\"%s\",\"data\":[{\"t\":\"%llu\","
+				   "\"s\":%u,\"p\":\"%.*s\"}]}",
+				   O.nsp, O.event, (unsigned long long)t, seq, pad, g_pad);
+		if (!g_pub_t0)
+			g_pub_t0 = t;
+		S.published++;
+		S.expected += S.ready;
+		pipe_queue(body, (size_t)len);
+	}
+	if (g_pout_len > g_pout_off)
+		pipe_flush();
+}
 
 static void pump_publish(void)
 {
@@ -1707,6 +1900,129 @@ static bool hop_received(uint64_t *n, char *buf, size_t cap)
 	return http_get_body("/stats", buf, cap) && key_u64(buf, buf + strlen(buf), "\"received\":", n);
 }
 
+/* --- events: the senders, and the server's counters */
+
+/* One turn: every client whose socket is not backed up (and, with --window, that has
+ * room) writes up to --burst events in one write(); --rate limits the turn to what the
+ * schedule has made due. */
+static void pump_events(void)
+{
+	g_pump_more = false;
+	if (!g_ev.running)
+		return;
+	uint64_t now = bl_now_ns();
+	if ((O.duration > 0 && now >= g_ev.t_end) || (O.events && g_ev.sent >= O.events) || !S.ready) {
+		g_ev.running = false;
+		g_ev.t_stop = now;
+		return;
+	}
+	uint64_t allowed = O.events ? O.events - g_ev.sent : UINT64_MAX;
+	if (O.rate > 0) {
+		double due = (double)(now - g_ev.t0) * O.rate / 1e9 + 1;
+		uint64_t d = (uint64_t)due;
+		allowed = d > g_ev.sent ? (d - g_ev.sent < allowed ? d - g_ev.sent : allowed) : 0;
+	}
+	/* 42["ev",{"t":"<19 digits>","s":<seq>,"p":""}] is 53 B with a 5-digit seq: --size 100
+	 * gives packets of about 105 B (what bench/kafka.md measured) */
+	unsigned pad = O.size > 48 ? O.size - 48 : 0;
+	if (pad >= sizeof g_pad)
+		pad = sizeof g_pad - 1;
+	uint8_t buf[64 * (256 + 14)];
+	char msg[256 + sizeof g_pad];
+	unsigned burst = O.burst;
+	if (burst > 64)
+		burst = 64;
+	if ((size_t)O.size + 80 > 256 && burst > 1)
+		burst = 1; /* large events: one per write */
+	for (unsigned k = 0; k < O.clients && allowed; k++) {
+		unsigned ci = (g_ev.rr + k) % O.clients;
+		client *c = &g_cl[ci];
+		if (c->state != C_READY || c->out_len)
+			continue; /* its socket is full: EPOLLOUT flushes it, the next turn refills */
+		unsigned n = burst;
+		if (O.window_set) {
+			unsigned room = O.window > c->ev_inflight ? O.window - c->ev_inflight : 0;
+			n = n < room ? n : room;
+		}
+		if (n > allowed)
+			n = (unsigned)allowed;
+		if (!n)
+			continue;
+		size_t fl = 0;
+		uint8_t *heap = NULL, *f = buf;
+		for (unsigned j = 0; j < n; j++) {
+			uint64_t t = bl_now_ns();
+			size_t ml;
+			if (O.window_set) {
+				uint32_t id = ++c->ack_id;
+				g_ev.ts[(size_t)ci * g_ev.ring + (id & (g_ev.ring - 1))] = t;
+				c->ev_inflight++;
+				ml = (size_t)snprintf(msg, sizeof msg, "42%u[\"ev\",{\"t\":\"%llu\",\"s\":%u,\"p\":\"%.*s\"}]", id,
+						      (unsigned long long)t, c->next_seq++, (int)pad, g_pad);
+			} else {
+				ml = (size_t)snprintf(msg, sizeof msg, "42[\"ev\",{\"t\":\"%llu\",\"s\":%u,\"p\":\"%.*s\"}]",
+						      (unsigned long long)t, c->next_seq++, (int)pad, g_pad);
+			}
+			if (ml >= sizeof msg)
+				ml = sizeof msg - 1;
+			if (n == 1 && ml + 14 > sizeof buf)
+				f = heap = xrealloc(NULL, ml + 14);
+			fl += ws_frame(f + fl, 0x1, msg, ml);
+		}
+		g_ev.sent += n;
+		g_ev.writes++;
+		allowed -= n;
+		client_write(c, f, fl); /* what the socket does not take waits in c->out */
+		free(heap);
+		if (c->state == C_READY && !c->out_len && (!O.window_set || c->ev_inflight < O.window))
+			g_pump_more = O.rate <= 0; /* it could take more now */
+	}
+	g_ev.rr = (g_ev.rr + 1) % (O.clients ? O.clients : 1);
+}
+
+static bool events_sending_done(void)
+{
+	return !g_ev.running;
+}
+
+static bool clients_flushed(void)
+{
+	for (unsigned i = 0; i < O.clients; i++)
+		if (g_cl[i].state == C_READY && (g_cl[i].out_len || g_cl[i].ev_inflight))
+			return false;
+	return true;
+}
+
+/* --metric counters from GET /metrics: vals[i] (-1 when absent); false when the GET failed */
+static char *g_mbuf;
+#define MBUF_SIZE (4u << 20)
+static bool read_metrics(double *vals)
+{
+	if (!g_mbuf)
+		g_mbuf = xrealloc(NULL, MBUF_SIZE);
+	for (unsigned i = 0; i < O.n_metrics; i++)
+		vals[i] = -1;
+	if (!http_get_body("/metrics", g_mbuf, MBUF_SIZE))
+		return false;
+	for (unsigned i = 0; i < O.n_metrics; i++) {
+		size_t kl = strlen(O.metrics[i]);
+		for (const char *l = g_mbuf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+			if (strncmp(l, O.metrics[i], kl) || (l[kl] != ' ' && l[kl] != '{'))
+				continue;
+			const char *v = l + kl;
+			if (*v == '{') { /* labels: the first sample of that name */
+				const char *nl = strchr(v, '\n'), *close = strchr(v, '}');
+				if (!close || (nl && close > nl))
+					continue;
+				v = close + 1;
+			}
+			vals[i] = strtod(v, NULL);
+			break;
+		}
+	}
+	return true;
+}
+
 /* Joins (one envelope per room: its members' socket ids), then a sentinel emit to each
  * room that every member must receive; rooms not complete within a few seconds get
  * their join and sentinel again. */
@@ -1882,7 +2198,11 @@ static double us(uint64_t ns)
 
 static const char *mode_name(void)
 {
-	return O.mode == M_CONNECT ? "connect" : O.mode == M_FANOUT ? "fanout" : O.mode == M_ROOMS ? "rooms" : "ack";
+	return O.mode == M_CONNECT ? "connect"
+	       : O.mode == M_FANOUT ? "fanout"
+	       : O.mode == M_ROOMS  ? "rooms"
+	       : O.mode == M_EVENTS ? "events"
+				    : "ack";
 }
 
 static const char *via_name(void)
@@ -1939,13 +2259,15 @@ static void json_phase(const char *pfx, const rphase *ph)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: loadgen MODE [options]     MODE: connect | fanout | ack | rooms | wait | features\n"
+		"usage: loadgen MODE [options]     MODE: connect | fanout | ack | rooms | events | wait | features\n"
 		"  --host H (127.0.0.1)  --port P  --path /socket.io/  --nsp /  --label TEXT\n"
 		"  --clients N (10)  --concurrency C (200 handshakes in flight)  --src-addrs K (auto)\n"
 		"  --connect-timeout S (60)  --token T (HTTP API bearer token)\n"
 		"connect: --rss-pid PID --rss-at 0,1000,10000 --settle S (1) --hold S (0; -1 = until signal)\n"
 		"fanout:  --events E (100) --size B (100, the client's packet) --window W (4 events)\n"
 		"         --posters P (1) --publish-path PATH (/api/publish?topic=sio.out) --idle-timeout S (5)\n"
+		"         --pipe PATH: publish through kafka_backend's stdin (a fifo) instead, as produce lines\n"
+		"         to --pipe-topic T (sio.out) keyed --pipe-key K (bench); --rate R: R emits/s open loop\n"
 		"ack:     --duration S (5) --size B --backend sse|none (none) --in-topic T (sio.in)\n"
 		"         --interval MS (0): each client starts a request at most every MS ms (paced load;\n"
 		"         0 = the next one as soon as the answer is in)\n"
@@ -1956,6 +2278,10 @@ static void usage(FILE *f)
 		"         0: open loop) --nng-url URL (tcp://127.0.0.1:5561, dialed by a PUB socket)\n"
 		"         --hop (the target is bench/nng_hop: no clients; --port is its /stats port)\n"
 		"         --drain S (2: after the last publish, wait this long without progress)\n"
+		"events:  --duration S (5) --events E (0 = no limit; in all) --size B (100) --rate R (0 = max)\n"
+		"         --burst F (8 frames per write) --window W (unset: no acks; W: acks, W in flight per\n"
+		"         client) --sndbuf BYTES (65536; 0 = the kernel's) --metric NAME (repeatable, <= 8; the\n"
+		"         first is waited for: grown by the events sent) --drain S (2)\n"
 		"wait:    --timeout S (10): GET /healthz until it answers 200\n"
 		"features: prints \"nng\" when built with the nng publisher\n"
 		"--rss-pid PID also reports that server's CPU use during the measured phase.\n");
@@ -1984,6 +2310,8 @@ static void parse_args(int argc, char **argv)
 		O.mode = M_ROOMS;
 	else if (!strcmp(m, "wait"))
 		O.mode = M_WAIT;
+	else if (!strcmp(m, "events"))
+		O.mode = M_EVENTS, O.sndbuf = 65536;
 	else if (!strcmp(m, "-h") || !strcmp(m, "--help")) {
 		usage(stdout);
 		exit(0);
@@ -2018,7 +2346,21 @@ static void parse_args(int argc, char **argv)
 		else if (OPT("--connect-timeout"))
 			O.connect_timeout = atof(v);
 		else if (OPT("--events"))
-			O.events = (unsigned)strtoul(v, NULL, 10);
+			O.events = (unsigned)strtoul(v, NULL, 10), O.events_set = true;
+		else if (OPT("--burst"))
+			O.burst = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--sndbuf"))
+			O.sndbuf = (unsigned)strtoul(v, NULL, 10);
+		else if (OPT("--metric")) {
+			if (O.n_metrics == 8)
+				die("--metric: at most 8");
+			O.metrics[O.n_metrics++] = v;
+		} else if (OPT("--pipe"))
+			O.pipe_path = v;
+		else if (OPT("--pipe-topic"))
+			O.pipe_topic = v;
+		else if (OPT("--pipe-key"))
+			O.pipe_key = v;
 		else if (OPT("--size"))
 			O.size = (unsigned)strtoul(v, NULL, 10);
 		else if (OPT("--window"))
@@ -2110,8 +2452,19 @@ static void parse_args(int argc, char **argv)
 			g_nrooms = (O.clients + O.room_size - 1) / O.room_size;
 			O.clients = 0;
 		}
+	} else if (O.mode == M_EVENTS) {
+		if (!O.events_set)
+			O.events = 0;
+		if (!O.burst)
+			O.burst = 1;
+		if (O.window_set && !O.window)
+			die("--window: at least 1");
+		if (O.duration <= 0 && !O.events)
+			die("events: --duration or --events");
 	} else if (!O.window)
 		O.window = 1;
+	if (O.pipe_path && O.mode != M_FANOUT)
+		die("--pipe is for fanout");
 	if (!O.posters)
 		O.posters = 1;
 	if (O.posters > 64)
@@ -2246,6 +2599,9 @@ int main(int argc, char **argv)
 			die("nng: no connection to %s within 10 s", O.nng_url);
 	}
 
+	if (O.pipe_path)
+		pipe_open();
+
 	/* connect, pausing at each --rss-at count to let the server settle and read its RSS */
 	g_stage = "connect";
 	uint64_t rss_counts[16];
@@ -2302,9 +2658,31 @@ int main(int argc, char **argv)
 	/* the measured phase */
 	uint64_t phase_ns = 0;
 	int64_t srv_cpu = -1, self_cpu = 0, sys_cpu = 0, irq_cpu = 0;
-	if (O.mode == M_FANOUT && S.ready > 0 && !g_stop) {
+	/* events: the counters and timings of the send phase and the drain after it */
+	double m_base[8] = {0}, m_stop[8] = {0}, m_end[8] = {0};
+	uint64_t ev_send_ns = 0, ev_stored_ns = 0, ev_target = 0;
+	int64_t srv_cpu_send = -1, self_cpu_send = 0;
+	bool ev_all_stored = false;
+	if (O.mode == M_FANOUT && O.pipe_path && S.ready > 0 && !g_stop && ok) {
+		/* warm-up: the bus consumer must be fetching before anything is measured */
+		g_stage = "warm-up";
+		uint64_t until = bl_now_ns() + secs(20);
+		static const char warm[] = "{\"type\":\"emit\",\"event\":\"warm\",\"data\":[]}";
+		while (g_ev.warm_seen < S.ready && bl_now_ns() < until && !g_stop) {
+			pipe_queue(warm, sizeof warm - 1);
+			pipe_flush();
+			loop_until(NULL, bl_now_ns() + secs(0.1));
+		}
+		if (g_ev.warm_seen < S.ready) {
+			snprintf(err, sizeof err, "warm-up: %llu of %u clients got a warm emit within 20 s",
+				 (unsigned long long)g_ev.warm_seen, S.ready);
+			ok = false;
+		}
+		loop_until(NULL, bl_now_ns() + secs(0.2)); /* the last warm emits arrive */
+	}
+	if (O.mode == M_FANOUT && S.ready > 0 && !g_stop && ok) {
 		g_stage = "fanout";
-		g_pump = pump_publish;
+		g_pump = O.pipe_path ? pump_publish_pipe : pump_publish;
 		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
 		bl_system_cpu_ns(&sys_cpu, &irq_cpu);
 		uint64_t idle = 0, last_progress = bl_now_ns();
@@ -2332,6 +2710,98 @@ int main(int argc, char **argv)
 		if (ok && S.deliveries < S.expected) {
 			snprintf(err, sizeof err, "%llu of %llu deliveries", (unsigned long long)S.deliveries,
 				 (unsigned long long)S.expected);
+			ok = false;
+		}
+	} else if (O.mode == M_EVENTS && S.ready > 0 && !g_stop && ok) {
+		g_stage = "events";
+		if (O.window_set) {
+			g_ev.ring = 1;
+			while (g_ev.ring < 2 * O.window)
+				g_ev.ring <<= 1;
+			g_ev.ts = calloc((size_t)O.clients * g_ev.ring, sizeof *g_ev.ts);
+			if (!g_ev.ts)
+				die("out of memory");
+		}
+		if (O.n_metrics && !read_metrics(m_base)) {
+			snprintf(err, sizeof err, "GET /metrics failed");
+			ok = false;
+		}
+		int64_t sc = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0, mc = bl_self_cpu_ns();
+		bl_system_cpu_ns(&sys_cpu, &irq_cpu);
+		g_ev.t0 = bl_now_ns();
+		g_ev.t_end = g_ev.t0 + secs(O.duration);
+		g_ev.running = ok;
+		g_pump = pump_events;
+		loop_until(events_sending_done, UINT64_MAX / 2);
+		g_pump = NULL;
+		if (!g_ev.t_stop)
+			g_ev.t_stop = bl_now_ns();
+		ev_send_ns = g_ev.t_stop - g_ev.t0;
+		if (O.server_pid)
+			srv_cpu_send = bl_proc_cpu_ns(O.server_pid) - sc;
+		self_cpu_send = bl_self_cpu_ns() - mc;
+		if (O.n_metrics && ok)
+			read_metrics(m_stop);
+		memcpy(m_end, m_stop, sizeof m_end);
+		/* drain: the clients' buffers flushed (and acks in); the first counter grown by
+		 * what was sent, or no progress for --drain s */
+		ev_target = g_ev.sent;
+		uint64_t last_progress = bl_now_ns(), t_done = 0;
+		double last_v = O.n_metrics ? m_stop[0] : 0;
+		uint64_t last_acked = g_ev.acked;
+		/* the CPU readings at the last progress: a drain that ends by giving up (some
+		 * events never stored) must not count its idle wait into the CPU %s */
+		int64_t cpu_srv = srv_cpu_send >= 0 ? srv_cpu_send + sc : 0, cpu_self = self_cpu_send + mc, cpu_sys, cpu_irq;
+		bl_system_cpu_ns(&cpu_sys, &cpu_irq);
+		while (ok && !g_stop) {
+			bool flushed = loop_until(clients_flushed, bl_now_ns() + secs(0.02));
+			uint64_t now = bl_now_ns();
+			bool progress = false;
+			if (g_ev.acked != last_acked)
+				progress = true, last_acked = g_ev.acked;
+			bool stored = true;
+			if (O.n_metrics) {
+				double v[8];
+				if (read_metrics(v) && v[0] >= 0) {
+					if (v[0] != last_v)
+						progress = true, last_v = v[0];
+					stored = v[0] - m_base[0] >= (double)ev_target;
+					memcpy(m_end, v, sizeof v);
+				}
+			}
+			if (progress || (flushed && stored)) {
+				last_progress = now;
+				cpu_srv = O.server_pid ? bl_proc_cpu_ns(O.server_pid) : 0;
+				cpu_self = bl_self_cpu_ns();
+				bl_system_cpu_ns(&cpu_sys, &cpu_irq);
+			}
+			if (flushed && stored) {
+				t_done = now;
+				ev_all_stored = true;
+				break;
+			}
+			if (now - last_progress > secs(O.drain) && (flushed || !O.window_set))
+				break;
+			if (now - g_ev.t_stop > secs(60)) {
+				snprintf(err, sizeof err, "the drain took more than 60 s");
+				ok = false;
+				break;
+			}
+		}
+		if (!t_done)
+			t_done = last_progress;
+		ev_stored_ns = t_done > g_ev.t0 ? t_done - g_ev.t0 : 0;
+		phase_ns = ev_stored_ns;
+		sys_cpu = cpu_sys - sys_cpu;
+		irq_cpu = cpu_irq - irq_cpu;
+		if (O.server_pid)
+			srv_cpu = cpu_srv - sc;
+		self_cpu = cpu_self - mc;
+		if (O.n_metrics && ok && !ev_all_stored)
+			note_reason("%s grew by %.0f of %llu events sent", O.metrics[0], m_end[0] - m_base[0],
+				    (unsigned long long)ev_target);
+		if (!g_ev.sent) {
+			snprintf(err, sizeof err, "no event was sent");
 			ok = false;
 		}
 	} else if (O.mode == M_ACK && S.ready > 0 && !g_stop) {
@@ -2456,6 +2926,41 @@ int main(int argc, char **argv)
 		jadd(",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,\"lat_mean_us\":%.1f",
 		     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
 		     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max), g_lat.n ? g_lat.sum / (double)g_lat.n / 1000 : 0);
+		jadd(",\"rate\":%.1f", O.rate);
+		if (O.pipe_path)
+			jstr("pipe", O.pipe_path);
+		if (S.published && srv_cpu >= 0 && O.server_pid)
+			jadd(",\"server_cpu_us_per_event\":%.3f", (double)srv_cpu / 1000.0 / (double)S.published);
+	} else if (O.mode == M_EVENTS) {
+		double send_s = (double)ev_send_ns / 1e9, span_s = (double)ev_stored_ns / 1e9;
+		jadd(",\"size\":%u,\"burst\":%u,\"rate\":%.1f,\"sndbuf\":%u,\"duration\":%.3f,\"events_limit\":%u", O.size,
+		     O.burst, O.rate, O.sndbuf, O.duration, O.events);
+		if (O.window_set)
+			jadd(",\"window\":%u,\"acked\":%llu,\"ack_mismatch\":%llu", O.window, (unsigned long long)g_ev.acked,
+			     (unsigned long long)S.ack_mismatch);
+		else
+			jadd(",\"window\":null");
+		jadd(",\"sent\":%llu,\"writes\":%llu,\"send_s\":%.4f,\"send_rate\":%.1f", (unsigned long long)g_ev.sent,
+		     (unsigned long long)g_ev.writes, send_s, send_s > 0 ? (double)g_ev.sent / send_s : 0);
+		jadd(",\"send_loadgen_cpu_pct\":%.1f", send_s > 0 ? 100.0 * (double)self_cpu_send / (double)ev_send_ns : 0);
+		if (srv_cpu_send >= 0 && send_s > 0)
+			jadd(",\"send_server_cpu_pct\":%.1f", 100.0 * (double)srv_cpu_send / (double)ev_send_ns);
+		jadd(",\"span_s\":%.4f,\"all_stored\":%s", span_s, ev_all_stored ? "true" : "false");
+		if (O.n_metrics) {
+			double stored = m_end[0] - m_base[0], during = m_stop[0] - m_base[0];
+			jadd(",\"stored\":%.0f,\"stored_rate\":%.1f,\"stored_during_send\":%.0f,\"stored_rate_during_send\":%.1f",
+			     stored, span_s > 0 ? stored / span_s : 0, during, send_s > 0 ? during / send_s : 0);
+			if (stored > 0 && srv_cpu >= 0 && O.server_pid)
+				jadd(",\"server_cpu_us_per_event\":%.3f", (double)srv_cpu / 1000.0 / stored);
+			jadd(",\"metrics\":{");
+			for (unsigned i = 0; i < O.n_metrics; i++)
+				jadd("%s\"%s\":%.0f", i ? "," : "", O.metrics[i], m_base[i] >= 0 ? m_end[i] - m_base[i] : -1);
+			jadd("}");
+		}
+		if (g_lat.n)
+			jadd(",\"ack_p50_us\":%.1f,\"ack_p99_us\":%.1f,\"ack_p999_us\":%.1f,\"ack_max_us\":%.1f",
+			     us(bl_hist_quantile(&g_lat, 0.5)), us(bl_hist_quantile(&g_lat, 0.99)),
+			     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max));
 	} else if (O.mode == M_ROOMS) {
 		jadd(",\"via\":\"%s\",\"hop\":%s,\"batch\":%u,\"posters\":%u,\"window\":%u,\"room_size\":%u,\"rooms\":%u",
 		     via_name(), O.hop ? "true" : "false", O.via == VIA_NNG ? 1 : O.batch, O.via == VIA_NNG ? 1 : O.posters,
@@ -2555,6 +3060,25 @@ int main(int argc, char **argv)
 			fputc('\n', stderr);
 		}
 	}
+	if (O.mode == M_EVENTS) {
+		double send_s = (double)ev_send_ns / 1e9, span_s = (double)ev_stored_ns / 1e9;
+		fprintf(stderr, "  events: %llu sent in %.3f s = %.0f/s (%.1f per write), loadgen CPU %.0f %% while sending",
+			(unsigned long long)g_ev.sent, send_s, send_s > 0 ? (double)g_ev.sent / send_s : 0,
+			g_ev.writes ? (double)g_ev.sent / (double)g_ev.writes : 0,
+			send_s > 0 ? 100.0 * (double)self_cpu_send / (double)ev_send_ns : 0);
+		if (srv_cpu_send >= 0 && send_s > 0)
+			fprintf(stderr, ", server %.0f %%", 100.0 * (double)srv_cpu_send / (double)ev_send_ns);
+		fputc('\n', stderr);
+		if (O.n_metrics)
+			fprintf(stderr, "  %s: +%.0f while sending (%.0f/s), +%.0f in all after %.3f s = %.0f/s%s\n", O.metrics[0],
+				m_stop[0] - m_base[0], send_s > 0 ? (m_stop[0] - m_base[0]) / send_s : 0, m_end[0] - m_base[0],
+				span_s, span_s > 0 ? (m_end[0] - m_base[0]) / span_s : 0, ev_all_stored ? "" : " (NOT all)");
+		for (unsigned i = 1; i < O.n_metrics; i++)
+			fprintf(stderr, "  %s: +%.0f\n", O.metrics[i], m_base[i] >= 0 ? m_end[i] - m_base[i] : -1);
+		if (g_lat.n)
+			fprintf(stderr, "  ack RTT p50 %.0f us, p99 %.0f us, max %.0f us\n", us(bl_hist_quantile(&g_lat, 0.5)),
+				us(bl_hist_quantile(&g_lat, 0.99)), us(g_lat.max));
+	}
 	if (O.mode == M_ACK)
 		fprintf(stderr, "  ack (%s backend): %llu acks in %.2f s = %.0f req/s; RTT p50 %.0f us, p99 %.0f us, max %.0f us\n",
 			O.backend_sse ? "SSE+POST" : "in-server", (unsigned long long)S.acks, phase_s,
@@ -2595,6 +3119,11 @@ int main(int argc, char **argv)
 	free(g_ctl);
 	free(g_body);
 	free(g_http);
+	free(g_ev.ts);
+	free(g_mbuf);
+	free(g_pout);
+	if (g_pipe_fd >= 0)
+		close(g_pipe_fd);
 	free(g_cl);
 	free(g_rx);
 	close(g_ep);
