@@ -11,6 +11,7 @@
  * streams) through their callbacks.
  */
 #include "bus/bus.h"
+#include "bus/limits.h"
 #include "bus/envelope.h"
 #include "bus/loader.h"
 #include "net/net.h"
@@ -90,6 +91,7 @@ struct gw_bus {
 		_Atomic uint64_t malformed;
 		_Atomic uint64_t inbound_dropped;      /* the loop's inbound queue was full */
 		uint64_t events_rejected;              /* loop only */
+		uint64_t *rate_limited;                /* [nsp index * 2 + on_exceed]; loop only */
 	} stats;
 	uint64_t unsupported_logged_at;
 };
@@ -327,6 +329,12 @@ gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err
 	}
 	bus->cfg = cfg;
 	bus->net = net;
+	bus->stats.rate_limited = calloc(cfg->n_nsps * 2 + 1, sizeof *bus->stats.rate_limited);
+	if (!bus->stats.rate_limited) {
+		snprintf(err, err_len, "out of memory");
+		free(bus);
+		return NULL;
+	}
 	bus->limit = cfg->adapter.inbound_queue;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
@@ -421,6 +429,7 @@ void gw_bus_destroy(gw_bus *bus)
 	if (bus->plugin)
 		gw_plugin_close(bus->plugin);
 	pthread_mutex_destroy(&bus->lock);
+	free(bus->stats.rate_limited);
 	free(bus);
 }
 
@@ -539,6 +548,18 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 			  atomic_load(&bus->stats.inbound_dropped));
 	gw_metric_counter(m, "sio_events_rejected_total", "Client events not in the namespace allowlist.",
 			  bus->stats.events_rejected);
+	for (size_t i = 0; i < bus->cfg->n_nsps; i++) {
+		const gw_nsp_config *nc = &bus->cfg->nsps[i];
+		if (!gw_limits_on(&nc->limits))
+			continue;
+		for (int p = 0; p < 2; p++) {
+			char lb[320];
+			snprintf(lb, sizeof lb, "nsp=\"%s\",policy=\"%s\"", nc->name, p ? "disconnect" : "drop");
+			m->sample(m, "sio_events_rate_limited_total", GW_METRIC_COUNTER,
+				  "Client events over their namespace's limits, by namespace and policy.", lb,
+				  (int64_t)bus->stats.rate_limited[i * 2 + p]);
+		}
+	}
 	if (!bus->desc || !bus->desc->stats)
 		return;
 	char buf[8192];
@@ -687,6 +708,29 @@ static bool event_allowed(const gw_nsp_config *nc, const char *event)
 	return false;
 }
 
+/* namespaces[].limits: whether this event of s passes its buckets. One over the limit is
+ * counted, and dropped, or its socket disconnected from the namespace (DISCONNECT, then
+ * the socket goes; its connection and other namespaces stay). */
+static bool rate_ok(gw_bus *bus, sio_socket *s, const gw_nsp_config *nc, const char *event, size_t text_len,
+		    const size_t *att_len, unsigned n_att)
+{
+	size_t bytes = text_len;
+	for (unsigned i = 0; i < n_att; i++)
+		bytes += att_len[i];
+	gw_rate *r = sio_socket_user(s);
+	bool ok = gw_rate_allow(&r, &nc->limits, event, bytes, gw_now_us());
+	sio_socket_set_user(s, r);
+	if (ok)
+		return true;
+	size_t i = (size_t)(nc - bus->cfg->nsps);
+	bus->stats.rate_limited[i * 2 + (nc->limits.on_exceed == GW_LIMIT_DISCONNECT)]++;
+	gw_debug("bus: %s %s: event \"%s\" over the namespace's limits: %s", nc->name, sio_socket_id(s), event,
+		 nc->limits.on_exceed == GW_LIMIT_DISCONNECT ? "disconnected" : "dropped");
+	if (nc->limits.on_exceed == GW_LIMIT_DISCONNECT)
+		sio_socket_disconnect(s, false);
+	return false;
+}
+
 static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
 		     const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
 {
@@ -698,6 +742,8 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 		bus->stats.events_rejected++;
 		return;
 	}
+	if (gw_limits_on(&nc->limits) && !rate_ok(bus, s, nc, name->valuestring, text ? text_len : 0, att_len, n_att))
+		return;
 	if (ack_id != SIO_NO_ID && nc->ack == GW_ACK_BROKER) {
 		/* the bus answers: the client's ack follows the delivery report */
 		char *json = env_build_event(sio_socket_nsp(s), sio_socket_id(s), cfg->node_id, args, text,
@@ -742,6 +788,8 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id,
 					reason, rl.rooms, rl.n));
 	free(rl.rooms);
+	gw_rate_free(sio_socket_user(s));
+	sio_socket_set_user(s, NULL);
 }
 
 static void on_room(void *ctx, sio_socket *s, const char *room, int event)

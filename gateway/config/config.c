@@ -565,6 +565,31 @@ static const field event_topic_fields[] = {
 	{.key = "topic", .type = F_STR, .off = ET(topic), .flags = REQUIRED | NONEMPTY, .help = "bus topic for those events"},
 };
 
+#define RO(m) offsetof(gw_rate_override, m)
+static const field rate_override_fields[] = {
+	{.key = "event", .type = F_STR, .off = RO(event), .flags = REQUIRED | NONEMPTY, .help = "client event name"},
+	{.key = "events_per_s", .type = F_INT, .off = RO(events_per_s), .flags = REQUIRED, .min = 0, .max = 1000000,
+	 .help = "this event's rate per socket (0: unlimited)"},
+	{.key = "burst", .type = F_INT, .off = RO(burst), .def = "0", .min = 0, .max = 1000000,
+	 .help = "its bucket (0: events_per_s)"},
+};
+
+static const field limits_fields[] = {
+	{.key = "events_per_s", .type = F_INT, .off = NSP(limits.events_per_s), .def = "0", .min = 0, .max = 1000000,
+	 .help = "client events per second per socket (0: unlimited)"},
+	{.key = "burst", .type = F_INT, .off = NSP(limits.burst), .def = "0", .min = 0, .max = 1000000,
+	 .help = "events a socket may send at once (0: events_per_s)"},
+	{.key = "bytes_per_s", .type = F_SIZE, .off = NSP(limits.bytes_per_s), .def = "0", .min = 0, .max = BYTES_MAX,
+	 .help = "event bytes (text and attachments) per second per socket (0: unlimited)"},
+	{.key = "bytes_burst", .type = F_SIZE, .off = NSP(limits.bytes_burst), .def = "0", .min = 0, .max = BYTES_MAX,
+	 .help = "bytes a socket may send at once (0: bytes_per_s)"},
+	{.key = "on_exceed", .type = F_ENUM, .off = NSP(limits.on_exceed), .def = "drop", .choices = "drop|disconnect",
+	 .help = "an event over the limit: dropped, or the socket disconnected from the namespace"},
+	{.key = "events", .type = F_LIST, .off = NSP(limits.events), .off_n = NSP(limits.n_events),
+	 .sub = rate_override_fields, .n_sub = N(rate_override_fields), .elem_size = sizeof(gw_rate_override),
+	 .help = "per-event rates: an event listed here takes from its own bucket instead"},
+};
+
 static const field nsp_fields[] = {
 	{.key = "name", .type = F_STR, .off = NSP(name), .flags = REQUIRED, .help = "namespace, starts with '/'"},
 	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend",
@@ -584,6 +609,8 @@ static const field nsp_fields[] = {
 	{.key = "event_topics", .type = F_LIST, .off = NSP(event_topics), .off_n = NSP(n_event_topics),
 	 .sub = event_topic_fields, .n_sub = N(event_topic_fields), .elem_size = sizeof(gw_event_topic),
 	 .check = check_event_topic, .help = "client events by name to their own topics; first match wins"},
+	{.key = "limits", .type = F_MAP, .sub = limits_fields, .n_sub = N(limits_fields),
+	 .help = "flood limits per socket (token buckets over its client events)"},
 };
 
 static const field http_fields[] = {

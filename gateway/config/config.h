@@ -45,6 +45,27 @@ typedef struct gw_event_topic {
 	char *topic;
 } gw_event_topic;
 
+/* A per-event override of a namespace's event rate (limits.events). */
+typedef struct gw_rate_override {
+	char *event;            /* an event name */
+	int events_per_s;       /* its own bucket: rate, 0 = unlimited */
+	int burst;              /* capacity, default = events_per_s */
+} gw_rate_override;
+
+enum { GW_LIMIT_DROP = 0, GW_LIMIT_DISCONNECT };
+
+/* namespaces[].limits: token buckets per socket over its client events (those the
+ * events allowlist lets through). 0 = no limit. */
+typedef struct gw_limits {
+	int events_per_s;       /* refill of the event bucket */
+	int burst;              /* its capacity (default: events_per_s) */
+	size_t bytes_per_s;     /* refill of the byte bucket (event text + attachments) */
+	size_t bytes_burst;     /* its capacity (default: bytes_per_s) */
+	int on_exceed;          /* GW_LIMIT_DROP | GW_LIMIT_DISCONNECT */
+	gw_rate_override *events;
+	size_t n_events;
+} gw_limits;
+
 typedef struct gw_nsp_config {
 	char *name;             /* "/chat" */
 	int auth;               /* GW_AUTH_* */
@@ -58,6 +79,7 @@ typedef struct gw_nsp_config {
 	char *topic_in;         /* this namespace's inbound topic; NULL = topics.in */
 	gw_event_topic *event_topics; /* first match wins; else topic_in */
 	size_t n_event_topics;
+	gw_limits limits;
 } gw_nsp_config;
 
 

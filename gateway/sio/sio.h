@@ -66,6 +66,10 @@ int sio_socket_admit(sio_socket *s, const char *data_json);
 void sio_socket_reject(sio_socket *s, const char *error_json);
 /* The data a backend attached on admission (JSON text) or NULL. */
 const char *sio_socket_data(const sio_socket *s);
+/* A pointer for the handler (NULL at first); the handler frees what it holds in
+ * on_disconnect. */
+void *sio_socket_user(const sio_socket *s);
+void sio_socket_set_user(sio_socket *s, void *user);
 /* The socket.io handshake (engine handshake + "auth") as JSON text; free() it. NULL on
  * out of memory. */
 char *sio_socket_handshake(const sio_socket *s);

@@ -40,6 +40,7 @@ struct sio_socket {
 	bool pending;     /* auth: backend, not admitted yet */
 	gw_timer auth_timer;
 	char *data;       /* JSON from the backend's connect_result */
+	void *user;       /* the handler's (the bus: the socket's rate buckets) */
 };
 
 struct sio_conn {
@@ -463,6 +464,8 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 
 bool sio_socket_pending(const sio_socket *s) { return s->pending; }
 const char *sio_socket_data(const sio_socket *s) { return s->data; }
+void *sio_socket_user(const sio_socket *s) { return s->user; }
+void sio_socket_set_user(sio_socket *s, void *user) { s->user = user; }
 
 static int admit(sio_socket *s)
 {

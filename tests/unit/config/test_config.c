@@ -324,7 +324,7 @@ TEST(errors_unknown_keys)
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
 		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, auth, auth_timeout_ms, "
-		     "ack, events, routes, room_events, topic_in, event_topics)");
+		     "ack, events, routes, room_events, topic_in, event_topics, limits)");
 	EXPECT_ERROR("namespaces: [{name: /, routes: [{topic: t, event: e, to: r}]}]\n",
 		     "gw.yaml:1:54: namespaces[0].routes[0].to: unknown key (valid keys: topic, event, room)");
 	EXPECT_ERROR("log: {level: info, file: x}\n",
