@@ -31,6 +31,18 @@ for dir in "${layers[@]}"; do
 	done < <(grep -rnoE '#include "[a-z_]+/[a-z_0-9]+\.h"' "gateway/$dir" --include='*.c' --include='*.h' |
 		sed -E 's/#include "([^"]+)"/\1/')
 done
+# meson puts each target's source folder on the include path: a header there named like
+# a standard one (limits.h, time.h, ...) would be found by #include <...> instead
+std="assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg
+stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar wctype
+dirent fcntl poll pthread sched semaphore strings syslog termios unistd"
+for h in $std; do
+	found=$(find gateway -name "$h.h" | head -1)
+	if [[ -n $found ]]; then
+		echo "$found: named like the standard <$h.h>, which it would shadow for the files beside it" >&2
+		fail=1
+	fi
+done
 bad=$(grep -rnE '\blws_[a-z_]+\(|#include <libwebsockets' gateway --include='*.c' --include='*.h' | grep -v '^gateway/net/' || true)
 if [[ -n $bad ]]; then
 	echo "libwebsockets used outside gateway/net/:" >&2

@@ -11,7 +11,7 @@
  * streams) through their callbacks.
  */
 #include "bus/bus.h"
-#include "bus/limits.h"
+#include "bus/rate.h"
 #include "bus/envelope.h"
 #include "bus/loader.h"
 #include "net/net.h"

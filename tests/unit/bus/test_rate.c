@@ -1,6 +1,6 @@
-/* bus/limits: the token buckets of namespaces[].limits, with the time passed in. */
+/* bus/rate: the token buckets of namespaces[].limits, with the time passed in. */
 #include "../test.h"
-#include "bus/limits.h"
+#include "bus/rate.h"
 
 static gw_limits lim(int eps, int burst)
 {

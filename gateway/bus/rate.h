@@ -1,12 +1,12 @@
 /*
- * limits.h — flood limits of client events (namespaces[].limits): token buckets per
+ * rate.h — flood limits of client events (namespaces[].limits): token buckets per
  * socket, one for events (or, for an event listed in limits.events, its own) and one
  * for bytes. A bucket starts full, refills at its rate and holds at most its burst; an
  * event passes when every bucket it draws on has room, and then takes from each.
  * Pure: the caller passes the time. Service thread only.
  */
-#ifndef GW_BUS_LIMITS_H
-#define GW_BUS_LIMITS_H
+#ifndef GW_BUS_RATE_H
+#define GW_BUS_RATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "bus/limits.h"
+#include "bus/rate.h"
 
 #include <stdlib.h>
 #include <string.h>
