@@ -477,6 +477,16 @@ TEST(nng_overload_counted)
 	nng_socket be_pub = raw(true, false, su);
 	CHECK_EQ_INT(D->subscribe(m.self, 1, "t", SIOGW_SUB_EXACT), 0);
 	CHECK(raw_probe(&m, be_pub, "t", 1));
+	/* probes sent before the first one came back may still be on their way: they would
+	 * take queue slots below. Wait until the count stays put (a poll with a deadline). */
+	int64_t quiet_end = bt_now_ms() + DEADLINE;
+	for (uint64_t prev = UINT64_MAX; bt_now_ms() < quiet_end;) {
+		uint64_t now = stat_of(&m, "sio_nng_received_total");
+		if (now == prev && stat_of(&m, "sio_nng_queue_messages") == 0)
+			break;
+		prev = now;
+		fh_wait_events(m.h, fh_events(m.h), 100);
+	}
 	uint64_t base = stat_of(&m, "sio_nng_received_total");
 	fh_hold(m.h, true);
 	enum { N = 200 };
