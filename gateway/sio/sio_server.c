@@ -25,6 +25,7 @@ typedef struct sio_nsp {
 	const gw_nsp_config *cfg;
 	room_index *rooms;
 	size_t n_sockets;
+	uint64_t late_packets; /* for this namespace, on a connection not (or no longer) in it */
 } sio_nsp;
 
 typedef struct sio_conn sio_conn;
@@ -584,8 +585,18 @@ static int dispatch(sio_conn *c, sio_packet *p, uint8_t *const *att, const size_
 		return 0;
 	}
 	sio_socket *s = conn_socket(c, p->nsp, p->nsp_len);
-	if (!s)
-		return -1; /* as socket.io: a packet for a namespace not joined closes */
+	if (!s) {
+		/* A configured namespace the connection is not in: the server may just have
+		 * disconnected it (a rate limit, a backend's disconnect) while the client's next
+		 * packets were on the way. socket.io closes the whole connection here, which
+		 * takes the client's other namespaces and its disconnect reason with it; these
+		 * packets are dropped and counted instead. An unknown namespace still closes. */
+		sio_nsp *ns = nsp_find(srv, p->nsp, p->nsp_len);
+		if (!ns)
+			return -1;
+		ns->late_packets++;
+		return 0;
+	}
 	switch (p->type) {
 	case SIO_DISCONNECT:
 		socket_remove(c, s, "client namespace disconnect");
@@ -760,5 +771,12 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 		m->sample(m, "sio_rooms", GW_METRIC_GAUGE,
 			  "Rooms with local members by namespace (socket-id rooms included).", l,
 			  (int64_t)room_index_rooms(srv->nsps[i].rooms));
+	}
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		m->sample(m, "sio_packets_not_connected_total", GW_METRIC_COUNTER,
+			  "Client packets for a namespace the connection is not connected to (e.g. in flight "
+			  "when the server disconnected it), dropped.",
+			  l, (int64_t)srv->nsps[i].late_packets);
 	}
 }

@@ -60,6 +60,7 @@ describe('rate limits (namespaces[].limits)', () => {
 
   it('disconnect: the socket over its limit is disconnected from the namespace (io server disconnect)', async () => {
     const before = (await gw.metric('sio_events_rate_limited_total', { nsp: '/strict', policy: 'disconnect' })) || 0;
+    const lateBefore = (await gw.metric('sio_packets_not_connected_total', { nsp: '/strict' })) || 0;
     const s = await gw.connect('/strict', { transports: ['websocket'] });
     const sid = s.id; // the client forgets it on disconnect
     const gone = new Promise((resolve) => s.on('disconnect', resolve));
@@ -70,6 +71,9 @@ describe('rate limits (namespaces[].limits)', () => {
     assert.equal(d.reason, 'server namespace disconnect');
     assert.equal(events(sid, 'x').length, 2, 'the burst of 2 passed');
     assert.equal((await gw.metric('sio_events_rate_limited_total', { nsp: '/strict', policy: 'disconnect' })) - before, 1);
+    // the 4th and 5th were on the way when the server disconnected the namespace: dropped,
+    // counted, and the connection was not closed for them
+    assert.equal((await gw.metric('sio_packets_not_connected_total', { nsp: '/strict' })) - lateBefore, 2);
     s.close();
   });
 

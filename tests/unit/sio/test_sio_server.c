@@ -336,6 +336,34 @@ TEST(client_and_server_disconnect)
 	world_fini(&w);
 }
 
+/* The client's packets that were on the way when the server disconnected its namespace
+ * are dropped; they do not close the connection (and its other namespaces). */
+TEST(packets_after_a_server_namespace_disconnect_are_dropped)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40", &r);
+	fake_recv(e, "40/chat,");
+	CHECK(strncmp(fake_next(e), "40/chat,", 8) == 0);
+	sio_socket_disconnect(S.last, false);
+	CHECK_STR(fake_next(e), "41/chat,");
+	CHECK_EQ_INT(S.disconnects, 1);
+	S.events = 0;
+	fake_recv(e, "42/chat,[\"late\"]");
+	fake_recv(e, "43/chat,3[]");
+	fake_recv(e, "41/chat,");
+	CHECK(!e->closed);
+	CHECK_EQ_INT(S.events, 0);
+	CHECK_EQ_INT(S.disconnects, 1);
+	fake_recv(e, "42[\"main\"]"); /* "/" still works */
+	CHECK_EQ_INT(S.events, 1);
+	fake_recv(e, "42/nope,[\"x\"]"); /* a namespace that does not exist still closes */
+	CHECK(e->closed);
+	fake_free(e);
+	world_fini(&w);
+}
+
 TEST(backend_auth_pending_then_admitted_or_timed_out)
 {
 	world w;
@@ -375,6 +403,7 @@ int main(void)
 	RUN(a_target_that_leaves_settles_the_emit);
 	RUN(no_namespace_in_time_closes);
 	RUN(client_and_server_disconnect);
+	RUN(packets_after_a_server_namespace_disconnect_are_dropped);
 	RUN(backend_auth_pending_then_admitted_or_timed_out);
 	return TEST_END();
 }
