@@ -25,7 +25,7 @@ typedef struct sio_nsp {
 	const gw_nsp_config *cfg;
 	room_index *rooms;
 	size_t n_sockets;
-	uint64_t late_packets; /* for this namespace, on a connection not (or no longer) in it */
+	uint64_t late_packets; /* for this namespace, on a connection no longer in it */
 } sio_nsp;
 
 typedef struct sio_conn sio_conn;
@@ -50,6 +50,7 @@ struct sio_conn {
 	sio_socket *sockets;
 	gw_timer connect_timer;
 	struct bin_wait *bin;  /* a binary packet waiting for its attachments, or NULL */
+	uint64_t was_in;       /* bit i: the connection has been in srv->nsps[i] (i < 64) */
 };
 
 /* A binary packet waiting for its attachments: allocated only while one is, so an idle
@@ -453,6 +454,13 @@ void sio_socket_disconnect(sio_socket *s, bool close)
 	eio_session_close(c->eio, GW_CLOSE_SERVER_DISCONNECT);
 }
 
+/* Beyond 64 namespaces a connection's past is not kept: any is taken as left. */
+static bool conn_was_in(const sio_conn *c, const sio_nsp *ns)
+{
+	size_t i = (size_t)(ns - c->srv->nsps);
+	return i >= 64 || (c->was_in >> i & 1);
+}
+
 static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 {
 	for (sio_socket *s = c->sockets; s; s = s->next) {
@@ -528,6 +536,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	s->conn = c;
 	s->eio = c->eio;
 	s->nsp = ns;
+	if ((size_t)(ns - srv->nsps) < 64)
+		c->was_in |= UINT64_C(1) << (ns - srv->nsps);
 	s->auth_timer.ctx = s;
 	do
 		gw_rand_id(s->id);
@@ -586,13 +596,14 @@ static int dispatch(sio_conn *c, sio_packet *p, uint8_t *const *att, const size_
 	}
 	sio_socket *s = conn_socket(c, p->nsp, p->nsp_len);
 	if (!s) {
-		/* A configured namespace the connection is not in: the server may just have
-		 * disconnected it (a rate limit, a backend's disconnect) while the client's next
-		 * packets were on the way. socket.io closes the whole connection here, which
-		 * takes the client's other namespaces and its disconnect reason with it; these
-		 * packets are dropped and counted instead. An unknown namespace still closes. */
+		/* A namespace the connection has left: the server may just have disconnected it
+		 * (a rate limit, a backend's disconnect) while the client's next packets were on
+		 * the way. socket.io closes the whole connection here, which takes the client's
+		 * other namespaces and its disconnect reason with it; these packets are dropped
+		 * and counted instead. A namespace never joined (or unknown) still closes, as
+		 * in socket.io: that is a client out of step with the protocol. */
 		sio_nsp *ns = nsp_find(srv, p->nsp, p->nsp_len);
-		if (!ns)
+		if (!ns || !conn_was_in(c, ns))
 			return -1;
 		ns->late_packets++;
 		return 0;
@@ -775,8 +786,8 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 	for (size_t i = 0; i < srv->n_nsps; i++) {
 		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
 		m->sample(m, "sio_packets_not_connected_total", GW_METRIC_COUNTER,
-			  "Client packets for a namespace the connection is not connected to (e.g. in flight "
-			  "when the server disconnected it), dropped.",
+			  "Client packets for a namespace the connection has left (e.g. in flight when the "
+			  "server disconnected it), dropped.",
 			  l, (int64_t)srv->nsps[i].late_packets);
 	}
 }

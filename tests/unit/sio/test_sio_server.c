@@ -361,6 +361,12 @@ TEST(packets_after_a_server_namespace_disconnect_are_dropped)
 	fake_recv(e, "42/nope,[\"x\"]"); /* a namespace that does not exist still closes */
 	CHECK(e->closed);
 	fake_free(e);
+	/* a configured namespace this connection never joined closes it, as socket.io */
+	e = connect_to(&w, "40", &r);
+	fake_recv(e, "42/chat,[\"ghost\"]");
+	CHECK(e->closed);
+	CHECK_EQ_INT(S.events, 1);
+	fake_free(e);
 	world_fini(&w);
 }
 
