@@ -653,7 +653,7 @@ static void on_connect(void *ctx, sio_socket *s)
 	bool pending = sio_socket_pending(s);
 	publish_in(bus, s, NULL,
 		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id, hs,
-				     pending ? sio_socket_id(s) : NULL,
+				     sio_socket_claims(s), pending ? sio_socket_id(s) : NULL,
 				     pending ? bus->cfg->topics.reply : NULL));
 	free(hs);
 }

@@ -843,13 +843,16 @@ static cJSON *head(const char *type, const char *nsp, const char *sid, const cha
 }
 
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
-			const char *handshake_json, const char *id, const char *reply_to)
+			const char *handshake_json, const char *claims_json, const char *id,
+			const char *reply_to)
 {
 	cJSON *o = head("connect", nsp, sid, node);
 	if (!o || !node)
 		return finish(o, false);
 	/* raw: the text is already JSON (built by the gateway), no parse and print again */
 	bool ok = cJSON_AddRawToObject(o, "handshake", handshake_json ? handshake_json : "{}") != NULL;
+	if (ok && claims_json)
+		ok = cJSON_AddRawToObject(o, "claims", claims_json) != NULL;
 	if (ok && id)
 		ok = add_str(o, "id", id);
 	if (ok && reply_to)

@@ -126,11 +126,13 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
  * NULL required argument (env_build_event: also when args is not an array starting
  * with a string, or a placeholder has no attachment). */
 
-/* {"type":"connect","nsp","sid","node","handshake":{...}[,"id","reply_to"]}.
+/* {"type":"connect","nsp","sid","node","handshake":{...}[,"claims":{...}][,"id","reply_to"]}.
  * handshake_json is the handshake object as JSON text (headers, query, auth, address,
- * ...), inserted as it is; NULL gives {}. */
+ * ...), inserted as it is; NULL gives {}. claims_json (auth: jwt, else NULL): the
+ * token's claims, a JSON object as text, inserted as it is. */
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
-			const char *handshake_json, const char *id, const char *reply_to);
+			const char *handshake_json, const char *claims_json, const char *id,
+			const char *reply_to);
 /* {"type":"disconnect","nsp","sid","node","reason","rooms":[...]} */
 char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
 			   const char *reason, const char *const *rooms, size_t n_rooms);

@@ -22,6 +22,7 @@
 #include "config/cfg_tree.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jwt.h"
 #include "util/names.h"
 #include "util/log.h"
 
@@ -401,6 +402,93 @@ static int conv_options(vctx *c, const field *f, const cfg_node *v, void *base)
 	return 0;
 }
 
+/* The whole of a file, NUL-terminated; NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	gw_buf b = {0};
+	char chunk[4096];
+	size_t n;
+	int err = 0;
+	while (!err && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		err = gw_buf_append(&b, chunk, n) || b.len > 1024 * 1024; /* a key is a few KiB */
+	bool bad = err || ferror(f);
+	fclose(f);
+	if (bad || gw_buf_putc(&b, 0)) {
+		gw_buf_free(&b);
+		errno = bad && !err ? EIO : EFBIG;
+		return NULL;
+	}
+	*len = b.len - 1;
+	return (char *)gw_buf_steal(&b, NULL);
+}
+
+/*
+ * auth: jwt needs a jwt map and the jwt map needs auth: jwt; the verifier is built here,
+ * so a key that does not parse or does not fit its algorithm fails --check too.
+ */
+static int check_jwt(vctx *c, const cfg_node *item, gw_nsp_config *n)
+{
+	const cfg_node *jn = cfg_map_get(item, "jwt");
+	if (n->auth != GW_AUTH_JWT) {
+		if (!jn || (jn->kind == CFG_SCALAR && jn->is_null))
+			return 0;
+		size_t mark = cfg_path_key(&c->path, "jwt");
+		int rc = verr(c, jn, "only used with auth: jwt");
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
+	size_t mark = cfg_path_key(&c->path, "jwt");
+	if (!jn || jn->kind != CFG_MAP)
+		return verr(c, jn ? jn : cfg_map_get(item, "auth"),
+			    "auth: jwt needs a jwt map (algorithms, and secret or public_key_file)");
+	gw_jwt_opts o = {.issuer = n->jwt.issuer, .audience = n->jwt.audience,
+			 .leeway_ms = n->jwt.leeway_ms, .require_exp = n->jwt.require_exp};
+	const cfg_node *algs = cfg_map_get(jn, "algorithms");
+	if (!n->jwt.n_algorithms) {
+		if (algs)
+			cfg_path_key(&c->path, "algorithms");
+		return verr(c, algs ? algs : jn, "needs at least one algorithm (HS256, RS256, ES256)");
+	}
+	for (size_t k = 0; k < n->jwt.n_algorithms; k++) {
+		unsigned a = gw_jwt_alg(n->jwt.algorithms[k]);
+		if (!a) {
+			cfg_path_key(&c->path, "algorithms");
+			cfg_path_index(&c->path, k);
+			return verr(c, algs->items[k], "unknown algorithm \"%s\" (HS256, RS256, ES256)",
+				    n->jwt.algorithms[k]);
+		}
+		o.algs |= a;
+	}
+	if (n->jwt.secret) {
+		o.secret = (const uint8_t *)n->jwt.secret;
+		o.secret_len = strlen(n->jwt.secret);
+	}
+	char *pem = NULL;
+	const cfg_node *kf = cfg_map_get(jn, "public_key_file");
+	if (n->jwt.public_key_file && !(pem = read_file(n->jwt.public_key_file, &o.pem_len))) {
+		cfg_path_key(&c->path, "public_key_file");
+		return verr(c, kf, "cannot read %s: %s", n->jwt.public_key_file, strerror(errno));
+	}
+	o.pem = pem;
+	char why[256] = "";
+	n->verifier = gw_jwt_new(&o, why, sizeof why);
+	free(pem);
+	if (!n->verifier) {
+		/* at the key the message is about, when it names one */
+		const cfg_node *at = jn;
+		if (strstr(why, "secret") && cfg_map_get(jn, "secret"))
+			at = cfg_map_get(jn, "secret"), cfg_path_key(&c->path, "secret");
+		else if (kf && (strstr(why, "key") || strstr(why, "PEM")))
+			at = kf, cfg_path_key(&c->path, "public_key_file");
+		return verr(c, at, "%s", why);
+	}
+	cfg_path_pop(&c->path, mark);
+	return 0;
+}
+
 /* Namespace names: socket.io namespaces are paths; duplicates would shadow each other. */
 static int check_nsp(vctx *c, const cfg_node *list, void *elems, size_t i)
 {
@@ -418,7 +506,7 @@ static int check_nsp(vctx *c, const cfg_node *list, void *elems, size_t i)
 		}
 	}
 	cfg_path_pop(&c->path, mark);
-	return 0;
+	return check_jwt(c, list->items[i], &nsps[i]);
 }
 
 /*
@@ -590,10 +678,27 @@ static const field limits_fields[] = {
 	 .help = "per-event rates: an event listed here takes from its own bucket instead"},
 };
 
+static const field jwt_fields[] = {
+	{.key = "algorithms", .type = F_STRLIST, .off = NSP(jwt.algorithms), .off_n = NSP(jwt.n_algorithms),
+	 .help = "accepted algorithms: HS256, RS256, ES256 (never none)"},
+	{.key = "secret", .type = F_STR, .off = NSP(jwt.secret), .flags = NONEMPTY,
+	 .help = "HS256 key, at least 32 bytes (use ${ENV_VAR})"},
+	{.key = "public_key_file", .type = F_STR, .off = NSP(jwt.public_key_file), .flags = NONEMPTY,
+	 .help = "RS256/ES256: PEM public key or certificate"},
+	{.key = "issuer", .type = F_STR, .off = NSP(jwt.issuer), .flags = NONEMPTY, .help = "required iss"},
+	{.key = "audience", .type = F_STR, .off = NSP(jwt.audience), .flags = NONEMPTY, .help = "required in aud"},
+	{.key = "leeway_ms", .type = F_INT, .off = NSP(jwt.leeway_ms), .def = "0", .min = 0, .max = MS_MAX,
+	 .help = "clock skew allowed on exp and nbf"},
+	{.key = "require_exp", .type = F_BOOL, .off = NSP(jwt.require_exp), .def = "true",
+	 .help = "refuse tokens without exp"},
+	{.key = "token_from", .type = F_ENUM, .off = NSP(jwt.token_from), .def = "auth.token",
+	 .choices = "auth.token|query.token|header.authorization", .help = "where the client puts the token"},
+};
+
 static const field nsp_fields[] = {
 	{.key = "name", .type = F_STR, .off = NSP(name), .flags = REQUIRED, .help = "namespace, starts with '/'"},
-	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend",
-	 .help = "who admits a CONNECT"},
+	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend|jwt",
+	 .help = "who admits a CONNECT: anyone, a backend's connect_result, or a valid JWT"},
 	{.key = "auth_timeout_ms", .type = F_INT, .off = NSP(auth_timeout_ms), .def = "5000", .min = 1, .max = MS_MAX,
 	 .help = "wait for connect_result"},
 	{.key = "ack", .type = F_ENUM, .off = NSP(ack), .def = "backend", .choices = "backend|broker",
@@ -611,7 +716,11 @@ static const field nsp_fields[] = {
 	 .check = check_event_topic, .help = "client events by name to their own topics; first match wins"},
 	{.key = "limits", .type = F_MAP, .sub = limits_fields, .n_sub = N(limits_fields),
 	 .help = "flood limits per socket (token buckets over its client events)"},
+	{.key = "jwt", .type = F_MAP, .sub = jwt_fields, .n_sub = N(jwt_fields),
+	 .help = "auth: jwt — how tokens are verified"},
 };
+_Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_BACKEND == 1 && GW_AUTH_JWT == 2, "auth choices order");
+_Static_assert(GW_TOKEN_AUTH == 0 && GW_TOKEN_QUERY == 1 && GW_TOKEN_HEADER == 2, "token_from choices order");
 
 static const field http_fields[] = {
 	{.key = "enabled", .type = F_BOOL, .off = OFF(http_api.enabled), .def = "true", .help = "serve /api/publish, /api/subscribe"},
@@ -803,6 +912,8 @@ void gw_config_free(gw_config *cfg)
 {
 	if (!cfg)
 		return;
+	for (size_t i = 0; cfg->nsps && i < cfg->n_nsps; i++)
+		gw_jwt_free(cfg->nsps[i].verifier);
 	free_fields(root_fields, N(root_fields), cfg);
 	free(cfg->path);
 	cfg_tree_free(cfg->root);

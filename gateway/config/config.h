@@ -20,13 +20,16 @@
 #include "siogw/plugin.h"
 
 typedef struct cfg_node cfg_node; /* see cfg_tree.h */
+typedef struct gw_jwt gw_jwt;     /* see util/jwt.h */
 
 typedef struct gw_kv {
 	char *key;
 	char *value;
 } gw_kv;
 
-enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1 };
+enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1, GW_AUTH_JWT = 2 };
+/* Where a namespace with auth: jwt finds the token. */
+enum { GW_TOKEN_AUTH = 0, GW_TOKEN_QUERY = 1, GW_TOKEN_HEADER = 2 };
 /* Who answers a client's ack: a backend (ack.id/reply_to in the event envelope), or
  * the bus itself once the event is stored (the publish's delivery report). */
 enum { GW_ACK_BACKEND = 0, GW_ACK_BROKER = 1 };
@@ -80,6 +83,17 @@ typedef struct gw_nsp_config {
 	gw_event_topic *event_topics; /* first match wins; else topic_in */
 	size_t n_event_topics;
 	gw_limits limits;
+	struct {                /* namespaces[].jwt, for auth: jwt */
+		char **algorithms;      /* HS256, RS256, ES256 */
+		size_t n_algorithms;
+		char *secret;           /* HS256 */
+		char *public_key_file;  /* RS256 / ES256: PEM public key or certificate */
+		char *issuer, *audience;/* NULL: not checked */
+		int leeway_ms;          /* 0 */
+		bool require_exp;       /* true */
+		int token_from;         /* GW_TOKEN_*, default auth.token */
+	} jwt;
+	gw_jwt *verifier;       /* auth: jwt — built from jwt at load, freed with the config */
 } gw_nsp_config;
 
 

@@ -66,6 +66,8 @@ int sio_socket_admit(sio_socket *s, const char *data_json);
 void sio_socket_reject(sio_socket *s, const char *error_json);
 /* The data a backend attached on admission (JSON text) or NULL. */
 const char *sio_socket_data(const sio_socket *s);
+/* auth: jwt — the verified token's claims (JSON object text), else NULL. */
+const char *sio_socket_claims(const sio_socket *s);
 /* A pointer for the handler (NULL at first); the handler frees what it holds in
  * on_disconnect. */
 void *sio_socket_user(const sio_socket *s);

@@ -12,6 +12,7 @@
 #include "sio/sio_codec.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jwt.h"
 #include "util/log.h"
 #include "util/map.h"
 #include "util/rand.h"
@@ -20,12 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 typedef struct sio_nsp {
 	const gw_nsp_config *cfg;
 	room_index *rooms;
 	size_t n_sockets;
 	uint64_t late_packets; /* for this namespace, on a connection no longer in it */
+	uint64_t jwt_refused[GW_JWT_EXP_REQUIRED + 1]; /* auth: jwt, by gw_jwt_status */
 } sio_nsp;
 
 typedef struct sio_conn sio_conn;
@@ -72,6 +76,9 @@ struct sio_server {
 	sio_nsp *nsps;
 	size_t n_nsps;
 	gw_map sockets; /* id → sio_socket */
+	/* a jwt namespace reads tokens from the URL or the Authorization header: no
+	 * socket's handshake shows them to backends */
+	bool strip_query_token, strip_authorization;
 };
 
 sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h)
@@ -90,6 +97,10 @@ sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio
 	for (size_t i = 0; i < cfg->n_nsps; i++) {
 		srv->nsps[i].cfg = &cfg->nsps[i];
 		srv->nsps[i].rooms = room_index_create();
+		if (cfg->nsps[i].auth == GW_AUTH_JWT) {
+			srv->strip_query_token |= cfg->nsps[i].jwt.token_from == GW_TOKEN_QUERY;
+			srv->strip_authorization |= cfg->nsps[i].jwt.token_from == GW_TOKEN_HEADER;
+		}
 		srv->n_nsps++;
 		if (!srv->nsps[i].rooms) {
 			sio_server_destroy(srv);
@@ -128,19 +139,67 @@ sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len)
 const char *sio_socket_id(const sio_socket *s) { return s->id; }
 const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->cfg->name; }
 
+/* url without its "token" query parameters. */
+static void strip_url_token(cJSON *hs)
+{
+	cJSON *url = cJSON_GetObjectItemCaseSensitive(hs, "url");
+	char *q = cJSON_IsString(url) ? strchr(url->valuestring, '?') : NULL;
+	if (!q)
+		return;
+	gw_buf b = {0};
+	int err = gw_buf_append(&b, url->valuestring, (size_t)(q - url->valuestring));
+	char sep = '?';
+	for (const char *p = q + 1; *p;) {
+		size_t n = strcspn(p, "&");
+		if (!(n >= 5 && strncmp(p, "token", 5) == 0 && (n == 5 || p[5] == '='))) {
+			err |= gw_buf_putc(&b, sep) | gw_buf_append(&b, p, n);
+			sep = '&';
+		}
+		p += n + (p[n] == '&');
+	}
+	if (!err && !gw_buf_putc(&b, 0))
+		cJSON_SetValuestring(url, (const char *)b.data);
+	gw_buf_free(&b);
+}
+
+/* The engine handshake as backends may see it: without the places a jwt namespace
+ * reads tokens from. NULL when out of memory; free() it. */
+static char *engine_handshake(const sio_socket *s)
+{
+	const char *hs = eio_session_handshake(s->eio);
+	const sio_server *srv = s->conn->srv;
+	if (!hs || (!srv->strip_query_token && !srv->strip_authorization))
+		return hs ? strdup(hs) : NULL;
+	cJSON *o = cJSON_Parse(hs);
+	if (!o)
+		return NULL;
+	if (srv->strip_query_token) {
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "query"), "token");
+		strip_url_token(o);
+	}
+	if (srv->strip_authorization)
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "headers"), "authorization");
+	char *t = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return t;
+}
+
 char *sio_socket_handshake(const sio_socket *s)
 {
 	/* The session's handshake is a JSON object built by the gateway: splice "auth" in
 	 * before its closing brace instead of parsing and printing it again. */
-	const char *hs = eio_session_handshake(s->eio);
+	char *hs = engine_handshake(s);
 	size_t hl = hs ? strlen(hs) : 0;
-	if (hl < 2 || hs[hl - 1] != '}')
+	if (hl < 2 || hs[hl - 1] != '}') {
+		free(hs);
 		return NULL;
+	}
 	char *auth = s->auth ? cJSON_PrintUnformatted(s->auth) : NULL;
 	gw_buf out = {0};
 	int err = gw_buf_append(&out, hs, hl - 1) | gw_buf_puts(&out, hl > 2 ? ",\"auth\":" : "\"auth\":") |
 		  gw_buf_puts(&out, auth ? auth : "{}") | gw_buf_putc(&out, '}');
 	free(auth);
+	free(hs);
 	if (err) {
 		gw_buf_free(&out);
 		return NULL;
@@ -473,6 +532,10 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 
 bool sio_socket_pending(const sio_socket *s) { return s->pending; }
 const char *sio_socket_data(const sio_socket *s) { return s->data; }
+const char *sio_socket_claims(const sio_socket *s)
+{
+	return s->nsp->cfg->auth == GW_AUTH_JWT ? s->data : NULL;
+}
 void *sio_socket_user(const sio_socket *s) { return s->user; }
 void sio_socket_set_user(sio_socket *s, void *user) { s->user = user; }
 
@@ -515,6 +578,70 @@ void sio_socket_reject(sio_socket *s, const char *error_json)
 static void auth_timeout(gw_timer *t)
 {
 	sio_socket_reject(t->ctx, "{\"message\":\"auth timeout\"}");
+}
+
+/* The token where the namespace takes it from: a copy, or NULL when there is none.
+ * *bad: there is something, but not a token (auth.token not a string, an
+ * Authorization that is not Bearer). auth.token leaves the socket's auth. */
+static char *jwt_token(sio_socket *s, bool *bad)
+{
+	int from = s->nsp->cfg->jwt.token_from;
+	char *tok = NULL;
+	*bad = false;
+	if (from == GW_TOKEN_AUTH) {
+		cJSON *t = cJSON_IsObject(s->auth) ? cJSON_DetachItemFromObjectCaseSensitive(s->auth, "token") : NULL;
+		if (cJSON_IsString(t))
+			tok = strdup(t->valuestring);
+		else
+			*bad = t != NULL;
+		cJSON_Delete(t);
+		return tok;
+	}
+	const char *text = eio_session_handshake(s->eio);
+	cJSON *hs = text ? cJSON_Parse(text) : NULL;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(hs, from == GW_TOKEN_QUERY ? "query" : "headers"),
+		from == GW_TOKEN_QUERY ? "token" : "authorization");
+	if (cJSON_IsString(v)) {
+		const char *t = v->valuestring;
+		if (from == GW_TOKEN_HEADER) {
+			/* RFC 6750 §2.1: "Bearer" (any case), one space or more, the token */
+			if (strncasecmp(t, "Bearer ", 7) == 0)
+				t += 7 + strspn(t + 7, " ");
+			else
+				*bad = true, t = NULL;
+		}
+		if (t && *t)
+			tok = strdup(t);
+	}
+	cJSON_Delete(hs);
+	return tok;
+}
+
+/* auth: jwt. On success the claims are the socket's data; else CONNECT_ERROR
+ * {"message":"invalid token","data":{"reason":...}} and the socket is gone. */
+static bool jwt_accept(sio_socket *s)
+{
+	bool bad;
+	char *tok = jwt_token(s, &bad);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	char *claims = NULL;
+	gw_jwt_status st = bad	? GW_JWT_MALFORMED
+			   : tok ? gw_jwt_verify(s->nsp->cfg->verifier, tok, strlen(tok), now, &claims)
+				 : GW_JWT_MISSING;
+	free(tok);
+	if (st == GW_JWT_OK) {
+		s->data = claims;
+		return true;
+	}
+	s->nsp->jwt_refused[st]++;
+	char err[96];
+	snprintf(err, sizeof err, "{\"message\":\"invalid token\",\"data\":{\"reason\":\"%s\"}}", gw_jwt_reason(st));
+	gw_debug("sio: %s: token refused (%s)", s->nsp->cfg->name, gw_jwt_reason(st));
+	sio_socket_reject(s, err);
+	return false;
 }
 
 static void on_connect_packet(sio_conn *c, sio_packet *p)
@@ -563,6 +690,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 			srv->h.on_connect(srv->h.ctx, s);
 		return;
 	}
+	if (ns->cfg->auth == GW_AUTH_JWT && !jwt_accept(s))
+		return;
 	if (admit(s)) {
 		socket_remove(c, s, "server error");
 		return;
@@ -782,6 +911,16 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 		m->sample(m, "sio_rooms", GW_METRIC_GAUGE,
 			  "Rooms with local members by namespace (socket-id rooms included).", l,
 			  (int64_t)room_index_rooms(srv->nsps[i].rooms));
+	}
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		if (srv->nsps[i].cfg->auth != GW_AUTH_JWT)
+			continue;
+		for (int st = GW_JWT_MISSING; st <= GW_JWT_EXP_REQUIRED; st++) {
+			snprintf(l, sizeof l, "nsp=\"%s\",reason=\"%s\"", srv->nsps[i].cfg->name, gw_jwt_reason(st));
+			m->sample(m, "sio_jwt_refused_total", GW_METRIC_COUNTER,
+				  "CONNECTs refused by auth: jwt, by namespace and reason.", l,
+				  (int64_t)srv->nsps[i].jwt_refused[st]);
+		}
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
 		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);

@@ -5,6 +5,10 @@
 #include <glob.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <unistd.h>
+
 #include "config/cfg_tree.h"
 #include "config/config.h"
 #include "util/err.h"
@@ -324,7 +328,7 @@ TEST(errors_unknown_keys)
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
 		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, auth, auth_timeout_ms, "
-		     "ack, events, routes, room_events, topic_in, event_topics, limits)");
+		     "ack, events, routes, room_events, topic_in, event_topics, limits, jwt)");
 	EXPECT_ERROR("namespaces: [{name: /, routes: [{topic: t, event: e, to: r}]}]\n",
 		     "gw.yaml:1:54: namespaces[0].routes[0].to: unknown key (valid keys: topic, event, room)");
 	EXPECT_ERROR("log: {level: info, file: x}\n",
@@ -350,7 +354,7 @@ TEST(errors_types)
 	EXPECT_ERROR("log: {level: verbose}\n",
 		     "gw.yaml:1:14: log.level: expected one of error, warn, info, debug, got \"verbose\"");
 	EXPECT_ERROR("namespaces: [{name: /, auth: token}]\n",
-		     "gw.yaml:1:30: namespaces[0].auth: expected one of none, backend, got \"token\"");
+		     "gw.yaml:1:30: namespaces[0].auth: expected one of none, backend, jwt, got \"token\"");
 	EXPECT_ERROR("engine: {transports: []}\n",
 		     "gw.yaml:1:22: engine.transports: needs at least one of polling, websocket");
 	EXPECT_ERROR("engine: {transports: [polling, ws]}\n",
@@ -505,6 +509,68 @@ TEST(inbound_topics)
 		     "gw.yaml:3:15: namespaces[0].topic_in: no placeholders here (write the topic out), got \"{prefix}.x\"");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    topic_in: \"\"\n",
 		     "gw.yaml:3:15: namespaces[0].topic_in: must not be empty");
+}
+
+/* auth: jwt — the verifier is built at load, so --check sees bad keys */
+TEST(jwt_namespaces)
+{
+	static const char sec[] = "secret: 0123456789abcdef0123456789abcdef";
+	char yaml[1024];
+	gw_config cfg;
+	snprintf(yaml, sizeof yaml,
+		 "namespaces:\n  - name: /\n  - name: /secure\n    auth: jwt\n    jwt: {algorithms: [HS256], %s}\n", sec);
+	if (load(yaml, &cfg) == 0) {
+		const gw_nsp_config *n = gw_config_nsp(&cfg, "/secure", 7);
+		CHECK(n && n->auth == GW_AUTH_JWT && n->verifier);
+		CHECK(n && n->jwt.require_exp && n->jwt.leeway_ms == 0 && n->jwt.token_from == GW_TOKEN_AUTH);
+		CHECK(gw_config_nsp(&cfg, "/", 1)->verifier == NULL);
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	/* an RSA key file, for RS256 and against ES256 */
+	char path[] = "/tmp/siogw-jwt-XXXXXX";
+	int fd = mkstemp(path);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	CHECK(f && k && PEM_write_PUBKEY(f, k));
+	if (f)
+		fclose(f);
+	EVP_PKEY_free(k);
+	snprintf(yaml, sizeof yaml,
+		 "namespaces:\n  - name: /\n    auth: jwt\n    jwt:\n      algorithms: [RS256]\n      public_key_file: %s\n"
+		 "      token_from: header.authorization\n      leeway_ms: 1500\n      require_exp: false\n",
+		 path);
+	if (load(yaml, &cfg) == 0) {
+		const gw_nsp_config *n = &cfg.nsps[0];
+		CHECK(n->verifier && n->jwt.token_from == GW_TOKEN_HEADER && n->jwt.leeway_ms == 1500 && !n->jwt.require_exp);
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	char want[512];
+	snprintf(yaml, sizeof yaml, "namespaces:\n  - name: /\n    auth: jwt\n    jwt:\n      algorithms: [ES256]\n"
+		 "      public_key_file: %s\n", path);
+	EXPECT_ERROR(yaml, "gw.yaml:6:24: namespaces[0].jwt.public_key_file: ES256 needs an EC key on P-256");
+	unlink(path);
+	snprintf(want, sizeof want, "gw.yaml:6:24: namespaces[0].jwt.public_key_file: cannot read %s: No such file or directory", path);
+	expect_error(yaml, want, __LINE__);
+
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n",
+		     "gw.yaml:3:11: namespaces[0].jwt: auth: jwt needs a jwt map (algorithms, and secret or public_key_file)");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    jwt: {algorithms: [HS256]}\n",
+		     "gw.yaml:3:10: namespaces[0].jwt: only used with auth: jwt");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {secret: x}\n",
+		     "gw.yaml:4:10: namespaces[0].jwt: needs at least one algorithm (HS256, RS256, ES256)");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {algorithms: [HS256, none], secret: x}\n",
+		     "gw.yaml:4:31: namespaces[0].jwt.algorithms[1]: unknown algorithm \"none\" (HS256, RS256, ES256)");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {algorithms: [HS256], secret: short}\n",
+		     "gw.yaml:4:40: namespaces[0].jwt.secret: an HS256 secret needs at least 32 bytes (RFC 7518 §3.2), got 5");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {algorithms: [RS256]}\n",
+		     "gw.yaml:4:10: namespaces[0].jwt: RS256 needs a public key");
+	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {algorithms: [HS256], token_from: cookie}\n",
+		     "gw.yaml:4:44: namespaces[0].jwt.token_from: expected one of auth.token, query.token, "
+		     "header.authorization, got \"cookie\"");
 }
 
 TEST(errors_tls)
@@ -766,6 +832,7 @@ int main(int argc, char **argv)
 	RUN(errors_namespaces_and_routes);
 	RUN(inbound_topics);
 	RUN(errors_tls);
+	RUN(jwt_namespaces);
 	RUN(tree_positions_and_quoting);
 	RUN(plugin_options_types);
 	RUN(plugin_options_errors);

@@ -22,7 +22,19 @@ static const char CONFIG[] =
 	"    events: [\"*\"]\n"
 	"  - name: /auth\n"
 	"    auth: backend\n"
-	"    auth_timeout_ms: 50\n";
+	"    auth_timeout_ms: 50\n"
+	"  - name: /jwt\n"
+	"    auth: jwt\n"
+	"    jwt: {algorithms: [HS256], secret: 0123456789abcdef0123456789abcdef}\n"
+	"  - name: /jwtq\n"
+	"    auth: jwt\n"
+	"    jwt: {algorithms: [HS256], secret: 0123456789abcdef0123456789abcdef, token_from: query.token}\n";
+
+/* HS256 with the secret above, {"sub":"u1","exp":4102444800}; then signed with another key */
+#define TOKEN "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImV4cCI6NDEwMjQ0NDgwMH0" \
+	      ".LPMhLh8iZ20OMNoHXlbT0_7kS2pbOOktAqFPSbywQjc"
+#define FORGED "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImV4cCI6NDEwMjQ0NDgwMH0" \
+	       ".C1DO2CDZyYVloQV8-3rqV1PI1QAWEcLsMdIjmpEfvZQ"
 
 /* What the handler saw. */
 typedef struct seen {
@@ -370,6 +382,65 @@ TEST(packets_after_a_server_namespace_disconnect_are_dropped)
 	world_fini(&w);
 }
 
+TEST(jwt_auth_token)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *e = connect_to(&w, "40/jwt,", &r);
+	CHECK_STR(r, "44/jwt,{\"message\":\"invalid token\",\"data\":{\"reason\":\"missing\"}}");
+	fake_recv(e, "40/jwt,{\"token\":5}");
+	CHECK_STR(fake_next(e), "44/jwt,{\"message\":\"invalid token\",\"data\":{\"reason\":\"malformed\"}}");
+	fake_recv(e, "40/jwt,{\"token\":\"" FORGED "\"}");
+	CHECK_STR(fake_next(e), "44/jwt,{\"message\":\"invalid token\",\"data\":{\"reason\":\"signature\"}}");
+	CHECK_EQ_INT(S.connects, 0);
+	CHECK_EQ_INT(S.disconnects, 0); /* refused sockets never existed for backends */
+	fake_recv(e, "40/jwt,{\"token\":\"" TOKEN "\",\"room\":\"r1\"}");
+	CHECK(strncmp(fake_next(e), "40/jwt,{\"sid\":", 14) == 0);
+	CHECK_EQ_INT(S.connects, 1);
+	CHECK_STR(sio_socket_data(S.last), "{\"sub\":\"u1\",\"exp\":4102444800}");
+	CHECK_STR(sio_socket_claims(S.last), "{\"sub\":\"u1\",\"exp\":4102444800}");
+	char *hs = sio_socket_handshake(S.last);
+	CHECK_CONTAINS(hs, "\"auth\":{\"room\":\"r1\"}"); /* the token is not passed on */
+	CHECK(hs && !strstr(hs, "eyJ"));
+	free(hs);
+	/* "/" has no claims */
+	fake_recv(e, "40");
+	fake_next(e);
+	CHECK(sio_socket_claims(S.last) == NULL);
+	drop(e);
+	world_fini(&w);
+}
+
+TEST(jwt_query_token_is_hidden_from_every_namespace)
+{
+	world w;
+	world_init(&w);
+	eio_session *e = fake_open(&w.eh, "{\"headers\":{\"host\":\"h\"},\"query\":{\"EIO\":\"4\",\"token\":\"" TOKEN
+				      "\",\"transport\":\"polling\"},\"url\":\"/socket.io/?EIO=4&token=" TOKEN
+				      "&transport=polling&tokens=1\"}");
+	fake_recv(e, "40/jwtq,");
+	CHECK(strncmp(fake_next(e), "40/jwtq,{\"sid\":", 15) == 0);
+	CHECK_STR(sio_socket_claims(S.last), "{\"sub\":\"u1\",\"exp\":4102444800}");
+	const char *want = "{\"headers\":{\"host\":\"h\"},\"query\":{\"EIO\":\"4\",\"transport\":\"polling\"},"
+			   "\"url\":\"/socket.io/?EIO=4&transport=polling&tokens=1\",\"auth\":{}}";
+	char *hs = sio_socket_handshake(S.last);
+	CHECK_STR(hs, want);
+	free(hs);
+	fake_recv(e, "40");
+	fake_next(e);
+	hs = sio_socket_handshake(S.last);
+	CHECK_STR(hs, want);
+	free(hs);
+	drop(e);
+	/* a query without a token */
+	const char *r;
+	e = connect_to(&w, "40/jwtq,{\"token\":\"" TOKEN "\"}", &r);
+	CHECK_STR(r, "44/jwtq,{\"message\":\"invalid token\",\"data\":{\"reason\":\"missing\"}}");
+	drop(e);
+	world_fini(&w);
+}
+
 TEST(backend_auth_pending_then_admitted_or_timed_out)
 {
 	world w;
@@ -411,5 +482,7 @@ int main(void)
 	RUN(client_and_server_disconnect);
 	RUN(packets_after_a_server_namespace_disconnect_are_dropped);
 	RUN(backend_auth_pending_then_admitted_or_timed_out);
+	RUN(jwt_auth_token);
+	RUN(jwt_query_token_is_hidden_from_every_namespace);
 	return TEST_END();
 }
