@@ -292,11 +292,12 @@ static int routes_start(gw_bus *bus)
 	return 0;
 }
 
-/* A room route topic is subscribed while the room has a local member. */
-static void routes_room(gw_bus *bus, const char *nsp, const char *room, bool created)
+/* A room route topic is subscribed while the room has a local member. (Routes are of
+ * listed namespaces: a match entry has none.) */
+static void routes_room(gw_bus *bus, const gw_nsp_config *n, const char *room, bool created)
 {
-	const gw_nsp_config *n = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
-	for (size_t k = 0; n && k < n->n_routes; k++) {
+	const char *nsp = n->name;
+	for (size_t k = 0; nsp && k < n->n_routes; k++) {
 		const char *ph = room_placeholder(n->routes[k].topic);
 		if (!ph)
 			continue;
@@ -553,8 +554,8 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 		if (!gw_limits_on(&nc->limits))
 			continue;
 		for (int p = 0; p < 2; p++) {
-			char lb[320];
-			snprintf(lb, sizeof lb, "nsp=\"%s\",policy=\"%s\"", nc->name, p ? "disconnect" : "drop");
+			char lb[600];
+			snprintf(lb, sizeof lb, "nsp=\"%s\",policy=\"%s\"", nc->label, p ? "disconnect" : "drop");
 			m->sample(m, "sio_events_rate_limited_total", GW_METRIC_COUNTER,
 				  "Client events over their namespace's limits, by namespace and policy.", lb,
 				  (int64_t)bus->stats.rate_limited[i * 2 + p]);
@@ -592,8 +593,7 @@ static void publish_in(gw_bus *bus, sio_socket *s, const char *event, char *json
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		return;
 	}
-	const char *nsp = sio_socket_nsp(s);
-	const gw_nsp_config *nc = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
+	const gw_nsp_config *nc = sio_socket_nsp_config(s);
 	gw_bus_publish(bus, GW_TOPIC_IN, gw_config_in_topic(bus->cfg, nc, event), sio_socket_id(s), json,
 		       strlen(json));
 	free(json);
@@ -689,8 +689,7 @@ static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_
 	a->bus = bus;
 	a->ack_id = ack_id;
 	memcpy(a->sid, sio_socket_id(s), sizeof a->sid);
-	const char *nsp = sio_socket_nsp(s);
-	const char *topic = gw_config_in_topic(bus->cfg, gw_config_nsp(bus->cfg, nsp, strlen(nsp)), event);
+	const char *topic = gw_config_in_topic(bus->cfg, sio_socket_nsp_config(s), event);
 	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
 		/* refused at once: never acked */
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
@@ -724,7 +723,7 @@ static bool rate_ok(gw_bus *bus, sio_socket *s, const gw_nsp_config *nc, const c
 		return true;
 	size_t i = (size_t)(nc - bus->cfg->nsps);
 	bus->stats.rate_limited[i * 2 + (nc->limits.on_exceed == GW_LIMIT_DISCONNECT)]++;
-	gw_debug("bus: %s %s: event \"%s\" over the namespace's limits: %s", nc->name, sio_socket_id(s), event,
+	gw_debug("bus: %s %s: event \"%s\" over the namespace's limits: %s", sio_socket_nsp(s), sio_socket_id(s), event,
 		 nc->limits.on_exceed == GW_LIMIT_DISCONNECT ? "disconnected" : "dropped");
 	if (nc->limits.on_exceed == GW_LIMIT_DISCONNECT)
 		sio_socket_disconnect(s, false);
@@ -737,7 +736,7 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 	gw_bus *bus = ctx;
 	const gw_config *cfg = bus->cfg;
 	const cJSON *name = cJSON_GetArrayItem(args, 0);
-	const gw_nsp_config *nc = gw_config_nsp(cfg, sio_socket_nsp(s), strlen(sio_socket_nsp(s)));
+	const gw_nsp_config *nc = sio_socket_nsp_config(s);
 	if (!cJSON_IsString(name) || !nc || !event_allowed(nc, name->valuestring)) {
 		bus->stats.events_rejected++;
 		return;
@@ -796,9 +795,9 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 {
 	gw_bus *bus = ctx;
 	const char *nsp = sio_socket_nsp(s);
+	const gw_nsp_config *nc = sio_socket_nsp_config(s);
 	if (event == SIO_ROOM_CREATE || event == SIO_ROOM_DELETE)
-		routes_room(bus, nsp, room, event == SIO_ROOM_CREATE);
-	const gw_nsp_config *nc = gw_config_nsp(bus->cfg, nsp, strlen(nsp));
+		routes_room(bus, nc, room, event == SIO_ROOM_CREATE);
 	if (!nc || !nc->room_events)
 		return;
 	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};

@@ -489,24 +489,78 @@ static int check_jwt(vctx *c, const cfg_node *item, gw_nsp_config *n)
 	return 0;
 }
 
-/* Namespace names: socket.io namespaces are paths; duplicates would shadow each other. */
+/* A metric label value: backslash, double quote and newline escaped (Prometheus text). */
+static char *label_value(const char *s)
+{
+	gw_buf b = {0};
+	int err = 0;
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			err |= gw_buf_putc(&b, '\\') | gw_buf_putc(&b, *s);
+		else if (*s == '\n')
+			err |= gw_buf_puts(&b, "\\n");
+		else
+			err |= gw_buf_putc(&b, *s);
+	}
+	if (err || gw_buf_putc(&b, 0)) {
+		gw_buf_free(&b);
+		return NULL;
+	}
+	return (char *)gw_buf_steal(&b, NULL);
+}
+
+/*
+ * A namespace entry has a name (socket.io namespaces are paths; duplicates would shadow
+ * each other) or a match (a dynamic namespace: the regex is compiled here, so --check
+ * reports a bad one), never both.
+ */
 static int check_nsp(vctx *c, const cfg_node *list, void *elems, size_t i)
 {
-	gw_nsp_config *nsps = elems;
-	const cfg_node *name = cfg_map_get(list->items[i], "name");
-	size_t mark = cfg_path_key(&c->path, "name");
+	gw_nsp_config *nsps = elems, *n = &nsps[i];
+	const cfg_node *item = list->items[i];
+	const cfg_node *name = cfg_map_get(item, "name"), *match = cfg_map_get(item, "match");
 	char got[80];
-	if (nsps[i].name[0] != '/')
-		return verr(c, name, "must start with '/', got %s", cfg_describe(name, got, sizeof got));
-	for (size_t j = 0; j < i; j++) {
-		if (strcmp(nsps[j].name, nsps[i].name) == 0) {
-			const cfg_node *first = cfg_map_get(list->items[j], "name");
-			return verr(c, name, "duplicate namespace %s (first at %d:%d)",
-				    cfg_describe(name, got, sizeof got), first->line, first->col);
-		}
+	if (n->name && n->match) {
+		cfg_path_key(&c->path, "match");
+		return verr(c, match, "an entry has a name or a match, not both");
 	}
-	cfg_path_pop(&c->path, mark);
-	return check_jwt(c, list->items[i], &nsps[i]);
+	if (!n->name && !n->match) {
+		cfg_path_key(&c->path, "name");
+		return verr(c, name ? name : item, "required key missing (or match, for dynamic namespaces)");
+	}
+	if (n->match) {
+		size_t mark = cfg_path_key(&c->path, "match");
+		if (!(n->match_re = calloc(1, sizeof *n->match_re)))
+			return nomem(c);
+		int rc = regcomp(n->match_re, n->match, REG_EXTENDED | REG_NOSUB);
+		if (rc != 0) {
+			char why[160];
+			regerror(rc, n->match_re, why, sizeof why);
+			free(n->match_re);
+			n->match_re = NULL;
+			return verr(c, match, "not a POSIX extended regular expression: %s", why);
+		}
+		cfg_path_pop(&c->path, mark);
+		if (n->n_routes) {
+			cfg_path_key(&c->path, "routes");
+			return verr(c, cfg_map_get(item, "routes"), "not allowed beside match (a dynamic namespace has no routes)");
+		}
+	} else {
+		size_t mark = cfg_path_key(&c->path, "name");
+		if (n->name[0] != '/')
+			return verr(c, name, "must start with '/', got %s", cfg_describe(name, got, sizeof got));
+		for (size_t j = 0; j < i; j++) {
+			if (nsps[j].name && strcmp(nsps[j].name, n->name) == 0) {
+				const cfg_node *first = cfg_map_get(list->items[j], "name");
+				return verr(c, name, "duplicate namespace %s (first at %d:%d)",
+					    cfg_describe(name, got, sizeof got), first->line, first->col);
+			}
+		}
+		cfg_path_pop(&c->path, mark);
+	}
+	if (!(n->label = label_value(n->name ? n->name : n->match)))
+		return nomem(c);
+	return check_jwt(c, item, n);
 }
 
 /*
@@ -696,7 +750,9 @@ static const field jwt_fields[] = {
 };
 
 static const field nsp_fields[] = {
-	{.key = "name", .type = F_STR, .off = NSP(name), .flags = REQUIRED, .help = "namespace, starts with '/'"},
+	{.key = "name", .type = F_STR, .off = NSP(name), .help = "namespace, starts with '/'"},
+	{.key = "match", .type = F_STR, .off = NSP(match), .flags = NONEMPTY,
+	 .help = "instead of name: a POSIX extended regex; each namespace it matches is created on first use"},
 	{.key = "auth", .type = F_ENUM, .off = NSP(auth), .def = "none", .choices = "none|backend|jwt",
 	 .help = "who admits a CONNECT: anyone, a backend's connect_result, or a valid JWT"},
 	{.key = "auth_timeout_ms", .type = F_INT, .off = NSP(auth_timeout_ms), .def = "5000", .min = 1, .max = MS_MAX,
@@ -912,8 +968,14 @@ void gw_config_free(gw_config *cfg)
 {
 	if (!cfg)
 		return;
-	for (size_t i = 0; cfg->nsps && i < cfg->n_nsps; i++)
-		gw_jwt_free(cfg->nsps[i].verifier);
+	for (size_t i = 0; cfg->nsps && i < cfg->n_nsps; i++) {
+		gw_nsp_config *n = &cfg->nsps[i];
+		gw_jwt_free(n->verifier);
+		if (n->match_re)
+			regfree(n->match_re);
+		free(n->match_re);
+		free(n->label);
+	}
 	free_fields(root_fields, N(root_fields), cfg);
 	free(cfg->path);
 	cfg_tree_free(cfg->root);
@@ -1015,7 +1077,15 @@ const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, co
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len)
 {
 	for (size_t i = 0; i < cfg->n_nsps; i++)
-		if (strlen(cfg->nsps[i].name) == len && memcmp(cfg->nsps[i].name, name, len) == 0)
+		if (cfg->nsps[i].name && strlen(cfg->nsps[i].name) == len && memcmp(cfg->nsps[i].name, name, len) == 0)
+			return &cfg->nsps[i];
+	char buf[256];
+	if (len >= sizeof buf || memchr(name, 0, len))
+		return NULL; /* longer names are never dynamic */
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	for (size_t i = 0; i < cfg->n_nsps; i++)
+		if (cfg->nsps[i].match_re && regexec(cfg->nsps[i].match_re, buf, 0, NULL, 0) == 0)
 			return &cfg->nsps[i];
 	return NULL;
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <regex.h>
+
 #include "siogw/plugin.h"
 
 typedef struct cfg_node cfg_node; /* see cfg_tree.h */
@@ -70,7 +72,11 @@ typedef struct gw_limits {
 } gw_limits;
 
 typedef struct gw_nsp_config {
-	char *name;             /* "/chat" */
+	char *name;             /* "/chat"; NULL for a dynamic entry (match) */
+	char *match;            /* a dynamic entry: POSIX extended regex on the namespace
+				 * name; every namespace it matches gets these options */
+	regex_t *match_re;      /* match, compiled at load */
+	char *label;            /* name or match, escaped for a metric label value */
 	int auth;               /* GW_AUTH_* */
 	int auth_timeout_ms;    /* default 5000 */
 	int ack;                /* GW_ACK_*, default backend */
@@ -182,6 +188,8 @@ void gw_config_free(gw_config *cfg); /* frees everything and zeroes *cfg; NULL-s
  * whose pattern matches event (events only; NULL for connect, disconnect, room events),
  * else nc's topic_in, else topics.in. nc may be NULL. */
 const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event);
+/* The configuration of namespace `name`: the entry listing that name, else the first
+ * `match` entry whose regex matches it, else NULL. */
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len);
 
 /*

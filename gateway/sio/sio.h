@@ -56,7 +56,9 @@ eio_handler sio_server_eio_handler(sio_server *srv);
 
 sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len);
 const char *sio_socket_id(const sio_socket *s);
+/* The namespace's name (a dynamic one's real name) and its configuration entry. */
 const char *sio_socket_nsp(const sio_socket *s);
+const gw_nsp_config *sio_socket_nsp_config(const sio_socket *s);
 bool sio_socket_pending(const sio_socket *s);
 /* Admit a pending socket: it joins its own room and gets CONNECT. data_json (may be
  * NULL): the socket's data, returned by sio_socket_data. */

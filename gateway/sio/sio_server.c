@@ -24,13 +24,24 @@
 #include <strings.h>
 #include <time.h>
 
-typedef struct sio_nsp {
+/*
+ * A namespace. srv->nsps has one per configuration entry; a `match` entry there holds
+ * no sockets (rooms NULL) but the counters of the dynamic namespaces it creates, each
+ * on first use, kept in srv->dynamic and freed with its last socket.
+ */
+typedef struct sio_nsp sio_nsp;
+struct sio_nsp {
 	const gw_nsp_config *cfg;
+	const char *name;      /* cfg->name, or a dynamic namespace's own (owned) */
+	sio_nsp *stats;        /* where its counters go: itself, or its match entry */
 	room_index *rooms;
-	size_t n_sockets;
+	size_t n_sockets;      /* admitted; a match entry: in all its namespaces */
+	size_t refs;           /* sockets pointing here, pending ones included */
+	size_t n_dynamic;      /* a match entry: its live namespaces */
+	bool dynamic;
 	uint64_t late_packets; /* for this namespace, on a connection no longer in it */
 	uint64_t jwt_refused[GW_JWT_EXP_REQUIRED + 1]; /* auth: jwt, by gw_jwt_status */
-} sio_nsp;
+};
 
 typedef struct sio_conn sio_conn;
 struct sio_socket {
@@ -75,6 +86,7 @@ struct sio_server {
 	sio_handler h;
 	sio_nsp *nsps;
 	size_t n_nsps;
+	gw_map dynamic; /* name → dynamic sio_nsp */
 	gw_map sockets; /* id → sio_socket */
 	/* a jwt namespace reads tokens from the URL or the Authorization header: no
 	 * socket's handshake shows them to backends */
@@ -95,14 +107,17 @@ sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio
 		return NULL;
 	}
 	for (size_t i = 0; i < cfg->n_nsps; i++) {
-		srv->nsps[i].cfg = &cfg->nsps[i];
-		srv->nsps[i].rooms = room_index_create();
+		sio_nsp *ns = &srv->nsps[i];
+		ns->cfg = &cfg->nsps[i];
+		ns->name = cfg->nsps[i].name;
+		ns->stats = ns;
+		ns->rooms = cfg->nsps[i].match ? NULL : room_index_create();
 		if (cfg->nsps[i].auth == GW_AUTH_JWT) {
 			srv->strip_query_token |= cfg->nsps[i].jwt.token_from == GW_TOKEN_QUERY;
 			srv->strip_authorization |= cfg->nsps[i].jwt.token_from == GW_TOKEN_HEADER;
 		}
 		srv->n_nsps++;
-		if (!srv->nsps[i].rooms) {
+		if (!ns->rooms && !cfg->nsps[i].match) {
 			sio_server_destroy(srv);
 			return NULL;
 		}
@@ -116,19 +131,71 @@ void sio_server_destroy(sio_server *srv)
 		return;
 	for (size_t i = 0; i < srv->n_nsps; i++)
 		room_index_destroy(srv->nsps[i].rooms);
+	size_t n;
+	void **dyn = gw_map_values(&srv->dynamic, &n);
+	for (size_t i = 0; i < n; i++) {
+		sio_nsp *d = dyn[i];
+		room_index_destroy(d->rooms);
+		free((char *)d->name);
+		free(d);
+	}
+	free(dyn);
+	gw_map_free(&srv->dynamic);
 	free(srv->nsps);
 	gw_map_free(&srv->sockets);
 	free(srv);
 }
 
+/* A namespace that exists: listed, or dynamic with sockets. */
 static sio_nsp *nsp_find(sio_server *srv, const char *name, size_t len)
 {
 	for (size_t i = 0; i < srv->n_nsps; i++) {
-		const char *n = srv->nsps[i].cfg->name;
-		if (strlen(n) == len && memcmp(n, name, len) == 0)
+		const char *n = srv->nsps[i].name;
+		if (n && strlen(n) == len && memcmp(n, name, len) == 0)
 			return &srv->nsps[i];
 	}
-	return NULL;
+	return srv->dynamic.len ? gw_map_get(&srv->dynamic, name, len) : NULL;
+}
+
+/* The match entry a name not listed would fall under, or NULL. */
+static sio_nsp *nsp_match(sio_server *srv, const char *name, size_t len)
+{
+	const gw_nsp_config *c = gw_config_nsp(srv->cfg, name, len);
+	return c && c->match ? &srv->nsps[c - srv->cfg->nsps] : NULL;
+}
+
+/* nsp_find, or a new dynamic namespace when a match entry takes the name. */
+static sio_nsp *nsp_open(sio_server *srv, const char *name, size_t len)
+{
+	sio_nsp *ns = nsp_find(srv, name, len), *m;
+	if (ns || !(m = nsp_match(srv, name, len)))
+		return ns;
+	sio_nsp *d = calloc(1, sizeof *d);
+	char *own = d ? strndup(name, len) : NULL;
+	room_index *rooms = own ? room_index_create() : NULL;
+	if (!rooms || gw_map_put(&srv->dynamic, own, len, d)) {
+		room_index_destroy(rooms);
+		free(own);
+		free(d);
+		return NULL;
+	}
+	*d = (sio_nsp){.cfg = m->cfg, .name = own, .stats = m, .rooms = rooms, .dynamic = true};
+	m->n_dynamic++;
+	gw_debug("sio: namespace %s created (%s)", own, m->cfg->match);
+	return d;
+}
+
+/* A dynamic namespace without sockets is freed. */
+static void nsp_release(sio_server *srv, sio_nsp *ns)
+{
+	if (!ns->dynamic || ns->refs)
+		return;
+	gw_map_del(&srv->dynamic, ns->name, strlen(ns->name));
+	ns->stats->n_dynamic--;
+	gw_debug("sio: namespace %s freed", ns->name);
+	room_index_destroy(ns->rooms);
+	free((char *)ns->name);
+	free(ns);
 }
 
 sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len)
@@ -137,7 +204,8 @@ sio_socket *sio_socket_find(sio_server *srv, const char *id, size_t len)
 }
 
 const char *sio_socket_id(const sio_socket *s) { return s->id; }
-const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->cfg->name; }
+const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->name; }
+const gw_nsp_config *sio_socket_nsp_config(const sio_socket *s) { return s->nsp->cfg; }
 
 /* url without its "token" query parameters. */
 static void strip_url_token(cJSON *hs)
@@ -300,7 +368,7 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 		   gw_frame *const *att, size_t n_att)
 {
-	return send_packet(s->eio, n_att ? SIO_BINARY_ACK : SIO_ACK, s->nsp->cfg->name, id,
+	return send_packet(s->eio, n_att ? SIO_BINARY_ACK : SIO_ACK, s->nsp->name, id,
 			   (unsigned)n_att, json, json_len, att);
 }
 
@@ -482,6 +550,8 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 			srv->h.on_disconnect(srv->h.ctx, s, reason);
 		room_leave_all(s->nsp->rooms, s, left_room, s);
 		s->nsp->n_sockets--;
+		if (s->nsp->dynamic)
+			s->nsp->stats->n_sockets--;
 	}
 	gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
 	for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->next) {
@@ -492,13 +562,16 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 	}
 	cJSON_Delete(s->auth);
 	free(s->data);
+	sio_nsp *ns = s->nsp;
 	free(s);
+	ns->refs--;
+	nsp_release(srv, ns);
 }
 
 void sio_socket_disconnect(sio_socket *s, bool close)
 {
 	sio_conn *c = s->conn;
-	send_packet(c->eio, SIO_DISCONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, NULL, 0, NULL);
+	send_packet(c->eio, SIO_DISCONNECT, s->nsp->name, SIO_NO_ID, 0, NULL, 0, NULL);
 	socket_remove(c, s, "server namespace disconnect");
 	if (!close)
 		return;
@@ -507,15 +580,18 @@ void sio_socket_disconnect(sio_socket *s, bool close)
 	while (c->sockets) {
 		sio_socket *o = c->sockets;
 		if (!o->pending)
-			send_packet(c->eio, SIO_DISCONNECT, o->nsp->cfg->name, SIO_NO_ID, 0, NULL, 0, NULL);
+			send_packet(c->eio, SIO_DISCONNECT, o->nsp->name, SIO_NO_ID, 0, NULL, 0, NULL);
 		socket_remove(c, o, "server namespace disconnect");
 	}
 	eio_session_close(c->eio, GW_CLOSE_SERVER_DISCONNECT);
 }
 
-/* Beyond 64 namespaces a connection's past is not kept: any is taken as left. */
+/* Beyond 64 namespaces, and for dynamic ones, a connection's past is not kept: any is
+ * taken as left. */
 static bool conn_was_in(const sio_conn *c, const sio_nsp *ns)
 {
+	if (ns->cfg->match) /* a dynamic namespace, or its match entry once it was freed */
+		return true;
 	size_t i = (size_t)(ns - c->srv->nsps);
 	return i >= 64 || (c->was_in >> i & 1);
 }
@@ -523,7 +599,7 @@ static bool conn_was_in(const sio_conn *c, const sio_nsp *ns)
 static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 {
 	for (sio_socket *s = c->sockets; s; s = s->next) {
-		const char *n = s->nsp->cfg->name;
+		const char *n = s->nsp->name;
 		if (strlen(n) == len && memcmp(n, nsp, len) == 0)
 			return s;
 	}
@@ -545,9 +621,11 @@ static int admit(sio_socket *s)
 		return -GW_ENOMEM;
 	s->pending = false;
 	s->nsp->n_sockets++;
+	if (s->nsp->dynamic)
+		s->nsp->stats->n_sockets++;
 	char json[64];
 	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-	send_packet(s->eio, SIO_CONNECT, s->nsp->cfg->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
 	return 0;
 }
 
@@ -570,7 +648,7 @@ void sio_socket_reject(sio_socket *s, const char *error_json)
 	if (!s->pending)
 		return;
 	sio_conn *c = s->conn;
-	send_packet(c->eio, SIO_CONNECT_ERROR, s->nsp->cfg->name, SIO_NO_ID, 0, error_json,
+	send_packet(c->eio, SIO_CONNECT_ERROR, s->nsp->name, SIO_NO_ID, 0, error_json,
 		    strlen(error_json), NULL);
 	socket_remove(c, s, "auth refused");
 }
@@ -636,10 +714,10 @@ static bool jwt_accept(sio_socket *s)
 		s->data = claims;
 		return true;
 	}
-	s->nsp->jwt_refused[st]++;
+	s->nsp->stats->jwt_refused[st]++;
 	char err[96];
 	snprintf(err, sizeof err, "{\"message\":\"invalid token\",\"data\":{\"reason\":\"%s\"}}", gw_jwt_reason(st));
-	gw_debug("sio: %s: token refused (%s)", s->nsp->cfg->name, gw_jwt_reason(st));
+	gw_debug("sio: %s: token refused (%s)", s->nsp->name, gw_jwt_reason(st));
 	sio_socket_reject(s, err);
 	return false;
 }
@@ -647,23 +725,26 @@ static bool jwt_accept(sio_socket *s)
 static void on_connect_packet(sio_conn *c, sio_packet *p)
 {
 	sio_server *srv = c->srv;
-	sio_nsp *ns = nsp_find(srv, p->nsp, p->nsp_len);
-	if (!ns) {
-		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
-		return;
-	}
 	if (conn_socket(c, p->nsp, p->nsp_len)) {
 		/* socket.io closes a connection that joins a namespace twice */
 		eio_session_close(c->eio, GW_CLOSE_PARSE_ERROR);
 		return;
 	}
-	sio_socket *s = calloc(1, sizeof *s);
-	if (!s)
+	sio_nsp *ns = nsp_open(srv, p->nsp, p->nsp_len);
+	if (!ns) {
+		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
 		return;
+	}
+	sio_socket *s = calloc(1, sizeof *s);
+	if (!s) {
+		nsp_release(srv, ns);
+		return;
+	}
 	s->conn = c;
 	s->eio = c->eio;
 	s->nsp = ns;
-	if ((size_t)(ns - srv->nsps) < 64)
+	ns->refs++;
+	if (!ns->dynamic && (size_t)(ns - srv->nsps) < 64)
 		c->was_in |= UINT64_C(1) << (ns - srv->nsps);
 	s->auth_timer.ctx = s;
 	do
@@ -676,6 +757,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	if (gw_map_put(&srv->sockets, s->id, GW_ID_LEN, s)) {
 		cJSON_Delete(s->auth);
 		free(s);
+		ns->refs--;
+		nsp_release(srv, ns);
 		return;
 	}
 	s->pending = true;
@@ -732,9 +815,11 @@ static int dispatch(sio_conn *c, sio_packet *p, uint8_t *const *att, const size_
 		 * and counted instead. A namespace never joined (or unknown) still closes, as
 		 * in socket.io: that is a client out of step with the protocol. */
 		sio_nsp *ns = nsp_find(srv, p->nsp, p->nsp_len);
+		if (!ns) /* a dynamic namespace freed with its last socket, this one's maybe */
+			ns = nsp_match(srv, p->nsp, p->nsp_len);
 		if (!ns || !conn_was_in(c, ns))
 			return -1;
-		ns->late_packets++;
+		ns->stats->late_packets++;
 		return 0;
 	}
 	switch (p->type) {
@@ -897,33 +982,57 @@ eio_handler sio_server_eio_handler(sio_server *srv)
 	return h;
 }
 
+/* Rooms of a namespace; a match entry: of all its namespaces. */
+static size_t nsp_rooms(const sio_server *srv, const sio_nsp *ns)
+{
+	if (ns->rooms)
+		return room_index_rooms(ns->rooms);
+	size_t n = 0;
+	for (size_t i = 0; i < srv->dynamic.cap; i++) {
+		const sio_nsp *d = srv->dynamic.slots[i].value;
+		if (srv->dynamic.slots[i].key && d->stats == ns)
+			n += room_index_rooms(d->rooms);
+	}
+	return n;
+}
+
+/* Series are per configuration entry (a match entry sums its dynamic namespaces, whose
+ * names are not labels: a label per tenant would grow without bound). */
 void sio_metrics(void *ctx, gw_metric_sink *m)
 {
 	const sio_server *srv = ctx;
-	char l[300];
+	char l[600];
 	for (size_t i = 0; i < srv->n_nsps; i++) {
-		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);
 		m->sample(m, "sio_sockets", GW_METRIC_GAUGE, "Connected sockets by namespace.", l,
 			  (int64_t)srv->nsps[i].n_sockets);
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
-		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);
 		m->sample(m, "sio_rooms", GW_METRIC_GAUGE,
 			  "Rooms with local members by namespace (socket-id rooms included).", l,
-			  (int64_t)room_index_rooms(srv->nsps[i].rooms));
+			  (int64_t)nsp_rooms(srv, &srv->nsps[i]));
+	}
+	for (size_t i = 0; i < srv->n_nsps; i++) {
+		if (!srv->nsps[i].cfg->match)
+			continue;
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);
+		m->sample(m, "sio_dynamic_namespaces", GW_METRIC_GAUGE,
+			  "Dynamic namespaces with sockets, by the match entry that made them.", l,
+			  (int64_t)srv->nsps[i].n_dynamic);
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
 		if (srv->nsps[i].cfg->auth != GW_AUTH_JWT)
 			continue;
 		for (int st = GW_JWT_MISSING; st <= GW_JWT_EXP_REQUIRED; st++) {
-			snprintf(l, sizeof l, "nsp=\"%s\",reason=\"%s\"", srv->nsps[i].cfg->name, gw_jwt_reason(st));
+			snprintf(l, sizeof l, "nsp=\"%s\",reason=\"%s\"", srv->nsps[i].cfg->label, gw_jwt_reason(st));
 			m->sample(m, "sio_jwt_refused_total", GW_METRIC_COUNTER,
 				  "CONNECTs refused by auth: jwt, by namespace and reason.", l,
 				  (int64_t)srv->nsps[i].jwt_refused[st]);
 		}
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
-		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->name);
+		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);
 		m->sample(m, "sio_packets_not_connected_total", GW_METRIC_COUNTER,
 			  "Client packets for a namespace the connection has left (e.g. in flight when the "
 			  "server disconnected it), dropped.",

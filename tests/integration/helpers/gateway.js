@@ -106,7 +106,8 @@ function yamlScalar(v) {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
   const s = String(v);
-  if (s.includes('$')) throw new Error(`config value ${JSON.stringify(s)}: "$" would be substituted by the gateway`);
+  // only "${" is substituted (docs/configuration.md): a regex's "$" stays as it is
+  if (s.includes('${')) throw new Error(`config value ${JSON.stringify(s)}: "\${" would be substituted by the gateway`);
   return JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 }
 

@@ -327,7 +327,7 @@ TEST(errors_unknown_keys)
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
-		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, auth, auth_timeout_ms, "
+		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, match, auth, auth_timeout_ms, "
 		     "ack, events, routes, room_events, topic_in, event_topics, limits, jwt)");
 	EXPECT_ERROR("namespaces: [{name: /, routes: [{topic: t, event: e, to: r}]}]\n",
 		     "gw.yaml:1:54: namespaces[0].routes[0].to: unknown key (valid keys: topic, event, room)");
@@ -441,8 +441,8 @@ TEST(errors_namespaces_and_routes)
 	EXPECT_ERROR("namespaces:\n  - name: /chat\n  - name: /\n  - name: /chat\n",
 		     "gw.yaml:4:11: namespaces[2].name: duplicate namespace \"/chat\" (first at 2:11)");
 	EXPECT_ERROR("namespaces: []\n", "gw.yaml:1:13: namespaces: needs at least one entry");
-	EXPECT_ERROR("namespaces:\n  - auth: backend\n", "gw.yaml:2:5: namespaces[0].name: required key missing");
-	EXPECT_ERROR("namespaces:\n  - name:\n", "gw.yaml:2:10: namespaces[0].name: required key missing");
+	EXPECT_ERROR("namespaces:\n  - auth: backend\n", "gw.yaml:2:5: namespaces[0].name: required key missing (or match, for dynamic namespaces)");
+	EXPECT_ERROR("namespaces:\n  - name:\n", "gw.yaml:2:10: namespaces[0].name: required key missing (or match, for dynamic namespaces)");
 	EXPECT_ERROR("namespaces:\n  - /chat\n", "gw.yaml:2:5: namespaces[0]: expected a map, got \"/chat\"");
 	EXPECT_ERROR("namespaces:\n  - name: /\n    routes:\n      - {topic: \"a.{room}.{room}\", event: m}\n",
 		     "gw.yaml:4:17: namespaces[0].routes[0].topic: at most one {room} placeholder, got "
@@ -571,6 +571,41 @@ TEST(jwt_namespaces)
 	EXPECT_ERROR("namespaces:\n  - name: /\n    auth: jwt\n    jwt: {algorithms: [HS256], token_from: cookie}\n",
 		     "gw.yaml:4:44: namespaces[0].jwt.token_from: expected one of auth.token, query.token, "
 		     "header.authorization, got \"cookie\"");
+}
+
+/* namespaces[].match: dynamic namespaces; a listed name wins over any match */
+TEST(dynamic_namespaces)
+{
+	gw_config cfg;
+	if (load("namespaces:\n"
+		 "  - match: \"^/tenant-[a-z0-9]+$\"\n"
+		 "    auth: backend\n"
+		 "  - name: /tenant-vip\n"
+		 "  - match: '^/q\\.x\"?$'\n"
+		 "  - match: \"^/\"\n",
+		 &cfg) == 0) {
+		const gw_nsp_config *t = gw_config_nsp(&cfg, "/tenant-a1", 10);
+		CHECK(t == &cfg.nsps[0] && t->auth == GW_AUTH_BACKEND && t->name == NULL);
+		CHECK(gw_config_nsp(&cfg, "/tenant-vip", 11) == &cfg.nsps[1]); /* listed first, and wins */
+		CHECK(gw_config_nsp(&cfg, "/tenant-A1", 10) == &cfg.nsps[3]);  /* as written: case matters */
+		CHECK(gw_config_nsp(&cfg, "/tenant-a1/x", 12) == &cfg.nsps[3]);
+		CHECK(gw_config_nsp(&cfg, "/q.x\"", 5) == &cfg.nsps[2]);
+		CHECK(gw_config_nsp(&cfg, "/qax", 4) == &cfg.nsps[3]);
+		CHECK(gw_config_nsp(&cfg, "x/tenant-a1", 11) == NULL);
+		CHECK(gw_config_nsp(&cfg, "/tenant-a1\0", 11) == NULL); /* a NUL never matches */
+		CHECK_STR(cfg.nsps[0].label, "^/tenant-[a-z0-9]+$");
+		CHECK_STR(cfg.nsps[2].label, "^/q\\\\.x\\\"?$");           /* escaped for a metric label */
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	EXPECT_ERROR("namespaces:\n  - name: /a\n    match: \"^/a\"\n",
+		     "gw.yaml:3:12: namespaces[0].match: an entry has a name or a match, not both");
+	EXPECT_ERROR("namespaces:\n  - match: \"^/(a\"\n",
+		     "gw.yaml:2:12: namespaces[0].match: not a POSIX extended regular expression: Unmatched ( or \\(");
+	EXPECT_ERROR("namespaces:\n  - match: \"^/a\"\n    routes: [{topic: t, event: e}]\n",
+		     "gw.yaml:3:13: namespaces[0].routes: not allowed beside match (a dynamic namespace has no routes)");
+	EXPECT_ERROR("namespaces:\n  - match: \"\"\n", "gw.yaml:2:12: namespaces[0].match: must not be empty");
 }
 
 TEST(errors_tls)
@@ -833,6 +868,7 @@ int main(int argc, char **argv)
 	RUN(inbound_topics);
 	RUN(errors_tls);
 	RUN(jwt_namespaces);
+	RUN(dynamic_namespaces);
 	RUN(tree_positions_and_quoting);
 	RUN(plugin_options_types);
 	RUN(plugin_options_errors);

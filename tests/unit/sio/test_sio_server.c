@@ -28,7 +28,10 @@ static const char CONFIG[] =
 	"    jwt: {algorithms: [HS256], secret: 0123456789abcdef0123456789abcdef}\n"
 	"  - name: /jwtq\n"
 	"    auth: jwt\n"
-	"    jwt: {algorithms: [HS256], secret: 0123456789abcdef0123456789abcdef, token_from: query.token}\n";
+	"    jwt: {algorithms: [HS256], secret: 0123456789abcdef0123456789abcdef, token_from: query.token}\n"
+	"  - name: /tenant-vip\n"
+	"    auth: backend\n"
+	"  - match: \"^/tenant-[a-z0-9]+$\"\n";
 
 /* HS256 with the secret above, {"sub":"u1","exp":4102444800}; then signed with another key */
 #define TOKEN "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImV4cCI6NDEwMjQ0NDgwMH0" \
@@ -441,6 +444,91 @@ TEST(jwt_query_token_is_hidden_from_every_namespace)
 	world_fini(&w);
 }
 
+/* A sink that keeps one metric's value. */
+typedef struct one_metric {
+	gw_metric_sink sink;
+	const char *name;
+	int64_t value;
+	int seen;
+} one_metric;
+
+static void one_sample(gw_metric_sink *sk, const char *name, gw_metric_type t, const char *help,
+		       const char *labels, int64_t v)
+{
+	(void)t, (void)help, (void)labels;
+	one_metric *m = (one_metric *)sk;
+	if (strcmp(name, m->name) == 0) {
+		m->value += v;
+		m->seen++;
+	}
+}
+
+static int64_t metric(world *w, const char *name)
+{
+	one_metric m = {.sink = {.sample = one_sample}, .name = name};
+	sio_metrics(w->srv, &m.sink);
+	return m.seen ? m.value : -1;
+}
+
+TEST(dynamic_namespaces_made_on_first_use_and_freed_with_their_last_socket)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 0);
+	eio_session *a = connect_to(&w, "40/tenant-a1,", &r);
+	CHECK(strncmp(r, "40/tenant-a1,{\"sid\":", 20) == 0);
+	sio_socket *sa = S.last;
+	CHECK_STR(sio_socket_nsp(sa), "/tenant-a1");
+	CHECK_STR(sio_socket_nsp_config(sa)->match, "^/tenant-[a-z0-9]+$");
+	eio_session *b = connect_to(&w, "40/tenant-a1,", &r);
+	eio_session *c = connect_to(&w, "40/tenant-b2,", &r);
+	sio_socket *sc = S.last;
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 2);
+	CHECK_EQ_INT(S.connects, 3);
+	/* by name, only its own sockets */
+	gw_frame *f = gw_frame_from("42/tenant-a1,[\"news\"]", 21, false);
+	CHECK_EQ_INT(sio_broadcast(w.srv, "/tenant-a1", NULL, 0, NULL, 0, &f, 1, false), 2);
+	CHECK_EQ_INT(sio_broadcast(w.srv, "/tenant-zz", NULL, 0, NULL, 0, &f, 1, false), 0);
+	gw_frame_unref(f);
+	CHECK_STR(fake_next(a), "42/tenant-a1,[\"news\"]");
+	CHECK_STR(fake_next(b), "42/tenant-a1,[\"news\"]");
+	CHECK_EQ_INT(fake_unread(c), 0);
+	/* events carry the real name */
+	fake_recv(c, "42/tenant-b2,[\"hi\"]");
+	CHECK_EQ_INT(S.events, 1);
+	CHECK_STR(sio_socket_nsp(S.last), "/tenant-b2");
+	/* a listed name wins over the match: /tenant-vip has auth: backend */
+	eio_session *v = connect_to(&w, "40/tenant-vip,", &r);
+	CHECK(r == NULL); /* pending: the backend decides */
+	CHECK(!sio_socket_nsp_config(S.last)->match);
+	/* not matching: as any unknown namespace */
+	fake_recv(c, "40/tenant-B2,");
+	CHECK_STR(fake_next(c), "44/tenant-B2,{\"message\":\"Invalid namespace\"}");
+	/* freed with the last socket */
+	drop(a);
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 2);
+	drop(b);
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 1);
+	f = gw_frame_from("42/tenant-a1,[\"x\"]", 18, false);
+	CHECK_EQ_INT(sio_broadcast(w.srv, "/tenant-a1", NULL, 0, NULL, 0, &f, 1, false), 0);
+	gw_frame_unref(f);
+	/* a packet for it after the server disconnected its last socket is dropped, not a close */
+	sio_socket_disconnect(sc, false);
+	CHECK_STR(fake_next(c), "41/tenant-b2,");
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 0);
+	fake_recv(c, "42/tenant-b2,[\"late\"]");
+	CHECK(!c->closed);
+	CHECK_EQ_INT(metric(&w, "sio_packets_not_connected_total"), 1);
+	/* and it comes back on the next CONNECT */
+	fake_recv(c, "40/tenant-b2,");
+	CHECK(strncmp(fake_next(c), "40/tenant-b2,{\"sid\":", 20) == 0);
+	CHECK_EQ_INT(metric(&w, "sio_dynamic_namespaces"), 1);
+	drop(c);
+	drop(v);
+	world_fini(&w);
+}
+
 TEST(backend_auth_pending_then_admitted_or_timed_out)
 {
 	world w;
@@ -484,5 +572,6 @@ int main(void)
 	RUN(backend_auth_pending_then_admitted_or_timed_out);
 	RUN(jwt_auth_token);
 	RUN(jwt_query_token_is_hidden_from_every_namespace);
+	RUN(dynamic_namespaces_made_on_first_use_and_freed_with_their_last_socket);
 	return TEST_END();
 }
