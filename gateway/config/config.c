@@ -668,6 +668,8 @@ static const field engine_fields[] = {
 	 .help = "extra HTTP response headers"},
 	{.key = "send_queue", .type = F_COUNT, .off = OFF(engine.send_queue), .def = "1024", .min = 1, .max = 1000000,
 	 .help = "max queued packets per connection"},
+	{.key = "parser", .type = F_ENUM, .off = OFF(engine.parser), .def = "json", .choices = "json|msgpack",
+	 .help = "Socket.IO packet format: socket.io-parser (json) or socket.io-msgpack-parser (msgpack)"},
 	{.key = "per_message_deflate", .type = F_BOOL, .off = OFF(engine.per_message_deflate), .def = "false",
 	 .help = "websocket permessage-deflate"},
 	{.key = "busy_poll_us", .type = F_INT, .off = OFF(engine.busy_poll_us), .def = "0", .min = 0, .max = 1000000,
@@ -776,6 +778,7 @@ static const field nsp_fields[] = {
 	 .help = "auth: jwt — how tokens are verified"},
 };
 _Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_BACKEND == 1 && GW_AUTH_JWT == 2, "auth choices order");
+_Static_assert(GW_PARSER_JSON == 0 && GW_PARSER_MSGPACK == 1, "parser choices order");
 _Static_assert(GW_TOKEN_AUTH == 0 && GW_TOKEN_QUERY == 1 && GW_TOKEN_HEADER == 2, "token_from choices order");
 
 static const field http_fields[] = {

@@ -29,6 +29,7 @@ typedef struct gw_kv {
 	char *value;
 } gw_kv;
 
+enum { GW_PARSER_JSON = 0, GW_PARSER_MSGPACK = 1 };
 enum { GW_AUTH_NONE = 0, GW_AUTH_BACKEND = 1, GW_AUTH_JWT = 2 };
 /* Where a namespace with auth: jwt finds the token. */
 enum { GW_TOKEN_AUTH = 0, GW_TOKEN_QUERY = 1, GW_TOKEN_HEADER = 2 };
@@ -133,6 +134,7 @@ typedef struct gw_config {
 		size_t n_headers;
 		size_t send_queue;      /* max queued packets per connection, default 1024 */
 		bool per_message_deflate; /* default false */
+		int parser;             /* GW_PARSER_*: the Socket.IO packet format, default json */
 		int busy_poll_us;       /* service loop: spin this long after activity, 0 = off */
 	} engine;
 

@@ -10,6 +10,7 @@
 #include "sio/acks.h"
 #include "sio/rooms.h"
 #include "sio/sio_codec.h"
+#include "sio/sio_msgpack.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jwt.h"
@@ -91,6 +92,8 @@ struct sio_server {
 	/* a jwt namespace reads tokens from the URL or the Authorization header: no
 	 * socket's handshake shows them to backends */
 	bool strip_query_token, strip_authorization;
+	bool msgpack;       /* engine.parser: msgpack */
+	bool told_parser;   /* the wrong-parser hint was logged */
 };
 
 sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h)
@@ -101,6 +104,7 @@ sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio
 	srv->cfg = cfg;
 	srv->timers = timers;
 	srv->h = *h;
+	srv->msgpack = cfg->engine.parser == GW_PARSER_MSGPACK;
 	srv->nsps = calloc(cfg->n_nsps ? cfg->n_nsps : 1, sizeof *srv->nsps);
 	if (!srv->nsps) {
 		free(srv);
@@ -282,6 +286,21 @@ void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *ar
 
 /* ---- sending ---- */
 
+/* Queue a packet built as JSON (frames[0] "4" + packet, then its attachments) in the
+ * connection's format: as it is, or as one msgpack frame. */
+static int wire_send(eio_session *e, gw_frame *const *frames, size_t n, bool volatile_)
+{
+	const sio_conn *c = eio_session_user(e);
+	if (!c || !c->srv->msgpack)
+		return eio_session_send(e, frames, n, volatile_);
+	gw_frame *m = sio_mp_from_frames(frames, n);
+	if (!m)
+		return -GW_ENOMEM;
+	int rc = eio_session_send(e, &m, 1, volatile_);
+	gw_frame_unref(m);
+	return rc;
+}
+
 /* Encode a packet as one text frame ("4" + packet) and queue it with attachments. */
 static int send_packet(eio_session *e, sio_type type, const char *nsp, int64_t id,
 		       unsigned n_att, const char *json, size_t json_len,
@@ -305,7 +324,7 @@ static int send_packet(eio_session *e, sio_type type, const char *nsp, int64_t i
 	frames[0] = f;
 	for (unsigned i = 0; i < n_att; i++)
 		frames[i + 1] = att[i];
-	int rc = eio_session_send(e, frames, n_att + 1, false);
+	int rc = wire_send(e, frames, n_att + 1, false);
 	gw_frame_unref(f);
 	if (frames != stack)
 		free(frames);
@@ -361,8 +380,18 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 	sio_nsp *ns = nsp_find(srv, nsp, strlen(nsp));
 	if (!ns)
 		return 0;
+	gw_frame *m = NULL;
+	if (srv->msgpack) { /* encoded once for every target */
+		if (!(m = sio_mp_from_frames(frames, n_frames)))
+			return 0;
+		frames = &m;
+		n_frames = 1;
+	}
 	bcast b = {frames, n_frames, volatile_};
-	return room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_batch, &b);
+	size_t n = room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_batch, &b);
+	if (m)
+		gw_frame_unref(m);
+	return n;
 }
 
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
@@ -522,8 +551,7 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 		frames[0] = f;
 		for (size_t k = 0; k < n_att; k++)
 			frames[k + 1] = att[k];
-		if (s->acks.n >= SIO_MAX_PENDING_ACKS ||
-		    eio_session_send(s->eio, frames, n_att + 1, volatile_))
+		if (s->acks.n >= SIO_MAX_PENDING_ACKS || wire_send(s->eio, frames, n_att + 1, volatile_))
 			ack_req_miss(w->req);
 		else
 			ack_req_expect(w->req, &s->acks, id, SIO_MAX_PENDING_ACKS);
@@ -852,14 +880,52 @@ static int dispatch(sio_conn *c, sio_packet *p, uint8_t *const *att, const size_
 	}
 }
 
+/* A client speaking the other parser: the session closes either way (its packets do
+ * not decode); say why once, so the operator is not left guessing. */
+static void wrong_parser(sio_conn *c, bool binary, const uint8_t *data, size_t len)
+{
+	sio_server *srv = c->srv;
+	bool msgpack_map = binary && len && ((data[0] >= 0x80 && data[0] <= 0x8f) || data[0] == 0xde || data[0] == 0xdf);
+	bool json_packet = !binary && len && data[0] >= '0' && data[0] <= '6';
+	if (srv->told_parser || (srv->msgpack ? !json_packet : !msgpack_map))
+		return;
+	srv->told_parser = true;
+	gw_warn("sio %s: a %s packet on a gateway with engine.parser: %s — is the client using %s? "
+		"(sessions like this one are closed; logged once)",
+		eio_session_sid(c->eio), binary ? "MessagePack" : "JSON text", srv->msgpack ? "msgpack" : "json",
+		srv->msgpack ? "the default parser instead of socket.io-msgpack-parser" : "socket.io-msgpack-parser");
+}
+
+/* engine.parser: msgpack — every packet is one binary message. */
+static void on_msgpack(sio_conn *c, const uint8_t *data, size_t len, bool binary)
+{
+	sio_packet p;
+	sio_mp_att att;
+	if (!binary || sio_mp_decode(data, len, SIO_MAX_CLIENT_ATTACHMENTS, &p, &att)) {
+		wrong_parser(c, binary, data, len);
+		gw_debug("sio %s: malformed msgpack packet", eio_session_sid(c->eio));
+		eio_session_close(c->eio, GW_CLOSE_PARSE_ERROR);
+		return;
+	}
+	int rc = dispatch(c, &p, att.data, att.len, att.n);
+	sio_mp_clear(&p, &att);
+	if (rc)
+		eio_session_close(c->eio, GW_CLOSE_PARSE_ERROR);
+}
+
 static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t len, bool binary)
 {
 	sio_conn *c = eio_session_user(e);
 	if (!c)
 		return;
+	if (c->srv->msgpack) {
+		on_msgpack(c, data, len, binary);
+		return;
+	}
 	if (binary) {
 		bin_wait *b = c->bin;
 		if (!b) {
+			wrong_parser(c, binary, data, len);
 			eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 			return;
 		}
