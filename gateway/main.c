@@ -10,6 +10,7 @@
 #include "bus/loader.h"
 #include "eio/eio.h"
 #include "http/api.h"
+#include "http/client.h"
 #include "http/metrics.h"
 #include "net/net.h"
 #include "sio/sio.h"
@@ -17,6 +18,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@ typedef struct gw_app {
 	net_loop *net;
 	eio_server *eio;   /* the Socket.IO engine at engine.path */
 	eio_server *echo;  /* raw Engine.IO echo at engine.echo_path, or NULL */
+	gw_client *client; /* engine.serve_client's bundle, or NULL */
 	sio_server *sio;
 	gw_bus *bus;
 	gw_api *api;
@@ -84,10 +87,25 @@ static int load_config(const char *path, gw_config *cfg)
 	return rc;
 }
 
-/* --check: the config, then the plugin and its options (as the plugin judges them too),
- * without listening. */
+/* engine.serve_client: the bundle, read before anything listens. Logs why not. */
+static int load_client(const gw_config *cfg, gw_client **out)
+{
+	char err[PATH_MAX + 256], where[PATH_MAX + 32];
+	int rc = gw_client_load(cfg, out, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "sio-gateway: %s: %s\n", gw_config_where(cfg, "engine", "serve_client", where, sizeof where),
+			err);
+	return rc;
+}
+
+/* --check: the config, the client bundle when served, then the plugin and its options
+ * (as the plugin judges them too), without listening. */
 static int check(gw_config *cfg)
 {
+	gw_client *cl;
+	if (load_client(cfg, &cl))
+		return 1;
+	gw_client_destroy(cl);
 	gw_plugin *p;
 	char err[1024];
 	if (gw_plugin_open(cfg->adapter.plugin, cfg->adapter.plugin_dir, &p, err, sizeof err)) {
@@ -173,6 +191,8 @@ int main(int argc, char **argv)
 	int rc = 1;
 	/* the loop first (it listens; nothing is served before net_run), then the layers
 	 * from the bottom up; the bus before socket.io, whose handler it is */
+	if (load_client(&cfg, &app.client))
+		goto out;
 	app.net = net_create(&cfg);
 	if (!app.net)
 		goto out;
@@ -202,7 +222,8 @@ int main(int argc, char **argv)
 	/* routes: the echo endpoint and the engine by prefix, the API for the rest; each
 	 * turn: the bus's deliveries, then the engine's and the SSE streams' writes */
 	/* /metrics: each layer's counters; the echo server's sum with the engine's */
-	if ((app.echo && eio_server_listen(app.echo)) || eio_server_listen(app.eio) || gw_api_listen(app.api) ||
+	if ((app.echo && eio_server_listen(app.echo)) || gw_client_listen(app.client, app.net) ||
+	    eio_server_listen(app.eio) || gw_api_listen(app.api) ||
 	    gw_metrics_add(app.metrics, net_metrics, app.net) || gw_metrics_add(app.metrics, eio_metrics, app.eio) ||
 	    (app.echo && gw_metrics_add(app.metrics, eio_metrics, app.echo)) ||
 	    gw_metrics_add(app.metrics, sio_metrics, app.sio) || gw_metrics_add(app.metrics, gw_bus_metrics, app.bus) ||
@@ -247,6 +268,7 @@ out:
 	gw_bus_destroy(app.bus);
 	net_destroy(app.net);
 	gw_metrics_destroy(app.metrics);
+	gw_client_destroy(app.client);
 	gw_config_free(&cfg);
 	return rc;
 }

@@ -96,11 +96,13 @@ cmd_test() {
 		log "fuzz build failed"; failed=$((failed + 1)); rc=1
 	fi
 
-	log "install smoke: the installed binary finds its installed plugin"
+	log "install smoke: the installed binary finds its installed plugin and client bundle"
 	rm -rf build-inst
 	if meson setup build-inst --prefix="$ROOT/build-inst/prefix" >/dev/null &&
 		meson install -C build-inst >/dev/null &&
-		(cd / && "$ROOT/build-inst/prefix/bin/sio-gateway" --check); then
+		(cd / && "$ROOT/build-inst/prefix/bin/sio-gateway" --check) &&
+		printf 'engine: {serve_client: true}\n' >build-inst/serve-client.yaml &&
+		(cd / && "$ROOT/build-inst/prefix/bin/sio-gateway" -c "$ROOT/build-inst/serve-client.yaml" --check); then
 		passed=$((passed + 1))
 	else
 		log "install smoke FAILED"; failed=$((failed + 1)); rc=1

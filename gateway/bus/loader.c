@@ -12,6 +12,7 @@
 
 #include "siogw_build.h"
 #include "util/err.h"
+#include "util/path.h"
 
 struct gw_plugin {
 	void *dl;
@@ -207,16 +208,8 @@ static bool find_plugin(search *s, const char *plugin_dir)
 
 	/* Build tree: build/gateway/sio-gateway → build/plugins/<name>/<name>.so */
 	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			if (try_path(s, "%s/../plugins/%s/%s.so", exe, s->name, s->name))
-				return true;
-		}
-	}
+	if (gw_exe_dir(exe, sizeof exe) == 0 && try_path(s, "%s/../plugins/%s/%s.so", exe, s->name, s->name))
+		return true;
 
 	return try_path(s, "%s/%s.so", SIOGW_PLUGIN_DIR, s->name);
 }

@@ -668,6 +668,10 @@ static const field engine_fields[] = {
 	 .help = "extra HTTP response headers"},
 	{.key = "send_queue", .type = F_COUNT, .off = OFF(engine.send_queue), .def = "1024", .min = 1, .max = 1000000,
 	 .help = "max queued packets per connection"},
+	{.key = "serve_client", .type = F_BOOL, .off = OFF(engine.serve_client), .def = "false",
+	 .help = "serve the socket.io-client bundle at {path}socket.io.js, .min.js, .esm.min.js (and .map)"},
+	{.key = "client_dir", .type = F_STR, .off = OFF(engine.client_dir), .flags = NONEMPTY,
+	 .help = "the bundle's directory (absent: the build tree's, then the installed one)"},
 	{.key = "parser", .type = F_ENUM, .off = OFF(engine.parser), .def = "json", .choices = "json|msgpack",
 	 .help = "Socket.IO packet format: socket.io-parser (json) or socket.io-msgpack-parser (msgpack)"},
 	{.key = "per_message_deflate", .type = F_BOOL, .off = OFF(engine.per_message_deflate), .def = "false",
@@ -1075,6 +1079,16 @@ const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, co
 		if (event_matches(nc->event_topics[i].event, event))
 			return nc->event_topics[i].topic;
 	return nc->topic_in ? nc->topic_in : cfg->topics.in;
+}
+
+const char *gw_config_where(const gw_config *cfg, const char *section, const char *key, char *buf, size_t n)
+{
+	const cfg_node *v = cfg_map_get(cfg_map_get(cfg->root, section), key);
+	if (v)
+		snprintf(buf, n, "%s:%d:%d", v->file, v->line, v->col);
+	else
+		snprintf(buf, n, "%s", cfg->path ? cfg->path : "<config>");
+	return buf;
 }
 
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len)

@@ -135,6 +135,8 @@ typedef struct gw_config {
 		size_t send_queue;      /* max queued packets per connection, default 1024 */
 		bool per_message_deflate; /* default false */
 		int parser;             /* GW_PARSER_*: the Socket.IO packet format, default json */
+		bool serve_client;      /* serve the socket.io-client bundle at {path}socket.io.js ... */
+		char *client_dir;       /* where its files are; NULL = the build tree's, then the installed */
 		int busy_poll_us;       /* service loop: spin this long after activity, 0 = off */
 	} engine;
 
@@ -190,6 +192,10 @@ void gw_config_free(gw_config *cfg); /* frees everything and zeroes *cfg; NULL-s
  * whose pattern matches event (events only; NULL for connect, disconnect, room events),
  * else nc's topic_in, else topics.in. nc may be NULL. */
 const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event);
+/* "file:line:col" of the value of section.key (e.g. "engine", "serve_client") in the
+ * loaded file, for errors found after loading; the file's name alone when absent. */
+const char *gw_config_where(const gw_config *cfg, const char *section, const char *key, char *buf, size_t n);
+
 /* The configuration of namespace `name`: the entry listing that name, else the first
  * `match` entry whose regex matches it, else NULL. */
 const gw_nsp_config *gw_config_nsp(const gw_config *cfg, const char *name, size_t len);

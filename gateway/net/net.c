@@ -92,7 +92,7 @@ struct net_loop {
 	volatile sig_atomic_t stop;
 	pthread_t thread;
 	bool started, self_wake, active;
-	route routes[8];
+	route routes[24];
 	size_t n_routes;
 	struct {
 		void (*fn)(void *);
