@@ -19,6 +19,7 @@
 #include "util/rand.h"
 #include "util/timer.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,26 @@ const char *sio_socket_id(const sio_socket *s) { return s->id; }
 const char *sio_socket_nsp(const sio_socket *s) { return s->nsp->name; }
 const gw_nsp_config *sio_socket_nsp_config(const sio_socket *s) { return s->nsp->cfg; }
 
+/* Whether a query parameter ("name" or "name=value") is named "token", its name
+ * percent-decoded as the query object's names are ("tok%65n" is "token" too). */
+static bool is_token_param(const char *p, size_t n)
+{
+	static const char want[] = "token";
+	size_t k = 0;
+	for (size_t i = 0; i < n && p[i] != '='; i++) {
+		char ch = p[i];
+		if (ch == '%' && i + 2 < n && isxdigit((unsigned char)p[i + 1]) && isxdigit((unsigned char)p[i + 2])) {
+			char hex[3] = {p[i + 1], p[i + 2], 0};
+			ch = (char)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (k >= sizeof want - 1 || ch != want[k])
+			return false;
+		k++;
+	}
+	return k == sizeof want - 1;
+}
+
 /* url without its "token" query parameters. */
 static void strip_url_token(cJSON *hs)
 {
@@ -223,7 +244,7 @@ static void strip_url_token(cJSON *hs)
 	char sep = '?';
 	for (const char *p = q + 1; *p;) {
 		size_t n = strcspn(p, "&");
-		if (!(n >= 5 && strncmp(p, "token", 5) == 0 && (n == 5 || p[5] == '='))) {
+		if (!is_token_param(p, n)) {
 			err |= gw_buf_putc(&b, sep) | gw_buf_append(&b, p, n);
 			sep = '&';
 		}

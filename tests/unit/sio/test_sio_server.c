@@ -421,7 +421,7 @@ TEST(jwt_query_token_is_hidden_from_every_namespace)
 	world_init(&w);
 	eio_session *e = fake_open(&w.eh, "{\"headers\":{\"host\":\"h\"},\"query\":{\"EIO\":\"4\",\"token\":\"" TOKEN
 				      "\",\"transport\":\"polling\"},\"url\":\"/socket.io/?EIO=4&token=" TOKEN
-				      "&transport=polling&tokens=1\"}");
+				      "&transport=polling&tok%65n=" TOKEN "&tokens=1\"}");
 	fake_recv(e, "40/jwtq,");
 	CHECK(strncmp(fake_next(e), "40/jwtq,{\"sid\":", 15) == 0);
 	CHECK_STR(sio_socket_claims(S.last), "{\"sub\":\"u1\",\"exp\":4102444800}");
