@@ -51,8 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	assert(cfg.root && cfg.path && cfg.n_nsps >= 1 && cfg.engine.path);
 	assert(cfg.engine.path[0] == '/' && cfg.engine.path[strlen(cfg.engine.path) - 1] == '/');
-	for (size_t i = 0; i < cfg.n_nsps; i++)
-		assert(cfg.nsps[i].name && gw_config_nsp(&cfg, cfg.nsps[i].name, strlen(cfg.nsps[i].name)));
+	for (size_t i = 0; i < cfg.n_nsps; i++) {
+		const gw_nsp_config *n = &cfg.nsps[i];
+		/* a name (found by it: listed names are unique and win) or a compiled match */
+		assert(!n->name != !n->match && n->label);
+		assert(n->name ? gw_config_nsp(&cfg, n->name, strlen(n->name)) == n : n->match_re && !n->n_routes);
+	}
 
 	siogw_optval *vals = NULL;
 	size_t n = 0;
