@@ -935,6 +935,26 @@ static int finish(vctx *c, gw_config *cfg)
 
 /* ---- freeing, driven by the same tables ------------------------------------------ */
 
+static void walk_keys(const field *fs, size_t nf, const char *prefix, void (*cb)(const char *, void *), void *arg)
+{
+	for (size_t i = 0; i < nf; i++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s%s", prefix, fs[i].key);
+		if (fs[i].type == F_MAP || fs[i].type == F_LIST) {
+			char sub[260];
+			snprintf(sub, sizeof sub, "%s%s.", path, fs[i].type == F_LIST ? "[]" : "");
+			walk_keys(fs[i].sub, fs[i].n_sub, sub, cb, arg);
+		} else {
+			cb(path, arg);
+		}
+	}
+}
+
+void gw_config_foreach_key(void (*cb)(const char *path, void *arg), void *arg)
+{
+	walk_keys(root_fields, N(root_fields), "", cb, arg);
+}
+
 static void free_fields(const field *fs, size_t nf, void *base)
 {
 	for (size_t i = 0; i < nf; i++) {

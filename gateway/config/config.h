@@ -186,6 +186,9 @@ int gw_config_load_file(const char *path, gw_config *out, char *err, size_t err_
 int gw_config_load_string(const char *name, const char *yaml, size_t len, gw_config *out,
 			  char *err, size_t err_len);
 void gw_config_free(gw_config *cfg); /* frees everything and zeroes *cfg; NULL-safe */
+/* Every key the gateway takes, as "engine.cors.origins" / "namespaces[].jwt.secret"
+ * (maps and lists are walked, not listed themselves). */
+void gw_config_foreach_key(void (*cb)(const char *path, void *arg), void *arg);
 
 /* Find a namespace by name (name need not be NUL-terminated), NULL if not configured. */
 /* The topic a client envelope of namespace nc goes to: the first event_topics entry

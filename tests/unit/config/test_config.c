@@ -608,6 +608,57 @@ TEST(dynamic_namespaces)
 	EXPECT_ERROR("namespaces:\n  - match: \"\"\n", "gw.yaml:2:12: namespaces[0].match: must not be empty");
 }
 
+/* docs/configuration.md names every key (its last part, in backticks) */
+static void doc_count(const char *path, void *arg)
+{
+	(void)path;
+	(*(int *)arg)++;
+}
+
+typedef struct doc_check {
+	char *doc;
+	int missing;
+} doc_check;
+
+static void doc_has(const char *path, void *arg)
+{
+	doc_check *d = arg;
+	const char *last = strrchr(path, '.');
+	last = last ? last + 1 : path;
+	char want[128], want2[160] = "";
+	snprintf(want, sizeof want, "`%s`", last);
+	/* or its last two parts, as the doc writes cors.origins */
+	const char *prev = last - 1;
+	while (prev > path && prev[-1] != '.')
+		prev--;
+	if (last > path)
+		snprintf(want2, sizeof want2, "`%s`", prev);
+	if (!strstr(d->doc, want) && !(want2[0] && strstr(d->doc, want2))) {
+		fprintf(stderr, "docs/configuration.md does not mention %s (%s)\n", path, want);
+		d->missing++;
+	}
+}
+
+TEST(configuration_doc_names_every_key)
+{
+	char p[1024];
+	snprintf(p, sizeof p, "%s/docs/configuration.md", src_root);
+	FILE *f = fopen(p, "rb");
+	CHECK(f);
+	if (!f)
+		return;
+	doc_check d = {.doc = calloc(1, 1 << 20)};
+	size_t n = fread(d.doc, 1, (1 << 20) - 1, f);
+	fclose(f);
+	CHECK(n > 0);
+	int keys = 0;
+	gw_config_foreach_key(doc_count, &keys);
+	CHECK(keys > 60);
+	gw_config_foreach_key(doc_has, &d);
+	CHECK_EQ_INT(d.missing, 0);
+	free(d.doc);
+}
+
 TEST(errors_tls)
 {
 	EXPECT_ERROR("listen:\n  tls: {cert: a.pem}\n",
@@ -869,6 +920,7 @@ int main(int argc, char **argv)
 	RUN(errors_tls);
 	RUN(jwt_namespaces);
 	RUN(dynamic_namespaces);
+	RUN(configuration_doc_names_every_key);
 	RUN(tree_positions_and_quoting);
 	RUN(plugin_options_types);
 	RUN(plugin_options_errors);
