@@ -9,7 +9,7 @@ cd "$ROOT"
 
 APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
 	libwebsockets-dev libwebsockets-evlib-ev libev-dev libhttp-parser-dev libssl-dev zlib1g-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
-	nginx-light openssl python3-socketio python3-engineio python3-websocket python3-aiohttp python3-requests)
+	nginx-light openssl python3-socketio python3-engineio python3-websocket python3-aiohttp python3-requests python3-msgpack)
 
 log() { printf '== %s\n' "$*" >&2; }
 

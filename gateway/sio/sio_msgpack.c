@@ -417,6 +417,12 @@ int sio_mp_decode(const uint8_t *buf, size_t len, unsigned max_att, sio_packet *
 	}
 	if (!err) {
 		p->type = (sio_type)(int)type->valuedouble;
+		if ((p->type == SIO_CONNECT || p->type == SIO_DISCONNECT) && cJSON_IsNull(p->data)) {
+			/* python-socketio's msgpack serializer sends "data": nil for "no payload" */
+			cJSON_Delete(p->data);
+			p->data = NULL;
+			has_data = false;
+		}
 		const cJSON *d = has_data ? p->data : NULL;
 		switch (p->type) {
 		case SIO_CONNECT:

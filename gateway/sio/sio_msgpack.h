@@ -38,6 +38,8 @@ typedef struct sio_mp_att {
  * 0..4, nsp a string, data by type, id absent or an integer), plus what sio_decode
  * checks of JSON packets (an EVENT's first element a string that is not a reserved
  * name, id within 53 bits, a nsp starting with '/'), and at most max_att binary values.
+ * One leniency: a CONNECT or DISCONNECT whose data is nil has none (python-socketio's
+ * msgpack serializer writes it so).
  * On success: p->nsp points into buf; an EVENT/ACK with binary values has the BINARY_
  * type and p->attachments; p->json is the data as compact JSON text (owned: free it
  * with sio_mp_clear), NULL for binary types. Returns 0 or -GW_EINVAL / -GW_ENOMEM.

@@ -74,6 +74,46 @@ describe('python-socketio and requests (Debian packages)', { skip: !pyOk && 'pyt
   });
 });
 
+const msgpackOk = pyOk && (() => {
+  try {
+    require('node:child_process').execFileSync(PY, ['-c', 'import msgpack'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe("python-socketio's msgpack serializer on engine.parser: msgpack", { skip: !msgpackOk && 'python3-msgpack missing: tools/dev.sh test installs it' }, () => {
+  let gw;
+  let sub;
+  before(async () => {
+    gw = await h.startGateway({ engine: { parser: 'msgpack' } });
+    await gw.backend({ echo: ['echo'] });
+    sub = await gw.subscribe(gw.topics.in);
+    sub.onMessage((m) => {
+      if (m && m.type === 'event' && m.event === 'ready') {
+        gw.publish(gw.topics.out, { type: 'emit', nsp: '/', rooms: [m.sid], event: 'news', data: [m.data[0], 1764763262123456] })
+          .catch(() => {});
+      }
+    });
+  });
+  after(async () => {
+    sub.close();
+    await gw.stopChecked();
+  });
+  const it = h.gatewayIt(() => gw);
+
+  for (const transport of ['polling', 'websocket']) {
+    it(`sync client, ${transport}: connect, acked event, server emit`, async () => {
+      const r = await runPy('sio_client.py', [gw.url, 'sync', transport, 'msgpack']);
+      assert.equal(r.ok, true);
+      assert.deepEqual(r.ack, [{ n: 1, s: 'é' }]);
+      assert.deepEqual(r.news, [{ mode: 'sync' }, 1764763262123456]);
+      assert.equal(r.transport, transport);
+    });
+  }
+});
+
 describe('node-fetch@2 (Connection: close by default) and fetch with a stream body', () => {
   let gw;
   before(async () => { gw = await h.startGateway(); });

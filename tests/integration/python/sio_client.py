@@ -1,7 +1,9 @@
 """python-socketio (Debian's python3-socketio, not written by this project) against the
 gateway: connect, an event acked by a backend, then a server emit to this socket.
 
-    sio_client.py URL sync|async polling|websocket|upgrade
+    sio_client.py URL sync|async polling|websocket|upgrade [msgpack]
+
+msgpack: python-socketio's MessagePack serializer (a gateway with engine.parser: msgpack).
 
 Prints one JSON line: {"ok": true, "transport": ..., "ack": [...], "news": [...]}.
 """
@@ -12,12 +14,13 @@ import sys
 import socketio
 
 URL, MODE, TRANSPORT = sys.argv[1], sys.argv[2], sys.argv[3]
+SERIALIZER = sys.argv[4] if len(sys.argv) > 4 else "default"
 TRANSPORTS = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": ["polling", "websocket"]}[TRANSPORT]
 TIMEOUT = 10
 
 
 def run_sync():
-    sio = socketio.Client(reconnection=False)
+    sio = socketio.Client(reconnection=False, serializer=SERIALIZER)
     news = []
     got = __import__("threading").Event()
 
@@ -37,7 +40,7 @@ def run_sync():
 
 
 async def run_async():
-    sio = socketio.AsyncClient(reconnection=False)
+    sio = socketio.AsyncClient(reconnection=False, serializer=SERIALIZER)
     got = asyncio.Event()
     news = []
 

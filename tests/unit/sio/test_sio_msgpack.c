@@ -127,6 +127,20 @@ TEST(undefined_and_dates_as_json_stringify_gives_them)
 	sio_mp_clear(&p, &a);
 }
 
+TEST(python_socketio_connect_with_nil_data)
+{
+	/* python-socketio: {"type": 0, "data": None, "nsp": "/"} */
+	sio_packet p;
+	sio_mp_att a;
+	size_t n = unhex("83a474797065" "00" "a464617461" "c0" "a36e7370" "a12f", buf);
+	CHECK_EQ_INT(sio_mp_decode(buf, n, 10, &p, &a), 0);
+	CHECK(p.type == SIO_CONNECT && p.data == NULL && p.json == NULL);
+	sio_mp_clear(&p, &a);
+	/* but an EVENT's data is still an array */
+	n = unhex("83a474797065" "02" "a464617461" "c0" "a36e7370" "a12f", buf);
+	CHECK_EQ_INT(sio_mp_decode(buf, n, 10, &p, &a), -GW_EINVAL);
+}
+
 TEST(refused_as_the_parser_and_sio_decode_refuse)
 {
 	const char *bad[] = {
@@ -188,6 +202,7 @@ int main(void)
 {
 	RUN(notepack_vectors_roundtrip);
 	RUN(undefined_and_dates_as_json_stringify_gives_them);
+	RUN(python_socketio_connect_with_nil_data);
 	RUN(refused_as_the_parser_and_sio_decode_refuse);
 	RUN(gateway_frames_become_one_msgpack_frame);
 	return TEST_END();
