@@ -5,6 +5,7 @@
  *
  * Without -c the embedded default configuration (config/gateway.yaml) is used.
  */
+#include "admin/admin.h"
 #include "bus/bus.h"
 #include "bus/check.h"
 #include "bus/loader.h"
@@ -44,6 +45,7 @@ typedef struct gw_app {
 	eio_server *echo;  /* raw Engine.IO echo at engine.echo_path, or NULL */
 	gw_client *client; /* engine.serve_client's bundle, or NULL */
 	sio_server *sio;
+	gw_admin *admin;   /* admin_ui, or NULL */
 	gw_bus *bus;
 	gw_api *api;
 	gw_metrics *metrics;
@@ -201,7 +203,16 @@ int main(int argc, char **argv)
 		gw_err("%s", err);
 		goto out;
 	}
+	/* the admin UI, when on, stands in front of the bus: it serves its namespace and
+	 * watches the others' sockets on their way to the bus */
 	sio_handler sh = gw_bus_sio_handler(app.bus);
+	if (cfg.admin_ui.enabled) {
+		if (!(app.admin = gw_admin_create(&cfg, app.net, &sh))) {
+			gw_err("out of memory at startup");
+			goto out;
+		}
+		sh = gw_admin_sio_handler(app.admin);
+	}
 	app.sio = sio_server_create(&cfg, net_timers(app.net), &sh);
 	if (app.sio)
 		gw_bus_set_sio(app.bus, app.sio);
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
 	app.eio = app.sio ? eio_server_create(app.net, &cfg, cfg.engine.path, &eh) : NULL;
 	app.metrics = gw_metrics_create();
 	app.api = app.eio && app.metrics ? gw_api_create(&cfg, app.net, app.bus, app.eio, app.metrics) : NULL;
-	if (!app.sio || !app.eio || !app.api) {
+	if (!app.sio || !app.eio || !app.api || (app.admin && gw_admin_start(app.admin, app.sio, app.eio))) {
 		gw_err("out of memory at startup");
 		goto out;
 	}
@@ -227,7 +238,8 @@ int main(int argc, char **argv)
 	    gw_metrics_add(app.metrics, net_metrics, app.net) || gw_metrics_add(app.metrics, eio_metrics, app.eio) ||
 	    (app.echo && gw_metrics_add(app.metrics, eio_metrics, app.echo)) ||
 	    gw_metrics_add(app.metrics, sio_metrics, app.sio) || gw_metrics_add(app.metrics, gw_bus_metrics, app.bus) ||
-	    gw_metrics_add(app.metrics, gw_api_metrics, app.api)) {
+	    gw_metrics_add(app.metrics, gw_api_metrics, app.api) ||
+	    (app.admin && gw_metrics_add(app.metrics, gw_admin_metrics, app.admin))) {
 		gw_err("out of memory at startup");
 		goto out;
 	}
@@ -256,6 +268,7 @@ out:
 	 * (no more deliveries, no more wakes), then the rest; the loop (with the timers the
 	 * others stop) last */
 	stop_target = NULL;
+	gw_admin_stop(app.admin);
 	if (app.echo)
 		eio_server_destroy(app.echo);
 	if (app.eio)
@@ -265,6 +278,7 @@ out:
 	gw_api_destroy(app.api);
 	gw_bus_stop(app.bus);
 	sio_server_destroy(app.sio);
+	gw_admin_destroy(app.admin);
 	gw_bus_destroy(app.bus);
 	net_destroy(app.net);
 	gw_metrics_destroy(app.metrics);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/check-layers.sh [SRCDIR] — the layering of gateway/ (gateway/README.md):
-#   util → config → net → eio → sio → bus → http → main.c
+#   util → config → net → eio → sio → admin → bus → http → main.c
 # fails when
 #   - a folder includes the header of a folder above it (a call up must go through a
 #     table the upper layer hands down, never through its header), or
@@ -9,7 +9,7 @@
 # gateway/meson.build).
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
-layers=(util config net eio sio bus http)
+layers=(util config net eio sio admin bus http)
 rank() {
 	local i
 	for i in "${!layers[@]}"; do

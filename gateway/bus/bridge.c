@@ -153,6 +153,12 @@ static int push(gw_bus *bus, bus_item *it)
 	return 0;
 }
 
+/* admin_ui's namespace is the gateway's own: backends do not reach its sockets. */
+static bool targets_admin(const gw_config *cfg, const env_in *e)
+{
+	return cfg->admin_ui.enabled && e->target.nsp && !strcmp(e->target.nsp, cfg->admin_ui.nsp);
+}
+
 static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *key,
 			size_t key_len, const void *data, size_t len)
 {
@@ -167,7 +173,14 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 	if (kind == SUB_OUT || kind == SUB_REPLY) {
 		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
 		char err[160];
-		if (env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err)) {
+		int rc = env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err);
+		if (rc == 0 && targets_admin(bus->cfg, it->env)) {
+			snprintf(err, sizeof err, "targets %s, the admin UI's namespace, which is not on the bus",
+				 bus->cfg->admin_ui.nsp);
+			env_in_free(it->env);
+			rc = -GW_EINVAL;
+		}
+		if (rc) {
 			atomic_fetch_add(&bus->stats.malformed, 1);
 			log_malformed(bus, topic, err);
 			free(it);

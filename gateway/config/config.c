@@ -11,6 +11,7 @@
  */
 #include "config/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -334,6 +335,48 @@ static int conv_transports(vctx *c, const field *f, const cfg_node *v, void *bas
 		else
 			cfg->engine.websocket = true;
 	}
+	return 0;
+}
+
+/* admin_ui.auth: false, or {username, password_hash} (the sub table). */
+static bool is_bcrypt(const char *h)
+{
+	/* $2a$ / $2b$ / $2y$, a two-digit cost 04..31, 22 salt + 31 hash characters */
+	static const char b64[] = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	if (strlen(h) != 60 || h[0] != '$' || h[1] != '2' || !strchr("aby", h[2]) || h[3] != '$' ||
+	    !isdigit((unsigned char)h[4]) || !isdigit((unsigned char)h[5]) || h[6] != '$')
+		return false;
+	int cost = (h[4] - '0') * 10 + (h[5] - '0');
+	if (cost < 4 || cost > 31)
+		return false;
+	for (const char *p = h + 7; *p; p++)
+		if (!strchr(b64, *p))
+			return false;
+	return true;
+}
+
+static int conv_admin_auth(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	gw_config *cfg = base;
+	char got[80];
+	if (v->kind == CFG_SCALAR) {
+		int64_t on;
+		field b = {.type = F_BOOL};
+		if (check_scalar(c, v, SIOGW_OPT_BOOL, &b, &on) < 0 || on)
+			return verr(c, v, "expected {username, password_hash}, or false to let anyone in, got %s",
+				    cfg_describe(v, got, sizeof got));
+		cfg->admin_ui.auth = GW_ADMIN_AUTH_NONE;
+		return 0;
+	}
+	int rc = fill_map(c, f->sub, f->n_sub, v, base);
+	if (rc < 0)
+		return rc;
+	if (!is_bcrypt(cfg->admin_ui.password_hash)) {
+		cfg_path_key(&c->path, "password_hash");
+		return verr(c, cfg_map_get(v, "password_hash"),
+			    "not a bcrypt hash ($2b$10$ and 53 characters, as bcrypt/bcryptjs hash() makes)");
+	}
+	cfg->admin_ui.auth = GW_ADMIN_AUTH_BASIC;
 	return 0;
 }
 
@@ -798,6 +841,29 @@ static const field metrics_fields[] = {
 	{.key = "enabled", .type = F_BOOL, .off = OFF(metrics.enabled), .def = "true", .help = "serve /metrics"},
 };
 
+static const field admin_auth_fields[] = {
+	{.key = "username", .type = F_STR, .off = OFF(admin_ui.username), .flags = REQUIRED | NONEMPTY,
+	 .help = "the name the UI's login form takes"},
+	{.key = "password_hash", .type = F_STR, .off = OFF(admin_ui.password_hash), .flags = REQUIRED | NONEMPTY,
+	 .help = "bcrypt hash of the password ($2b$…, as instrument() takes it)"},
+};
+
+static const field admin_fields[] = {
+	{.key = "enabled", .type = F_BOOL, .off = OFF(admin_ui.enabled), .def = "false",
+	 .help = "speak @socket.io/admin-ui's server protocol on the admin namespace"},
+	{.key = "namespace", .type = F_STR, .off = OFF(admin_ui.nsp), .def = "/admin", .flags = NONEMPTY,
+	 .help = "the namespace the UI connects to"},
+	{.key = "auth", .type = F_CUSTOM, .fn = conv_admin_auth, .sub = admin_auth_fields, .n_sub = N(admin_auth_fields),
+	 .help = "{username, password_hash}, or false (anyone who reaches the port may connect)"},
+	{.key = "read_only", .type = F_BOOL, .off = OFF(admin_ui.read_only), .def = "false",
+	 .help = "refuse the UI's join, leave, disconnect and emit actions"},
+	{.key = "mode", .type = F_ENUM, .off = OFF(admin_ui.mode), .def = "development", .choices = "development|production",
+	 .help = "production: server stats only (no socket list, no socket or event feed)"},
+	{.key = "server_id", .type = F_STR, .off = OFF(admin_ui.server_id), .flags = NONEMPTY,
+	 .help = "the name the UI shows for this node (absent: node_id)"},
+};
+_Static_assert(GW_ADMIN_DEVELOPMENT == 0 && GW_ADMIN_PRODUCTION == 1, "admin mode choices order");
+
 static const field log_fields[] = {
 	{.key = "level", .type = F_ENUM, .off = OFF(log.level), .def = "info", .choices = "error|warn|info|debug",
 	 .help = "least severe level logged"},
@@ -815,6 +881,7 @@ static const field root_fields[] = {
 	 .def = "[{name: /}]"},
 	{.key = "http_api", .type = F_MAP, .sub = http_fields, .n_sub = N(http_fields)},
 	{.key = "metrics", .type = F_MAP, .sub = metrics_fields, .n_sub = N(metrics_fields)},
+	{.key = "admin_ui", .type = F_MAP, .sub = admin_fields, .n_sub = N(admin_fields)},
 	{.key = "log", .type = F_MAP, .sub = log_fields, .n_sub = N(log_fields)},
 };
 
@@ -913,6 +980,42 @@ static int check_in_topics(vctx *c, const gw_config *cfg)
 	return 0;
 }
 
+/* admin_ui on: its namespace joins the list, served by the gateway (admin = true). */
+static int add_admin_nsp(vctx *c, gw_config *cfg)
+{
+	const cfg_node *a = cfg_map_get(cfg->root, "admin_ui");
+	size_t mark = cfg_path_key(&c->path, "admin_ui");
+	if (cfg->admin_ui.auth == GW_ADMIN_AUTH_UNSET) {
+		cfg_path_key(&c->path, "auth");
+		return verr(c, a, "required when enabled: {username, password_hash}, or false to let anyone in");
+	}
+	const char *name = cfg->admin_ui.nsp;
+	const cfg_node *at = cfg_map_get(a, "namespace");
+	cfg_path_key(&c->path, "namespace");
+	if (name[0] != '/')
+		return verr(c, at ? at : a, "must start with '/', got \"%s\"", name);
+	for (size_t i = 0; i < cfg->n_nsps; i++)
+		if (cfg->nsps[i].name && !strcmp(cfg->nsps[i].name, name))
+			return verr(c, at ? at : a, "\"%s\" is also namespaces[%zu]: the admin namespace is the gateway's own",
+				    name, i);
+	cfg_path_pop(&c->path, mark);
+	gw_nsp_config *v = realloc(cfg->nsps, (cfg->n_nsps + 1) * sizeof *v);
+	if (!v)
+		return nomem(c);
+	cfg->nsps = v;
+	gw_nsp_config *n = &v[cfg->n_nsps];
+	memset(n, 0, sizeof *n);
+	cfg->n_nsps++;
+	n->admin = true;
+	n->auth = cfg->admin_ui.auth == GW_ADMIN_AUTH_BASIC ? GW_AUTH_BACKEND : GW_AUTH_NONE;
+	n->auth_timeout_ms = 10000;
+	if (!(n->name = strdup(name)) || !(n->label = label_value(name)) || !(n->events = calloc(1, sizeof *n->events)) ||
+	    !(n->events[0] = strdup("*")))
+		return nomem(c);
+	n->n_events = 1;
+	return 0;
+}
+
 static int finish(vctx *c, gw_config *cfg)
 {
 	const cfg_node *listen = cfg_map_get(cfg->root, "listen");
@@ -930,6 +1033,8 @@ static int finish(vctx *c, gw_config *cfg)
 	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out)) < 0 ||
 	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0)
 		return rc;
+	if (cfg->admin_ui.enabled && (rc = add_admin_nsp(c, cfg)) < 0)
+		return rc;
 	return check_in_topics(c, cfg);
 }
 
@@ -940,7 +1045,7 @@ static void walk_keys(const field *fs, size_t nf, const char *prefix, void (*cb)
 	for (size_t i = 0; i < nf; i++) {
 		char path[256];
 		snprintf(path, sizeof path, "%s%s", prefix, fs[i].key);
-		if (fs[i].type == F_MAP || fs[i].type == F_LIST) {
+		if (fs[i].type == F_MAP || fs[i].type == F_LIST || (fs[i].type == F_CUSTOM && fs[i].sub)) {
 			char sub[260];
 			snprintf(sub, sizeof sub, "%s%s.", path, fs[i].type == F_LIST ? "[]" : "");
 			walk_keys(fs[i].sub, fs[i].n_sub, sub, cb, arg);
@@ -984,6 +1089,8 @@ static void free_fields(const field *fs, size_t nf, void *base)
 		case F_CUSTOM:
 			if (f->free_fn)
 				f->free_fn(f, base);
+			else if (f->sub) /* a custom map (admin_ui.auth) */
+				free_fields(f->sub, f->n_sub, base);
 			break;
 		default:
 			break;

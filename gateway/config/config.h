@@ -36,6 +36,9 @@ enum { GW_TOKEN_AUTH = 0, GW_TOKEN_QUERY = 1, GW_TOKEN_HEADER = 2 };
 /* Who answers a client's ack: a backend (ack.id/reply_to in the event envelope), or
  * the bus itself once the event is stored (the publish's delivery report). */
 enum { GW_ACK_BACKEND = 0, GW_ACK_BROKER = 1 };
+/* admin_ui.auth: not given (refused when enabled), false, or {username, password_hash} */
+enum { GW_ADMIN_AUTH_UNSET = 0, GW_ADMIN_AUTH_NONE, GW_ADMIN_AUTH_BASIC };
+enum { GW_ADMIN_DEVELOPMENT = 0, GW_ADMIN_PRODUCTION = 1 };
 
 typedef struct gw_route {
 	char *topic;  /* e.g. "chat.room.{room}" or "chat.all"; {room} at most once, only at the
@@ -101,6 +104,8 @@ typedef struct gw_nsp_config {
 		int token_from;         /* GW_TOKEN_*, default auth.token */
 	} jwt;
 	gw_jwt *verifier;       /* auth: jwt — built from jwt at load, freed with the config */
+	bool admin;             /* the admin UI's namespace (admin_ui.namespace), added at
+				 * load: served by the gateway itself, never bridged to the bus */
 } gw_nsp_config;
 
 
@@ -169,6 +174,18 @@ typedef struct gw_config {
 	struct {
 		bool enabled;           /* true */
 	} metrics;
+
+	struct {                  /* admin_ui: @socket.io/admin-ui's server side */
+		bool enabled;           /* false */
+		char *nsp;              /* "/admin"; also added to nsps (admin = true) */
+		int auth;               /* GW_ADMIN_AUTH_* */
+		char *username;         /* GW_ADMIN_AUTH_BASIC */
+		char *password_hash;    /* bcrypt ($2a$/$2b$/$2y$), checked with crypt(3) */
+		bool read_only;         /* false: the UI's join/leave/disconnect/emit work */
+		int mode;               /* GW_ADMIN_*: production sends no socket lists or
+					 * socket events, only server stats */
+		char *server_id;        /* NULL: node_id */
+	} admin_ui;
 
 	struct {
 		int level;              /* GW_LOG_*, default info */

@@ -50,7 +50,20 @@ typedef struct eio_handler {
 	void (*on_message)(void *ctx, eio_session *s, const uint8_t *data, size_t len, bool binary);
 	/* The session is closing; after return the pointer is invalid. */
 	void (*on_close)(void *ctx, eio_session *s, gw_close_reason reason);
+	/* The session moved from polling to websocket. May be NULL. */
+	void (*on_upgrade)(void *ctx, eio_session *s);
 } eio_handler;
+
+/* An Engine.IO server's counters (eio_metrics shows them). */
+typedef struct eio_stats {
+	int64_t polling, websocket;   /* open sessions by transport */
+	uint64_t opened, upgrades;
+	uint64_t packets_in, packets_out, bytes_in, bytes_out;
+	uint64_t ws_writes, ws_short_writes; /* coalesced writes; ... the socket took in part */
+	uint64_t drops_volatile;
+	uint64_t errors[6];           /* error replies by Engine.IO code */
+	uint64_t closes[GW_CLOSE__COUNT];
+} eio_stats;
 
 /* path: the URL prefix served ("/socket.io/"), on the loop net. */
 eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *path, const eio_handler *h);
@@ -64,6 +77,7 @@ const char *eio_server_path(const eio_server *srv);
  * endpoint (engine.echo_path), to test this layer alone. */
 eio_handler eio_echo_handler(void);
 size_t eio_server_sessions(const eio_server *srv);
+const eio_stats *eio_server_stats(const eio_server *srv);
 /* The server's counters (sessions, packets, bytes, writes, errors, closes by reason):
  * a gw_metric_source. */
 void eio_metrics(void *srv, gw_metric_sink *sink);

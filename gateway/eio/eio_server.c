@@ -58,15 +58,7 @@ struct eio_server {
 	char time_text[64];
 	gw_buf scratch;        /* the handshake's text; a websocket batch */
 	gw_buf args;           /* the handshake's query */
-	struct {
-		int64_t polling, websocket;   /* open sessions by transport */
-		uint64_t opened, upgrades;
-		uint64_t packets_in, packets_out, bytes_in, bytes_out;
-		uint64_t ws_writes, ws_short_writes; /* coalesced writes; ... the socket took in part */
-		uint64_t drops_volatile;
-		uint64_t errors[6];           /* error replies by Engine.IO code */
-		uint64_t closes[GW_CLOSE__COUNT];
-	} stats;
+	eio_stats stats;
 	char *path;
 	eio_handler h;
 	gw_map sessions;
@@ -148,6 +140,7 @@ void eio_metrics(void *ctx, gw_metric_sink *m)
 }
 
 const char *eio_server_path(const eio_server *srv) { return srv->path; }
+const eio_stats *eio_server_stats(const eio_server *srv) { return &srv->stats; }
 size_t eio_server_sessions(const eio_server *srv) { return srv->sessions.len; }
 const char *eio_session_sid(const eio_session *s) { return s->sid; }
 void *eio_session_user(const eio_session *s) { return s->user; }
@@ -896,6 +889,8 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 				net_conn_set_user(pc, NULL);
 				net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
 			}
+			if (s->srv->h.on_upgrade)
+				s->srv->h.on_upgrade(s->srv->h.ctx, s);
 			kick(s);
 			return;
 		}

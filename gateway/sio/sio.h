@@ -44,6 +44,11 @@ typedef struct sio_handler {
 	/* Room membership changed (SIO_ROOM_*). A socket's own id room is not reported.
 	 * CREATE comes before the first JOIN, DELETE after the last LEAVE. May be NULL. */
 	void (*on_room)(void *ctx, sio_socket *s, const char *room, int event);
+	/* The socket was admitted: its CONNECT is queued (with auth: none, just before
+	 * on_connect). May be NULL. */
+	void (*on_admit)(void *ctx, sio_socket *s);
+	/* The socket's connection moved from polling to websocket. May be NULL. */
+	void (*on_upgrade)(void *ctx, sio_socket *s);
 } sio_handler;
 
 enum { SIO_ROOM_CREATE = 1, SIO_ROOM_JOIN, SIO_ROOM_LEAVE, SIO_ROOM_DELETE };
@@ -66,6 +71,10 @@ int sio_socket_admit(sio_socket *s, const char *data_json);
 /* Refuse a pending socket: CONNECT_ERROR with error_json ({"message","data"}), then
  * the socket is gone (no on_disconnect). */
 void sio_socket_reject(sio_socket *s, const char *error_json);
+/* The CONNECT packet's payload (socket.io's handshake.auth), or NULL. */
+const cJSON *sio_socket_auth(const sio_socket *s);
+/* The Engine.IO session the socket rides on (its sid, transport). */
+eio_session *sio_socket_session(const sio_socket *s);
 /* The data a backend attached on admission (JSON text) or NULL. */
 const char *sio_socket_data(const sio_socket *s);
 /* auth: jwt — the verified token's claims (JSON object text), else NULL. */
@@ -85,6 +94,16 @@ void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *ar
 size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
 		     const char *const *except, size_t n_except, gw_frame *const *frames,
 		     size_t n_frames, bool volatile_);
+/* Encode an EVENT (json: the array, event name first, no attachments) once and queue
+ * it as sio_broadcast does. Returns the number of sockets targeted. */
+size_t sio_emit(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		const char *const *except, size_t n_except, const char *json, size_t json_len);
+/* The same to one socket; < 0 on error. */
+int sio_socket_emit(sio_socket *s, const char *json, size_t json_len);
+/* Each namespace with sockets or listed by name (dynamic ones by their real name) and
+ * its admitted sockets. */
+void sio_namespaces(const sio_server *srv, void (*cb)(const char *name, size_t n_sockets, void *arg), void *arg);
+
 /* Answer the client's ack `id` with the JSON array `json` and attachments. */
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 		   gw_frame *const *att, size_t n_att);

@@ -415,6 +415,47 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 	return n;
 }
 
+/* "4" + the EVENT packet as one frame, or NULL when out of memory. */
+static gw_frame *event_frame(const char *nsp, const char *json, size_t json_len)
+{
+	gw_buf b = {0};
+	gw_frame *f = NULL;
+	if (!gw_buf_putc(&b, '4') && !sio_encode(&b, SIO_EVENT, nsp, SIO_NO_ID, 0, json, json_len))
+		f = gw_frame_from(b.data, b.len, false);
+	gw_buf_free(&b);
+	return f;
+}
+
+size_t sio_emit(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		const char *const *except, size_t n_except, const char *json, size_t json_len)
+{
+	gw_frame *f = event_frame(nsp, json, json_len);
+	if (!f)
+		return 0;
+	size_t n = sio_broadcast(srv, nsp, rooms, n_rooms, except, n_except, &f, 1, false);
+	gw_frame_unref(f);
+	return n;
+}
+
+int sio_socket_emit(sio_socket *s, const char *json, size_t json_len)
+{
+	if (s->pending)
+		return -GW_EINVAL;
+	return send_packet(s->eio, SIO_EVENT, s->nsp->name, SIO_NO_ID, 0, json, json_len, NULL);
+}
+
+void sio_namespaces(const sio_server *srv, void (*cb)(const char *name, size_t n_sockets, void *arg), void *arg)
+{
+	for (size_t i = 0; i < srv->n_nsps; i++)
+		if (srv->nsps[i].name)
+			cb(srv->nsps[i].name, srv->nsps[i].n_sockets, arg);
+	for (size_t i = 0; srv->dynamic.len && i < srv->dynamic.cap; i++) {
+		const sio_nsp *d = srv->dynamic.slots[i].value;
+		if (srv->dynamic.slots[i].key)
+			cb(d->name, d->n_sockets, arg);
+	}
+}
+
 int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
 		   gw_frame *const *att, size_t n_att)
 {
@@ -656,6 +697,8 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 }
 
 bool sio_socket_pending(const sio_socket *s) { return s->pending; }
+const cJSON *sio_socket_auth(const sio_socket *s) { return s->auth; }
+eio_session *sio_socket_session(const sio_socket *s) { return s->eio; }
 const char *sio_socket_data(const sio_socket *s) { return s->data; }
 const char *sio_socket_claims(const sio_socket *s)
 {
@@ -675,6 +718,9 @@ static int admit(sio_socket *s)
 	char json[64];
 	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
 	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+	sio_server *srv = s->conn->srv;
+	if (srv->h.on_admit)
+		srv->h.on_admit(srv->h.ctx, s);
 	return 0;
 }
 
@@ -1063,9 +1109,19 @@ static void on_close(void *ctx, eio_session *e, gw_close_reason reason)
 	free(c);
 }
 
+static void on_upgrade(void *ctx, eio_session *e)
+{
+	sio_server *srv = ctx;
+	sio_conn *c = eio_session_user(e);
+	for (sio_socket *s = c ? c->sockets : NULL; s && srv->h.on_upgrade; s = s->next)
+		if (!s->pending)
+			srv->h.on_upgrade(srv->h.ctx, s);
+}
+
 eio_handler sio_server_eio_handler(sio_server *srv)
 {
-	eio_handler h = {.ctx = srv, .on_open = on_open, .on_message = on_message, .on_close = on_close};
+	eio_handler h = {.ctx = srv, .on_open = on_open, .on_message = on_message, .on_close = on_close,
+			 .on_upgrade = on_upgrade};
 	return h;
 }
 

@@ -304,7 +304,7 @@ TEST(env_substitution)
 		     "gw.yaml:1:16: listen.port: expected an integer, got \"\"");
 	EXPECT_ERROR("${GWT_NODE}: 1\n",
 		     "gw.yaml:1:1: ${GWT_NODE}: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, log)");
 	EXPECT_ERROR("node_id: ${1X}\n",
 		     "gw.yaml:1:10: node_id: bad variable name after \"${\" (expected [A-Za-z_][A-Za-z0-9_]*)");
 	EXPECT_ERROR("node_id: \"${GWT_NODE\"\n",
@@ -323,7 +323,7 @@ TEST(errors_unknown_keys)
 	/* a control character in a quoted key is escaped: the error stays one line */
 	EXPECT_ERROR("\"a\\nb\": 1\n",
 		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, log)");
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
@@ -606,6 +606,64 @@ TEST(dynamic_namespaces)
 	EXPECT_ERROR("namespaces:\n  - match: \"^/a\"\n    routes: [{topic: t, event: e}]\n",
 		     "gw.yaml:3:13: namespaces[0].routes: not allowed beside match (a dynamic namespace has no routes)");
 	EXPECT_ERROR("namespaces:\n  - match: \"\"\n", "gw.yaml:2:12: namespaces[0].match: must not be empty");
+}
+
+/* admin_ui: its namespace joins the list (served by the gateway), auth is explicit */
+TEST(admin_ui)
+{
+	static const char hash[] = "$2a$10$D/RqjTJAuUdplOosbfvAMOuqrMo8AZ5K2QZ0ZwCGXUo7gfH2lehrC";
+	gw_config cfg;
+	char yaml[512];
+	snprintf(yaml, sizeof yaml,
+		 "namespaces: [{name: /}, {match: \"^/\"}]\n"
+		 "admin_ui:\n  enabled: true\n  auth: {username: admin, password_hash: \"%s\"}\n", hash);
+	if (load(yaml, &cfg) == 0) {
+		CHECK_EQ_INT(cfg.n_nsps, 3);
+		const gw_nsp_config *a = gw_config_nsp(&cfg, "/admin", 6); /* the name wins over the match */
+		CHECK(a == &cfg.nsps[2] && a->admin && a->auth == GW_AUTH_BACKEND && !cfg.nsps[0].admin);
+		CHECK(a->n_events == 1 && !strcmp(a->events[0], "*"));
+		CHECK_STR(cfg.admin_ui.username, "admin");
+		CHECK_STR(cfg.admin_ui.password_hash, hash);
+		CHECK(cfg.admin_ui.auth == GW_ADMIN_AUTH_BASIC && !cfg.admin_ui.read_only);
+		CHECK(cfg.admin_ui.mode == GW_ADMIN_DEVELOPMENT && cfg.admin_ui.server_id == NULL);
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	if (load("admin_ui: {enabled: true, namespace: /ops, auth: false, read_only: true, mode: production, "
+		 "server_id: eu-1}\n", &cfg) == 0) {
+		const gw_nsp_config *a = gw_config_nsp(&cfg, "/ops", 4);
+		CHECK(a && a->admin && a->auth == GW_AUTH_NONE && cfg.admin_ui.auth == GW_ADMIN_AUTH_NONE);
+		CHECK(cfg.admin_ui.read_only && cfg.admin_ui.mode == GW_ADMIN_PRODUCTION);
+		CHECK_STR(cfg.admin_ui.server_id, "eu-1");
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	/* off: nothing added, auth not needed */
+	if (load("admin_ui: {enabled: false}\n", &cfg) == 0) {
+		CHECK(cfg.n_nsps == 1 && !gw_config_nsp(&cfg, "/admin", 6));
+		gw_config_free(&cfg);
+	} else {
+		CHECK(0);
+	}
+	EXPECT_ERROR("admin_ui: {enabled: true}\n",
+		     "gw.yaml:1:11: admin_ui.auth: required when enabled: {username, password_hash}, or false to let "
+		     "anyone in");
+	EXPECT_ERROR("admin_ui: {enabled: true, auth: true}\n",
+		     "gw.yaml:1:33: admin_ui.auth: expected {username, password_hash}, or false to let anyone in, got \"true\"");
+	EXPECT_ERROR("admin_ui: {enabled: true, auth: {username: a, password_hash: secret}}\n",
+		     "gw.yaml:1:62: admin_ui.auth.password_hash: not a bcrypt hash ($2b$10$ and 53 characters, as "
+		     "bcrypt/bcryptjs hash() makes)");
+	EXPECT_ERROR("admin_ui: {enabled: true, auth: {password_hash: x}}\n",
+		     "gw.yaml:1:33: admin_ui.auth.username: required key missing");
+	EXPECT_ERROR("admin_ui: {enabled: true, auth: false, namespace: admin}\n",
+		     "gw.yaml:1:51: admin_ui.namespace: must start with '/', got \"admin\"");
+	EXPECT_ERROR("namespaces: [{name: /}, {name: /admin}]\nadmin_ui: {enabled: true, auth: false}\n",
+		     "gw.yaml:2:11: admin_ui.namespace: \"/admin\" is also namespaces[1]: the admin namespace is the "
+		     "gateway's own");
+	EXPECT_ERROR("admin_ui: {enabled: true, auth: false, mode: dev}\n",
+		     "gw.yaml:1:46: admin_ui.mode: expected one of development, production, got \"dev\"");
 }
 
 /* docs/configuration.md names every key (its last part, in backticks) */
@@ -920,6 +978,7 @@ int main(int argc, char **argv)
 	RUN(errors_tls);
 	RUN(jwt_namespaces);
 	RUN(dynamic_namespaces);
+	RUN(admin_ui);
 	RUN(configuration_doc_names_every_key);
 	RUN(tree_positions_and_quoting);
 	RUN(plugin_options_types);

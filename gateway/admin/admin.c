@@ -1,0 +1,806 @@
+/*
+ * admin.c — @socket.io/admin-ui's server protocol (see admin.h and docs/operations.md).
+ *
+ * What instrument() (admin-ui 0.5) sends, and how it is made here:
+ *   session      (id)                          after a password login
+ *   config       ({supportedFeatures})          to each admin, on connect
+ *   all_sockets  ([socket, ...])                to each admin, on connect (development)
+ *   server_stats ({serverId, hostname, pid, uptime, clientsCount, pollingClientsCount,
+ *                  aggregatedEvents, namespaces}) every 2 s
+ *   socket_connected (socket, date), socket_updated ({id, nsp, transport}),
+ *   socket_disconnected (nsp, id, reason, date), room_joined / room_left (nsp, room, id,
+ *   date), event_received (nsp, id, args, date)      as they happen (development)
+ * where a socket is {id, clientId, transport, nsp, data, handshake, rooms} and a date is
+ * ISO 8601 text, as JSON.stringify writes a Date.
+ */
+#include "admin/admin.h"
+
+#include <crypt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/names.h"
+#include "util/rand.h"
+#include "util/timer.h"
+
+#define STATS_TICK_MS 1000   /* aggregatedEvents are per second ... */
+#define STATS_EVERY 2        /* ... and sent every 2 ticks, as instrument() does */
+#define MAX_LOGINS 8         /* password checks queued or running; beyond: "server busy" */
+#define MAX_SESSIONS 1024    /* login sessions kept; the oldest goes first */
+#define SESSION_MS (24 * 3600 * 1000ull) /* as admin-ui's RedisStore */
+#define ALL_SOCKETS_MAX 10000 /* all_sockets lists at most this many */
+#define SESSION_ID_LEN 16
+#define MAX_EVENTS 64        /* aggregatedEvents entries between two server_stats */
+
+enum { LOGIN_OK, LOGIN_SESSION, LOGIN_REFUSED, LOGIN_BUSY, LOGIN__N };
+static const char *const LOGIN_NAMES[] = {"ok", "session", "refused", "busy"};
+enum { ACT_EMIT, ACT_JOIN, ACT_LEAVE, ACT_DISCONNECT, ACT_UNKNOWN, ACT__N };
+static const char *const ACT_NAMES[] = {"emit", "join", "leave", "_disconnect", "unknown"};
+
+/* A password check for the login thread. */
+typedef struct login_job {
+	struct login_job *next;
+	char sid[GW_ID_LEN + 1]; /* the pending socket, found again by id */
+	char *password;
+	bool ok;
+} login_job;
+
+typedef struct session {
+	char id[SESSION_ID_LEN + 1];
+	uint64_t expires_ms;
+} session;
+
+typedef struct agg_event {
+	int64_t timestamp;       /* ms since the epoch, whole seconds */
+	const char *type, *sub;  /* static strings */
+	uint64_t count;
+} agg_event;
+
+struct gw_admin {
+	const gw_config *cfg;
+	net_loop *net;
+	gw_timers *timers;
+	sio_handler next;
+	sio_server *sio;
+	const eio_server *eio;
+	const char *nsp;         /* cfg->admin_ui.nsp */
+	bool verbose;            /* development mode */
+	size_t n_admins;         /* admitted admin sockets */
+	char hostname[256];
+	const char *server_id;
+	uint64_t started_ms;
+
+	gw_timer tick;
+	unsigned ticks;
+	eio_stats last;          /* the counters at the previous tick */
+	agg_event events[MAX_EVENTS];
+	size_t n_events;
+
+	session sessions[MAX_SESSIONS];
+	size_t n_sessions;
+
+	/* the login thread; mu guards jobs, done, n_jobs, stop */
+	pthread_t thread;
+	bool thread_on;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	login_job *jobs, *jobs_tail, *done;
+	size_t n_jobs;
+	bool stop;
+	atomic_bool has_done;
+	bool on_turn;
+
+	uint64_t logins[LOGIN__N];
+	uint64_t actions[ACT__N][2]; /* [action][refused] */
+};
+
+/* ---- JSON helpers ---- */
+
+/* A Date as JSON.stringify writes it: "2026-12-04T11:32:01.123Z". */
+static void iso_date(char *out, size_t n)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char day[32];
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%03ldZ", day, ts.tv_nsec / 1000000);
+}
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static cJSON *add_date(cJSON *arr)
+{
+	char d[40];
+	iso_date(d, sizeof d);
+	return cJSON_AddItemToArray(arr, cJSON_CreateString(d)) ? arr : NULL;
+}
+
+/* Emit the array (event name first) to the admin sockets, or to one. Consumes arr. */
+static void send_admins(gw_admin *a, cJSON *arr, sio_socket *only)
+{
+	char *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	if (!json) {
+		gw_warn("admin: out of memory building an event");
+		return;
+	}
+	if (only)
+		sio_socket_emit(only, json, strlen(json));
+	else
+		sio_emit(a->sio, a->nsp, NULL, 0, NULL, 0, json, strlen(json));
+	free(json);
+}
+
+static cJSON *event(const char *name)
+{
+	cJSON *arr = cJSON_CreateArray();
+	if (arr && !cJSON_AddItemToArray(arr, cJSON_CreateString(name))) {
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+static void add_room(const char *room, void *arg)
+{
+	cJSON_AddItemToArray(arg, cJSON_CreateString(room));
+}
+
+/* The socket as the UI shows it. */
+static cJSON *serialize(const sio_socket *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	const eio_session *e = sio_socket_session(s);
+	char client[13];
+	snprintf(client, sizeof client, "%s", eio_session_sid(e));
+	cJSON_AddStringToObject(o, "id", sio_socket_id(s));
+	cJSON_AddStringToObject(o, "clientId", client);
+	cJSON_AddStringToObject(o, "transport", eio_session_is_websocket(e) ? "websocket" : "polling");
+	cJSON_AddStringToObject(o, "nsp", sio_socket_nsp(s));
+	const char *data = sio_socket_data(s);
+	cJSON *d = data ? cJSON_Parse(data) : NULL;
+	cJSON_AddItemToObject(o, "data", d ? d : cJSON_CreateObject());
+	/* socket.io's handshake without auth (the login's password, tokens) */
+	char *hs = sio_socket_handshake(s);
+	cJSON *h = hs ? cJSON_Parse(hs) : NULL;
+	free(hs);
+	if (h) {
+		cJSON_DeleteItemFromObjectCaseSensitive(h, "auth");
+		const cJSON *hd = cJSON_GetObjectItemCaseSensitive(h, "headers");
+		const cJSON *fwd = cJSON_GetObjectItemCaseSensitive(hd, "cf-connecting-ip");
+		if (!cJSON_IsString(fwd))
+			fwd = cJSON_GetObjectItemCaseSensitive(hd, "x-forwarded-for");
+		if (cJSON_IsString(fwd))
+			cJSON_ReplaceItemInObjectCaseSensitive(h, "address", cJSON_CreateString(fwd->valuestring));
+	}
+	cJSON_AddItemToObject(o, "handshake", h ? h : cJSON_CreateObject());
+	cJSON *rooms = cJSON_AddArrayToObject(o, "rooms");
+	if (rooms)
+		sio_socket_rooms(s, add_room, rooms);
+	return o;
+}
+
+/* ---- what the UI is told ---- */
+
+static bool is_admin(const sio_socket *s)
+{
+	const gw_nsp_config *nc = sio_socket_nsp_config(s);
+	return nc && nc->admin;
+}
+
+static bool telling(const gw_admin *a)
+{
+	return a->verbose && a->n_admins > 0 && a->sio;
+}
+
+static void tell_connected(gw_admin *a, const sio_socket *s)
+{
+	cJSON *arr = event("socket_connected");
+	if (arr && cJSON_AddItemToArray(arr, serialize(s)))
+		arr = add_date(arr);
+	send_admins(a, arr, NULL);
+}
+
+typedef struct ns_list {
+	cJSON *arr;
+	sio_server *sio;
+	size_t n;            /* sockets listed so far (all_sockets) */
+	bool sockets;        /* all_sockets, else server_stats' namespaces */
+} ns_list;
+
+static void list_nsp(const char *name, size_t n_sockets, void *arg)
+{
+	ns_list *l = arg;
+	if (!l->sockets) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddNumberToObject(o, "socketsCount", (double)n_sockets);
+		cJSON_AddItemToArray(l->arr, o);
+		return;
+	}
+	sio_socket **v;
+	size_t n = n_sockets ? sio_select(l->sio, name, NULL, 0, NULL, 0, &v) : 0;
+	for (size_t i = 0; i < n && l->n < ALL_SOCKETS_MAX; i++, l->n++)
+		cJSON_AddItemToArray(l->arr, serialize(v[i]));
+	if (n)
+		free(v);
+}
+
+static void send_all_sockets(gw_admin *a, sio_socket *to)
+{
+	cJSON *arr = event("all_sockets");
+	ns_list l = {.arr = cJSON_CreateArray(), .sio = a->sio, .sockets = true};
+	if (arr && l.arr && cJSON_AddItemToArray(arr, l.arr))
+		sio_namespaces(a->sio, list_nsp, &l);
+	else
+		cJSON_Delete(l.arr);
+	if (l.n >= ALL_SOCKETS_MAX)
+		gw_warn("admin: all_sockets lists the first %d sockets only (admin_ui.mode: production "
+			"sends none)", ALL_SOCKETS_MAX);
+	send_admins(a, arr, to);
+}
+
+static void send_config(gw_admin *a, sio_socket *to)
+{
+	static const char *const act[] = {"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"};
+	cJSON *arr = event("config");
+	cJSON *o = cJSON_CreateObject(), *f = o ? cJSON_AddArrayToObject(o, "supportedFeatures") : NULL;
+	for (size_t i = 0; f && !a->cfg->admin_ui.read_only && i < sizeof act / sizeof act[0]; i++)
+		cJSON_AddItemToArray(f, cJSON_CreateString(act[i]));
+	if (f)
+		cJSON_AddItemToArray(f, cJSON_CreateString("AGGREGATED_EVENTS"));
+	if (f && a->verbose)
+		cJSON_AddItemToArray(f, cJSON_CreateString("ALL_EVENTS"));
+	if (!arr || !cJSON_AddItemToArray(arr, o)) {
+		cJSON_Delete(o);
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
+	send_admins(a, arr, to);
+}
+
+/* ---- server_stats ---- */
+
+static void push_event(gw_admin *a, int64_t ts, const char *type, const char *sub, uint64_t count)
+{
+	if (!count)
+		return;
+	for (size_t i = 0; i < a->n_events; i++) {
+		agg_event *e = &a->events[i];
+		if (e->timestamp == ts && e->type == type && e->sub == sub) {
+			e->count += count;
+			return;
+		}
+	}
+	if (a->n_events < MAX_EVENTS)
+		a->events[a->n_events++] = (agg_event){ts, type, sub, count};
+}
+
+/* One second's counts, from the Engine.IO server's counters. */
+static void aggregate(gw_admin *a)
+{
+	const eio_stats *now = eio_server_stats(a->eio);
+	const eio_stats *was = &a->last;
+	int64_t ts = (epoch_ms() - STATS_TICK_MS / 2) / 1000 * 1000; /* the second that ended */
+	if (a->n_admins) {
+		push_event(a, ts, "rawConnection", NULL, now->opened - was->opened);
+		for (int r = 0; r < GW_CLOSE__COUNT; r++)
+			push_event(a, ts, "rawDisconnection", gw_close_reason_str((gw_close_reason)r),
+				   now->closes[r] - was->closes[r]);
+		push_event(a, ts, "packetsIn", NULL, now->packets_in - was->packets_in);
+		push_event(a, ts, "packetsOut", NULL, now->packets_out - was->packets_out);
+		push_event(a, ts, "bytesIn", NULL, now->bytes_in - was->bytes_in);
+		push_event(a, ts, "bytesOut", NULL, now->bytes_out - was->bytes_out);
+	}
+	a->last = *now;
+}
+
+static void send_stats(gw_admin *a)
+{
+	const eio_stats *st = eio_server_stats(a->eio);
+	cJSON *arr = event("server_stats"), *o = cJSON_CreateObject();
+	if (!arr || !o || !cJSON_AddItemToArray(arr, o)) {
+		cJSON_Delete(o);
+		cJSON_Delete(arr);
+		return;
+	}
+	cJSON_AddStringToObject(o, "serverId", a->server_id);
+	cJSON_AddStringToObject(o, "hostname", a->hostname);
+	cJSON_AddNumberToObject(o, "pid", (double)getpid());
+	cJSON_AddNumberToObject(o, "uptime", (double)(gw_now_ms() - a->started_ms) / 1000.0);
+	cJSON_AddNumberToObject(o, "clientsCount", (double)(st->polling + st->websocket));
+	cJSON_AddNumberToObject(o, "pollingClientsCount", (double)st->polling);
+	cJSON *ev = cJSON_AddArrayToObject(o, "aggregatedEvents");
+	for (size_t i = 0; ev && i < a->n_events; i++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddNumberToObject(e, "timestamp", (double)a->events[i].timestamp);
+		cJSON_AddStringToObject(e, "type", a->events[i].type);
+		if (a->events[i].sub)
+			cJSON_AddStringToObject(e, "subType", a->events[i].sub);
+		cJSON_AddNumberToObject(e, "count", (double)a->events[i].count);
+		cJSON_AddItemToArray(ev, e);
+	}
+	a->n_events = 0;
+	ns_list l = {.arr = cJSON_AddArrayToObject(o, "namespaces")};
+	if (l.arr)
+		sio_namespaces(a->sio, list_nsp, &l);
+	send_admins(a, arr, NULL);
+}
+
+static void on_tick(gw_timer *t)
+{
+	gw_admin *a = t->ctx;
+	aggregate(a);
+	if (++a->ticks % STATS_EVERY == 0 && a->n_admins)
+		send_stats(a);
+	gw_timer_start(a->timers, &a->tick, STATS_TICK_MS, on_tick);
+}
+
+/* ---- login ---- */
+
+static bool session_valid(gw_admin *a, const char *id)
+{
+	uint64_t now = gw_now_ms();
+	for (size_t i = 0; i < a->n_sessions; i++)
+		if (a->sessions[i].expires_ms > now && !strcmp(a->sessions[i].id, id))
+			return true;
+	return false;
+}
+
+static void session_new(gw_admin *a, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[SESSION_ID_LEN / 2];
+	gw_rand_bytes(b, sizeof b);
+	for (size_t i = 0; i < sizeof b; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[SESSION_ID_LEN] = 0;
+	if (a->n_sessions == MAX_SESSIONS) { /* the oldest goes */
+		memmove(a->sessions, a->sessions + 1, (MAX_SESSIONS - 1) * sizeof *a->sessions);
+		a->n_sessions--;
+	}
+	session *s = &a->sessions[a->n_sessions++];
+	memcpy(s->id, out, SESSION_ID_LEN + 1);
+	s->expires_ms = gw_now_ms() + SESSION_MS;
+}
+
+static const char REFUSED[] = "{\"message\":\"invalid credentials\"}";
+
+/* Constant time in the length of want. */
+static bool same(const char *got, const char *want)
+{
+	size_t n = strlen(want), m = strlen(got);
+	volatile unsigned char d = (unsigned char)(n != m);
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(want[i] ^ (i < m ? got[i] : 0));
+	return d == 0;
+}
+
+static void *login_thread(void *arg)
+{
+	gw_admin *a = arg;
+	struct crypt_data *cd = calloc(1, sizeof *cd);
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->stop && !a->jobs)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->stop)
+			break;
+		login_job *j = a->jobs;
+		a->jobs = j->next;
+		if (!a->jobs)
+			a->jobs_tail = NULL;
+		pthread_mutex_unlock(&a->mu);
+		/* crypt_rn: libxcrypt's, NULL on failure (and not crypt_r, whose sanitizer
+		 * interceptor does not find libxcrypt's) */
+		const char *h = cd ? crypt_rn(j->password, a->cfg->admin_ui.password_hash, cd, (int)sizeof *cd) : NULL;
+		j->ok = h && h[0] == '$' && same(h, a->cfg->admin_ui.password_hash);
+		explicit_bzero(j->password, strlen(j->password));
+		pthread_mutex_lock(&a->mu);
+		j->next = a->done;
+		a->done = j;
+		atomic_store(&a->has_done, true);
+		pthread_mutex_unlock(&a->mu);
+		net_wake(a->net);
+		pthread_mutex_lock(&a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	free(cd);
+	return NULL;
+}
+
+static void admitted(gw_admin *a, sio_socket *s, const char *session_id)
+{
+	if (sio_socket_admit(s, NULL) < 0)
+		return;
+	if (session_id) {
+		char json[64];
+		int n = snprintf(json, sizeof json, "[\"session\",\"%s\"]", session_id);
+		sio_socket_emit(s, json, (size_t)n);
+	}
+}
+
+/* Answers of the login thread, on the service thread (a turn hook). */
+static void logins_done(void *ctx)
+{
+	gw_admin *a = ctx;
+	if (!atomic_load(&a->has_done))
+		return;
+	pthread_mutex_lock(&a->mu);
+	login_job *j = a->done;
+	a->done = NULL;
+	atomic_store(&a->has_done, false);
+	pthread_mutex_unlock(&a->mu);
+	while (j) {
+		login_job *next = j->next;
+		pthread_mutex_lock(&a->mu);
+		a->n_jobs--;
+		pthread_mutex_unlock(&a->mu);
+		sio_socket *s = a->sio ? sio_socket_find(a->sio, j->sid, GW_ID_LEN) : NULL;
+		if (s && sio_socket_pending(s)) { /* else it left, or timed out, meanwhile */
+			a->logins[j->ok ? LOGIN_OK : LOGIN_REFUSED]++;
+			if (j->ok) {
+				char id[SESSION_ID_LEN + 1];
+				session_new(a, id);
+				gw_info("admin: %s logged in (socket %s)", a->cfg->admin_ui.username, j->sid);
+				admitted(a, s, id);
+			} else {
+				gw_info("admin: login refused: wrong password (socket %s)", j->sid);
+				sio_socket_reject(s, REFUSED);
+			}
+		}
+		free(j->password);
+		free(j);
+		j = next;
+	}
+}
+
+/* A pending admin socket: a session id it holds, or a password check. */
+static void login(gw_admin *a, sio_socket *s)
+{
+	const cJSON *auth = sio_socket_auth(s);
+	const cJSON *sess = cJSON_GetObjectItemCaseSensitive(auth, "sessionId");
+	if (cJSON_IsString(sess) && session_valid(a, sess->valuestring)) {
+		a->logins[LOGIN_SESSION]++;
+		admitted(a, s, NULL);
+		return;
+	}
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(auth, "username");
+	const cJSON *pass = cJSON_GetObjectItemCaseSensitive(auth, "password");
+	if (!cJSON_IsString(user) || !cJSON_IsString(pass) || !same(user->valuestring, a->cfg->admin_ui.username)) {
+		a->logins[LOGIN_REFUSED]++;
+		gw_info("admin: login refused: %s (socket %s)",
+			cJSON_IsString(user) ? "unknown username" : "no credentials", sio_socket_id(s));
+		sio_socket_reject(s, REFUSED);
+		return;
+	}
+	login_job *j = calloc(1, sizeof *j);
+	char *pw = j ? strdup(pass->valuestring) : NULL;
+	pthread_mutex_lock(&a->mu);
+	bool busy = !pw || a->n_jobs >= MAX_LOGINS;
+	if (!busy) {
+		memcpy(j->sid, sio_socket_id(s), GW_ID_LEN + 1);
+		j->password = pw;
+		if (a->jobs_tail)
+			a->jobs_tail->next = j;
+		else
+			a->jobs = j;
+		a->jobs_tail = j;
+		a->n_jobs++;
+		pthread_cond_signal(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (busy) {
+		free(pw);
+		free(j);
+		a->logins[LOGIN_BUSY]++;
+		sio_socket_reject(s, "{\"message\":\"server busy, try again\"}");
+	}
+}
+
+/* ---- the UI's actions ---- */
+
+static const char *arg_str(const cJSON *args, int i)
+{
+	const cJSON *v = cJSON_GetArrayItem(args, i);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The sockets of nsp (in room filter, when given), by id: acting on one may remove
+ * others (a disconnect with close). NULL when none. */
+static char (*select_ids(gw_admin *a, const char *nsp, const char *filter, size_t *n))[GW_ID_LEN + 1]
+{
+	sio_socket **v;
+	const char *rooms[1] = {filter};
+	*n = sio_select(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, &v);
+	if (!*n)
+		return NULL;
+	char (*ids)[GW_ID_LEN + 1] = malloc(*n * sizeof *ids);
+	for (size_t i = 0; ids && i < *n; i++)
+		memcpy(ids[i], sio_socket_id(v[i]), GW_ID_LEN + 1);
+	free(v);
+	if (!ids)
+		*n = 0;
+	return ids;
+}
+
+static void action(gw_admin *a, sio_socket *from, const cJSON *args)
+{
+	const char *name = arg_str(args, 0);
+	int act = !name ? ACT_UNKNOWN : !strcmp(name, "emit") ? ACT_EMIT : !strcmp(name, "join") ? ACT_JOIN
+		: !strcmp(name, "leave") ? ACT_LEAVE : !strcmp(name, "_disconnect") ? ACT_DISCONNECT : ACT_UNKNOWN;
+	const char *nsp = arg_str(args, 1);
+	bool refused = act == ACT_UNKNOWN || a->cfg->admin_ui.read_only || !nsp;
+	const char *filter = NULL, *room = NULL, *ev = NULL;
+	if (!refused && act == ACT_EMIT) { /* (nsp, filter, ev, ...args) */
+		filter = arg_str(args, 2);
+		ev = arg_str(args, 3);
+		refused = !ev || gw_event_reserved(ev);
+	} else if (!refused && act != ACT_DISCONNECT) { /* (nsp, room, filter) */
+		room = arg_str(args, 2);
+		filter = arg_str(args, 3);
+		refused = !room;
+	} else if (!refused) { /* (nsp, close, filter) */
+		filter = arg_str(args, 3);
+	}
+	a->actions[act][refused]++;
+	if (refused) {
+		gw_info("admin: %s %s refused (socket %s)%s", name ? name : "(no name)", nsp ? nsp : "",
+			sio_socket_id(from), a->cfg->admin_ui.read_only ? ": read_only" : "");
+		return;
+	}
+	gw_info("admin: %s on %s%s%s%s%s (socket %s)", name, nsp, room ? " room " : "", room ? room : "",
+		filter ? " in " : "", filter ? filter : "", sio_socket_id(from));
+	if (act == ACT_EMIT) {
+		cJSON *out = cJSON_CreateArray();
+		for (int i = 3; out && i < cJSON_GetArraySize(args); i++)
+			cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetArrayItem(args, i), true));
+		char *json = out ? cJSON_PrintUnformatted(out) : NULL;
+		cJSON_Delete(out);
+		const char *rooms[1] = {filter};
+		if (json)
+			sio_emit(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, json, strlen(json));
+		free(json);
+		return;
+	}
+	size_t n;
+	char (*ids)[GW_ID_LEN + 1] = select_ids(a, nsp, filter, &n);
+	bool close = cJSON_IsTrue(cJSON_GetArrayItem(args, 2));
+	for (size_t i = 0; i < n; i++) {
+		sio_socket *s = sio_socket_find(a->sio, ids[i], GW_ID_LEN);
+		if (!s)
+			continue;
+		if (act == ACT_JOIN)
+			sio_socket_join(s, room);
+		else if (act == ACT_LEAVE)
+			sio_socket_leave(s, room);
+		else
+			sio_socket_disconnect(s, close);
+	}
+	free(ids);
+}
+
+/* ---- the handler ---- */
+
+static void on_connect(void *ctx, sio_socket *s)
+{
+	gw_admin *a = ctx;
+	if (!is_admin(s)) {
+		if (a->next.on_connect)
+			a->next.on_connect(a->next.ctx, s);
+		return;
+	}
+	if (sio_socket_pending(s))
+		login(a, s); /* auth: none admitted it already (on_admit) */
+}
+
+static void on_admit(void *ctx, sio_socket *s)
+{
+	gw_admin *a = ctx;
+	bool admin = is_admin(s);
+	if (admin)
+		a->n_admins++;
+	if (telling(a))
+		tell_connected(a, s);
+	if (admin) {
+		send_config(a, s);
+		if (a->verbose)
+			send_all_sockets(a, s);
+	}
+	if (!admin && a->next.on_admit)
+		a->next.on_admit(a->next.ctx, s);
+}
+
+static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
+		     const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
+{
+	gw_admin *a = ctx;
+	if (is_admin(s)) {
+		action(a, s, args);
+		return;
+	}
+	if (telling(a)) {
+		cJSON *arr = event("event_received");
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
+		cJSON_AddItemToArray(arr, cJSON_Duplicate(args, true));
+		send_admins(a, add_date(arr), NULL);
+	}
+	if (a->next.on_event)
+		a->next.on_event(a->next.ctx, s, args, text, text_len, att, att_len, n_att, ack_id);
+}
+
+static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
+{
+	gw_admin *a = ctx;
+	bool admin = is_admin(s);
+	if (telling(a)) {
+		cJSON *arr = event("socket_disconnected");
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(reason));
+		send_admins(a, add_date(arr), NULL);
+	}
+	if (admin)
+		a->n_admins--;
+	else if (a->next.on_disconnect)
+		a->next.on_disconnect(a->next.ctx, s, reason);
+}
+
+static void on_room(void *ctx, sio_socket *s, const char *room, int ev)
+{
+	gw_admin *a = ctx;
+	if ((ev == SIO_ROOM_JOIN || ev == SIO_ROOM_LEAVE) && telling(a)) {
+		cJSON *arr = event(ev == SIO_ROOM_JOIN ? "room_joined" : "room_left");
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(room));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
+		send_admins(a, add_date(arr), NULL);
+	}
+	if (!is_admin(s) && a->next.on_room)
+		a->next.on_room(a->next.ctx, s, room, ev);
+}
+
+static void on_upgrade(void *ctx, sio_socket *s)
+{
+	gw_admin *a = ctx;
+	if (telling(a)) {
+		cJSON *arr = event("socket_updated"), *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", sio_socket_id(s));
+		cJSON_AddStringToObject(o, "nsp", sio_socket_nsp(s));
+		cJSON_AddStringToObject(o, "transport", "websocket");
+		if (!cJSON_AddItemToArray(arr, o))
+			cJSON_Delete(o);
+		send_admins(a, arr, NULL);
+	}
+	if (!is_admin(s) && a->next.on_upgrade)
+		a->next.on_upgrade(a->next.ctx, s);
+}
+
+/* ---- lifecycle ---- */
+
+gw_admin *gw_admin_create(const gw_config *cfg, net_loop *net, const sio_handler *next)
+{
+	gw_admin *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	a->cfg = cfg;
+	a->net = net;
+	a->timers = net_timers(net);
+	a->next = *next;
+	a->nsp = cfg->admin_ui.nsp;
+	a->verbose = cfg->admin_ui.mode == GW_ADMIN_DEVELOPMENT;
+	a->server_id = cfg->admin_ui.server_id ? cfg->admin_ui.server_id : cfg->node_id;
+	if (gethostname(a->hostname, sizeof a->hostname - 1))
+		snprintf(a->hostname, sizeof a->hostname, "%s", cfg->node_id);
+	a->started_ms = gw_now_ms();
+	a->tick.ctx = a;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	return a;
+}
+
+sio_handler gw_admin_sio_handler(gw_admin *a)
+{
+	return (sio_handler){.ctx = a, .on_connect = on_connect, .on_event = on_event,
+			     .on_disconnect = on_disconnect, .on_room = on_room, .on_admit = on_admit,
+			     .on_upgrade = on_upgrade};
+}
+
+int gw_admin_start(gw_admin *a, sio_server *sio, const eio_server *eio)
+{
+	a->sio = sio;
+	a->eio = eio;
+	a->last = *eio_server_stats(eio);
+	gw_timer_start(a->timers, &a->tick, STATS_TICK_MS, on_tick);
+	if (a->cfg->admin_ui.auth != GW_ADMIN_AUTH_BASIC)
+		return 0;
+	if (net_on_turn(a->net, logins_done, a))
+		return -GW_ENOMEM;
+	a->on_turn = true;
+	if (pthread_create(&a->thread, NULL, login_thread, a))
+		return -GW_ENOMEM;
+	a->thread_on = true;
+	return 0;
+}
+
+static void free_jobs(login_job *j)
+{
+	while (j) {
+		login_job *n = j->next;
+		free(j->password);
+		free(j);
+		j = n;
+	}
+}
+
+void gw_admin_stop(gw_admin *a)
+{
+	if (!a)
+		return;
+	gw_timer_stop(a->timers, &a->tick);
+	a->eio = NULL;
+	if (a->thread_on) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = true;
+		pthread_cond_signal(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->thread, NULL);
+		a->thread_on = false;
+	}
+	if (a->on_turn)
+		net_off_turn(a->net, logins_done, a);
+	a->on_turn = false;
+}
+
+void gw_admin_destroy(gw_admin *a)
+{
+	if (!a)
+		return;
+	gw_admin_stop(a);
+	free_jobs(a->jobs);
+	free_jobs(a->done);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
+}
+
+void gw_admin_metrics(void *ctx, gw_metric_sink *m)
+{
+	const gw_admin *a = ctx;
+	char l[96];
+	for (int i = 0; i < LOGIN__N; i++) {
+		snprintf(l, sizeof l, "result=\"%s\"", LOGIN_NAMES[i]);
+		m->sample(m, "sio_admin_logins_total", GW_METRIC_COUNTER,
+			  "Admin UI logins: password ok, session id ok, refused, or refused while busy.", l,
+			  (int64_t)a->logins[i]);
+	}
+	for (int i = 0; i < ACT__N; i++) {
+		for (int r = 0; r < 2; r++) {
+			snprintf(l, sizeof l, "action=\"%s\",result=\"%s\"", ACT_NAMES[i], r ? "refused" : "done");
+			m->sample(m, "sio_admin_actions_total", GW_METRIC_COUNTER,
+				  "Admin UI actions (join, leave, _disconnect, emit) by result.", l,
+				  (int64_t)a->actions[i][r]);
+		}
+	}
+}
