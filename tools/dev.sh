@@ -9,13 +9,16 @@ cd "$ROOT"
 
 APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
 	libwebsockets-dev libwebsockets-evlib-ev libev-dev libhttp-parser-dev libssl-dev zlib1g-dev librdkafka-dev libnng-dev nng-utils libcjson-dev libyaml-dev curl
-	nginx-light openssl python3-socketio python3-engineio python3-websocket python3-aiohttp python3-requests python3-msgpack)
+	nginx-light openssl python3-socketio python3-engineio python3-websocket python3-aiohttp python3-requests python3-msgpack
+	libcrypt-dev)
+# only the tests need these (the admin UI page in a real browser)
+TEST_APT_PKGS=(chromium)
 
 log() { printf '== %s\n' "$*" >&2; }
 
-install_deps() {
+install_deps() { # install_deps [extra packages...]
 	local missing=()
-	for p in "${APT_PKGS[@]}"; do
+	for p in "${APT_PKGS[@]}" "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
 	command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
@@ -75,7 +78,7 @@ PY
 }
 
 cmd_test() {
-	install_deps
+	install_deps "${TEST_APT_PKGS[@]}"
 	local rc=0 passed=0 failed=0 p f
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
