@@ -12,7 +12,7 @@ APT_PKGS=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
 	nginx-light openssl python3-socketio python3-engineio python3-websocket python3-aiohttp python3-requests python3-msgpack
 	libcrypt-dev)
 # only the tests need these (the admin UI page in a real browser)
-TEST_APT_PKGS=(chromium)
+TEST_APT_PKGS=(chromium fonts-liberation)
 
 log() { printf '== %s\n' "$*" >&2; }
 

@@ -128,11 +128,16 @@ static cJSON *add_date(cJSON *arr)
 {
 	char d[40];
 	iso_date(d, sizeof d);
-	return cJSON_AddItemToArray(arr, cJSON_CreateString(d)) ? arr : NULL;
+	if (arr && cJSON_AddItemToArray(arr, cJSON_CreateString(d)))
+		return arr;
+	cJSON_Delete(arr);
+	return NULL;
 }
 
-/* Emit the array (event name first) to the admin sockets, or to one. Consumes arr. */
-static void send_admins(gw_admin *a, cJSON *arr, sio_socket *only)
+/* Emit the array (event name first) to one socket, or to the admin sockets but `but`
+ * (an admin that is leaving: socket.io takes it out of its rooms before its
+ * "disconnect"). Consumes arr. */
+static void send_admins_but(gw_admin *a, cJSON *arr, sio_socket *only, const sio_socket *but)
 {
 	char *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);
@@ -140,11 +145,17 @@ static void send_admins(gw_admin *a, cJSON *arr, sio_socket *only)
 		gw_warn("admin: out of memory building an event");
 		return;
 	}
+	const char *except[1] = {but ? sio_socket_id(but) : NULL};
 	if (only)
 		sio_socket_emit(only, json, strlen(json));
 	else
-		sio_emit(a->sio, a->nsp, NULL, 0, NULL, 0, json, strlen(json));
+		sio_emit(a->sio, a->nsp, NULL, 0, except, but ? 1 : 0, json, strlen(json));
 	free(json);
+}
+
+static void send_admins(gw_admin *a, cJSON *arr, sio_socket *only)
+{
+	send_admins_but(a, arr, only, NULL);
 }
 
 static cJSON *event(const char *name)
@@ -213,9 +224,14 @@ static bool telling(const gw_admin *a)
 
 static void tell_connected(gw_admin *a, const sio_socket *s)
 {
-	cJSON *arr = event("socket_connected");
-	if (arr && cJSON_AddItemToArray(arr, serialize(s)))
+	cJSON *arr = event("socket_connected"), *o = serialize(s);
+	if (arr && o && cJSON_AddItemToArray(arr, o)) {
 		arr = add_date(arr);
+	} else {
+		cJSON_Delete(o);
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
 	send_admins(a, arr, NULL);
 }
 
@@ -659,7 +675,7 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(reason));
-		send_admins(a, add_date(arr), NULL);
+		send_admins_but(a, add_date(arr), NULL, admin ? s : NULL);
 	}
 	if (admin)
 		a->n_admins--;

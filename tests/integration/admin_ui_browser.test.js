@@ -39,7 +39,10 @@ function serveUi() {
 
 /* The socket list's namespace selector (a Vuetify v-select). */
 async function chooseNamespace(page, nsp) {
-  await page.locator('.v-select', { hasText: 'Select namespace' }).locator('.v-select__slot').click();
+  /* (the page that is leaving may still be there for a moment) */
+  const select = page.locator('.v-select__slot:has(label:text-is("Select namespace"))');
+  await h.waitFor(async () => (await select.count()) === 1, 5000, { message: 'one namespace selector' });
+  await select.click();
   await page.getByRole('option', { name: nsp, exact: true }).click();
 }
 
@@ -71,9 +74,11 @@ describe('admin_ui: the real admin UI page in headless Chromium', () => {
   });
   const it = h.gatewayIt(() => gw);
 
-  it('logs in through its form, lists the sockets of each namespace, shows the node, disconnects a socket', async () => {
+  it('logs in through its form; shows namespaces, the sockets of each, rooms, the node; disconnects a socket', async () => {
     const c1 = await gw.connect('/', { transports: ['websocket'] });
     const c2 = await gw.connect('/chat', { transports: ['polling'] });
+    await gw.emitEnvelope({ type: 'join', nsp: '/chat', rooms: [c2.id], join: ['lobby'] });
+    await h.waitFor(async () => (await gw.fetchSockets({ nsp: '/chat', rooms: ['lobby'] })).sockets.length === 1, 3000);
     const page = await browser.newPage();
     const problems = [];
     page.on('pageerror', (e) => problems.push(e.message));
@@ -95,6 +100,8 @@ describe('admin_ui: the real admin UI page in headless Chromium', () => {
       await page.getByRole('button', { name: 'Connect' }).click();
       await page.getByText(/^connected$/i).first().waitFor({ timeout: 10000 });
       assert.ok((await page.evaluate(() => localStorage.getItem('session_id'))).match(/^[0-9a-f]{16}$/), 'the session is kept');
+      /* the dashboard's namespaces card */
+      await page.getByRole('cell', { name: '/chat', exact: true }).first().waitFor({ timeout: 10000 });
 
       await page.getByRole('link', { name: 'Sockets' }).click();
       await page.getByText(c1.id).waitFor({ timeout: 10000 });
@@ -102,6 +109,10 @@ describe('admin_ui: the real admin UI page in headless Chromium', () => {
       await page.getByText(c2.id).waitFor({ timeout: 10000 });
       const row = page.getByRole('row').filter({ hasText: c2.id });
       await row.getByText(/polling/i).waitFor({ timeout: 5000 });
+
+      await page.getByRole('link', { name: 'Rooms' }).click();
+      await chooseNamespace(page, '/chat');
+      await page.getByRole('row').filter({ hasText: 'lobby' }).first().waitFor({ timeout: 10000 });
 
       await page.getByRole('link', { name: 'Servers' }).click();
       await page.getByText('gw-browser').waitFor({ timeout: 10000 });
