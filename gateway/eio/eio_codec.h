@@ -62,6 +62,38 @@ int eio_payload_next(eio_payload_iter *it, eio_packet *out);
  */
 int eio_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary);
 
+/*
+ * Engine.IO v3 (engine.allow_eio3: socket.io-client 2.x), as engine.io's parser-v3.
+ *
+ * A polling payload comes in one of two forms. Text: each packet as
+ * "<length>:<packet>", the length counting UTF-16 code units of the packet (a JS
+ * string's length), a binary message as "b4<base64>". Binary (XHR2, when the client
+ * supports binary and a packet is binary): each packet as a 0 (text) or 1 (binary)
+ * byte, the decimal digits of its length in bytes as byte values 0..9, 0xFF, then the
+ * packet — UTF-8 text with its type char, or the type byte 4 then the bytes. A
+ * websocket binary frame is the type byte 4 then the bytes.
+ *
+ * eio3_payload_next works as eio_payload_next (in place, 1 / 0 / -GW_EINVAL; after an
+ * error the iterator is at the end); a zero-length packet is skipped, as parser-v3
+ * does. The text form's packets are structurally walked as UTF-8 (a length that ends
+ * inside a character is malformed); whether the text is valid UTF-8 is the caller's
+ * check, as for v4.
+ */
+typedef struct eio3_payload_iter {
+	uint8_t *p, *end;
+	bool binary_form;
+} eio3_payload_iter;
+void eio3_payload_iter_init(eio3_payload_iter *it, uint8_t *buf, size_t len, bool binary_form);
+int eio3_payload_next(eio3_payload_iter *it, eio_packet *out);
+/* Append one packet (the websocket payload of a v4 frame, as eio_payload_append takes
+ * it) to a v3 payload in the given form. */
+int eio3_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary, bool binary_form);
+/* Decode one v3 websocket frame (a binary one starts with the type byte 4). */
+int eio3_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_packet *out);
+/* JavaScript's length of UTF-8 text (UTF-16 code units); -1 if it is not UTF-8 in
+ * structure. */
+long eio3_js_length(const uint8_t *s, size_t n);
+
 /* The open packet: 0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..}
  * (appended to out, like eio_payload_append; this is the websocket payload, not a
  * polling payload). Returns 0 or -GW_ENOMEM. */

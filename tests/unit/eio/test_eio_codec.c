@@ -208,6 +208,116 @@ TEST(error_bodies)
 	CHECK_STR(body, "{\"code\":3,\"message\":\"Bad request\"}");
 }
 
+/*
+ * Engine.IO v3 payloads: both vectors printed by engine.io 6's own parser-v3 (npm,
+ * build/parser-v3) for [message "hello", message "€😀", ping "probe", message
+ * <01 02 03>, close], with encodePayload(packets, supportsBinary = true / false).
+ */
+static const char V3_TEXT[] = "6:4hello4:4\xe2\x82\xac\xf0\x9f\x98\x80" "6:2probe6:b4AQID1:1";
+static const uint8_t V3_BIN[] = {0x00, 0x06, 0xff, '4', 'h', 'e', 'l', 'l', 'o',
+				 0x00, 0x08, 0xff, '4', 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80,
+				 0x00, 0x06, 0xff, '2', 'p', 'r', 'o', 'b', 'e',
+				 0x01, 0x04, 0xff, 0x04, 0x01, 0x02, 0x03,
+				 0x00, 0x01, 0xff, '1'};
+
+/* the vectors' packets, as v4 websocket payloads */
+static const struct {
+	const char *ws;
+	size_t len;
+	bool binary;
+} V3_PKTS[] = {{"4hello", 6, false}, {"4\xe2\x82\xac\xf0\x9f\x98\x80", 8, false}, {"2probe", 6, false},
+	       {"\x01\x02\x03", 3, true}, {"1", 1, false}};
+
+static void v3_decode(const uint8_t *in, size_t n, bool binary_form)
+{
+	uint8_t buf[128];
+	memcpy(buf, in, n);
+	eio3_payload_iter it;
+	eio3_payload_iter_init(&it, buf, n, binary_form);
+	eio_packet p;
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hello", 5));
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "\xe2\x82\xac\xf0\x9f\x98\x80", 7));
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_PING, false, "probe", 5));
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01\x02\x03", 3));
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 1);
+	CHECK(pkt_is(&p, EIO_CLOSE, false, "", 0));
+	CHECK_EQ_INT(eio3_payload_next(&it, &p), 0);
+}
+
+TEST(v3_payloads_parser_vectors)
+{
+	v3_decode(S(V3_TEXT), false);
+	v3_decode(V3_BIN, sizeof V3_BIN, true);
+	for (int form = 0; form < 2; form++) {
+		gw_buf b = {0};
+		for (size_t i = 0; i < sizeof V3_PKTS / sizeof V3_PKTS[0]; i++)
+			CHECK_EQ_INT(eio3_payload_append(&b, (const uint8_t *)V3_PKTS[i].ws, V3_PKTS[i].len,
+							 V3_PKTS[i].binary, form == 1), 0);
+		if (form == 0)
+			CHECK(b.len == sizeof V3_TEXT - 1 && memcmp(b.data, V3_TEXT, b.len) == 0);
+		else
+			CHECK(b.len == sizeof V3_BIN && memcmp(b.data, V3_BIN, b.len) == 0);
+		gw_buf_free(&b);
+	}
+}
+
+static int v3_first(const void *in, size_t n, bool binary_form, eio_packet *p)
+{
+	static uint8_t buf[64];
+	memcpy(buf, in, n);
+	eio3_payload_iter it;
+	eio3_payload_iter_init(&it, buf, n, binary_form);
+	int rc = eio3_payload_next(&it, p);
+	if (rc == 1) /* and nothing after it */
+		rc = eio3_payload_next(&it, &(eio_packet){0}) == 0 ? 1 : 2;
+	return rc;
+}
+
+TEST(v3_payload_edges)
+{
+	eio_packet p;
+	/* as parser-v3: a zero-length packet is skipped */
+	CHECK_EQ_INT(v3_first(S("0:6:4hello"), false, &p), 1);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hello", 5));
+	CHECK_EQ_INT(v3_first(S(""), false, &p), 0);
+	/* lengths count UTF-16 units: "4😀" is 3, and 2 ends inside the surrogate pair */
+	CHECK_EQ_INT(v3_first(S("3:4\xf0\x9f\x98\x80"), false, &p), 1);
+	CHECK_EQ_INT(v3_first(S("2:4\xf0\x9f\x98\x80"), false, &p), -GW_EINVAL);
+	CHECK_EQ_INT(v3_first(S("7:4hello"), false, &p), -GW_EINVAL);   /* longer than the body */
+	CHECK_EQ_INT(v3_first(S(":4hello"), false, &p), -GW_EINVAL);    /* no length */
+	CHECK_EQ_INT(v3_first(S("6x4hello"), false, &p), -GW_EINVAL);   /* no colon */
+	CHECK_EQ_INT(v3_first(S("6"), false, &p), -GW_EINVAL);
+	CHECK_EQ_INT(v3_first(S("99999999999:4"), false, &p), -GW_EINVAL); /* 11 digits */
+	CHECK_EQ_INT(v3_first(S("2:7x"), false, &p), -GW_EINVAL);       /* unknown type */
+	CHECK_EQ_INT(v3_first(S("5:b4A!ID"), false, &p), -GW_EINVAL);   /* bad base64 */
+	CHECK_EQ_INT(v3_first(S("6:bAQIDx"), false, &p), -GW_EINVAL);   /* b not followed by 4 */
+	CHECK_EQ_INT(v3_first(S("2:4\xc3"), false, &p), -GW_EINVAL);    /* cut UTF-8 */
+	/* the binary form */
+	CHECK_EQ_INT(v3_first("\x01\x01\xff\x04", 4, true, &p), 1);    /* an empty binary message */
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "", 0));
+	CHECK_EQ_INT(v3_first("\x02\x01\xff" "4", 4, true, &p), -GW_EINVAL); /* kind byte 2 */
+	CHECK_EQ_INT(v3_first("\x00\x0a\xff" "4", 4, true, &p), -GW_EINVAL); /* digit 10 */
+	CHECK_EQ_INT(v3_first("\x00\xff" "4", 3, true, &p), -GW_EINVAL);     /* no digits */
+	CHECK_EQ_INT(v3_first("\x00\x02\xff" "4", 4, true, &p), -GW_EINVAL); /* past the end */
+	CHECK_EQ_INT(v3_first("\x01\x01\xff\x03", 4, true, &p), -GW_EINVAL); /* not type 4 */
+	CHECK_EQ_INT(v3_first("\x00\x01", 2, true, &p), -GW_EINVAL);       /* no 0xff */
+	/* frames */
+	CHECK_EQ_INT(eio3_decode_frame((const uint8_t *)"\x04\x01", 2, true, &p), 0);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01", 1));
+	CHECK_EQ_INT(eio3_decode_frame((const uint8_t *)"\x01", 1, true, &p), -GW_EINVAL);
+	CHECK_EQ_INT(eio3_decode_frame(S("4hi"), false, &p), 0);
+	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hi", 2));
+	CHECK_EQ_INT((int)eio3_js_length(S("a\xe2\x82\xac\xf0\x9f\x98\x80")), 4);
+	CHECK_EQ_INT((int)eio3_js_length(S("\xff")), -1);
+	gw_buf b = {0};
+	CHECK_EQ_INT(eio3_payload_append(&b, S("4\xff"), false, false), -GW_EINVAL);
+	gw_buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(frame_text);
@@ -218,5 +328,7 @@ int main(void)
 	RUN(payload_append_roundtrip);
 	RUN(open_packet);
 	RUN(error_bodies);
+	RUN(v3_payloads_parser_vectors);
+	RUN(v3_payload_edges);
 	return TEST_END();
 }
