@@ -560,13 +560,15 @@ static char (*select_ids(gw_admin *a, const char *nsp, const char *filter, size_
 	return ids;
 }
 
-static void action(gw_admin *a, sio_socket *from, const cJSON *args)
+static void action(gw_admin *a, sio_socket *from, const cJSON *args, unsigned n_att)
 {
 	const char *name = arg_str(args, 0);
 	int act = !name ? ACT_UNKNOWN : !strcmp(name, "emit") ? ACT_EMIT : !strcmp(name, "join") ? ACT_JOIN
 		: !strcmp(name, "leave") ? ACT_LEAVE : !strcmp(name, "_disconnect") ? ACT_DISCONNECT : ACT_UNKNOWN;
 	const char *nsp = arg_str(args, 1);
-	bool refused = act == ACT_UNKNOWN || a->cfg->admin_ui.read_only || !nsp;
+	/* binary arguments are not taken: the UI sends none, and an emit would pass the
+	 * placeholders on as plain objects */
+	bool refused = act == ACT_UNKNOWN || a->cfg->admin_ui.read_only || !nsp || n_att;
 	const char *filter = NULL, *room = NULL, *ev = NULL;
 	if (!refused && act == ACT_EMIT) { /* (nsp, filter, ev, ...args) */
 		filter = arg_str(args, 2);
@@ -652,7 +654,7 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 {
 	gw_admin *a = ctx;
 	if (is_admin(s)) {
-		action(a, s, args);
+		action(a, s, args, n_att);
 		return;
 	}
 	if (telling(a)) {

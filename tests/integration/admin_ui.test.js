@@ -176,6 +176,36 @@ describe('admin_ui: @socket.io/admin-ui protocol', () => {
     other.close();
   });
 
+  it('malformed actions are refused and counted, and hurt nobody', async () => {
+    const { s, rec } = await adminSocket(gw.url, LOGIN, { transports: ['websocket'] });
+    await seen(rec, 'config');
+    const c = await gw.connect('/', { transports: ['websocket'] });
+    const before = async (action) => gw.metric('sio_admin_actions_total', { action, result: 'refused' });
+    const j0 = await before('join');
+    const e0 = await before('emit');
+    const d0 = await before('_disconnect');
+    const u0 = await before('unknown');
+    s.emit('join');
+    s.emit('join', '/');
+    s.emit('join', 5, 'r');
+    s.emit('join', '/', { room: 1 });
+    s.emit('emit', '/', null, 'connect', 1); /* a reserved name */
+    s.emit('emit', '/', null, 7);
+    s.emit('emit', '/', null, 'bin', Buffer.from([1, 2])); /* binary arguments */
+    s.emit('_disconnect', null, true);
+    s.emit('no such action', 1);
+    s.emit('join', '/', 'after', c.id, (...ack) => ack); /* with an ack request: applied, not answered */
+    await h.waitFor(async () => (await gw.fetchSockets({ rooms: ['after'] })).sockets.length === 1, 3000, { message: 'the last join' });
+    assert.equal((await before('join')) - j0, 4);
+    assert.equal((await before('emit')) - e0, 3);
+    assert.equal((await before('_disconnect')) - d0, 1);
+    assert.equal((await before('unknown')) - u0, 1);
+    assert.equal(c.connected, true);
+    assert.equal(s.connected, true);
+    s.close();
+    c.close();
+  });
+
   it('the admin namespace is not on the bus: no envelopes from it, none to it', async () => {
     const { s, rec } = await adminSocket(gw.url, LOGIN, { transports: ['websocket'] });
     await seen(rec, 'config');
