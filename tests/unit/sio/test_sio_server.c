@@ -42,6 +42,7 @@ static const char CONFIG[] =
 /* What the handler saw. */
 typedef struct seen {
 	int connects, events, disconnects, rooms_created, rooms_deleted;
+	int admits, connects_at_admit; /* on_admit, and on_connect calls before it */
 	sio_socket *last;
 	char event_text[256];
 	int64_t ack_id;
@@ -55,6 +56,12 @@ typedef struct seen {
 static seen S;
 
 static void h_connect(void *ctx, sio_socket *s) { (void)ctx; S.connects++; S.last = s; }
+static void h_admit(void *ctx, sio_socket *s)
+{
+	(void)ctx, (void)s;
+	S.admits++;
+	S.connects_at_admit = S.connects;
+}
 
 static void h_event(void *ctx, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
 		    const uint8_t *const *att, const size_t *att_len, unsigned n_att, int64_t ack_id)
@@ -103,7 +110,7 @@ static void world_init(world *w)
 	w->loop = ev_loop_new(EVFLAG_AUTO);
 	w->timers = gw_timers_create(w->loop);
 	sio_handler h = {.on_connect = h_connect, .on_event = h_event, .on_disconnect = h_disconnect,
-			 .on_room = h_room};
+			 .on_room = h_room, .on_admit = h_admit};
 	w->srv = sio_server_create(&w->cfg, w->timers, &h);
 	w->eh = sio_server_eio_handler(w->srv);
 }
@@ -556,6 +563,69 @@ TEST(backend_auth_pending_then_admitted_or_timed_out)
 	world_fini(&w);
 }
 
+typedef struct nsp_seen {
+	char names[256];
+	size_t sockets;
+} nsp_seen;
+
+static void list_nsp(const char *name, size_t n, void *arg)
+{
+	nsp_seen *l = arg;
+	snprintf(l->names + strlen(l->names), sizeof l->names - strlen(l->names), "%s%s=%zu",
+		 l->names[0] ? " " : "", name, n);
+	l->sockets += n;
+}
+
+/* what the admin UI builds on: on_admit, sio_emit, sio_socket_emit, sio_namespaces,
+ * sio_socket_auth */
+TEST(admit_emit_and_namespace_list)
+{
+	world w;
+	world_init(&w);
+	const char *r;
+	eio_session *a = connect_to(&w, "40/chat,{\"k\":1}", &r);
+	CHECK_EQ_INT(S.admits, 1);
+	CHECK_EQ_INT(S.connects_at_admit, 0); /* auth: none: admitted, then reported */
+	sio_socket *sa = S.last;
+	const cJSON *auth = sio_socket_auth(sa);
+	CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(auth, "k")));
+	eio_session *b = connect_to(&w, "40/chat,", &r);
+	eio_session *t = fake_open(&w.eh, NULL);
+	fake_recv(t, "40/tenant-x1,");
+	fake_next(t);
+	CHECK_EQ_INT(S.admits, 3);
+	/* backend auth: on_admit only once admitted */
+	eio_session *p = fake_open(&w.eh, NULL);
+	fake_recv(p, "40/auth,");
+	CHECK_EQ_INT(S.admits, 3);
+	CHECK_EQ_INT(sio_socket_admit(S.last, NULL), 0);
+	CHECK_EQ_INT(S.admits, 4);
+	CHECK_EQ_INT(S.connects_at_admit, 4);
+	fake_next(p);
+
+	CHECK_EQ_INT(sio_socket_join(sa, "r"), 1);
+	const char *rooms[] = {"r"};
+	CHECK_EQ_INT(sio_emit(w.srv, "/chat", rooms, 1, NULL, 0, "[\"hi\",1]", 8), 1);
+	CHECK_STR(fake_next(a), "42/chat,[\"hi\",1]");
+	CHECK_EQ_INT(fake_unread(b), 0);
+	CHECK_EQ_INT(sio_emit(w.srv, "/chat", NULL, 0, (const char *[]){sio_socket_id(sa)}, 1, "[\"x\"]", 5), 1);
+	CHECK_STR(fake_next(b), "42/chat,[\"x\"]");
+	CHECK_EQ_INT(sio_emit(w.srv, "/nope", NULL, 0, NULL, 0, "[\"x\"]", 5), 0);
+	CHECK_EQ_INT(sio_socket_emit(sa, "[\"one\"]", 7), 0);
+	CHECK_STR(fake_next(a), "42/chat,[\"one\"]");
+	CHECK(sio_socket_session(sa) == a);
+
+	nsp_seen l = {{0}, 0};
+	sio_namespaces(w.srv, list_nsp, &l);
+	CHECK_STR(l.names, "/=0 /chat=2 /auth=1 /jwt=0 /jwtq=0 /tenant-vip=0 /tenant-x1=1");
+	CHECK_EQ_INT(l.sockets, 4);
+	drop(a);
+	drop(b);
+	drop(t);
+	drop(p);
+	world_fini(&w);
+}
+
 int main(void)
 {
 	RUN(connect_main_and_named_namespace);
@@ -573,5 +643,6 @@ int main(void)
 	RUN(jwt_auth_token);
 	RUN(jwt_query_token_is_hidden_from_every_namespace);
 	RUN(dynamic_namespaces_made_on_first_use_and_freed_with_their_last_socket);
+	RUN(admit_emit_and_namespace_list);
 	return TEST_END();
 }
