@@ -49,9 +49,9 @@ static const char *const ACT_NAMES[] = {"emit", "join", "leave", "_disconnect", 
 /* A password check for the login thread. */
 typedef struct login_job {
 	struct login_job *next;
-	char sid[GW_ID_LEN + 1]; /* the pending socket, found again by id */
 	char *password;
 	bool ok;
+	char sid[];              /* the pending socket, found again by id */
 } login_job;
 
 typedef struct session {
@@ -472,7 +472,7 @@ static void logins_done(void *ctx)
 		pthread_mutex_lock(&a->mu);
 		a->n_jobs--;
 		pthread_mutex_unlock(&a->mu);
-		sio_socket *s = a->sio ? sio_socket_find(a->sio, j->sid, GW_ID_LEN) : NULL;
+		sio_socket *s = a->sio ? sio_socket_find(a->sio, j->sid, strlen(j->sid)) : NULL;
 		if (s && sio_socket_pending(s)) { /* else it left, or timed out, meanwhile */
 			a->logins[j->ok ? LOGIN_OK : LOGIN_REFUSED]++;
 			if (j->ok) {
@@ -510,12 +510,13 @@ static void login(gw_admin *a, sio_socket *s)
 		sio_socket_reject(s, REFUSED);
 		return;
 	}
-	login_job *j = calloc(1, sizeof *j);
+	const char *sid = sio_socket_id(s);
+	login_job *j = calloc(1, sizeof *j + strlen(sid) + 1);
 	char *pw = j ? strdup(pass->valuestring) : NULL;
 	pthread_mutex_lock(&a->mu);
 	bool busy = !pw || a->n_jobs >= MAX_LOGINS;
 	if (!busy) {
-		memcpy(j->sid, sio_socket_id(s), GW_ID_LEN + 1);
+		memcpy(j->sid, sid, strlen(sid) + 1);
 		j->password = pw;
 		if (a->jobs_tail)
 			a->jobs_tail->next = j;
@@ -540,24 +541,6 @@ static const char *arg_str(const cJSON *args, int i)
 {
 	const cJSON *v = cJSON_GetArrayItem(args, i);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* The sockets of nsp (in room filter, when given), by id: acting on one may remove
- * others (a disconnect with close). NULL when none. */
-static char (*select_ids(gw_admin *a, const char *nsp, const char *filter, size_t *n))[GW_ID_LEN + 1]
-{
-	sio_socket **v;
-	const char *rooms[1] = {filter};
-	*n = sio_select(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, &v);
-	if (!*n)
-		return NULL;
-	char (*ids)[GW_ID_LEN + 1] = malloc(*n * sizeof *ids);
-	for (size_t i = 0; ids && i < *n; i++)
-		memcpy(ids[i], sio_socket_id(v[i]), GW_ID_LEN + 1);
-	free(v);
-	if (!ids)
-		*n = 0;
-	return ids;
 }
 
 static void action(gw_admin *a, sio_socket *from, const cJSON *args, unsigned n_att)
@@ -601,11 +584,13 @@ static void action(gw_admin *a, sio_socket *from, const cJSON *args, unsigned n_
 		free(json);
 		return;
 	}
-	size_t n;
-	char (*ids)[GW_ID_LEN + 1] = select_ids(a, nsp, filter, &n);
+	/* by id: a disconnect with close may remove other selected sockets */
+	char **ids;
+	const char *rooms[1] = {filter};
+	size_t n = sio_select_ids(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, &ids);
 	bool close = cJSON_IsTrue(cJSON_GetArrayItem(args, 2));
 	for (size_t i = 0; i < n; i++) {
-		sio_socket *s = sio_socket_find(a->sio, ids[i], GW_ID_LEN);
+		sio_socket *s = sio_socket_find(a->sio, ids[i], strlen(ids[i]));
 		if (!s)
 			continue;
 		if (act == ACT_JOIN)

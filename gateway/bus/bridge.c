@@ -50,7 +50,7 @@ typedef struct bus_item {
 	bool stored;   /* ack: broker — the delivery report of a client's event */
 	int status;
 	int64_t ack_id;
-	char sid[GW_ID_LEN + 1];
+	char *sid;     /* stored: the socket to ack */
 	char *topic;   /* SUB_RAW */
 	uint8_t *data;
 	size_t len;
@@ -125,6 +125,7 @@ static void log_malformed(gw_bus *bus, const char *topic, const char *why)
 static void item_free(bus_item *it)
 {
 	env_in_free(it->env);
+	free(it->sid);
 	free(it->topic);
 	free(it->data);
 	free(it);
@@ -674,36 +675,41 @@ static void on_connect(void *ctx, sio_socket *s)
 /* ack: broker. The delivery report comes on a plugin thread: it only queues. */
 typedef struct stored_arg {
 	gw_bus *bus;
-	char sid[GW_ID_LEN + 1];
 	int64_t ack_id;
+	size_t sid_len;
+	char sid[];
 } stored_arg;
 
 static void stored_dr(void *arg, int status)
 {
 	stored_arg *a = arg;
 	bus_item *it = calloc(1, sizeof *it);
-	if (it) {
+	if (it && (it->sid = strdup(a->sid))) {
 		it->stored = true;
 		it->status = status;
 		it->ack_id = a->ack_id;
-		memcpy(it->sid, a->sid, sizeof it->sid);
 		push(a->bus, it); /* full queue: never acked, the client's ack times out */
+	} else {
+		free(it); /* never acked either */
 	}
 	free(a);
 }
 
 static void publish_stored(gw_bus *bus, sio_socket *s, const char *event, int64_t ack_id, const char *json)
 {
-	stored_arg *a = json ? calloc(1, sizeof *a) : NULL;
+	const char *sid = sio_socket_id(s);
+	size_t sid_len = strlen(sid);
+	stored_arg *a = json ? calloc(1, sizeof *a + sid_len + 1) : NULL;
 	if (!a) {
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		return;
 	}
 	a->bus = bus;
 	a->ack_id = ack_id;
-	memcpy(a->sid, sio_socket_id(s), sizeof a->sid);
+	a->sid_len = sid_len;
+	memcpy(a->sid, sid, sid_len + 1);
 	const char *topic = gw_config_in_topic(bus->cfg, sio_socket_nsp_config(s), event);
-	if (bus->desc->publish(bus->self, topic, a->sid, GW_ID_LEN, json, strlen(json), stored_dr, a)) {
+	if (bus->desc->publish(bus->self, topic, a->sid, a->sid_len, json, strlen(json), stored_dr, a)) {
 		/* refused at once: never acked */
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
 		free(a);
@@ -935,28 +941,28 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
  * never changed while it is being walked. */
 static void room_op(gw_bus *bus, env_in *e)
 {
+	const env_target *t = &e->target;
+	if (e->type == ENV_DISCONNECT) {
+		/* close ends every socket of a connection: each is found again by id */
+		char **ids;
+		size_t n = sio_select_ids(bus->sio, t->nsp, (const char *const *)t->rooms, t->n_rooms,
+					  (const char *const *)t->except, t->n_except, &ids);
+		for (size_t i = 0; i < n; i++) {
+			sio_socket *s = sio_socket_find(bus->sio, ids[i], strlen(ids[i]));
+			if (s)
+				sio_socket_disconnect(s, e->close);
+		}
+		free(ids);
+		return;
+	}
 	sio_socket **v;
-	size_t n = sio_select(bus->sio, e->target.nsp, (const char *const *)e->target.rooms,
-			      e->target.n_rooms, (const char *const *)e->target.except,
-			      e->target.n_except, &v);
+	size_t n = sio_select(bus->sio, t->nsp, (const char *const *)t->rooms, t->n_rooms,
+			      (const char *const *)t->except, t->n_except, &v);
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; e->type == ENV_JOIN && k < e->n_change; k++)
 			sio_socket_join(v[i], e->change[k]);
 		for (size_t k = 0; e->type == ENV_LEAVE && k < e->n_change; k++)
 			sio_socket_leave(v[i], e->change[k]);
-	}
-	if (e->type == ENV_DISCONNECT) {
-		/* a socket's removal never frees another selected socket, except that
-		 * close ends every socket of the same connection: find again by id */
-		char (*ids)[GW_ID_LEN + 1] = n ? malloc(n * sizeof *ids) : NULL;
-		for (size_t i = 0; ids && i < n; i++)
-			memcpy(ids[i], sio_socket_id(v[i]), GW_ID_LEN + 1);
-		for (size_t i = 0; ids && i < n; i++) {
-			sio_socket *s = sio_socket_find(bus->sio, ids[i], GW_ID_LEN);
-			if (s)
-				sio_socket_disconnect(s, e->close);
-		}
-		free(ids);
 	}
 	if (e->type == ENV_FETCH)
 		fetch(bus, e, v, n);
@@ -1034,7 +1040,7 @@ void gw_bus_drain(gw_bus *bus)
 	while (it) {
 		bus_item *next = it->next;
 		if (it->stored) {
-			sio_socket *s = sio_socket_find(bus->sio, it->sid, GW_ID_LEN);
+			sio_socket *s = sio_socket_find(bus->sio, it->sid, strlen(it->sid));
 			if (s && it->status == 0)
 				sio_socket_ack(s, it->ack_id, "[]", 2, NULL, 0);
 			else if (it->status) {

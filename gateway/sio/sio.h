@@ -112,6 +112,11 @@ int sio_socket_ack(sio_socket *s, int64_t id, const char *json, size_t json_len,
  * frees; *out is NULL when none. Returns the count. */
 size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
 		  const char *const *except, size_t n_except, sio_socket ***out);
+/* The same selection's socket ids, for acting on sockets when one action may remove
+ * others (a disconnect with close): find each again with sio_socket_find. One
+ * allocation (*out, NULL when none) the caller frees. Returns the count. */
+size_t sio_select_ids(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		      const char *const *except, size_t n_except, char ***out);
 /* Room membership. Return 1 changed, 0 unchanged, < 0 error. */
 int sio_socket_join(sio_socket *s, const char *room);
 int sio_socket_leave(sio_socket *s, const char *room);

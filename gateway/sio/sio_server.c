@@ -48,7 +48,6 @@ struct sio_nsp {
 typedef struct sio_conn sio_conn;
 struct sio_socket {
 	eio_session *eio; /* = conn->eio, first: a broadcast reads only this */
-	char id[GW_ID_LEN + 1];
 	sio_conn *conn;
 	sio_nsp *nsp;
 	cJSON *auth;
@@ -59,6 +58,9 @@ struct sio_socket {
 	gw_timer auth_timer;
 	char *data;       /* JSON from the backend's connect_result */
 	void *user;       /* the handler's (the bus: the socket's rate buckets) */
+	size_t id_len;
+	char id[];        /* GW_ID_LEN random characters (Engine.IO v3 clients will have
+			   * socket.io's "nsp#<engine id>": ids are not all one length) */
 };
 
 struct sio_conn {
@@ -505,6 +507,31 @@ size_t sio_select(sio_server *srv, const char *nsp, const char *const *rooms, si
 	return c.n;
 }
 
+size_t sio_select_ids(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+		      const char *const *except, size_t n_except, char ***out)
+{
+	sio_socket **v;
+	size_t n = sio_select(srv, nsp, rooms, n_rooms, except, n_except, &v), bytes = 0;
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		bytes += v[i]->id_len + 1;
+	char **ids = n ? malloc(n * sizeof *ids + bytes) : NULL;
+	if (ids) {
+		char *p = (char *)(ids + n);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(p, v[i]->id, v[i]->id_len + 1);
+			ids[i] = p;
+			p += v[i]->id_len + 1;
+		}
+		*out = ids;
+	} else if (n) {
+		gw_warn("sio: out of memory selecting %zu sockets", n);
+		n = 0;
+	}
+	free(v);
+	return n;
+}
+
 static void room_event(sio_socket *s, const char *room, int event)
 {
 	sio_server *srv = s->conn->srv;
@@ -643,7 +670,7 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 		if (s->nsp->dynamic)
 			s->nsp->stats->n_sockets--;
 	}
-	gw_map_del(&srv->sockets, s->id, GW_ID_LEN);
+	gw_map_del(&srv->sockets, s->id, s->id_len);
 	for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -709,15 +736,18 @@ void sio_socket_set_user(sio_socket *s, void *user) { s->user = user; }
 
 static int admit(sio_socket *s)
 {
-	if (room_join(s->nsp->rooms, s->id, s, NULL) < 0)
+	gw_buf json = {0};
+	if (gw_buf_puts(&json, "{\"sid\":") || gw_buf_put_json_string(&json, s->id, s->id_len) ||
+	    gw_buf_putc(&json, '}') || room_join(s->nsp->rooms, s->id, s, NULL) < 0) {
+		gw_buf_free(&json);
 		return -GW_ENOMEM;
+	}
 	s->pending = false;
 	s->nsp->n_sockets++;
 	if (s->nsp->dynamic)
 		s->nsp->stats->n_sockets++;
-	char json[64];
-	int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, json, (size_t)n, NULL);
+	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, (const char *)json.data, json.len, NULL);
+	gw_buf_free(&json);
 	sio_server *srv = s->conn->srv;
 	if (srv->h.on_admit)
 		srv->h.on_admit(srv->h.ctx, s);
@@ -830,7 +860,7 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
 		return;
 	}
-	sio_socket *s = calloc(1, sizeof *s);
+	sio_socket *s = calloc(1, sizeof *s + GW_ID_LEN + 1);
 	if (!s) {
 		nsp_release(srv, ns);
 		return;
@@ -845,11 +875,12 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	do
 		gw_rand_id(s->id);
 	while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
+	s->id_len = GW_ID_LEN;
 	if (p->data) {
 		s->auth = p->data;
 		p->data = NULL;
 	}
-	if (gw_map_put(&srv->sockets, s->id, GW_ID_LEN, s)) {
+	if (gw_map_put(&srv->sockets, s->id, s->id_len, s)) {
 		cJSON_Delete(s->auth);
 		free(s);
 		ns->refs--;
