@@ -28,6 +28,7 @@
  *    on_body / on_chunk_header.
  */
 #include "net/http1.h"
+#include "util/query.h"
 
 #include <http_parser.h>
 #include <limits.h>
@@ -519,101 +520,15 @@ const char *h1_header_get(const h1_req *r, const char *name)
 	return NULL;
 }
 
-static int unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The byte of s[*i..n) decoded, *i advanced: %XX and '+'; a '%' not followed by two
- * hex digits stays as it is (as Node's querystring.unescape). */
-static int dec_next(const char *s, size_t n, size_t *i)
-{
-	unsigned char c = (unsigned char)s[(*i)++];
-	if (c == '+')
-		return ' ';
-	if (c == '%' && *i + 2 <= n) {
-		int hi = unhex((unsigned char)s[*i]), lo = unhex((unsigned char)s[*i + 1]);
-		if (hi >= 0 && lo >= 0) {
-			*i += 2;
-			return hi << 4 | lo;
-		}
-	}
-	return c;
-}
-
-static bool key_is(const char *k, size_t n, const char *name)
-{
-	size_t i = 0;
-	while (i < n) {
-		if (!*name || dec_next(k, n, &i) != (unsigned char)*name++)
-			return false;
-	}
-	return *name == 0;
-}
-
 int h1_query_arg(const h1_req *r, const char *name, char *out, size_t len)
 {
-	const char *val = NULL;
-	size_t val_len = 0;
-	for (const char *s = r->query ? r->query : ""; *s;) {
-		size_t n = strcspn(s, "&");
-		size_t k = strcspn(s, "=");
-		if (k > n)
-			k = n;
-		if (n && key_is(s, k, name)) {
-			val = k < n ? s + k + 1 : s + n;
-			val_len = k < n ? n - k - 1 : 0;
-		}
-		s += n + (s[n] == '&');
-	}
-	if (!val)
-		return 0;
-	size_t o = 0;
-	for (size_t i = 0; i < val_len;) {
-		int c = dec_next(val, val_len, &i);
-		if (o + 1 >= len) {
-			if (len)
-				out[0] = 0;
-			return -1;
-		}
-		out[o++] = (char)c;
-	}
-	if (len == 0)
-		return -1;
-	out[o] = 0;
-	return 1;
-}
-
-/* s[0..n) decoded into b (appended, then a NUL). */
-static int dec_into(gw_buf *b, const char *s, size_t n)
-{
-	int err = 0;
-	for (size_t i = 0; i < n && !err;)
-		err = gw_buf_putc(b, (char)dec_next(s, n, &i));
-	return err | gw_buf_putc(b, 0);
+	const char *q = r->query ? r->query : "";
+	return gw_query_arg(q, strlen(q), name, out, len);
 }
 
 void h1_query_foreach(const h1_req *r, void (*fn)(void *ctx, const char *k, size_t kl, const char *v, size_t vl),
 		      void *ctx)
 {
-	gw_buf b = {0};
-	for (const char *s = r->query ? r->query : ""; *s;) {
-		size_t n = strcspn(s, "&");
-		size_t k = strcspn(s, "=");
-		if (k > n)
-			k = n;
-		if (n) {
-			gw_buf_reset(&b);
-			if (dec_into(&b, s, k) == 0) {
-				size_t kl = b.len - 1;
-				if (dec_into(&b, k < n ? s + k + 1 : s + n, k < n ? n - k - 1 : 0) == 0)
-					fn(ctx, (const char *)b.data, kl, (const char *)b.data + kl + 1, b.len - kl - 2);
-			}
-		}
-		s += n + (s[n] == '&');
-	}
-	gw_buf_free(&b);
+	const char *q = r->query ? r->query : "";
+	gw_query_foreach(q, strlen(q), fn, ctx);
 }
