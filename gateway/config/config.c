@@ -717,6 +717,8 @@ static const field engine_fields[] = {
 	 .help = "the bundle's directory (absent: the build tree's, then the installed one)"},
 	{.key = "parser", .type = F_ENUM, .off = OFF(engine.parser), .def = "json", .choices = "json|msgpack",
 	 .help = "Socket.IO packet format: socket.io-parser (json) or socket.io-msgpack-parser (msgpack)"},
+	{.key = "allow_eio3", .type = F_BOOL, .off = OFF(engine.allow_eio3), .def = "false",
+	 .help = "also serve Engine.IO v3 clients (socket.io-client 2.x), as socket.io's allowEIO3"},
 	{.key = "per_message_deflate", .type = F_BOOL, .off = OFF(engine.per_message_deflate), .def = "false",
 	 .help = "websocket permessage-deflate"},
 	{.key = "busy_poll_us", .type = F_INT, .off = OFF(engine.busy_poll_us), .def = "0", .min = 0, .max = 1000000,
@@ -1024,6 +1026,16 @@ static int finish(vctx *c, gw_config *cfg)
 		cfg_path_key(&c->path, "tls");
 		int rc = verr(c, cfg_map_get(listen, "tls"), "needs both cert and key (%s is missing)",
 			      cfg->tls_cert ? "key" : "cert");
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
+	if (cfg->engine.allow_eio3 && cfg->engine.parser == GW_PARSER_MSGPACK) {
+		/* socket.io-client 2.x pairs with socket.io-msgpack-parser 2.x, whose packets
+		 * differ from 3.x's: not served */
+		size_t mark = cfg_path_key(&c->path, "engine");
+		cfg_path_key(&c->path, "allow_eio3");
+		int rc = verr(c, cfg_map_get(cfg_map_get(cfg->root, "engine"), "allow_eio3"),
+			      "Engine.IO v3 clients are served with engine.parser: json only");
 		cfg_path_pop(&c->path, mark);
 		return rc;
 	}

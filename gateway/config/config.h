@@ -140,6 +140,8 @@ typedef struct gw_config {
 		size_t send_queue;      /* max queued packets per connection, default 1024 */
 		bool per_message_deflate; /* default false */
 		int parser;             /* GW_PARSER_*: the Socket.IO packet format, default json */
+		bool allow_eio3;        /* also serve Engine.IO v3 / Socket.IO v4 clients
+					 * (socket.io-client 2.x), default false */
 		bool serve_client;      /* serve the socket.io-client bundle at {path}socket.io.js ... */
 		char *client_dir;       /* where its files are; NULL = the build tree's, then the installed */
 		int busy_poll_us;       /* service loop: spin this long after activity, 0 = off */

@@ -1,6 +1,6 @@
 /*
- * eio.h — Engine.IO v4 server: sessions, polling and websocket transports, upgrade,
- * heartbeats. Knows nothing of namespaces: it hands whole messages to a handler.
+ * eio.h — Engine.IO v4 server (and v3, engine.allow_eio3): sessions, polling and
+ * websocket transports, upgrade, heartbeats. Knows nothing of namespaces: it hands whole messages to a handler.
  *
  * Service-thread only. Sessions are referred to by pointer on the service thread and
  * by (sid) from anywhere else: a session may disappear between two loop turns.
@@ -105,5 +105,7 @@ void eio_session_set_user(eio_session *s, void *user);
  * "time","issued","url","xdomain","secure"} (borrowed; valid while the session lives). */
 const char *eio_session_handshake(const eio_session *s);
 bool eio_session_is_websocket(const eio_session *s);
+/* The Engine.IO protocol revision the client speaks: 4, or 3 (engine.allow_eio3). */
+int eio_session_protocol(const eio_session *s);
 
 #endif

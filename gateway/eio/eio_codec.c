@@ -258,8 +258,16 @@ int eio3_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool
 	return 0;
 }
 
-int eio3_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_packet *out)
+int eio3_decode_frame(uint8_t *buf, size_t len, bool binary_frame, eio_packet *out)
 {
+	if (!binary_frame && len && buf[0] == 'b') {
+		/* a client that forces base64 (b64=1) sends its binary as "b4<base64>" */
+		eio_packet p;
+		if (v3_packet(buf, len, false, true, &p) < 0)
+			return -GW_EINVAL;
+		*out = p;
+		return 0;
+	}
 	if (!binary_frame)
 		return eio_decode_frame(buf, len, false, out);
 	if (len < 1 || buf[0] != 4)

@@ -88,8 +88,9 @@ int eio3_payload_next(eio3_payload_iter *it, eio_packet *out);
 /* Append one packet (the websocket payload of a v4 frame, as eio_payload_append takes
  * it) to a v3 payload in the given form. */
 int eio3_payload_append(gw_buf *out, const uint8_t *ws_payload, size_t len, bool binary, bool binary_form);
-/* Decode one v3 websocket frame (a binary one starts with the type byte 4). */
-int eio3_decode_frame(const uint8_t *buf, size_t len, bool binary_frame, eio_packet *out);
+/* Decode one v3 websocket frame: a binary one starts with the type byte 4; a text one
+ * may be "b4<base64>" (a client forcing base64), decoded in place. */
+int eio3_decode_frame(uint8_t *buf, size_t len, bool binary_frame, eio_packet *out);
 /* JavaScript's length of UTF-8 text (UTF-16 code units); -1 if it is not UTF-8 in
  * structure. */
 long eio3_js_length(const uint8_t *s, size_t n);

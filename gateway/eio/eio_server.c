@@ -8,11 +8,18 @@
  * as a probe, answers "2probe" with "3probe", releases the pending poll with a noop,
  * and becomes the transport on "5". Heartbeat: the server pings every ping_interval
  * and closes the session if no pong comes within ping_timeout.
+ *
+ * Engine.IO v3 (engine.allow_eio3, EIO=3): the same sessions with v3's framing (polling
+ * payloads "<len>:<packet>", or the binary form when the client supports binary and a
+ * packet is binary; websocket binary frames led by the type byte 4) and v3's heartbeat:
+ * the client pings, the server answers with a pong, and closes the session when no
+ * ping came within ping_interval + ping_timeout — as engine.io does.
  */
 #include "eio/eio.h"
 #include "eio/eio_codec.h"
 #include "net/net.h"
 #include "net/ws.h"
+#include "util/base64.h"
 #include "util/utf8.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -38,6 +45,8 @@ struct eio_session {
 	bool closing;          /* websocket: close once the queue has drained */
 	bool probed;           /* the probe said "2probe": polls are answered with a noop */
 	bool awaiting_pong;
+	bool eio3;             /* Engine.IO v3 */
+	bool b64;              /* v3: the client asked for base64 binary (b64=1) */
 	gw_close_reason close_reason;
 	int busy;              /* > 0 while a callback runs on the session: defer free */
 	net_conn *poll;        /* held polling GET */
@@ -58,11 +67,12 @@ struct eio_server {
 	char time_text[64];
 	gw_buf scratch;        /* the handshake's text; a websocket batch */
 	gw_buf args;           /* the handshake's query */
+	gw_buf v3;             /* a v3 websocket binary frame's payload */
 	eio_stats stats;
 	char *path;
 	eio_handler h;
 	gw_map sessions;
-	gw_frame *ping, *noop, *probe, *close;
+	gw_frame *ping, *pong, *noop, *probe, *close;
 };
 
 /* ---- small helpers ---- */
@@ -84,10 +94,11 @@ eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *p
 	srv->path = strdup(path);
 	srv->h = *h;
 	srv->ping = static_frame("2");
+	srv->pong = static_frame("3");
 	srv->noop = static_frame("6");
 	srv->probe = static_frame("3probe");
 	srv->close = static_frame("1");
-	if (!srv->path || !srv->ping || !srv->noop || !srv->probe || !srv->close) {
+	if (!srv->path || !srv->ping || !srv->pong || !srv->noop || !srv->probe || !srv->close) {
 		eio_server_destroy(srv);
 		return NULL;
 	}
@@ -147,6 +158,7 @@ void *eio_session_user(const eio_session *s) { return s->user; }
 void eio_session_set_user(eio_session *s, void *user) { s->user = user; }
 const char *eio_session_handshake(const eio_session *s) { return s->handshake; }
 bool eio_session_is_websocket(const eio_session *s) { return s->websocket; }
+int eio_session_protocol(const eio_session *s) { return s->eio3 ? 3 : 4; }
 
 static void queue_clear(eio_session *s)
 {
@@ -255,25 +267,47 @@ static void session_release(eio_session *s)
 		session_free(s);
 }
 
+/* v3: the binary form when the client takes binary and one of the packets is binary
+ * (parser-v3's encodePayload). */
+static bool v3_binary_form(const eio_session *s, const gw_frame *extra)
+{
+	if (!s->eio3 || s->b64)
+		return false;
+	for (size_t i = 0; i < s->q_len; i++)
+		if (s->q[(s->q_head + i) & (s->q_cap - 1)]->binary)
+			return true;
+	return extra && extra->binary;
+}
+
+static void payload_append(const eio_session *s, gw_buf *body, gw_frame *f, bool binary_form)
+{
+	if (s->eio3)
+		eio3_payload_append(body, gw_frame_data(f), f->len, f->binary, binary_form);
+	else
+		eio_payload_append(body, gw_frame_data(f), f->len, f->binary);
+}
+
 /* Answer polling GET c with the queue (and an optional trailing frame); c is then no
  * longer the session's poll. */
 static void poll_answer_with(eio_session *s, net_conn *c, gw_frame *extra, const char *extra_headers)
 {
 	gw_buf body = {0};
 	gw_frame *f;
+	bool binary_form = v3_binary_form(s, extra);
 	while ((f = queue_pop(s))) {
-		eio_payload_append(&body, gw_frame_data(f), f->len, f->binary);
+		payload_append(s, &body, f, binary_form);
 		s->srv->stats.packets_out++;
 		s->srv->stats.bytes_out += f->len;
 		gw_frame_unref(f);
 	}
 	if (extra)
-		eio_payload_append(&body, gw_frame_data(extra), extra->len, extra->binary);
+		payload_append(s, &body, extra, binary_form);
 	if (s->poll == c) {
 		s->poll = NULL;
 		net_conn_set_user(c, NULL);
 	}
-	net_reply(c, 200, "text/plain; charset=UTF-8", body.data, body.len, extra_headers);
+	net_reply(c, 200, binary_form ? "application/octet-stream" : "text/plain; charset=UTF-8", body.data,
+		  body.len, extra_headers);
 	gw_buf_free(&body);
 }
 
@@ -412,6 +446,19 @@ size_t eio_send_many(eio_session *const *ss, size_t n, gw_frame *const *frames, 
 
 static void hb_fire(gw_timer *t);
 
+/* v3: no ping from the client within ping_interval + ping_timeout */
+static void hb3_timeout(gw_timer *t)
+{
+	session_close_now(t->ctx, GW_CLOSE_PING_TIMEOUT);
+}
+
+static void hb3_reset(eio_session *s)
+{
+	const gw_config *cfg = s->srv->cfg;
+	gw_timer_start(s->srv->timers, &s->hb, (uint32_t)(cfg->engine.ping_interval_ms + cfg->engine.ping_timeout_ms),
+		       hb3_timeout);
+}
+
 static void hb_schedule_ping(eio_session *s)
 {
 	s->awaiting_pong = false;
@@ -469,6 +516,10 @@ static int on_packet(eio_session *s, const eio_packet *p)
 		/* closed, or closing (its queue overflowed): the rest of a payload is not read */
 		return s->closed || s->closing ? -1 : 0;
 	case EIO_PONG:
+		if (s->eio3) { /* "invalid heartbeat direction" */
+			session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
+			return -1;
+		}
 		/* a closing session's timer carries its close: a pong must not re-arm it */
 		if (s->awaiting_pong && !s->closing)
 			hb_schedule_ping(s);
@@ -477,6 +528,13 @@ static int on_packet(eio_session *s, const eio_packet *p)
 		session_close_now(s, GW_CLOSE_TRANSPORT_CLOSE);
 		return -1;
 	case EIO_PING:
+		if (s->eio3) { /* v3: the client pings, the server answers */
+			if (!s->closing)
+				hb3_reset(s);
+			gw_frame *pong = s->srv->pong;
+			eio_session_send(s, &pong, 1, false);
+			return s->closed || s->closing ? -1 : 0;
+		}
 		/* v4: only the server pings ("invalid heartbeat direction" in engine.io) */
 		session_close_now(s, GW_CLOSE_TRANSPORT_ERROR);
 		return -1;
@@ -589,13 +647,18 @@ static char *build_handshake(eio_server *srv, const h1_req *r, net_conn *c)
 	return err || !o->data ? NULL : strdup((const char *)o->data);
 }
 
-static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, bool websocket)
+static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, bool websocket, bool eio3)
 {
 	eio_session *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
 	s->srv = srv;
 	s->websocket = websocket;
+	s->eio3 = eio3;
+	if (eio3) { /* engine.io: supportsBinary = !req._query.b64 (any non-empty value) */
+		char b64[8];
+		s->b64 = h1_query_arg(r, "b64", b64, sizeof b64) != 0 && b64[0];
+	}
 	s->hb.ctx = s;
 	s->upg.ctx = s;
 	do
@@ -626,7 +689,10 @@ static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, b
 		return NULL;
 	}
 	queue_push(s, f); /* the queue keeps our reference */
-	hb_schedule_ping(s);
+	if (eio3)
+		hb3_reset(s);
+	else
+		hb_schedule_ping(s);
 	return s;
 }
 
@@ -649,12 +715,15 @@ static void eio_error(eio_server *srv, net_conn *c, int code)
 	net_reply(c, eio_error_status(code), "application/json", body, n > 0 ? (size_t)n : 0, NULL);
 }
 
-/* Common query checks. Returns 0 ok, or replies with an error and returns 1. */
+/* Common query checks. Returns 0 ok, or replies with an error and returns 1. *eio3:
+ * the request speaks Engine.IO v3 (EIO=3, with engine.allow_eio3). */
 static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *transport, size_t tlen, char *sid,
-		       size_t slen)
+		       size_t slen, bool *eio3)
 {
 	char eio[8];
-	if (h1_query_arg(r, "EIO", eio, sizeof eio) != 1 || strcmp(eio, "4") != 0) {
+	int have = h1_query_arg(r, "EIO", eio, sizeof eio);
+	*eio3 = have == 1 && strcmp(eio, "3") == 0 && srv->cfg->engine.allow_eio3;
+	if (have != 1 || (strcmp(eio, "4") != 0 && !*eio3)) {
 		eio_error(srv, c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
 		return 1;
 	}
@@ -667,12 +736,19 @@ static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *tran
 	}
 	if (h1_query_arg(r, "sid", sid, slen) != 1)
 		sid[0] = 0;
+	char j[8];
+	if (*eio3 && h1_query_arg(r, "j", j, sizeof j) != 0) {
+		/* JSONP polling (for browsers without XHR, engine.io's polling-jsonp) is not
+		 * served */
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
+		return 1;
+	}
 	return 0;
 }
 
-static void on_handshake(eio_server *srv, net_conn *c, const h1_req *r)
+static void on_handshake(eio_server *srv, net_conn *c, const h1_req *r, bool eio3)
 {
-	eio_session *s = session_new(srv, r, c, false);
+	eio_session *s = session_new(srv, r, c, false, eio3);
 	if (!s) {
 		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
@@ -717,9 +793,13 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 		eio_error(s->srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
+	/* v3: the binary form comes as application/octet-stream (engine.io decides by the
+	 * content type alone) */
+	const char *ctype = s->eio3 ? h1_header_get(r, "content-type") : NULL;
+	bool binary_form = ctype && strcmp(ctype, "application/octet-stream") == 0;
 	/* a polling payload is text (binary packets travel as base64): RFC 6455's rule
 	 * for text frames holds here too */
-	if (!gw_utf8_valid(r->body, r->body_len)) {
+	if (!binary_form && !gw_utf8_valid(r->body, r->body_len)) {
 		gw_debug("eio %s: polling payload is not UTF-8", s->sid);
 		session_close_now(s, GW_CLOSE_PARSE_ERROR);
 		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
@@ -727,10 +807,15 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 	}
 	s->busy++;
 	eio_payload_iter it;
+	eio3_payload_iter it3;
 	eio_packet p;
 	int rc;
-	eio_payload_iter_init(&it, (uint8_t *)(uintptr_t)r->body, r->body_len);
-	while ((rc = eio_payload_next(&it, &p)) == 1)
+	uint8_t *body = (uint8_t *)(uintptr_t)r->body;
+	if (s->eio3)
+		eio3_payload_iter_init(&it3, body, r->body_len, binary_form);
+	else
+		eio_payload_iter_init(&it, body, r->body_len);
+	while ((rc = s->eio3 ? eio3_payload_next(&it3, &p) : eio_payload_next(&it, &p)) == 1)
 		if (on_packet(s, &p))
 			break;
 	if (rc < 0) {
@@ -743,20 +828,21 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 	session_release(s);
 }
 
-static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid);
+static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid, bool eio3);
 
 static void on_request(void *ctx, net_conn *c, const h1_req *r)
 {
 	eio_server *srv = ctx;
 	char transport[32], sid[64];
-	if (check_query(srv, c, r, transport, sizeof transport, sid, sizeof sid))
+	bool eio3;
+	if (check_query(srv, c, r, transport, sizeof transport, sid, sizeof sid, &eio3))
 		return;
 	if (r->upgrade) {
 		if (strcmp(transport, "websocket") != 0) {
 			eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 			return;
 		}
-		ws_upgrade(srv, c, r, sid);
+		ws_upgrade(srv, c, r, sid, eio3);
 		return;
 	}
 	if (strcmp(transport, "polling") != 0) {
@@ -769,12 +855,17 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 		if (!is_get)
 			eio_error(srv, c, EIO_ERR_BAD_HANDSHAKE_METHOD);
 		else
-			on_handshake(srv, c, r);
+			on_handshake(srv, c, r, eio3);
 		return;
 	}
 	eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
 	if (!s) {
 		eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
+		return;
+	}
+	if (s->eio3 != eio3) {
+		/* engine.io: "unexpected protocol version" */
+		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 		return;
 	}
 	if (s->websocket) {
@@ -805,13 +896,17 @@ static void on_refused(void *ctx, net_conn *c, const h1_req *r, int status)
 
 /* ---- websocket ---- */
 
-static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid)
+static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid, bool eio3)
 {
 	eio_session *s = NULL;
 	if (sid[0]) {
 		s = gw_map_get(&srv->sessions, sid, strlen(sid));
 		if (!s) {
 			eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
+			return;
+		}
+		if (s->eio3 != eio3) { /* engine.io's PROTOCOL_MISMATCH */
+			eio_error(srv, c, EIO_ERR_BAD_REQUEST);
 			return;
 		}
 	}
@@ -829,7 +924,7 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 		gw_timer_start(s->srv->timers, &s->upg, (uint32_t)srv->cfg->engine.upgrade_timeout_ms, upg_timeout);
 		return;
 	}
-	s = session_new(srv, r, c, true);
+	s = session_new(srv, r, c, true, eio3);
 	if (!s) {
 		net_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
 		return;
@@ -856,7 +951,8 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 	eio_packet p;
 	if (!s)
 		return;
-	if (eio_decode_frame((uint8_t *)(uintptr_t)data, len, binary, &p)) {
+	uint8_t *buf = (uint8_t *)(uintptr_t)data;
+	if (s->eio3 ? eio3_decode_frame(buf, len, binary, &p) : eio_decode_frame(buf, len, binary, &p)) {
 		gw_debug("eio %s: malformed websocket frame", s->sid);
 		if (s->upgrading && !s->websocket) {
 			probe_drop(s); /* a bad probe fails the upgrade, not the session */
@@ -887,7 +983,10 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 				net_conn *pc = s->poll;
 				s->poll = NULL;
 				net_conn_set_user(pc, NULL);
-				net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
+				if (s->eio3)
+					net_reply(pc, 200, "text/plain; charset=UTF-8", "1:6", 3, NULL);
+				else
+					net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
 			}
 			if (s->srv->h.on_upgrade)
 				s->srv->h.on_upgrade(s->srv->h.ctx, s);
@@ -912,13 +1011,31 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
  */
 #define WS_BATCH_MAX (64 * 1024)
 
+/* v3: a binary message goes as the type byte 4 then the bytes, or "b4<base64>" as text
+ * to a client that asked for base64. */
+static int ws_frame_v3_binary(eio_session *s, net_conn *c, gw_buf *out, gw_frame *f)
+{
+	gw_buf *v = &s->srv->v3;
+	gw_buf_reset(v);
+	if (s->b64) {
+		if (gw_buf_reserve(v, 2 + gw_b64_enc_len(f->len)) || gw_buf_puts(v, "b4"))
+			return -1;
+		v->len += gw_b64_encode(gw_frame_data(f), f->len, (char *)v->data + v->len);
+		return net_ws_frame(c, out, v->data, v->len, false);
+	}
+	if (gw_buf_putc(v, 4) || gw_buf_append(v, gw_frame_data(f), f->len))
+		return -1;
+	return net_ws_frame(c, out, v->data, v->len, true);
+}
+
 static int ws_write_batch(net_conn *c, eio_session *s)
 {
 	gw_buf *scratch = &s->srv->scratch; /* reused, never shrinks */
 	gw_buf_reset(scratch);
 	while (s->q_len && scratch->len < WS_BATCH_MAX) {
 		gw_frame *f = queue_pop(s);
-		int rc = net_ws_frame(c, scratch, gw_frame_data(f), f->len, f->binary);
+		int rc = f->binary && s->eio3 ? ws_frame_v3_binary(s, c, scratch, f)
+					       : net_ws_frame(c, scratch, gw_frame_data(f), f->len, f->binary);
 		s->srv->stats.packets_out++;
 		s->srv->stats.bytes_out += f->len;
 		gw_frame_unref(f);
@@ -1065,12 +1182,14 @@ void eio_server_destroy(eio_server *srv)
 		net_off_turn(srv->net, eio_flush, srv);
 	gw_map_free(&srv->sessions);
 	gw_frame_unref(srv->ping);
+	gw_frame_unref(srv->pong);
 	gw_frame_unref(srv->noop);
 	gw_frame_unref(srv->probe);
 	gw_frame_unref(srv->close);
 	free(srv->dirty);
 	gw_buf_free(&srv->scratch);
 	gw_buf_free(&srv->args);
+	gw_buf_free(&srv->v3);
 	free(srv->path);
 	free(srv);
 }

@@ -5,6 +5,13 @@
  * binary packet being reassembled. Every socket is in the room named by its id; the
  * room index of its namespace is the only membership structure, so a broadcast is a
  * room_select() that queues the same frames to each target.
+ *
+ * A connection over Engine.IO v3 (engine.allow_eio3: socket.io-client 2.x) speaks
+ * Socket.IO v4, as socket.io serves it: it is in "/" from the start, with no CONNECT
+ * from the client; a namespace may carry a query ("0/chat?token=x,"), which is the
+ * CONNECT's auth; socket ids are the engine id ("/") and "<nsp>#<engine id>"; the
+ * CONNECT reply has no payload; CONNECT_ERROR carries the error's data, or else its
+ * message, alone.
  */
 #include "sio/sio.h"
 #include "sio/acks.h"
@@ -16,6 +23,7 @@
 #include "util/jwt.h"
 #include "util/log.h"
 #include "util/map.h"
+#include "util/query.h"
 #include "util/rand.h"
 #include "util/timer.h"
 
@@ -70,6 +78,7 @@ struct sio_conn {
 	gw_timer connect_timer;
 	struct bin_wait *bin;  /* a binary packet waiting for its attachments, or NULL */
 	uint64_t was_in;       /* bit i: the connection has been in srv->nsps[i] (i < 64) */
+	bool v3;               /* Socket.IO v4 over Engine.IO v3 */
 };
 
 /* A binary packet waiting for its attachments: allocated only while one is, so an idle
@@ -737,8 +746,10 @@ void sio_socket_set_user(sio_socket *s, void *user) { s->user = user; }
 static int admit(sio_socket *s)
 {
 	gw_buf json = {0};
-	if (gw_buf_puts(&json, "{\"sid\":") || gw_buf_put_json_string(&json, s->id, s->id_len) ||
-	    gw_buf_putc(&json, '}') || room_join(s->nsp->rooms, s->id, s, NULL) < 0) {
+	/* a v3 connection's CONNECT has no payload: the client knows the id it will have */
+	if ((!s->conn->v3 && (gw_buf_puts(&json, "{\"sid\":") || gw_buf_put_json_string(&json, s->id, s->id_len) ||
+			      gw_buf_putc(&json, '}'))) ||
+	    room_join(s->nsp->rooms, s->id, s, NULL) < 0) {
 		gw_buf_free(&json);
 		return -GW_ENOMEM;
 	}
@@ -768,13 +779,30 @@ int sio_socket_admit(sio_socket *s, const char *data_json)
 	return 0;
 }
 
+/* Socket.IO v4's CONNECT_ERROR payload for {"message","data"}: err.data || err.message
+ * (JavaScript's truthiness), as socket.io sends it to such clients. NULL: out of
+ * memory, or not an error object. */
+static char *v3_error(const char *error_json)
+{
+	cJSON *e = cJSON_Parse(error_json);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
+	bool truthy = d && !cJSON_IsNull(d) && !cJSON_IsFalse(d) && !(cJSON_IsNumber(d) && d->valuedouble == 0) &&
+		      !(cJSON_IsString(d) && !d->valuestring[0]);
+	const cJSON *v = truthy ? d : cJSON_GetObjectItemCaseSensitive(e, "message");
+	char *out = v ? cJSON_PrintUnformatted(v) : NULL;
+	cJSON_Delete(e);
+	return out;
+}
+
 void sio_socket_reject(sio_socket *s, const char *error_json)
 {
 	if (!s->pending)
 		return;
 	sio_conn *c = s->conn;
-	send_packet(c->eio, SIO_CONNECT_ERROR, s->nsp->name, SIO_NO_ID, 0, error_json,
-		    strlen(error_json), NULL);
+	char *v3 = c->v3 ? v3_error(error_json) : NULL;
+	const char *payload = v3 ? v3 : error_json;
+	send_packet(c->eio, SIO_CONNECT_ERROR, s->nsp->name, SIO_NO_ID, 0, payload, strlen(payload), NULL);
+	free(v3);
 	socket_remove(c, s, "auth refused");
 }
 
@@ -860,7 +888,11 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
 		return;
 	}
-	sio_socket *s = calloc(1, sizeof *s + GW_ID_LEN + 1);
+	/* v3: socket.io's ids, the engine id in "/" and "<nsp>#<engine id>" elsewhere */
+	const char *sid = eio_session_sid(c->eio);
+	bool root = strcmp(ns->name, "/") == 0;
+	size_t id_len = !c->v3 ? GW_ID_LEN : root ? strlen(sid) : strlen(ns->name) + 1 + strlen(sid);
+	sio_socket *s = calloc(1, sizeof *s + id_len + 1);
 	if (!s) {
 		nsp_release(srv, ns);
 		return;
@@ -872,15 +904,19 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	if (!ns->dynamic && (size_t)(ns - srv->nsps) < 64)
 		c->was_in |= UINT64_C(1) << (ns - srv->nsps);
 	s->auth_timer.ctx = s;
-	do
-		gw_rand_id(s->id);
-	while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
-	s->id_len = GW_ID_LEN;
+	s->id_len = id_len;
+	if (c->v3)
+		snprintf(s->id, id_len + 1, "%s%s%s", root ? "" : ns->name, root ? "" : "#", sid);
+	else
+		do
+			gw_rand_id(s->id);
+		while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
 	if (p->data) {
 		s->auth = p->data;
 		p->data = NULL;
 	}
-	if (gw_map_put(&srv->sockets, s->id, s->id_len, s)) {
+	/* (a v3 id taken by a v4 socket's random one: as good as impossible, refused) */
+	if ((c->v3 && gw_map_get(&srv->sockets, s->id, s->id_len)) || gw_map_put(&srv->sockets, s->id, s->id_len, s)) {
 		cJSON_Delete(s->auth);
 		free(s);
 		ns->refs--;
@@ -1011,6 +1047,44 @@ static void on_msgpack(sio_conn *c, const uint8_t *data, size_t len, bool binary
 		eio_session_close(c->eio, GW_CLOSE_PARSE_ERROR);
 }
 
+static void put_auth_arg(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+	(void)kl;
+	(void)vl;
+	cJSON *auth = ctx, *val = cJSON_CreateString(v);
+	if (!val)
+		return;
+	/* as Object.fromEntries(searchParams): the last value of a name, in the place of
+	 * its first */
+	if (cJSON_HasObjectItem(auth, k))
+		cJSON_ReplaceItemInObjectCaseSensitive(auth, k, val);
+	else
+		cJSON_AddItemToObject(auth, k, val);
+}
+
+/* A v3 packet's namespace may carry a query, as socket.io-client 2.x sends its CONNECT:
+ * the namespace is the path, and a CONNECT's auth is the query (socket.io reads no
+ * payload there). Returns -1 out of memory. */
+static int v3_nsp_query(sio_packet *p)
+{
+	const char *q = memchr(p->nsp, '?', p->nsp_len);
+	size_t qlen = q ? (size_t)(p->nsp + p->nsp_len - q - 1) : 0;
+	if (q)
+		p->nsp_len = (size_t)(q - p->nsp);
+	if (p->type != SIO_CONNECT)
+		return 0;
+	cJSON_Delete(p->data);
+	p->data = NULL;
+	if (!q)
+		return 0;
+	cJSON *auth = cJSON_CreateObject();
+	if (!auth)
+		return -1;
+	gw_query_foreach(q + 1, qlen, put_auth_arg, auth);
+	p->data = auth;
+	return 0;
+}
+
 static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t len, bool binary)
 {
 	sio_conn *c = eio_session_user(e);
@@ -1056,8 +1130,9 @@ static void on_message(void *ctx, eio_session *e, const uint8_t *data, size_t le
 		return;
 	}
 	sio_packet p;
-	if (sio_decode((const char *)data, len, &p)) {
+	if (sio_decode((const char *)data, len, &p) || (c->v3 && v3_nsp_query(&p))) {
 		gw_debug("sio %s: malformed packet", eio_session_sid(e));
+		sio_packet_clear(&p);
 		eio_session_close(e, GW_CLOSE_PARSE_ERROR);
 		return;
 	}
@@ -1110,9 +1185,17 @@ static void on_open(void *ctx, eio_session *e)
 	}
 	c->srv = srv;
 	c->eio = e;
+	c->v3 = eio_session_protocol(e) == 3;
 	c->connect_timer.ctx = c;
 	eio_session_set_user(e, c);
 	gw_timer_start(srv->timers, &c->connect_timer, (uint32_t)srv->cfg->engine.connect_timeout_ms, connect_timeout);
+	/* v3: socket.io puts the connection in "/" at once. A gateway without "/" sends no
+	 * CONNECT_ERROR here: socket.io-client 2.x shows an error for "/" on every one of
+	 * its sockets, so a client of /chat would see it too. */
+	if (c->v3 && (nsp_find(srv, "/", 1) || nsp_match(srv, "/", 1))) {
+		sio_packet p = {.type = SIO_CONNECT, .nsp = "/", .nsp_len = 1, .id = SIO_NO_ID};
+		on_connect_packet(c, &p);
+	}
 }
 
 static const char *disconnect_reason(gw_close_reason r)

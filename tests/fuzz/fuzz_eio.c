@@ -75,10 +75,47 @@ static void check_v3(const uint8_t *data, size_t size, bool binary_form)
 	free(buf);
 }
 
+/* A v3 websocket frame, both kinds, decoded in place: the packet lies inside the
+ * frame, and a "b4<base64>" text frame's bytes re-encode to the same base64. */
+static void check_v3_frame(const uint8_t *data, size_t size)
+{
+	for (int binary = 0; binary < 2; binary++) {
+		uint8_t *buf = malloc(size ? size : 1);
+		assert(buf);
+		if (size)
+			memcpy(buf, data, size);
+		eio_packet p;
+		if (eio3_decode_frame(buf, size, binary, &p) == 0) {
+			assert(p.data >= buf && p.data + p.len <= buf + size);
+			if (binary)
+				assert(p.binary && p.type == EIO_MESSAGE && p.len == size - 1 && data[0] == 4);
+			if (!binary && data[0] == 'b') {
+				assert(p.binary);
+				gw_buf b = {0};
+				assert(eio3_payload_append(&b, p.data, p.len, true, false) == 0);
+				/* "<len>:b4<base64>": that frame decodes to the same bytes */
+				uint8_t *colon = memchr(b.data, ':', b.len);
+				assert(colon && colon[1] == 'b' && colon[2] == '4');
+				size_t fl = b.len - (size_t)(colon + 1 - b.data);
+				uint8_t *again = malloc(fl);
+				assert(again);
+				memcpy(again, colon + 1, fl);
+				eio_packet q;
+				assert(eio3_decode_frame(again, fl, false, &q) == 0 && q.binary && q.len == p.len &&
+				       (p.len == 0 || memcmp(q.data, p.data, p.len) == 0));
+				free(again);
+				gw_buf_free(&b);
+			}
+		}
+		free(buf);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_v3(data, size, false);
 	check_v3(data, size, true);
+	check_v3_frame(data, size);
 	eio_packet p;
 	if (eio_decode_frame(data, size, false, &p) == 0)
 		assert(size >= 1 && p.data == data + 1 && p.len == size - 1);

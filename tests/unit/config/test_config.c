@@ -72,6 +72,7 @@ TEST(default_yaml_has_design_defaults)
 	CHECK_EQ_INT(c.engine.n_headers, 0);
 	CHECK_EQ_INT(c.engine.send_queue, 1024);
 	CHECK(!c.engine.per_message_deflate);
+	CHECK(!c.engine.allow_eio3);
 	CHECK_EQ_INT(c.engine.busy_poll_us, 0);
 	CHECK_STR(c.adapter.plugin, "memory");
 	CHECK(c.adapter.plugin_dir == NULL);
@@ -142,6 +143,7 @@ TEST(every_key_set)
 		"  headers: {X-Frame-Options: DENY, Cache-Control: no-store}\n"
 		"  send_queue: 10\n"
 		"  per_message_deflate: on\n"
+		"  allow_eio3: true\n"
 		"adapter: {plugin: ./libx.so, plugin_dir: /opt/p, inbound_queue: 99, options: {a: 1}}\n"
 		"topics: {prefix: app, in: \"{prefix}.events\", out: fixed.out, reply: \"r.{node_id}.{prefix}\"}\n"
 		"namespaces:\n"
@@ -159,7 +161,7 @@ TEST(every_key_set)
 		"log: {level: debug}\n";
 	gw_config c;
 	/* the third route is bad: checked first that the error is positioned */
-	EXPECT_ERROR(y, "gw.yaml:29:17: namespaces[0].routes[2].topic: unknown placeholder "
+	EXPECT_ERROR(y, "gw.yaml:30:17: namespaces[0].routes[2].topic: unknown placeholder "
 			"(only {room} is supported), got \"{x\"");
 	char *ok = strdup(y);
 	*strstr(ok, "      - {topic: \"{x\"") = '\0';
@@ -194,6 +196,7 @@ TEST(every_key_set)
 	CHECK_STR(c.engine.headers[1].key, "Cache-Control");
 	CHECK_EQ_INT(c.engine.send_queue, 10);
 	CHECK(c.engine.per_message_deflate);
+	CHECK(c.engine.allow_eio3);
 	CHECK_STR(c.adapter.plugin, "./libx.so");
 	CHECK_STR(c.adapter.plugin_dir, "/opt/p");
 	CHECK_EQ_INT(c.adapter.inbound_queue, 99);
@@ -319,7 +322,7 @@ TEST(errors_unknown_keys)
 	EXPECT_ERROR("node_id: a\nengine:\n  pingInterval: 5\n",
 		     "gw.yaml:3:3: engine.pingInterval: unknown key (valid keys: path, transports, "
 		     "ping_interval_ms, ping_timeout_ms, max_payload, connect_timeout_ms, upgrade_timeout_ms, "
-		     "cors, cookie, cookie_name, echo_path, headers, send_queue, serve_client, client_dir, parser, per_message_deflate, busy_poll_us)");
+		     "cors, cookie, cookie_name, echo_path, headers, send_queue, serve_client, client_dir, parser, allow_eio3, per_message_deflate, busy_poll_us)");
 	/* a control character in a quoted key is escaped: the error stays one line */
 	EXPECT_ERROR("\"a\\nb\": 1\n",
 		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "
@@ -719,6 +722,9 @@ TEST(configuration_doc_names_every_key)
 
 TEST(errors_tls)
 {
+	/* (and the one cross-check of engine keys) */
+	EXPECT_ERROR("engine:\n  parser: msgpack\n  allow_eio3: true\n",
+		     "gw.yaml:3:15: engine.allow_eio3: Engine.IO v3 clients are served with engine.parser: json only");
 	EXPECT_ERROR("listen:\n  tls: {cert: a.pem}\n",
 		     "gw.yaml:2:8: listen.tls: needs both cert and key (key is missing)");
 	EXPECT_ERROR("listen:\n  tls:\n    key: k.pem\n",

@@ -306,11 +306,21 @@ TEST(v3_payload_edges)
 	CHECK_EQ_INT(v3_first("\x01\x01\xff\x03", 4, true, &p), -GW_EINVAL); /* not type 4 */
 	CHECK_EQ_INT(v3_first("\x00\x01", 2, true, &p), -GW_EINVAL);       /* no 0xff */
 	/* frames */
-	CHECK_EQ_INT(eio3_decode_frame((const uint8_t *)"\x04\x01", 2, true, &p), 0);
+	uint8_t fr[16];
+	memcpy(fr, "\x04\x01", 2);
+	CHECK_EQ_INT(eio3_decode_frame(fr, 2, true, &p), 0);
 	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01", 1));
-	CHECK_EQ_INT(eio3_decode_frame((const uint8_t *)"\x01", 1, true, &p), -GW_EINVAL);
-	CHECK_EQ_INT(eio3_decode_frame(S("4hi"), false, &p), 0);
+	CHECK_EQ_INT(eio3_decode_frame(fr + 1, 1, true, &p), -GW_EINVAL);
+	memcpy(fr, "4hi", 3);
+	CHECK_EQ_INT(eio3_decode_frame(fr, 3, false, &p), 0);
 	CHECK(pkt_is(&p, EIO_MESSAGE, false, "hi", 2));
+	memcpy(fr, "b4AQID", 6); /* parser-v3: encodePacket({type:"message",data:Buffer [1,2,3]}, false) */
+	CHECK_EQ_INT(eio3_decode_frame(fr, 6, false, &p), 0);
+	CHECK(pkt_is(&p, EIO_MESSAGE, true, "\x01\x02\x03", 3));
+	memcpy(fr, "b3AQID", 6);
+	CHECK_EQ_INT(eio3_decode_frame(fr, 6, false, &p), -GW_EINVAL);
+	memcpy(fr, "b4A!", 4);
+	CHECK_EQ_INT(eio3_decode_frame(fr, 4, false, &p), -GW_EINVAL);
 	CHECK_EQ_INT((int)eio3_js_length(S("a\xe2\x82\xac\xf0\x9f\x98\x80")), 4);
 	CHECK_EQ_INT((int)eio3_js_length(S("\xff")), -1);
 	gw_buf b = {0};

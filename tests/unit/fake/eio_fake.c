@@ -10,10 +10,16 @@ static unsigned fake_seq;
 
 eio_session *fake_open(const eio_handler *h, const char *handshake_json)
 {
+	return fake_open_protocol(h, handshake_json, 4);
+}
+
+eio_session *fake_open_protocol(const eio_handler *h, const char *handshake_json, int protocol)
+{
 	eio_session *s = calloc(1, sizeof *s);
 	if (!s)
 		abort();
 	s->h = *h;
+	s->protocol = protocol;
 	s->queue_limit = 1000;
 	/* 20 characters, like a real sid, different for each session */
 	snprintf(s->sid, sizeof s->sid, "fakesid%013u", ++fake_seq);
@@ -106,3 +112,4 @@ void *eio_session_user(const eio_session *s) { return s->user; }
 void eio_session_set_user(eio_session *s, void *user) { s->user = user; }
 const char *eio_session_handshake(const eio_session *s) { return s->handshake; }
 bool eio_session_is_websocket(const eio_session *s) { (void)s; return true; }
+int eio_session_protocol(const eio_session *s) { return s->protocol; }

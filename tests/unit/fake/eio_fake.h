@@ -24,6 +24,7 @@ struct eio_session {
 	void *user;
 	char *handshake;
 	bool closed;
+	int protocol;            /* Engine.IO revision: 4, or 3 */
 	gw_close_reason reason;
 	size_t queue_limit;      /* frames it takes before a send overflows (engine.send_queue) */
 	size_t queued;           /* what the test has not read yet counts toward it */
@@ -34,6 +35,8 @@ struct eio_session {
 
 /* A new session with handler h: on_open runs now. */
 eio_session *fake_open(const eio_handler *h, const char *handshake_json);
+/* The same for a client of Engine.IO revision `protocol` (3: socket.io-client 2.x). */
+eio_session *fake_open_protocol(const eio_handler *h, const char *handshake_json, int protocol);
 /* The client sends one message packet, as on the wire ("4" and the Socket.IO packet). */
 void fake_recv(eio_session *s, const char *text);
 void fake_recv_binary(eio_session *s, const void *data, size_t len);

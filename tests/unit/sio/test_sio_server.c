@@ -563,6 +563,57 @@ TEST(backend_auth_pending_then_admitted_or_timed_out)
 	world_fini(&w);
 }
 
+/* Socket.IO v4 over Engine.IO v3 (socket.io-client 2.x), as socket.io serves it */
+TEST(eio3_connection_speaks_socket_io_v4)
+{
+	world w;
+	world_init(&w);
+	eio_session *e = fake_open_protocol(&w.eh, NULL, 3);
+	/* in "/" at once, with the engine id, a CONNECT without payload */
+	CHECK_STR(fake_next(e), "40");
+	CHECK_EQ_INT(S.connects, 1);
+	CHECK_STR(sio_socket_id(S.last), e->sid);
+	/* a namespace's query is its auth; the id is "<nsp>#<engine id>" */
+	fake_recv(e, "40/chat?token=a%20b&x=1&x=2,");
+	CHECK_STR(fake_next(e), "40/chat,"); /* socket.io-parser writes the comma too */
+	CHECK_EQ_INT(S.connects, 2);
+	char want[64];
+	snprintf(want, sizeof want, "/chat#%s", e->sid);
+	CHECK_STR(sio_socket_id(S.last), want);
+	CHECK(sio_socket_find(w.srv, want, strlen(want)) == S.last);
+	char *auth = cJSON_PrintUnformatted(sio_socket_auth(S.last));
+	CHECK_STR(auth, "{\"token\":\"a b\",\"x\":\"2\"}");
+	free(auth);
+	/* packets name the namespace without its query */
+	fake_recv(e, "42/chat,[\"hi\",1]");
+	CHECK_EQ_INT(S.events, 1);
+	CHECK_STR(S.event_text, "[\"hi\",1]");
+	/* CONNECT_ERROR: the error's data, or its message, alone */
+	fake_recv(e, "40/auth?u=1,");
+	sio_socket *p = S.last;
+	CHECK(sio_socket_pending(p));
+	sio_socket_reject(p, "{\"message\":\"no\",\"data\":{\"code\":7}}");
+	CHECK_STR(fake_next(e), "44/auth,{\"code\":7}");
+	fake_recv(e, "40/auth,");
+	sio_socket_reject(S.last, "{\"message\":\"no\",\"data\":null}");
+	CHECK_STR(fake_next(e), "44/auth,\"no\"");
+	fake_recv(e, "40/nope,"); /* as socket.io: the object, whatever the revision */
+	CHECK_STR(fake_next(e), "44/nope,{\"message\":\"Invalid namespace\"}");
+	/* the DISCONNECT of a namespace */
+	fake_recv(e, "41/chat,");
+	CHECK_EQ_INT(S.disconnects, 1);
+	CHECK(sio_socket_find(w.srv, want, strlen(want)) == NULL);
+	drop(e);
+	CHECK_EQ_INT(S.disconnects, 2);
+	/* a v4 connection beside it is unchanged */
+	const char *r;
+	eio_session *f = connect_to(&w, "40/chat,", &r);
+	CHECK(r && strncmp(r, "40/chat,{\"sid\":\"", 16) == 0);
+	CHECK_EQ_INT((int)strlen(sio_socket_id(S.last)), GW_ID_LEN);
+	drop(f);
+	world_fini(&w);
+}
+
 typedef struct nsp_seen {
 	char names[256];
 	size_t sockets;
@@ -644,5 +695,6 @@ int main(void)
 	RUN(jwt_query_token_is_hidden_from_every_namespace);
 	RUN(dynamic_namespaces_made_on_first_use_and_freed_with_their_last_socket);
 	RUN(admit_emit_and_namespace_list);
+	RUN(eio3_connection_speaks_socket_io_v4);
 	return TEST_END();
 }
