@@ -668,7 +668,8 @@ static void on_connect(void *ctx, sio_socket *s)
 	publish_in(bus, s, NULL,
 		   env_build_connect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id, hs,
 				     sio_socket_claims(s), pending ? sio_socket_id(s) : NULL,
-				     pending ? bus->cfg->topics.reply : NULL));
+				     pending ? bus->cfg->topics.reply : NULL, sio_socket_recovered(s),
+				     sio_socket_recovered(s) && !sio_socket_claims(s) ? sio_socket_data(s) : NULL));
 	free(hs);
 }
 
@@ -804,7 +805,7 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 	sio_socket_rooms(s, collect_room, &rl);
 	publish_in(bus, s, NULL,
 		   env_build_disconnect(sio_socket_nsp(s), sio_socket_id(s), bus->cfg->node_id,
-					reason, rl.rooms, rl.n));
+					reason, rl.rooms, rl.n, sio_socket_recoverable(s)));
 	free(rl.rooms);
 	gw_rate_free(sio_socket_user(s));
 	sio_socket_set_user(s, NULL);

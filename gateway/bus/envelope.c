@@ -844,7 +844,7 @@ static cJSON *head(const char *type, const char *nsp, const char *sid, const cha
 
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
 			const char *handshake_json, const char *claims_json, const char *id,
-			const char *reply_to)
+			const char *reply_to, bool recovered, const char *data_json)
 {
 	cJSON *o = head("connect", nsp, sid, node);
 	if (!o || !node)
@@ -857,6 +857,9 @@ char *env_build_connect(const char *nsp, const char *sid, const char *node,
 		ok = add_str(o, "id", id);
 	if (ok && reply_to)
 		ok = add_str(o, "reply_to", reply_to);
+	if (ok && recovered)
+		ok = cJSON_AddTrueToObject(o, "recovered") != NULL &&
+		     (!data_json || cJSON_AddRawToObject(o, "data", data_json) != NULL);
 	return finish(o, ok);
 }
 
@@ -875,10 +878,10 @@ static cJSON *string_array(const char *const *v, size_t n)
 }
 
 char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
-			   const char *reason, const char *const *rooms, size_t n_rooms)
+			   const char *reason, const char *const *rooms, size_t n_rooms, bool recoverable)
 {
 	cJSON *o = head("disconnect", nsp, sid, node);
-	if (!o || !node || !add_str(o, "reason", reason))
+	if (!o || !node || !add_str(o, "reason", reason) || (recoverable && !cJSON_AddTrueToObject(o, "recoverable")))
 		return finish(o, false);
 	cJSON *a = string_array(rooms, n_rooms);
 	if (!a || !cJSON_AddItemToObject(o, "rooms", a)) {

@@ -129,13 +129,14 @@ int env_from_route(const char *nsp, const char *event, const char *room, const v
 /* {"type":"connect","nsp","sid","node","handshake":{...}[,"claims":{...}][,"id","reply_to"]}.
  * handshake_json is the handshake object as JSON text (headers, query, auth, address,
  * ...), inserted as it is; NULL gives {}. claims_json (auth: jwt, else NULL): the
- * token's claims, a JSON object as text, inserted as it is. */
+ * token's claims, a JSON object as text, inserted as it is. recovered: the socket came
+ * back ("recovered":true, and "data": data_json, its data, when not NULL). */
 char *env_build_connect(const char *nsp, const char *sid, const char *node,
 			const char *handshake_json, const char *claims_json, const char *id,
-			const char *reply_to);
-/* {"type":"disconnect","nsp","sid","node","reason","rooms":[...]} */
+			const char *reply_to, bool recovered, const char *data_json);
+/* {"type":"disconnect","nsp","sid","node","reason","rooms":[...][,"recoverable":true]} */
 char *env_build_disconnect(const char *nsp, const char *sid, const char *node,
-			   const char *reason, const char *const *rooms, size_t n_rooms);
+			   const char *reason, const char *const *rooms, size_t n_rooms, bool recoverable);
 /* {"type":"event","nsp","sid","node","event","data":[...][,"ack":{"id","reply_to"}]}
  * args is the packet's array (event name first) with placeholders; text, when not
  * NULL, is that array's JSON text as the client sent it (a packet without

@@ -825,6 +825,8 @@ static const field nsp_fields[] = {
 	 .help = "flood limits per socket (token buckets over its client events)"},
 	{.key = "jwt", .type = F_MAP, .sub = jwt_fields, .n_sub = N(jwt_fields),
 	 .help = "auth: jwt — how tokens are verified"},
+	{.key = "recovery", .type = F_BOOL, .off = NSP(recovery), .def = "true",
+	 .help = "false: this namespace's sockets are never recovered (recovery.max_disconnection_ms)"},
 };
 _Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_BACKEND == 1 && GW_AUTH_JWT == 2, "auth choices order");
 _Static_assert(GW_PARSER_JSON == 0 && GW_PARSER_MSGPACK == 1, "parser choices order");
@@ -866,6 +868,15 @@ static const field admin_fields[] = {
 };
 _Static_assert(GW_ADMIN_DEVELOPMENT == 0 && GW_ADMIN_PRODUCTION == 1, "admin mode choices order");
 
+static const field recovery_fields[] = {
+	{.key = "max_disconnection_ms", .type = F_INT, .off = OFF(recovery.max_disconnection_ms), .def = "0", .min = 0,
+	 .max = MS_MAX, .help = "how long a disconnected socket can come back with its id, rooms and missed packets; 0 = off"},
+	{.key = "skip_auth", .type = F_BOOL, .off = OFF(recovery.skip_auth), .def = "true",
+	 .help = "a recovered socket skips its namespace's auth (socket.io's skipMiddlewares)"},
+	{.key = "max_log_bytes", .type = F_SIZE, .off = OFF(recovery.max_log_bytes), .def = "64m", .min = 1024,
+	 .max = BYTES_MAX, .help = "memory for the packets kept for replay; the oldest go first"},
+};
+
 static const field log_fields[] = {
 	{.key = "level", .type = F_ENUM, .off = OFF(log.level), .def = "info", .choices = "error|warn|info|debug",
 	 .help = "least severe level logged"},
@@ -884,6 +895,8 @@ static const field root_fields[] = {
 	{.key = "http_api", .type = F_MAP, .sub = http_fields, .n_sub = N(http_fields)},
 	{.key = "metrics", .type = F_MAP, .sub = metrics_fields, .n_sub = N(metrics_fields)},
 	{.key = "admin_ui", .type = F_MAP, .sub = admin_fields, .n_sub = N(admin_fields)},
+	{.key = "recovery", .type = F_MAP, .sub = recovery_fields, .n_sub = N(recovery_fields),
+	 .help = "connection state recovery"},
 	{.key = "log", .type = F_MAP, .sub = log_fields, .n_sub = N(log_fields)},
 };
 

@@ -93,6 +93,8 @@ typedef struct gw_nsp_config {
 	gw_event_topic *event_topics; /* first match wins; else topic_in */
 	size_t n_event_topics;
 	gw_limits limits;
+	bool recovery;          /* false: no connection state recovery here (default true:
+				 * as the top-level recovery says) */
 	struct {                /* namespaces[].jwt, for auth: jwt */
 		char **algorithms;      /* HS256, RS256, ES256 */
 		size_t n_algorithms;
@@ -176,6 +178,12 @@ typedef struct gw_config {
 	struct {
 		bool enabled;           /* true */
 	} metrics;
+
+	struct {                  /* connection state recovery (socket.io's connectionStateRecovery) */
+		int max_disconnection_ms; /* 0 = off (the default) */
+		bool skip_auth;         /* true: a recovered socket is not authenticated again */
+		size_t max_log_bytes;   /* the packets kept for replay, per node; default 64m */
+	} recovery;
 
 	struct {                  /* admin_ui: @socket.io/admin-ui's server side */
 		bool enabled;           /* false */

@@ -65,6 +65,10 @@ const char *sio_socket_id(const sio_socket *s);
 const char *sio_socket_nsp(const sio_socket *s);
 const gw_nsp_config *sio_socket_nsp_config(const sio_socket *s);
 bool sio_socket_pending(const sio_socket *s);
+/* Connection state recovery: the socket came back with its id, rooms, data and the
+ * packets it missed; or (during on_disconnect) it may come back. */
+bool sio_socket_recovered(const sio_socket *s);
+bool sio_socket_recoverable(const sio_socket *s);
 /* Admit a pending socket: it joins its own room and gets CONNECT. data_json (may be
  * NULL): the socket's data, returned by sio_socket_data. */
 int sio_socket_admit(sio_socket *s, const char *data_json);

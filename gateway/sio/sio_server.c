@@ -15,6 +15,7 @@
  */
 #include "sio/sio.h"
 #include "sio/acks.h"
+#include "sio/recovery.h"
 #include "sio/rooms.h"
 #include "sio/sio_codec.h"
 #include "sio/sio_msgpack.h"
@@ -66,6 +67,11 @@ struct sio_socket {
 	gw_timer auth_timer;
 	char *data;       /* JSON from the backend's connect_result */
 	void *user;       /* the handler's (the bus: the socket's rate buckets) */
+	char *pid;        /* recovery: the private id the client comes back with */
+	rec_session *restore; /* recovery: the snapshot to restore at admission */
+	uint64_t restore_from; /* its replay position */
+	bool recovered;   /* this socket came back (same id, rooms, data, missed packets) */
+	bool recoverable; /* during on_disconnect: it may come back */
 	size_t id_len;
 	char id[];        /* GW_ID_LEN random characters (Engine.IO v3 clients will have
 			   * socket.io's "nsp#<engine id>": ids are not all one length) */
@@ -106,7 +112,18 @@ struct sio_server {
 	bool strip_query_token, strip_authorization;
 	bool msgpack;       /* engine.parser: msgpack */
 	bool told_parser;   /* the wrong-parser hint was logged */
+	rec_store *rec;     /* connection state recovery, NULL = off */
+	gw_timer rec_timer; /* its expiry sweep */
 };
+
+#define REC_SWEEP_MS 1000
+
+static void rec_sweep(gw_timer *t)
+{
+	sio_server *srv = t->ctx;
+	rec_expire(srv->rec, (int64_t)gw_now_ms());
+	gw_timer_start(srv->timers, &srv->rec_timer, REC_SWEEP_MS, rec_sweep);
+}
 
 sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h)
 {
@@ -138,6 +155,15 @@ sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio
 			return NULL;
 		}
 	}
+	if (cfg->recovery.max_disconnection_ms > 0) {
+		srv->rec = rec_store_create(cfg->recovery.max_disconnection_ms, cfg->recovery.max_log_bytes);
+		if (!srv->rec) {
+			sio_server_destroy(srv);
+			return NULL;
+		}
+		srv->rec_timer.ctx = srv;
+		gw_timer_start(timers, &srv->rec_timer, REC_SWEEP_MS, rec_sweep);
+	}
 	return srv;
 }
 
@@ -145,6 +171,10 @@ void sio_server_destroy(sio_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->rec) {
+		gw_timer_stop(srv->timers, &srv->rec_timer);
+		rec_store_destroy(srv->rec);
+	}
 	for (size_t i = 0; i < srv->n_nsps; i++)
 		room_index_destroy(srv->nsps[i].rooms);
 	size_t n;
@@ -405,13 +435,74 @@ static void bcast_batch(void *const *members, size_t n, void *arg)
 	}
 }
 
+/* The EVENT frame f ("4" + packet, its JSON array last) with the JSON string `off`
+ * appended to the array, as socket.io appends a packet's offset; NULL when f is not
+ * such a frame or out of memory. */
+static gw_frame *with_offset(gw_frame *f, const char *off)
+{
+	const uint8_t *d = gw_frame_data(f);
+	size_t end = f->len;
+	if (f->binary || end < 4 || d[0] != '4' || (d[1] != '0' + SIO_EVENT && d[1] != '0' + SIO_BINARY_EVENT))
+		return NULL;
+	while (end > 2 && (d[end - 1] == ' ' || d[end - 1] == '\t' || d[end - 1] == '\n' || d[end - 1] == '\r'))
+		end--;
+	if (d[end - 1] != ']')
+		return NULL;
+	gw_buf b = {0};
+	gw_frame *g = NULL;
+	if (!gw_buf_append(&b, d, end - 1) && !gw_buf_putc(&b, ',') && !gw_buf_puts(&b, off) && !gw_buf_putc(&b, ']'))
+		g = gw_frame_from(b.data, b.len, false);
+	gw_buf_free(&b);
+	return g;
+}
+
+static bool rec_on(const sio_server *srv, const gw_nsp_config *c) { return srv->rec && c->recovery; }
+
+/* recovery: log a broadcast with its offset; *frames then points at the frames to send
+ * (the first one has the offset). Returns the new first frame to unref, or NULL (not
+ * logged: volatile, not an event, out of memory). */
+static gw_frame *rec_log_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+				   const char *const *except, size_t n_except, gw_frame *const **frames,
+				   size_t n_frames, gw_frame **store)
+{
+	char off[REC_OFFSET_MAX];
+	rec_next_offset(srv->rec, off);
+	gw_frame *f = n_frames ? with_offset((*frames)[0], off) : NULL;
+	if (!f)
+		return NULL;
+	store[0] = f;
+	for (size_t i = 1; i < n_frames; i++)
+		store[i] = (*frames)[i];
+	if (rec_log(srv->rec, (int64_t)gw_now_ms(), nsp, rooms, n_rooms, except, n_except, store, n_frames)) {
+		gw_frame_unref(f);
+		return NULL;
+	}
+	*frames = store;
+	return f;
+}
+
 size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
 		     const char *const *except, size_t n_except, gw_frame *const *frames,
 		     size_t n_frames, bool volatile_)
 {
 	sio_nsp *ns = nsp_find(srv, nsp, strlen(nsp));
-	if (!ns)
+	const gw_nsp_config *c = ns ? ns->cfg : NULL;
+	if (!c && srv->rec) { /* a dynamic namespace without sockets now: its lost ones may return */
+		sio_nsp *m = nsp_match(srv, nsp, strlen(nsp));
+		c = m ? m->cfg : NULL;
+	}
+	gw_frame *logged = NULL, *stack[8], **store = NULL;
+	if (c && rec_on(srv, c) && !volatile_ && n_frames) {
+		store = n_frames <= 8 ? stack : malloc(n_frames * sizeof *store);
+		if (store)
+			logged = rec_log_broadcast(srv, nsp, rooms, n_rooms, except, n_except, &frames, n_frames, store);
+	}
+	if (!ns) {
+		gw_frame_unref(logged);
+		if (store != stack)
+			free(store);
 		return 0;
+	}
 	gw_frame *m = NULL;
 	if (srv->msgpack) { /* encoded once for every target */
 		if (!(m = sio_mp_from_frames(frames, n_frames)))
@@ -423,6 +514,9 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 	size_t n = room_select(ns->rooms, rooms, n_rooms, except, n_except, bcast_batch, &b);
 	if (m)
 		gw_frame_unref(m);
+	gw_frame_unref(logged);
+	if (store != stack)
+		free(store);
 	return n;
 }
 
@@ -666,11 +760,38 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 
 /* ---- socket lifecycle ---- */
 
+/* socket.io's RECOVERABLE_DISCONNECT_REASONS, less "server shutting down": the
+ * snapshots of this process go with it */
+static bool recoverable_reason(const char *reason)
+{
+	return !strcmp(reason, "transport close") || !strcmp(reason, "transport error") ||
+	       !strcmp(reason, "ping timeout");
+}
+
+static void collect_room_name(const char *room, void *arg)
+{
+	gw_buf *b = arg;
+	gw_buf_append(b, &room, sizeof room);
+}
+
+/* recovery: keep what the socket was, for its return within the window */
+static void persist(sio_server *srv, sio_socket *s)
+{
+	gw_buf rooms = {0};
+	sio_socket_rooms(s, collect_room_name, &rooms);
+	size_t n = rooms.len / sizeof(char *);
+	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), s->pid, s->id, s->nsp->name, s->data,
+				     (const char *const *)(void *)rooms.data, n) == 0;
+	gw_buf_free(&rooms);
+}
+
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 {
 	sio_server *srv = c->srv;
 	ack_owed_settle(&s->acks); /* a socket that leaves will never answer */
 	gw_timer_stop(s->conn->srv->timers, &s->auth_timer);
+	if (!s->pending && s->pid && recoverable_reason(reason))
+		persist(srv, s);
 	if (!s->pending) {
 		if (srv->h.on_disconnect)
 			srv->h.on_disconnect(srv->h.ctx, s, reason);
@@ -688,6 +809,8 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 	}
 	cJSON_Delete(s->auth);
 	free(s->data);
+	free(s->pid);
+	rec_session_free(s->restore);
 	sio_nsp *ns = s->nsp;
 	free(s);
 	ns->refs--;
@@ -733,6 +856,8 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 }
 
 bool sio_socket_pending(const sio_socket *s) { return s->pending; }
+bool sio_socket_recovered(const sio_socket *s) { return s->recovered; }
+bool sio_socket_recoverable(const sio_socket *s) { return s->recoverable; }
 const cJSON *sio_socket_auth(const sio_socket *s) { return s->auth; }
 eio_session *sio_socket_session(const sio_socket *s) { return s->eio; }
 const char *sio_socket_data(const sio_socket *s) { return s->data; }
@@ -743,11 +868,34 @@ const char *sio_socket_claims(const sio_socket *s)
 void *sio_socket_user(const sio_socket *s) { return s->user; }
 void sio_socket_set_user(sio_socket *s, void *user) { s->user = user; }
 
+static void replay_one(void *arg, gw_frame *const *frames, size_t n)
+{
+	sio_socket *s = arg;
+	wire_send(s->eio, frames, n, false);
+}
+
+/* recovery: the snapshot's rooms and data back, then the packets it missed (before
+ * the CONNECT, as socket.io sends them: the client emits them once connected) */
+static void restore(sio_socket *s)
+{
+	rec_session *r = s->restore;
+	for (size_t i = 0; i < r->n_rooms; i++)
+		if (strcmp(r->rooms[i], s->id) != 0)
+			sio_socket_join(s, r->rooms[i]);
+	if (!s->data && r->data)
+		s->data = strdup(r->data);
+	rec_replay(s->conn->srv->rec, r, s->restore_from, replay_one, s);
+	rec_session_free(r);
+	s->restore = NULL;
+}
+
 static int admit(sio_socket *s)
 {
 	gw_buf json = {0};
 	/* a v3 connection's CONNECT has no payload: the client knows the id it will have */
 	if ((!s->conn->v3 && (gw_buf_puts(&json, "{\"sid\":") || gw_buf_put_json_string(&json, s->id, s->id_len) ||
+			      (s->pid && (gw_buf_puts(&json, ",\"pid\":") ||
+					  gw_buf_put_json_string(&json, s->pid, strlen(s->pid)))) ||
 			      gw_buf_putc(&json, '}'))) ||
 	    room_join(s->nsp->rooms, s->id, s, NULL) < 0) {
 		gw_buf_free(&json);
@@ -757,6 +905,8 @@ static int admit(sio_socket *s)
 	s->nsp->n_sockets++;
 	if (s->nsp->dynamic)
 		s->nsp->stats->n_sockets++;
+	if (s->restore)
+		restore(s);
 	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, (const char *)json.data, json.len, NULL);
 	gw_buf_free(&json);
 	sio_server *srv = s->conn->srv;
@@ -888,15 +1038,38 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		send_connect_error(c->eio, p->nsp, p->nsp_len, "Invalid namespace");
 		return;
 	}
+	/* recovery: a client back with {pid, offset} in its auth, as socket.io-client 4.6+ */
+	rec_session *snap = NULL;
+	uint64_t from = 0;
+	if (rec_on(srv, ns->cfg) && !c->v3) {
+		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(p->data, "pid");
+		const cJSON *off = cJSON_GetObjectItemCaseSensitive(p->data, "offset");
+		if (cJSON_IsString(pid) && cJSON_IsString(off))
+			snap = rec_take(srv->rec, (int64_t)gw_now_ms(), pid->valuestring, off->valuestring, ns->name, &from);
+		if (snap && gw_map_get(&srv->sockets, snap->sid, strlen(snap->sid))) {
+			rec_session_free(snap); /* its id is taken (it came back twice at once) */
+			snap = NULL;
+		}
+	}
 	/* v3: socket.io's ids, the engine id in "/" and "<nsp>#<engine id>" elsewhere */
 	const char *sid = eio_session_sid(c->eio);
 	bool root = strcmp(ns->name, "/") == 0;
-	size_t id_len = !c->v3 ? GW_ID_LEN : root ? strlen(sid) : strlen(ns->name) + 1 + strlen(sid);
+	size_t id_len = snap ? strlen(snap->sid) : !c->v3 ? GW_ID_LEN : root ? strlen(sid) : strlen(ns->name) + 1 + strlen(sid);
 	sio_socket *s = calloc(1, sizeof *s + id_len + 1);
-	if (!s) {
+	char *pid = !rec_on(srv, ns->cfg) || c->v3 ? NULL : snap ? strdup(snap->pid) : malloc(GW_ID_LEN + 1);
+	if (!s || (rec_on(srv, ns->cfg) && !c->v3 && !pid)) {
+		free(s);
+		free(pid);
+		rec_session_free(snap);
 		nsp_release(srv, ns);
 		return;
 	}
+	if (pid && !snap)
+		gw_rand_id(pid);
+	s->pid = pid;
+	s->restore = snap;
+	s->restore_from = from;
+	s->recovered = snap != NULL;
 	s->conn = c;
 	s->eio = c->eio;
 	s->nsp = ns;
@@ -905,7 +1078,9 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		c->was_in |= UINT64_C(1) << (ns - srv->nsps);
 	s->auth_timer.ctx = s;
 	s->id_len = id_len;
-	if (c->v3)
+	if (snap)
+		memcpy(s->id, snap->sid, id_len + 1);
+	else if (c->v3)
 		snprintf(s->id, id_len + 1, "%s%s%s", root ? "" : ns->name, root ? "" : "#", sid);
 	else
 		do
@@ -918,6 +1093,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	/* (a v3 id taken by a v4 socket's random one: as good as impossible, refused) */
 	if ((c->v3 && gw_map_get(&srv->sockets, s->id, s->id_len)) || gw_map_put(&srv->sockets, s->id, s->id_len, s)) {
 		cJSON_Delete(s->auth);
+		free(s->pid);
+		rec_session_free(s->restore);
 		free(s);
 		ns->refs--;
 		nsp_release(srv, ns);
@@ -928,14 +1105,15 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	c->sockets = s;
 	gw_timer_stop(c->srv->timers, &c->connect_timer);
 
-	if (ns->cfg->auth == GW_AUTH_BACKEND) {
+	bool skip_auth = s->recovered && srv->cfg->recovery.skip_auth; /* socket.io's skipMiddlewares */
+	if (ns->cfg->auth == GW_AUTH_BACKEND && !skip_auth) {
 		/* counted from the CONNECT packet; the backend decides */
 		gw_timer_start(srv->timers, &s->auth_timer, (uint32_t)ns->cfg->auth_timeout_ms, auth_timeout);
 		if (srv->h.on_connect)
 			srv->h.on_connect(srv->h.ctx, s);
 		return;
 	}
-	if (ns->cfg->auth == GW_AUTH_JWT && !jwt_accept(s))
+	if (ns->cfg->auth == GW_AUTH_JWT && !skip_auth && !jwt_accept(s))
 		return;
 	if (admit(s)) {
 		socket_remove(c, s, "server error");
@@ -1287,6 +1465,24 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 				  "CONNECTs refused by auth: jwt, by namespace and reason.", l,
 				  (int64_t)srv->nsps[i].jwt_refused[st]);
 		}
+	}
+	if (srv->rec) {
+		const rec_stats *r = rec_store_stats(srv->rec);
+		const char *help = "Returning sockets by outcome (recovery): recovered, or failed (unknown or "
+				   "expired pid, offset no longer logged).";
+		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"recovered\"", (int64_t)r->recovered);
+		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"failed\"", (int64_t)r->failed);
+		gw_metric_counter(m, "sio_recovery_expired_total", "Snapshots of lost sockets whose window passed.",
+				  r->expired);
+		m->sample(m, "sio_recovery_sessions", GW_METRIC_GAUGE, "Lost sockets that may still come back.", NULL,
+			  (int64_t)r->sessions);
+		m->sample(m, "sio_recovery_log_packets", GW_METRIC_GAUGE, "Packets kept for replay.", NULL,
+			  (int64_t)r->log_packets);
+		m->sample(m, "sio_recovery_log_bytes", GW_METRIC_GAUGE,
+			  "Memory of the packets kept for replay (bounded by recovery.max_log_bytes).", NULL,
+			  (int64_t)r->log_bytes);
+		gw_metric_counter(m, "sio_recovery_log_evicted_total",
+				  "Packets dropped from the replay log for room before their window passed.", r->evicted);
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
 		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);

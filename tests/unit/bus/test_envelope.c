@@ -386,26 +386,34 @@ TEST(connect_result)
 TEST(build_outbound)
 {
 	const char *hs = "{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}";
-	char *s = env_build_connect("/chat", "s1", "gw-1", hs, NULL, NULL, NULL);
+	char *s = env_build_connect("/chat", "s1", "gw-1", hs, NULL, NULL, NULL, false, NULL);
 	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"handshake\":{\"headers\":{\"host\":\"x\"},\"query\":{},\"auth\":{\"t\":1}}}");
 	free(s);
-	s = env_build_connect("/", "s1", "gw-1", NULL, NULL, "c9", "sio.reply.gw-1");
+	s = env_build_connect("/", "s1", "gw-1", NULL, NULL, "c9", "sio.reply.gw-1", false, NULL);
 	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"handshake\":{},\"id\":\"c9\",\"reply_to\":\"sio.reply.gw-1\"}");
 	free(s);
-	s = env_build_connect("/", "s1", "gw-1", "{}", "{\"sub\":\"u1\",\"exp\":1}", NULL, NULL);
+	s = env_build_connect("/", "s1", "gw-1", "{}", "{\"sub\":\"u1\",\"exp\":1}", NULL, NULL, false, NULL);
 	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"handshake\":{},\"claims\":{\"sub\":\"u1\",\"exp\":1}}");
 	free(s);
-	CHECK(env_build_connect(NULL, "s1", "gw-1", NULL, NULL, NULL, NULL) == NULL);
+	CHECK(env_build_connect(NULL, "s1", "gw-1", NULL, NULL, NULL, NULL, false, NULL) == NULL);
+	s = env_build_connect("/", "s1", "gw-1", "{}", NULL, NULL, NULL, true, "{\"user\":7}");
+	CHECK_STR(s, "{\"type\":\"connect\",\"nsp\":\"/\",\"sid\":\"s1\",\"node\":\"gw-1\","
+		     "\"handshake\":{},\"recovered\":true,\"data\":{\"user\":7}}");
+	free(s);
 
 	const char *rooms[] = {"s1", "lobby"};
-	s = env_build_disconnect("/chat", "s1", "gw-1", "transport close", rooms, 2);
+	s = env_build_disconnect("/chat", "s1", "gw-1", "transport close", rooms, 2, false);
 	CHECK_STR(s, "{\"type\":\"disconnect\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\","
 		     "\"reason\":\"transport close\",\"rooms\":[\"s1\",\"lobby\"]}");
 	free(s);
-	s = env_build_disconnect("/", "s1", "gw-1", "x", NULL, 0);
+	s = env_build_disconnect("/chat", "s1", "gw-1", "ping timeout", rooms, 1, true);
+	CHECK_STR(s, "{\"type\":\"disconnect\",\"nsp\":\"/chat\",\"sid\":\"s1\",\"node\":\"gw-1\","
+		     "\"reason\":\"ping timeout\",\"recoverable\":true,\"rooms\":[\"s1\"]}");
+	free(s);
+	s = env_build_disconnect("/", "s1", "gw-1", "x", NULL, 0, false);
 	CHECK_CONTAINS(s, "\"rooms\":[]");
 	free(s);
 

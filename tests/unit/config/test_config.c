@@ -307,7 +307,7 @@ TEST(env_substitution)
 		     "gw.yaml:1:16: listen.port: expected an integer, got \"\"");
 	EXPECT_ERROR("${GWT_NODE}: 1\n",
 		     "gw.yaml:1:1: ${GWT_NODE}: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, admin_ui, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, recovery, log)");
 	EXPECT_ERROR("node_id: ${1X}\n",
 		     "gw.yaml:1:10: node_id: bad variable name after \"${\" (expected [A-Za-z_][A-Za-z0-9_]*)");
 	EXPECT_ERROR("node_id: \"${GWT_NODE\"\n",
@@ -326,12 +326,12 @@ TEST(errors_unknown_keys)
 	/* a control character in a quoted key is escaped: the error stays one line */
 	EXPECT_ERROR("\"a\\nb\": 1\n",
 		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, admin_ui, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, recovery, log)");
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
 		     "gw.yaml:3:16: namespaces[1].rooms: unknown key (valid keys: name, match, auth, auth_timeout_ms, "
-		     "ack, events, routes, room_events, topic_in, event_topics, limits, jwt)");
+		     "ack, events, routes, room_events, topic_in, event_topics, limits, jwt, recovery)");
 	EXPECT_ERROR("namespaces: [{name: /, routes: [{topic: t, event: e, to: r}]}]\n",
 		     "gw.yaml:1:54: namespaces[0].routes[0].to: unknown key (valid keys: topic, event, room)");
 	EXPECT_ERROR("log: {level: info, file: x}\n",
