@@ -18,6 +18,7 @@
 #include "siogw_build.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/timer.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -53,13 +54,76 @@ typedef struct gw_app {
 
 /* What the signal handler stops; set before the signals are unblocked. */
 static net_loop *volatile stop_target;
+static volatile sig_atomic_t last_signal;
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	last_signal = sig;
 	net_loop *L = stop_target;
 	if (L)
 		net_stop_signal(L);
+}
+
+/*
+ * Graceful drain (shutdown.drain_ms), on SIGTERM or POST /api/drain: /healthz says
+ * "draining" and new sessions get 503 at once, so the load balancer and the clients go
+ * elsewhere; the open sessions are closed a few every DRAIN_TICK_MS, evenly over
+ * drain_ms (a close packet, a close frame, held polls answered), so their
+ * reconnects do not all land in the same instant; then the shutdown goes on as a fast
+ * stop does. SIGINT and SIGHUP stop at once, during a drain too.
+ */
+#define DRAIN_TICK_MS 50
+
+typedef struct drain {
+	gw_app *app;
+	gw_timer timer;
+	uint64_t start_ms, end_ms;
+	size_t n0;             /* sessions when it began (no new ones come) */
+	bool on, done;
+} drain;
+
+static void drain_tick(gw_timer *t)
+{
+	drain *d = t->ctx;
+	uint64_t now = gw_now_ms();
+	size_t left = eio_server_sessions(d->app->eio);
+	if (left && now < d->end_ms) {
+		/* by now n0 · elapsed / drain_ms should be gone (those that left by themselves
+		 * count): an even spread whatever n0 is */
+		uint64_t span = d->end_ms - d->start_ms, due = (d->n0 * (now - d->start_ms) + span - 1) / span;
+		size_t gone = d->n0 > left ? d->n0 - left : 0;
+		if (due > gone)
+			left = eio_server_close_some(d->app->eio, (size_t)(due - gone), GW_CLOSE_SHUTDOWN);
+	}
+	if (!left || now >= d->end_ms) {
+		gw_info("drained%s", left ? " (time is up: the rest close now)" : "");
+		d->done = true;
+		net_stop(d->app->net);
+		return;
+	}
+	gw_timer_start(net_timers(d->app->net), &d->timer, DRAIN_TICK_MS, drain_tick);
+}
+
+static void drain_start(void *ctx)
+{
+	drain *d = ctx;
+	const gw_config *cfg = d->app->cfg;
+	if (d->on)
+		return;
+	d->on = true;
+	if (cfg->shutdown.drain_ms == 0) { /* a fast stop */
+		d->done = true;
+		net_stop(d->app->net);
+		return;
+	}
+	eio_server_drain(d->app->eio);
+	gw_info("draining: %zu sessions closed over %d ms, new sessions refused", eio_server_sessions(d->app->eio),
+		cfg->shutdown.drain_ms);
+	d->n0 = eio_server_sessions(d->app->eio);
+	d->start_ms = gw_now_ms();
+	d->end_ms = d->start_ms + (uint64_t)cfg->shutdown.drain_ms;
+	d->timer.ctx = d;
+	gw_timer_start(net_timers(d->app->net), &d->timer, 0, drain_tick);
 }
 
 static int plugin_help(const char *name, const char *plugin_dir)
@@ -259,7 +323,19 @@ int main(int argc, char **argv)
 	gw_info("sio-gateway %s node %s listening on %s:%d, engine at %s%s%s", SIOGW_VERSION,
 		cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.engine.path,
 		app.echo ? ", echo at " : "", app.echo ? cfg.engine.echo_path : "");
-	net_run(app.net);
+	drain dr = {.app = &app};
+	gw_api_on_drain(app.api, drain_start, &dr);
+	for (;;) {
+		net_run(app.net);
+		/* SIGTERM starts the drain (or lets it go on); anything else stops now */
+		if (dr.done || last_signal != SIGTERM || cfg.shutdown.drain_ms == 0)
+			break;
+		last_signal = 0;
+		drain_start(&dr);
+		net_resume(app.net);
+	}
+	if (dr.on && !dr.done)
+		gw_timer_stop(net_timers(app.net), &dr.timer);
 	gw_info("shutting down");
 	rc = 0;
 out:

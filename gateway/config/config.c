@@ -877,6 +877,11 @@ static const field recovery_fields[] = {
 	 .max = BYTES_MAX, .help = "memory for the packets kept for replay; the oldest go first"},
 };
 
+static const field shutdown_fields[] = {
+	{.key = "drain_ms", .type = F_INT, .off = OFF(shutdown.drain_ms), .def = "10000", .min = 0, .max = MS_MAX,
+	 .help = "on SIGTERM or POST /api/drain: refuse new sessions, close the open ones spread over this long, then exit; 0 = at once"},
+};
+
 static const field log_fields[] = {
 	{.key = "level", .type = F_ENUM, .off = OFF(log.level), .def = "info", .choices = "error|warn|info|debug",
 	 .help = "least severe level logged"},
@@ -897,6 +902,8 @@ static const field root_fields[] = {
 	{.key = "admin_ui", .type = F_MAP, .sub = admin_fields, .n_sub = N(admin_fields)},
 	{.key = "recovery", .type = F_MAP, .sub = recovery_fields, .n_sub = N(recovery_fields),
 	 .help = "connection state recovery"},
+	{.key = "shutdown", .type = F_MAP, .sub = shutdown_fields, .n_sub = N(shutdown_fields),
+	 .help = "graceful drain"},
 	{.key = "log", .type = F_MAP, .sub = log_fields, .n_sub = N(log_fields)},
 };
 

@@ -179,6 +179,10 @@ typedef struct gw_config {
 		bool enabled;           /* true */
 	} metrics;
 
+	struct {                  /* what SIGTERM and POST /api/drain do */
+		int drain_ms;           /* close the sessions spread over this long; 0 = at once */
+	} shutdown;
+
 	struct {                  /* connection state recovery (socket.io's connectionStateRecovery) */
 		int max_disconnection_ms; /* 0 = off (the default) */
 		bool skip_auth;         /* true: a recovered socket is not authenticated again */

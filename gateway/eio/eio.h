@@ -61,6 +61,7 @@ typedef struct eio_stats {
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
 	uint64_t ws_writes, ws_short_writes; /* coalesced writes; ... the socket took in part */
 	uint64_t drops_volatile;
+	uint64_t drain_refused;       /* handshakes answered 503 while draining */
 	uint64_t errors[6];           /* error replies by Engine.IO code */
 	uint64_t closes[GW_CLOSE__COUNT];
 } eio_stats;
@@ -70,6 +71,13 @@ eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *p
 /* Serve the server's path on its loop (net_route), and write what each loop turn
  * queued (websocket writes, held polls) before the loop waits (net_on_turn). */
 int eio_server_listen(eio_server *srv);
+/* Graceful drain: from now on a handshake (a new session) is answered 503 with
+ * Retry-After; open sessions carry on. */
+void eio_server_drain(eio_server *srv);
+bool eio_server_draining(const eio_server *srv);
+/* Close up to n open sessions for reason (each as eio_session_close would at once: a
+ * close packet to a held poll, a close frame); returns how many are left. */
+size_t eio_server_close_some(eio_server *srv, size_t n, gw_close_reason reason);
 /* Close every session (reason GW_CLOSE_SHUTDOWN) and free. */
 void eio_server_destroy(eio_server *srv);
 const char *eio_server_path(const eio_server *srv);

@@ -69,6 +69,7 @@ struct eio_server {
 	gw_buf args;           /* the handshake's query */
 	gw_buf v3;             /* a v3 websocket binary frame's payload */
 	eio_stats stats;
+	bool draining;         /* new sessions are refused (503) */
 	char *path;
 	eio_handler h;
 	gw_map sessions;
@@ -148,6 +149,8 @@ void eio_metrics(void *ctx, gw_metric_sink *m)
 	}
 	gw_metric_counter(m, "sio_dropped_volatile_total", "Volatile packets dropped (busy connection).",
 			  srv->stats.drops_volatile);
+	gw_metric_counter(m, "sio_drain_refused_total", "New sessions refused (503) while draining.",
+			  srv->stats.drain_refused);
 }
 
 const char *eio_server_path(const eio_server *srv) { return srv->path; }
@@ -746,8 +749,22 @@ static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *tran
 	return 0;
 }
 
+/* Draining: a handshake is answered 503, so the client tries again (elsewhere, behind
+ * a load balancer that took the node out on its /healthz). */
+static bool refuse_draining(eio_server *srv, net_conn *c)
+{
+	static const char body[] = "{\"code\":3,\"message\":\"Server draining\"}";
+	if (!srv->draining)
+		return false;
+	srv->stats.drain_refused++;
+	net_reply(c, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
+	return true;
+}
+
 static void on_handshake(eio_server *srv, net_conn *c, const h1_req *r, bool eio3)
 {
+	if (refuse_draining(srv, c))
+		return;
 	eio_session *s = session_new(srv, r, c, false, eio3);
 	if (!s) {
 		eio_error(srv, c, EIO_ERR_BAD_REQUEST);
@@ -910,6 +927,8 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 			return;
 		}
 	}
+	if (!s && refuse_draining(srv, c))
+		return;
 	if (net_ws_accept(c, r))
 		return; /* net answered the bad handshake */
 	if (s && (s->websocket || s->ws || s->closing)) {
@@ -1163,6 +1182,25 @@ eio_handler eio_echo_handler(void)
 {
 	eio_handler h = {.on_message = echo_message};
 	return h;
+}
+
+void eio_server_drain(eio_server *srv) { srv->draining = true; }
+bool eio_server_draining(const eio_server *srv) { return srv->draining; }
+
+size_t eio_server_close_some(eio_server *srv, size_t n, gw_close_reason reason)
+{
+	/* closing removes from the map: pick them first */
+	eio_session *pick[64];
+	while (n && srv->sessions.len) {
+		size_t k = 0;
+		for (size_t i = 0; i < srv->sessions.cap && k < n && k < 64; i++)
+			if (srv->sessions.slots[i].key)
+				pick[k++] = srv->sessions.slots[i].value;
+		for (size_t i = 0; i < k; i++)
+			session_close_now(pick[i], reason);
+		n -= k;
+	}
+	return srv->sessions.len;
 }
 
 void eio_server_destroy(eio_server *srv)

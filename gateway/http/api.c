@@ -43,6 +43,8 @@ struct gw_api {
 	gw_metrics *metrics;
 	gw_buf scratch;       /* a batch of SSE messages */
 	gw_map sse;     /* sub id text → gw_sse */
+	void (*on_drain)(void *ctx); /* POST /api/drain */
+	void *drain_ctx;
 	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
 
@@ -128,13 +130,24 @@ static int topic_arg(const h1_req *r, char *topic, size_t len)
 	return h1_query_arg(r, "topic", topic, len) == 1 && topic[0];
 }
 
+void gw_api_on_drain(gw_api *api, void (*fn)(void *ctx), void *ctx)
+{
+	api->on_drain = fn;
+	api->drain_ctx = ctx;
+}
+
 static void health(gw_api *api, net_conn *c)
 {
 	char reason[256] = "";
 	int rc = api->bus ? gw_bus_health(api->bus, reason, sizeof reason) : -GW_EIO;
+	bool draining = eio_server_draining(api->eio);
+	if (draining && !rc) {
+		rc = -GW_ECLOSED;
+		snprintf(reason, sizeof reason, "draining: new sessions are refused");
+	}
 	gw_buf b = {0};
 	gw_buf_printf(&b, "{\"status\":\"%s\",\"node\":\"%s\",\"plugin\":\"%s\",\"sessions\":%zu",
-		      rc ? "unhealthy" : "ok", api->cfg->node_id,
+		      draining ? "draining" : rc ? "unhealthy" : "ok", api->cfg->node_id,
 		      api->bus ? gw_bus_plugin_name(api->bus) : "",
 		      eio_server_sessions(api->eio));
 	if (rc) {
@@ -299,7 +312,8 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 	}
 	bool pub = strcmp(path, "/api/publish") == 0;
 	bool sub = strcmp(path, "/api/subscribe") == 0;
-	if (!cfg->http_api.enabled || (!pub && !sub)) {
+	bool drain = strcmp(path, "/api/drain") == 0 && api->on_drain;
+	if (!cfg->http_api.enabled || (!pub && !sub && !drain)) {
 		reply_error(c, 404, "not found");
 		return;
 	}
@@ -312,6 +326,16 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 			reply_error(c, 405, "use GET");
 		else
 			subscribe(api, c, r);
+		return;
+	}
+	if (drain) {
+		if (!is_post) {
+			reply_error(c, 405, "use POST");
+			return;
+		}
+		reply_json(c, 202, "{\"draining\":true}");
+		if (!eio_server_draining(api->eio))
+			api->on_drain(api->drain_ctx);
 		return;
 	}
 	if (!is_post)

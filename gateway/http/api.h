@@ -25,7 +25,10 @@ void gw_api_metrics(void *api, gw_metric_sink *sink);
 void gw_api_destroy(gw_api *api);
 
 /* Serve every path the other routes do not (the fallback route): /api/publish,
- * /api/subscribe, /healthz, /metrics; 404 for the rest. */
+ * /api/subscribe, /api/drain, /healthz, /metrics; 404 for the rest. */
 int gw_api_listen(gw_api *api);
+/* POST /api/drain (with the token) calls fn(ctx) on the service thread, once; the reply
+ * is 202 {"draining":true}. Without it the path is 404. */
+void gw_api_on_drain(gw_api *api, void (*fn)(void *ctx), void *ctx);
 
 #endif

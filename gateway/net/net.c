@@ -145,6 +145,9 @@ void net_wake(net_loop *L)
 	pthread_mutex_unlock(&L->lock);
 }
 
+void net_stop(net_loop *L) { L->stop = 1; }
+void net_resume(net_loop *L) { L->stop = 0; }
+
 void net_stop_signal(net_loop *L)
 {
 	/* From a signal handler: no lock; lws_cancel_service only writes to the loop's
@@ -345,6 +348,7 @@ static const char *reason_phrase(int status)
 	case 100: return "Continue";
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 202: return "Accepted";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";

@@ -130,6 +130,10 @@ void net_run(net_loop *L);
 /* Answer new requests 503, give queued output up to ms milliseconds to go out. */
 void net_drain_output(net_loop *L, uint32_t ms);
 void net_stop_signal(net_loop *L); /* signal-safe */
+/* From the service thread: net_run returns after this loop turn. net_resume before a
+ * net_run again (a later signal stops that one). */
+void net_stop(net_loop *L);
+void net_resume(net_loop *L);
 /* Close every connection and free the loop; its timers go with it. */
 void net_destroy(net_loop *L);
 /* Wake the loop (from any thread); from the loop thread itself it costs nothing. */

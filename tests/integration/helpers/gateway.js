@@ -78,6 +78,7 @@ function baseConfig(port) {
     namespaces: [{ name: '/' }, { name: '/chat' }],
     http_api: { enabled: true, token: '' },
     metrics: { enabled: true },
+    shutdown: { drain_ms: 0 }, // tests stop at once; drain.test.js sets its own
     log: { level: 'info' },
   };
 }

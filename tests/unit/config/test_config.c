@@ -307,7 +307,7 @@ TEST(env_substitution)
 		     "gw.yaml:1:16: listen.port: expected an integer, got \"\"");
 	EXPECT_ERROR("${GWT_NODE}: 1\n",
 		     "gw.yaml:1:1: ${GWT_NODE}: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, admin_ui, recovery, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, recovery, shutdown, log)");
 	EXPECT_ERROR("node_id: ${1X}\n",
 		     "gw.yaml:1:10: node_id: bad variable name after \"${\" (expected [A-Za-z_][A-Za-z0-9_]*)");
 	EXPECT_ERROR("node_id: \"${GWT_NODE\"\n",
@@ -326,7 +326,7 @@ TEST(errors_unknown_keys)
 	/* a control character in a quoted key is escaped: the error stays one line */
 	EXPECT_ERROR("\"a\\nb\": 1\n",
 		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "
-		     "topics, namespaces, http_api, metrics, admin_ui, recovery, log)");
+		     "topics, namespaces, http_api, metrics, admin_ui, recovery, shutdown, log)");
 	EXPECT_ERROR("engine: {cors: {origin: [a]}}\n",
 		     "gw.yaml:1:17: engine.cors.origin: unknown key (valid keys: origins, credentials)");
 	EXPECT_ERROR("namespaces:\n  - name: /\n  - {name: /x, rooms: 1}\n",
