@@ -175,6 +175,21 @@ int rec_log(rec_store *r, int64_t now_ms, const char *nsp, const char *const *ro
 	return 0;
 }
 
+static void unlink_session(rec_store *r, rec_session *s)
+{
+	gw_map_del(&r->sessions, s->pid, strlen(s->pid));
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->oldest = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		r->newest = s->prev;
+	s->prev = s->next = NULL;
+	r->stats.sessions = r->sessions.len;
+}
+
 int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
 		const char *data, const char *const *rooms, size_t n_rooms)
 {
@@ -200,20 +215,13 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	copy_strings(s->rooms, rooms, n_rooms, &p);
 	s->deadline_ms = now_ms + r->window_ms;
 	rec_session *old = gw_map_get(&r->sessions, pid, strlen(pid));
+	if (old) { /* (a pid is random: only a bug reuses one) */
+		unlink_session(r, old);
+		free(old);
+	}
 	if (gw_map_put(&r->sessions, s->pid, strlen(s->pid), s)) {
 		free(s);
 		return -GW_ENOMEM;
-	}
-	if (old) { /* (a pid is random: only a bug reuses one) */
-		if (old->prev)
-			old->prev->next = old->next;
-		else
-			r->oldest = old->next;
-		if (old->next)
-			old->next->prev = old->prev;
-		else
-			r->newest = old->prev;
-		free(old);
 	}
 	s->prev = r->newest;
 	if (r->newest)
@@ -223,21 +231,6 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	r->newest = s;
 	r->stats.sessions = r->sessions.len;
 	return 0;
-}
-
-static void unlink_session(rec_store *r, rec_session *s)
-{
-	gw_map_del(&r->sessions, s->pid, strlen(s->pid));
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		r->oldest = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		r->newest = s->prev;
-	s->prev = s->next = NULL;
-	r->stats.sessions = r->sessions.len;
 }
 
 rec_session *rec_take(rec_store *r, int64_t now_ms, const char *pid, const char *offset, const char *nsp,
