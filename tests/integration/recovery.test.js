@@ -7,7 +7,7 @@
  * emits, emits excepting it and emits with ack are not replayed; past the window it gets
  * a fresh session; a namespace with recovery: false never recovers.
  */
-const { describe, before, after } = require('node:test');
+const { describe, it: plainIt, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers/gateway');
 
@@ -207,5 +207,72 @@ describe('connection state recovery over the nng bus', { skip: !NG.available() &
     await h.sleep(200);
     assert.deepEqual(got.map((a) => a[0]), [0, 1, 2, 3]);
     s.close();
+  });
+});
+
+describe('connection state recovery: msgpack clients, and skip_auth: false', () => {
+  plainIt('a socket.io-msgpack-parser client recovers with its missed emits (binary included)', async () => {
+    const parser = require('socket.io-msgpack-parser');
+    const gw = await h.startGateway({
+      engine: { parser: 'msgpack' },
+      recovery: { max_disconnection_ms: WINDOW_MS },
+      namespaces: [{ name: '/' }],
+    });
+    try {
+      const s = client(gw, '', ['websocket'], 600, { parser });
+      await h.once(s, 'connect', 4000);
+      const id = s.id;
+      const got = events(s, 'ev');
+      await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: [id], event: 'ev', data: [0] });
+      await h.waitFor(() => got.length === 1, 3000, { message: 'first event' });
+      assert.equal(typeof got[0][1], 'string');
+      s.io.engine.close();
+      await h.waitFor(async () => (await gw.metric('sio_recovery_sessions')) === 1, 3000, { message: 'lost' });
+      await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: [id], event: 'ev', data: [1, { $binary: 'AAE=' }] });
+      await h.once(s, 'connect', 4000);
+      assert.equal(s.recovered, true);
+      await h.waitFor(() => got.length === 2, 3000, { message: 'missed event' });
+      assert.equal(got[1][0], 1);
+      assert.deepEqual([...got[1][1]], [0, 1]);
+      assert.equal(typeof got[1][2], 'string');
+      s.close();
+    } finally {
+      await gw.stopChecked();
+    }
+  });
+
+  plainIt('skip_auth: false asks the backend again (recovered: true in the connect envelope)', async () => {
+    const gw = await h.startGateway({
+      recovery: { max_disconnection_ms: WINDOW_MS, skip_auth: false },
+      namespaces: [{ name: '/', auth: 'backend' }],
+    });
+    try {
+      const be = await gw.backend();
+      const s = client(gw, '', ['websocket'], 600, { auth: { token: 't' } });
+      const first = await be.in.next((e) => e.type === 'connect' && !e.recovered);
+      await gw.reply({ type: 'connect_result', id: first.id, ok: true, data: { user: 1 } });
+      await h.once(s, 'connect', 4000);
+      const id = s.id;
+      const got = events(s, 'ev');
+      await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: [id], event: 'ev', data: [0] });
+      await h.waitFor(() => got.length === 1, 3000, { message: 'first event' });
+      s.io.engine.close();
+      await be.in.next((e) => e.type === 'disconnect' && e.sid === id && e.recoverable);
+      await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: [id], event: 'ev', data: [1] });
+      const again = await be.in.next((e) => e.type === 'connect' && e.recovered === true, 5000);
+      assert.equal(again.sid, id);
+      assert.equal(again.handshake.auth.token, 't');
+      assert.equal(typeof again.handshake.auth.pid, 'string');
+      await gw.reply({ type: 'connect_result', id: again.id, ok: true });
+      await h.once(s, 'connect', 4000);
+      assert.equal(s.recovered, true);
+      assert.equal(s.id, id);
+      await h.waitFor(() => got.length === 2, 3000, { message: 'missed event' });
+      const list = await gw.fetchSockets({ nsp: '/', rooms: [id] });
+      assert.deepEqual(list.sockets[0].data, { user: 1 }, 'no new data from the backend: the old data stays');
+      s.close();
+    } finally {
+      await gw.stopChecked();
+    }
   });
 });
