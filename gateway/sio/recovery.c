@@ -233,8 +233,14 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	return 0;
 }
 
+static void count_frames(void *arg, gw_frame *const *frames, size_t n)
+{
+	(void)frames;
+	*(size_t *)arg += n;
+}
+
 rec_session *rec_take(rec_store *r, int64_t now_ms, const char *pid, const char *offset, const char *nsp,
-		      uint64_t *from)
+		      size_t max_frames, uint64_t *from)
 {
 	rec_session *s = gw_map_get(&r->sessions, pid, strlen(pid));
 	int64_t pos = offset_pos(r, offset);
@@ -245,6 +251,14 @@ rec_session *rec_take(rec_store *r, int64_t now_ms, const char *pid, const char 
 		return NULL;
 	}
 	unlink_session(r, s);
+	size_t frames = 0;
+	rec_replay(r, s, (uint64_t)pos + 1, count_frames, &frames);
+	if (frames > max_frames) { /* more than its connection may queue: it cannot come back */
+		free(s);
+		r->stats.failed++;
+		r->stats.too_many++;
+		return NULL;
+	}
 	r->stats.recovered++;
 	*from = (uint64_t)pos + 1;
 	return s;

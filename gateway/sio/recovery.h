@@ -31,6 +31,7 @@ typedef struct rec_session {
 
 typedef struct rec_stats {
 	uint64_t recovered, expired, failed;     /* returns, windows passed, returns refused */
+	uint64_t too_many;      /* of the refused: more missed frames than max_frames */
 	uint64_t evicted;       /* log entries dropped for room before their window passed */
 	uint64_t logged;        /* packets ever logged */
 	size_t log_packets, log_bytes, sessions; /* now */
@@ -57,13 +58,14 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 
 /*
  * A returning client's {pid, offset} for nsp: the snapshot, taken out of the store
- * (free it with rec_session_free), when it is there, in its window, of nsp, and the
- * offset's packet is still in the log; else NULL (counted as failed; a snapshot of
- * another namespace or whose offset is gone stays until its window passes).
+ * (free it with rec_session_free), when it is there, in its window, of nsp, the
+ * offset's packet is still in the log and at most max_frames would be replayed; else
+ * NULL (counted as failed; a snapshot of another namespace or whose offset is gone
+ * stays until its window passes, one with too much to replay goes).
  * *from: the log position to replay from (for rec_replay).
  */
 rec_session *rec_take(rec_store *r, int64_t now_ms, const char *pid, const char *offset, const char *nsp,
-		      uint64_t *from);
+		      size_t max_frames, uint64_t *from);
 void rec_session_free(rec_session *s);
 
 /* The packets after position from that reached the snapshot's namespace and rooms, in

@@ -1045,7 +1045,9 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(p->data, "pid");
 		const cJSON *off = cJSON_GetObjectItemCaseSensitive(p->data, "offset");
 		if (cJSON_IsString(pid) && cJSON_IsString(off))
-			snap = rec_take(srv->rec, (int64_t)gw_now_ms(), pid->valuestring, off->valuestring, ns->name, &from);
+			/* the replay and the CONNECT must fit the connection's queue */
+			snap = rec_take(srv->rec, (int64_t)gw_now_ms(), pid->valuestring, off->valuestring, ns->name,
+					srv->cfg->engine.send_queue - 1, &from);
 		if (snap && gw_map_get(&srv->sockets, snap->sid, strlen(snap->sid))) {
 			rec_session_free(snap); /* its id is taken (it came back twice at once) */
 			snap = NULL;
@@ -1468,10 +1470,12 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 	}
 	if (srv->rec) {
 		const rec_stats *r = rec_store_stats(srv->rec);
-		const char *help = "Returning sockets by outcome (recovery): recovered, or failed (unknown or "
-				   "expired pid, offset no longer logged).";
+		const char *help = "Returning sockets by outcome (recovery): recovered, failed (unknown or expired "
+				   "pid, offset no longer logged), too_many (more missed packets than engine.send_queue).";
 		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"recovered\"", (int64_t)r->recovered);
-		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"failed\"", (int64_t)r->failed);
+		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"failed\"",
+			  (int64_t)(r->failed - r->too_many));
+		m->sample(m, "sio_recoveries_total", GW_METRIC_COUNTER, help, "result=\"too_many\"", (int64_t)r->too_many);
 		gw_metric_counter(m, "sio_recovery_expired_total", "Snapshots of lost sockets whose window passed.",
 				  r->expired);
 		m->sample(m, "sio_recovery_sessions", GW_METRIC_GAUGE, "Lost sockets that may still come back.", NULL,

@@ -57,10 +57,14 @@ TEST(replay_selects_as_socket_io)
 	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2), 0);
 	CHECK_EQ_INT(rec_store_stats(r)->sessions, 1);
 	uint64_t from;
-	CHECK(rec_take(r, 20, "pid1", off, "/chat", &from) == NULL);   /* wrong namespace */
-	CHECK(rec_take(r, 20, "pid2", off, "/", &from) == NULL);       /* unknown pid */
-	CHECK(rec_take(r, 20, "pid1", "zz1", "/", &from) == NULL);     /* not an offset of this process */
-	rec_session *s = rec_take(r, 20, "pid1", off, "/", &from);
+	CHECK(rec_take(r, 20, "pid1", off, "/chat", 100, &from) == NULL);   /* wrong namespace */
+	CHECK(rec_take(r, 20, "pid2", off, "/", 100, &from) == NULL);       /* unknown pid */
+	CHECK(rec_take(r, 20, "pid1", "zz1", "/", 100, &from) == NULL);     /* not an offset of this process */
+	rec_session *s = rec_take(r, 20, "pid1", off, "/", 2, &from);
+	CHECK(s == NULL); /* 3 to replay, 2 allowed: it cannot come back */
+	CHECK_EQ_INT(rec_store_stats(r)->too_many, 1);
+	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2), 0);
+	s = rec_take(r, 20, "pid1", off, "/", 3, &from);
 	CHECK(s != NULL);
 	if (s) {
 		CHECK_STR(s->sid, "s1");
@@ -71,9 +75,9 @@ TEST(replay_selects_as_socket_io)
 		CHECK_STR(g.text, "42[1] 42[3] 42[6]");
 		rec_session_free(s);
 	}
-	CHECK(rec_take(r, 20, "pid1", off, "/", &from) == NULL); /* taken once */
+	CHECK(rec_take(r, 20, "pid1", off, "/", 100, &from) == NULL); /* taken once */
 	CHECK_EQ_INT(rec_store_stats(r)->recovered, 1);
-	CHECK_EQ_INT(rec_store_stats(r)->failed, 4);
+	CHECK_EQ_INT(rec_store_stats(r)->failed, 5);
 	rec_store_destroy(r);
 }
 
@@ -93,7 +97,7 @@ TEST(bounds_bytes_and_age)
 	const char *rooms[] = {"s"};
 	rec_persist(r, 100, "p", "s", "/", NULL, rooms, 1);
 	uint64_t from;
-	CHECK(rec_take(r, 100, "p", first, "/", &from) == NULL);
+	CHECK(rec_take(r, 100, "p", first, "/", 100, &from) == NULL);
 	/* past the window: the snapshot and the old entries go */
 	rec_expire(r, 100 + 1001);
 	CHECK_EQ_INT(st->sessions, 0);
@@ -104,7 +108,7 @@ TEST(bounds_bytes_and_age)
 	offset_of_next(r, next);
 	log_one(r, 2000, "/", 1, NULL, 0, NULL, 0);
 	rec_persist(r, 2000, "p", "s", "/", NULL, rooms, 1);
-	rec_session *s = rec_take(r, 2500, "p", next, "/", &from);
+	rec_session *s = rec_take(r, 2500, "p", next, "/", 100, &from);
 	CHECK(s != NULL);
 	rec_session_free(s);
 	rec_store_destroy(r);
@@ -119,7 +123,7 @@ TEST(a_snapshot_past_its_deadline_is_not_taken)
 	const char *rooms[] = {"s"};
 	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1);
 	uint64_t from;
-	CHECK(rec_take(r, 101, "p", off, "/", &from) == NULL);
+	CHECK(rec_take(r, 101, "p", off, "/", 100, &from) == NULL);
 	rec_store_destroy(r); /* frees the snapshot still held */
 }
 
