@@ -54,6 +54,7 @@ typedef struct bus_item {
 	char *topic;   /* SUB_RAW */
 	uint8_t *data;
 	size_t len;
+	char *pos;     /* the message's position on a bus that has them (ABI 1.2), or NULL */
 } bus_item;
 
 struct gw_bus {
@@ -128,6 +129,7 @@ static void item_free(bus_item *it)
 	free(it->sid);
 	free(it->topic);
 	free(it->data);
+	free(it->pos);
 	free(it);
 }
 
@@ -160,17 +162,30 @@ static bool targets_admin(const gw_config *cfg, const env_in *e)
 	return cfg->admin_ui.enabled && e->target.nsp && !strcmp(e->target.nsp, cfg->admin_ui.nsp);
 }
 
-static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *key,
-			size_t key_len, const void *data, size_t len)
+/* A message's position as recovery offsets name it: "<partition>.<offset>" in the out
+ * topic, with "@<topic>" in a route topic (a route topic's positions are its own). */
+static char *position(int kind, const char *topic, int32_t partition, int64_t offset)
 {
-	gw_bus *bus = ctx;
-	(void)key;
-	(void)key_len;
+	gw_buf b = {0};
+	if (gw_buf_printf(&b, "k%" PRId32 ".%" PRId64, partition, offset) ||
+	    (kind == SUB_ROUTE && gw_buf_printf(&b, "@%s", topic))) {
+		gw_buf_free(&b);
+		return NULL;
+	}
+	return (char *)gw_buf_steal(&b, NULL);
+}
+
+static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const void *data, size_t len,
+			const int64_t *pos)
+{
 	int kind = SUB_KIND(sub_id);
 	bus_item *it = calloc(1, sizeof *it);
 	if (!it)
 		return -SIOGW_ENOMEM;
 	it->sub_id = sub_id;
+	/* (without it the packet is still logged, under this node's own offset) */
+	if (pos && bus->cfg->recovery.max_disconnection_ms && (kind == SUB_OUT || kind == SUB_ROUTE))
+		it->pos = position(kind, topic, (int32_t)pos[0], pos[1]);
 	if (kind == SUB_OUT || kind == SUB_REPLY) {
 		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
 		char err[160];
@@ -179,12 +194,13 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 			snprintf(err, sizeof err, "targets %s, the admin UI's namespace, which is not on the bus",
 				 bus->cfg->admin_ui.nsp);
 			env_in_free(it->env);
+			it->env = NULL;
 			rc = -GW_EINVAL;
 		}
 		if (rc) {
 			atomic_fetch_add(&bus->stats.malformed, 1);
 			log_malformed(bus, topic, err);
-			free(it);
+			item_free(it);
 			return 0; /* consumed: a bad envelope is not the bus's fault */
 		}
 	} else if (kind == SUB_ROUTE) {
@@ -203,7 +219,7 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 				atomic_fetch_add(&bus->stats.malformed, 1);
 				log_malformed(bus, topic, "route message could not be encoded");
 			}
-			free(it);
+			item_free(it);
 			return 0;
 		}
 	} else if (kind == SUB_RAW) {
@@ -218,11 +234,26 @@ static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const voi
 		it->data[len] = 0;
 		it->len = len;
 	} else {
-		free(it);
+		item_free(it);
 		return 0;
 	}
 
 	return push(bus, it);
+}
+
+static int host_deliver(void *ctx, uint64_t sub_id, const char *topic, const void *key,
+			size_t key_len, const void *data, size_t len)
+{
+	(void)key, (void)key_len;
+	return deliver_item(ctx, sub_id, topic, data, len, NULL);
+}
+
+static int host_deliver_at(void *ctx, uint64_t sub_id, const char *topic, const void *key, size_t key_len,
+			   const void *data, size_t len, int32_t partition, int64_t offset)
+{
+	(void)key, (void)key_len;
+	int64_t pos[2] = {partition, offset};
+	return deliver_item(ctx, sub_id, topic, data, len, pos);
 }
 
 /* ---- raw routes ---- */
@@ -359,6 +390,7 @@ gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err
 		.ctx = bus,
 		.log = host_log,
 		.deliver = host_deliver,
+		.deliver_at = host_deliver_at,
 	};
 	if (gw_plugin_open(cfg->adapter.plugin, cfg->adapter.plugin_dir, &bus->plugin, err, err_len))
 		goto fail;
@@ -970,7 +1002,7 @@ static void room_op(gw_bus *bus, env_in *e)
 	free(v);
 }
 
-static void apply(gw_bus *bus, env_in *e)
+static void apply(gw_bus *bus, env_in *e, const char *pos)
 {
 	sio_server *sio = bus->sio;
 	switch (e->type) {
@@ -979,9 +1011,9 @@ static void apply(gw_bus *bus, env_in *e)
 			emit_with_ack(bus, e);
 			return;
 		}
-		sio_broadcast(sio, e->target.nsp, (const char *const *)e->target.rooms,
-			      e->target.n_rooms, (const char *const *)e->target.except,
-			      e->target.n_except, e->frames, e->n_frames, e->volatile_);
+		sio_broadcast_at(sio, e->target.nsp, (const char *const *)e->target.rooms, e->target.n_rooms,
+				 (const char *const *)e->target.except, e->target.n_except, e->frames, e->n_frames,
+				 e->volatile_, pos);
 		return;
 	case ENV_ACK:
 		apply_ack(bus, e);
@@ -1049,7 +1081,7 @@ void gw_bus_drain(gw_bus *bus)
 				gw_debug("bus: event of %s not stored (%d): not acked", it->sid, it->status);
 			}
 		} else if (it->env)
-			apply(bus, it->env);
+			apply(bus, it->env, it->pos);
 		else if (it->topic) {
 			char key[24];
 			raw_key(it->sub_id, key);

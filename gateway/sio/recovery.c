@@ -21,7 +21,9 @@
 
 typedef struct entry {
 	int64_t at_ms;
+	uint64_t pos;        /* its position in the log */
 	size_t bytes;
+	char *id;            /* a bus position naming it (in by_id), or NULL */
 	char *nsp;
 	char **rooms, **except;
 	size_t n_rooms, n_except, n_frames;
@@ -35,6 +37,7 @@ struct rec_store {
 	size_t head, len, cap;
 	uint64_t first;      /* position of ring[head] */
 	gw_map sessions;     /* pid → rec_session */
+	gw_map by_id;        /* entry id → entry */
 	rec_session *oldest, *newest;
 	rec_stats stats;
 	char tag[TAG_LEN + 1];
@@ -75,6 +78,7 @@ void rec_store_destroy(rec_store *r)
 		free(s);
 	}
 	gw_map_free(&r->sessions);
+	gw_map_free(&r->by_id);
 	free(r);
 }
 
@@ -85,11 +89,13 @@ void rec_next_offset(const rec_store *r, char *out)
 	snprintf(out, REC_OFFSET_MAX, "\"%s%" PRIx64 "\"", r->tag, r->first + r->len);
 }
 
-/* The position an offset names, or -1 when it is none of this process's. */
+/* The position an offset names, or -1 when it is none logged here. */
 static int64_t offset_pos(const rec_store *r, const char *offset)
 {
-	if (strncmp(offset, r->tag, TAG_LEN) != 0)
-		return -1;
+	if (strncmp(offset, r->tag, TAG_LEN) != 0) {
+		const entry *e = r->by_id.len ? gw_map_get(&r->by_id, offset, strlen(offset)) : NULL;
+		return e ? (int64_t)e->pos : -1;
+	}
 	const char *p = offset + TAG_LEN;
 	if (!*p || strlen(p) > 16 || strspn(p, "0123456789abcdef") != strlen(p))
 		return -1;
@@ -103,6 +109,8 @@ static void drop_oldest(rec_store *r)
 	r->len--;
 	r->first++;
 	r->stats.log_bytes -= e->bytes;
+	if (e->id && gw_map_get(&r->by_id, e->id, strlen(e->id)) == e)
+		gw_map_del(&r->by_id, e->id, strlen(e->id));
 	entry_free(e);
 }
 
@@ -125,7 +133,7 @@ static size_t strings_size(const char *const *v, size_t n)
 	return b;
 }
 
-int rec_log(rec_store *r, int64_t now_ms, const char *nsp, const char *const *rooms, size_t n_rooms,
+int rec_log(rec_store *r, int64_t now_ms, const char *id, const char *nsp, const char *const *rooms, size_t n_rooms,
 	    const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames)
 {
 	if (r->len == r->cap) {
@@ -140,7 +148,8 @@ int rec_log(rec_store *r, int64_t now_ms, const char *nsp, const char *const *ro
 		r->cap = cap;
 		r->head = 0;
 	}
-	size_t strs = strlen(nsp) + 1 + strings_size(rooms, n_rooms) + strings_size(except, n_except);
+	size_t strs = strlen(nsp) + 1 + (id ? strlen(id) + 1 : 0) + strings_size(rooms, n_rooms) +
+		      strings_size(except, n_except);
 	size_t head = sizeof(entry) + n_frames * sizeof(gw_frame *) + (n_rooms + n_except) * sizeof(char *);
 	entry *e = malloc(head + strs);
 	if (!e)
@@ -157,10 +166,20 @@ int rec_log(rec_store *r, int64_t now_ms, const char *nsp, const char *const *ro
 	p += strlen(nsp) + 1;
 	copy_strings(e->rooms, rooms, n_rooms, &p);
 	copy_strings(e->except, except, n_except, &p);
+	e->id = NULL;
+	if (id) {
+		e->id = p;
+		memcpy(p, id, strlen(id) + 1);
+	}
+	e->pos = r->first + r->len;
 	e->bytes = head + strs;
 	for (size_t i = 0; i < n_frames; i++) {
 		e->frames[i] = gw_frame_ref(frames[i]);
 		e->bytes += sizeof(gw_frame) + GW_FRAME_HEADROOM + frames[i]->len + 1;
+	}
+	if (e->id && gw_map_put(&r->by_id, e->id, strlen(e->id), e)) {
+		entry_free(e);
+		return -GW_ENOMEM;
 	}
 	r->ring[(r->head + r->len) & (r->cap - 1)] = e;
 	r->len++;

@@ -47,9 +47,11 @@ const rec_stats *rec_store_stats(const rec_store *r);
 void rec_next_offset(const rec_store *r, char *out);
 
 /* Log a broadcast (frames: the packet with its offset, then its attachments; one
- * reference each is taken) to nsp's sockets in rooms and not in except, at now_ms.
- * Returns 0 or -GW_ENOMEM (nothing logged: such a packet cannot be replayed). */
-int rec_log(rec_store *r, int64_t now_ms, const char *nsp, const char *const *rooms, size_t n_rooms,
+ * reference each is taken) to nsp's sockets in rooms and not in except, at now_ms. id:
+ * the offset it carries when it is not rec_next_offset's (a bus position, the same on
+ * every node), else NULL. Returns 0 or -GW_ENOMEM (nothing logged: such a packet
+ * cannot be replayed). */
+int rec_log(rec_store *r, int64_t now_ms, const char *id, const char *nsp, const char *const *rooms, size_t n_rooms,
 	    const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames);
 
 /* Keep a snapshot (the strings are copied). Returns 0 or -GW_ENOMEM. */

@@ -98,6 +98,11 @@ void sio_socket_rooms(const sio_socket *s, void (*cb)(const char *room, void *ar
 size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
 		     const char *const *except, size_t n_except, gw_frame *const *frames,
 		     size_t n_frames, bool volatile_);
+/* The same for a packet read at bus position pos (ABI 1.2, NULL: none): with recovery
+ * on, its offset is pos, which every node that read it knows. */
+size_t sio_broadcast_at(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+			const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames,
+			bool volatile_, const char *pos);
 /* Encode an EVENT (json: the array, event name first, no attachments) once and queue
  * it as sio_broadcast does. Returns the number of sockets targeted. */
 size_t sio_emit(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,

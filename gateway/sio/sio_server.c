@@ -463,17 +463,20 @@ static bool rec_on(const sio_server *srv, const gw_nsp_config *c) { return srv->
  * logged: volatile, not an event, out of memory). */
 static gw_frame *rec_log_broadcast(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
 				   const char *const *except, size_t n_except, gw_frame *const **frames,
-				   size_t n_frames, gw_frame **store)
+				   size_t n_frames, gw_frame **store, const char *pos)
 {
 	char off[REC_OFFSET_MAX];
-	rec_next_offset(srv->rec, off);
+	if (pos && strlen(pos) + 3 <= sizeof off && !strpbrk(pos, "\"\\")) /* a bus position: known to every node */
+		snprintf(off, sizeof off, "\"%s\"", pos);
+	else
+		rec_next_offset(srv->rec, off), pos = NULL;
 	gw_frame *f = n_frames ? with_offset((*frames)[0], off) : NULL;
 	if (!f)
 		return NULL;
 	store[0] = f;
 	for (size_t i = 1; i < n_frames; i++)
 		store[i] = (*frames)[i];
-	if (rec_log(srv->rec, (int64_t)gw_now_ms(), nsp, rooms, n_rooms, except, n_except, store, n_frames)) {
+	if (rec_log(srv->rec, (int64_t)gw_now_ms(), pos, nsp, rooms, n_rooms, except, n_except, store, n_frames)) {
 		gw_frame_unref(f);
 		return NULL;
 	}
@@ -485,6 +488,13 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 		     const char *const *except, size_t n_except, gw_frame *const *frames,
 		     size_t n_frames, bool volatile_)
 {
+	return sio_broadcast_at(srv, nsp, rooms, n_rooms, except, n_except, frames, n_frames, volatile_, NULL);
+}
+
+size_t sio_broadcast_at(sio_server *srv, const char *nsp, const char *const *rooms, size_t n_rooms,
+			const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames,
+			bool volatile_, const char *pos)
+{
 	sio_nsp *ns = nsp_find(srv, nsp, strlen(nsp));
 	const gw_nsp_config *c = ns ? ns->cfg : NULL;
 	if (!c && srv->rec) { /* a dynamic namespace without sockets now: its lost ones may return */
@@ -495,7 +505,7 @@ size_t sio_broadcast(sio_server *srv, const char *nsp, const char *const *rooms,
 	if (c && rec_on(srv, c) && !volatile_ && n_frames) {
 		store = n_frames <= 8 ? stack : malloc(n_frames * sizeof *store);
 		if (store)
-			logged = rec_log_broadcast(srv, nsp, rooms, n_rooms, except, n_except, &frames, n_frames, store);
+			logged = rec_log_broadcast(srv, nsp, rooms, n_rooms, except, n_except, &frames, n_frames, store, pos);
 	}
 	if (!ns) {
 		gw_frame_unref(logged);

@@ -46,7 +46,8 @@ extern "C" {
 
 #define SIOGW_PLUGIN_MAGIC 0x53494f47u /* "SIOG" */
 #define SIOGW_ABI_MAJOR 1
-#define SIOGW_ABI_MINOR 1 /* 1.1: check(); optval.num of an ENUM is its choice's index */
+#define SIOGW_ABI_MINOR 2 /* 1.1: check(); optval.num of an ENUM is its choice's index;
+			   * 1.2: host->deliver_at() */
 #define SIOGW_PLUGIN_SYMBOL "siogw_plugin_v1"
 
 /* Error codes returned (negated) by ops. */
@@ -131,7 +132,22 @@ struct siogw_host {
 	 */
 	int (*deliver)(void *ctx, uint64_t sub_id, const char *topic,
 		       const void *key, size_t key_len, const void *data, size_t len);
+
+	/*
+	 * ABI 1.2. deliver() with the message's position on a bus that keeps one (Kafka:
+	 * its partition and offset in the topic), the same on every node that reads the
+	 * message: the host names replayable packets by it (connection state recovery
+	 * across nodes). Same rules and return values as deliver(). A plugin calls it only
+	 * when the host has it: host->size covers it and it is not NULL (a 1.1 host has
+	 * neither); otherwise deliver().
+	 */
+	int (*deliver_at)(void *ctx, uint64_t sub_id, const char *topic, const void *key, size_t key_len,
+			  const void *data, size_t len, int32_t partition, int64_t offset);
 };
+
+/* Whether host offers deliver_at (ABI 1.2). */
+#define SIOGW_HOST_HAS_DELIVER_AT(h)                                                             \
+	((h)->size >= offsetof(siogw_host, deliver_at) + sizeof(void *) && (h)->deliver_at != NULL)
 
 /* Delivery report for publish(): status 0 = stored/sent, else -SIOGW_E*. Called
  * exactly once per successful publish() call, from any thread (possibly from inside

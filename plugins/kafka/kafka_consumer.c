@@ -242,6 +242,16 @@ static int fc_tick(kafka *k, int max)
 
 /* ---- the consumer thread ------------------------------------------------------- */
 
+/* host->deliver, with the message's partition and offset when the host takes them
+ * (ABI 1.2: the gateway names replayable packets by them, the same on every node) */
+static int deliver(kafka *k, uint64_t id, const char *topic, const void *key, size_t key_len, const void *data,
+		   size_t len, const rd_kafka_message_t *m)
+{
+	if (SIOGW_HOST_HAS_DELIVER_AT(k->host))
+		return k->host->deliver_at(k->host->ctx, id, topic, key, key_len, data, len, m->partition, m->offset);
+	return k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
+}
+
 static void consume_one(kafka *k, rd_kafka_message_t *m)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
@@ -292,7 +302,7 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 		spu_inflight_outer outer = spu_inflight_enter(&k->fl, id);
 		pthread_mutex_unlock(&k->sub_lock);
 		size_t len = m->payload ? m->len : 0;
-		int rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
+		int rc = deliver(k, id, topic, key, key_len, data, len, m);
 		/* pause mode: a busy gateway usually drains within a few ms (a loop turn);
 		 * retry in place first, pause the partition only if it stays full */
 		int64_t until = rc == -SIOGW_EAGAIN && k->on_full == ON_FULL_PAUSE ? kafka_now_ms() + k->pause_backoff : 0;
@@ -312,7 +322,7 @@ static void consume_one(kafka *k, rd_kafka_message_t *m)
 				rc = 0; /* unsubscribed meanwhile: nothing to deliver */
 				break;
 			}
-			rc = k->host->deliver(k->host->ctx, id, topic, key, key_len, data, len);
+			rc = deliver(k, id, topic, key, key_len, data, len, m);
 		}
 		pthread_mutex_lock(&k->sub_lock);
 		spu_inflight_leave(&k->fl, outer);
