@@ -684,6 +684,14 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int ev)
 		a->next.on_room(a->next.ctx, s, room, ev);
 }
 
+/* recovery snapshots: the admin namespace has none (recovery is off there) */
+static void on_session(void *ctx, int kind, const sio_session_info *info)
+{
+	gw_admin *a = ctx;
+	if (a->next.on_session)
+		a->next.on_session(a->next.ctx, kind, info);
+}
+
 static void on_upgrade(void *ctx, sio_socket *s)
 {
 	gw_admin *a = ctx;
@@ -727,7 +735,7 @@ sio_handler gw_admin_sio_handler(gw_admin *a)
 {
 	return (sio_handler){.ctx = a, .on_connect = on_connect, .on_event = on_event,
 			     .on_disconnect = on_disconnect, .on_room = on_room, .on_admit = on_admit,
-			     .on_upgrade = on_upgrade};
+			     .on_upgrade = on_upgrade, .on_session = on_session};
 }
 
 int gw_admin_start(gw_admin *a, sio_server *sio, const eio_server *eio)

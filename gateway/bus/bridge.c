@@ -32,7 +32,7 @@
 #include <time.h>
 
 /* Subscription ids carry their kind in the top byte. */
-enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4 };
+enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4, SUB_SESSIONS = 5 };
 #define SUB_KIND(id) ((int)((id) >> 56))
 #define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
 
@@ -65,6 +65,7 @@ struct gw_bus {
 	const siogw_plugin *desc;
 	void *self;
 	bool started;
+	bool shared;          /* recovery snapshots go to and come from topics.sessions */
 	bool stopped;
 	siogw_host host;
 	siogw_optval *opts;
@@ -222,6 +223,15 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 			item_free(it);
 			return 0;
 		}
+	} else if (kind == SUB_SESSIONS) { /* parsed on the service thread: a low rate */
+		atomic_fetch_add(&bus->stats.in[GW_TOPIC_SESSIONS], 1);
+		if (!(it->data = malloc(len + 1))) {
+			item_free(it);
+			return -SIOGW_ENOMEM;
+		}
+		memcpy(it->data, data, len);
+		it->data[len] = 0;
+		it->len = len;
 	} else if (kind == SUB_RAW) {
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_API], 1);
 		it->topic = strdup(topic);
@@ -431,6 +441,15 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 		snprintf(err, err_len, "plugin %s: cannot subscribe the route topics", bus->desc->name);
 		return -GW_EPLUGIN;
 	}
+	/* recovery between nodes: every node's snapshots; the memory bus has no other node */
+	bool shared = cfg->recovery.max_disconnection_ms > 0 && strcmp(bus->desc->name, "memory") != 0;
+	if (shared && bus->desc->subscribe(bus->self, SUB_ID(SUB_SESSIONS, 1), cfg->topics.sessions, SIOGW_SUB_EXACT)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe %s", bus->desc->name, cfg->topics.sessions);
+		return -GW_EPLUGIN;
+	}
+	bus->shared = shared;
+	if (bus->sio)
+		sio_recovery_set_shared(bus->sio, shared);
 	gw_info("bus: plugin %s %s (%s); consuming %s and %s, publishing to %s", bus->desc->name,
 		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
 		cfg->topics.in);
@@ -493,7 +512,7 @@ int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 	return 0;
 }
 
-static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api"};
+static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api", "sessions"};
 
 /* "# HELP name text" / "# TYPE name kind" lines of a plugin's stats text. */
 typedef struct stat_note {
@@ -861,10 +880,83 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio) { bus->sio = sio; }
 
+static const char *const SESSION_TYPES[] = {[SIO_SESSION_LIVE] = "session", [SIO_SESSION_LOST] = "lost",
+					     [SIO_SESSION_GONE] = "gone"};
+
+/* Recovery between nodes: a socket's snapshot to the sessions topic, keyed by its pid
+ * (a compacted topic keeps the last). */
+static void on_session(void *ctx, int kind, const sio_session_info *i)
+{
+	gw_bus *bus = ctx;
+	if (!bus->shared)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
+	bool ok = o && rooms && cJSON_AddStringToObject(o, "type", SESSION_TYPES[kind]) &&
+		  cJSON_AddStringToObject(o, "pid", i->pid) && cJSON_AddStringToObject(o, "sid", i->sid) &&
+		  cJSON_AddStringToObject(o, "nsp", i->nsp) && cJSON_AddStringToObject(o, "node", bus->cfg->node_id) &&
+		  cJSON_AddNumberToObject(o, "gen", i->gen) &&
+		  cJSON_AddNumberToObject(o, "at", (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+	for (size_t k = 0; ok && k < i->n_rooms; k++)
+		ok = cJSON_AddItemToArray(rooms, cJSON_CreateString(i->rooms[k]));
+	if (ok) {
+		ok = cJSON_AddItemToObject(o, "rooms", rooms);
+		rooms = NULL;
+	}
+	if (ok && i->data)
+		ok = cJSON_AddRawToObject(o, "data", i->data) != NULL;
+	char *json = ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	cJSON_Delete(rooms);
+	if (json)
+		gw_bus_publish(bus, GW_TOPIC_SESSIONS, bus->cfg->topics.sessions, i->pid, json, strlen(json));
+	else
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
+	free(json);
+}
+
+/* Another node's snapshot. Malformed ones are counted and dropped. */
+static void apply_session(gw_bus *bus, const char *data, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(data, len);
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+	const cJSON *node = cJSON_GetObjectItemCaseSensitive(o, "node");
+	const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(o, "rooms");
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "at");
+	const cJSON *gen = cJSON_GetObjectItemCaseSensitive(o, "gen");
+	const cJSON *data_ = cJSON_GetObjectItemCaseSensitive(o, "data");
+	const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "pid"));
+	const char *sid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "sid"));
+	const char *nsp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "nsp"));
+	int kind = 0;
+	for (int k = SIO_SESSION_LIVE; k <= SIO_SESSION_GONE && cJSON_IsString(type); k++)
+		if (!strcmp(type->valuestring, SESSION_TYPES[k]))
+			kind = k;
+	size_t n = cJSON_GetArraySize(rooms);
+	const char **v = n ? calloc(n, sizeof *v) : NULL;
+	bool ok = kind && cJSON_IsString(node) && pid && sid && nsp && cJSON_IsNumber(at) && cJSON_IsNumber(gen) &&
+		  gen->valuedouble >= 0 && gen->valuedouble <= UINT32_MAX && cJSON_IsArray(rooms) && (!n || v);
+	for (size_t k = 0; ok && k < n; k++)
+		ok = (v[k] = cJSON_GetStringValue(cJSON_GetArrayItem(rooms, (int)k))) != NULL;
+	char *dj = ok && data_ ? cJSON_PrintUnformatted(data_) : NULL;
+	if (!ok) {
+		atomic_fetch_add(&bus->stats.malformed, 1);
+		log_malformed(bus, bus->cfg->topics.sessions, "not a session snapshot");
+	} else if (strcmp(node->valuestring, bus->cfg->node_id) != 0) { /* (its own: known already) */
+		sio_session_info i = {.pid = pid, .sid = sid, .nsp = nsp, .data = dj, .rooms = v, .n_rooms = n,
+				      .gen = (uint32_t)gen->valuedouble};
+		sio_recovery_remote(bus->sio, kind, &i, (int64_t)at->valuedouble);
+	}
+	free(dj);
+	free(v);
+	cJSON_Delete(o);
+}
+
 sio_handler gw_bus_sio_handler(gw_bus *bus)
 {
 	sio_handler h = {.ctx = bus, .on_connect = on_connect, .on_event = on_event,
-			 .on_disconnect = on_disconnect, .on_room = on_room};
+			 .on_disconnect = on_disconnect, .on_room = on_room, .on_session = on_session};
 	return h;
 }
 
@@ -1082,6 +1174,8 @@ void gw_bus_drain(gw_bus *bus)
 			}
 		} else if (it->env)
 			apply(bus, it->env, it->pos);
+		else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)
+			apply_session(bus, (const char *)it->data, it->len);
 		else if (it->topic) {
 			char key[24];
 			raw_key(it->sub_id, key);

@@ -26,6 +26,7 @@ typedef enum gw_topic_kind {
 	GW_TOPIC_REPLY,    /* sio.reply.<node> */
 	GW_TOPIC_ROUTE,    /* raw route topics */
 	GW_TOPIC_API,      /* HTTP API publish / SSE */
+	GW_TOPIC_SESSIONS, /* recovery snapshots between nodes ({prefix}.sessions) */
 	GW_TOPIC__COUNT
 } gw_topic_kind;
 

@@ -743,6 +743,8 @@ static const field topics_fields[] = {
 	 .help = "backends → every gateway"},
 	{.key = "reply", .type = F_STR, .off = OFF(topics.reply), .def = "{prefix}.reply.{node_id}", .flags = NONEMPTY,
 	 .help = "backends → this gateway"},
+	{.key = "sessions", .type = F_STR, .off = OFF(topics.sessions), .def = "{prefix}.sessions", .flags = NONEMPTY,
+	 .help = "recovery: every node's socket snapshots (keyed by pid; compaction keeps the last)"},
 };
 
 static const field route_fields[] = {
@@ -965,9 +967,10 @@ static int check_in_topic(vctx *c, const gw_config *cfg, const cfg_node *at, con
 {
 	if (strpbrk(t, "{}"))
 		return verr(c, at, "no placeholders here (write the topic out), got \"%s\"", t);
-	if (!strcmp(t, cfg->topics.out) || !strcmp(t, cfg->topics.reply))
+	if (!strcmp(t, cfg->topics.out) || !strcmp(t, cfg->topics.reply) || !strcmp(t, cfg->topics.sessions))
 		return verr(c, at, "\"%s\" is a topic the gateway consumes (topics.%s): client envelopes would "
-			    "come back as commands", t, !strcmp(t, cfg->topics.out) ? "out" : "reply");
+			    "come back as commands", t, !strcmp(t, cfg->topics.out) ? "out"
+						    : !strcmp(t, cfg->topics.reply) ? "reply" : "sessions");
 	return 0;
 }
 
@@ -1063,7 +1066,8 @@ static int finish(vctx *c, gw_config *cfg)
 	int rc;
 	if ((rc = resolve_topic(c, cfg, topics, "in", &cfg->topics.in)) < 0 ||
 	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out)) < 0 ||
-	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0)
+	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "sessions", &cfg->topics.sessions)) < 0)
 		return rc;
 	if (cfg->admin_ui.enabled && (rc = add_admin_nsp(c, cfg)) < 0)
 		return rc;

@@ -163,6 +163,7 @@ typedef struct gw_config {
 		char *in;               /* "{prefix}.in"  → resolved, e.g. "sio.in" */
 		char *out;              /* "{prefix}.out" */
 		char *reply;            /* "{prefix}.reply.{node_id}" */
+		char *sessions;         /* "{prefix}.sessions": recovery snapshots, every node */
 	} topics;
 
 	gw_nsp_config *nsps;      /* default: one namespace "/" */

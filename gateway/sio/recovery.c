@@ -209,9 +209,21 @@ static void unlink_session(rec_store *r, rec_session *s)
 	r->stats.sessions = r->sessions.len;
 }
 
-int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
-		const char *data, const char *const *rooms, size_t n_rooms)
+void rec_forget(rec_store *r, const char *pid, uint32_t gen)
 {
+	rec_session *s = gw_map_get(&r->sessions, pid, strlen(pid));
+	if (s && s->gen <= gen) {
+		unlink_session(r, s);
+		free(s);
+	}
+}
+
+int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
+		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen)
+{
+	rec_session *held = gw_map_get(&r->sessions, pid, strlen(pid));
+	if (held && held->gen > gen)
+		return 0; /* a later life of the socket is known */
 	size_t strs = strlen(pid) + strlen(sid) + strlen(nsp) + 3 + (data ? strlen(data) + 1 : 0) +
 		      strings_size(rooms, n_rooms);
 	rec_session *s = malloc(sizeof *s + n_rooms * sizeof(char *) + strs);
@@ -233,6 +245,7 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	}
 	copy_strings(s->rooms, rooms, n_rooms, &p);
 	s->deadline_ms = now_ms + r->window_ms;
+	s->gen = gen;
 	rec_session *old = gw_map_get(&r->sessions, pid, strlen(pid));
 	if (old) { /* (a pid is random: only a bug reuses one) */
 		unlink_session(r, old);

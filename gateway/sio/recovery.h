@@ -27,6 +27,7 @@ typedef struct rec_session {
 	char *pid, *sid, *nsp, *data; /* data: JSON text or NULL */
 	char **rooms;                  /* its own id room included */
 	size_t n_rooms;
+	uint32_t gen;                  /* recoveries so far */
 } rec_session;
 
 typedef struct rec_stats {
@@ -54,9 +55,12 @@ void rec_next_offset(const rec_store *r, char *out);
 int rec_log(rec_store *r, int64_t now_ms, const char *id, const char *nsp, const char *const *rooms, size_t n_rooms,
 	    const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames);
 
-/* Keep a snapshot (the strings are copied). Returns 0 or -GW_ENOMEM. */
+/* Keep a snapshot (the strings are copied) for the window from now_ms, unless the one
+ * held for pid has a higher gen. Returns 0 (kept or not) or -GW_ENOMEM. */
 int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
-		const char *data, const char *const *rooms, size_t n_rooms);
+		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen);
+/* Drop pid's snapshot, if one is held with at most gen. */
+void rec_forget(rec_store *r, const char *pid, uint32_t gen);
 
 /*
  * A returning client's {pid, offset} for nsp: the snapshot, taken out of the store

@@ -24,6 +24,17 @@
 typedef struct sio_server sio_server;
 typedef struct sio_socket sio_socket;
 
+enum { SIO_SESSION_LIVE = 1, SIO_SESSION_LOST, SIO_SESSION_GONE };
+
+/* A recoverable socket's snapshot (all borrowed). gen grows by one with each recovery:
+ * the higher wins when two nodes speak of one pid. */
+typedef struct sio_session_info {
+	const char *pid, *sid, *nsp, *data; /* data: JSON text or NULL */
+	const char *const *rooms;            /* its own id room included */
+	size_t n_rooms;
+	uint32_t gen;
+} sio_session_info;
+
 typedef struct sio_handler {
 	void *ctx;
 	/* A socket asked to join a namespace. With auth: none it is admitted already;
@@ -49,6 +60,10 @@ typedef struct sio_handler {
 	void (*on_admit)(void *ctx, sio_socket *s);
 	/* The socket's connection moved from polling to websocket. May be NULL. */
 	void (*on_upgrade)(void *ctx, sio_socket *s);
+	/* Recovery: what a socket would come back to, for the other nodes (SIO_SESSION_*):
+	 * LIVE at admission and (at most once a second) after its rooms changed, LOST when
+	 * it was lost for a recoverable reason, GONE when it left for good. May be NULL. */
+	void (*on_session)(void *ctx, int kind, const sio_session_info *info);
 } sio_handler;
 
 enum { SIO_ROOM_CREATE = 1, SIO_ROOM_JOIN, SIO_ROOM_LEAVE, SIO_ROOM_DELETE };
@@ -155,6 +170,14 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 			 size_t n_rooms, const char *const *except, size_t n_except,
 			 const char *json, size_t json_len, gw_frame *const *att, size_t n_att,
 			 bool volatile_, uint32_t timeout_ms, const sio_ack_handler *h);
+
+/* Recovery: another node's snapshot (SIO_SESSION_LIVE / LOST: kept for the window from
+ * at_ms, wall clock, unless one with a higher gen is held; GONE: dropped). A client may
+ * then come back here. Returns 0, or < 0 (off, out of memory). */
+int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *info, int64_t at_ms);
+/* The bus reaches other nodes (not the memory bus): a socket closed by this node's
+ * shutdown is recoverable there. */
+void sio_recovery_set_shared(sio_server *srv, bool shared);
 
 /* Sockets and rooms by namespace (gauges): a gw_metric_source. */
 void sio_metrics(void *srv, gw_metric_sink *sink);

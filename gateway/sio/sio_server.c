@@ -72,6 +72,8 @@ struct sio_socket {
 	uint64_t restore_from; /* its replay position */
 	bool recovered;   /* this socket came back (same id, rooms, data, missed packets) */
 	bool recoverable; /* during on_disconnect: it may come back */
+	bool snap_dirty;  /* its rooms changed since its last snapshot (srv->dirty_ids) */
+	uint32_t gen;     /* recoveries so far */
 	size_t id_len;
 	char id[];        /* GW_ID_LEN random characters (Engine.IO v3 clients will have
 			   * socket.io's "nsp#<engine id>": ids are not all one length) */
@@ -113,15 +115,30 @@ struct sio_server {
 	bool msgpack;       /* engine.parser: msgpack */
 	bool told_parser;   /* the wrong-parser hint was logged */
 	rec_store *rec;     /* connection state recovery, NULL = off */
-	gw_timer rec_timer; /* its expiry sweep */
+	gw_timer rec_timer; /* its expiry sweep, and the snapshots of changed sockets */
+	char **dirty_ids;   /* sockets whose rooms changed since their last snapshot */
+	size_t n_dirty, cap_dirty;
+	bool shared;        /* the bus reaches other nodes: a shutdown is recoverable there */
 };
 
 #define REC_SWEEP_MS 1000
+
+static void share(sio_server *srv, sio_socket *s, int kind);
 
 static void rec_sweep(gw_timer *t)
 {
 	sio_server *srv = t->ctx;
 	rec_expire(srv->rec, (int64_t)gw_now_ms());
+	/* a room change is shared within a second */
+	for (size_t i = 0; i < srv->n_dirty; i++) {
+		sio_socket *s = gw_map_get(&srv->sockets, srv->dirty_ids[i], strlen(srv->dirty_ids[i]));
+		if (s && s->snap_dirty) {
+			s->snap_dirty = false;
+			share(srv, s, SIO_SESSION_LIVE);
+		}
+		free(srv->dirty_ids[i]);
+	}
+	srv->n_dirty = 0;
 	gw_timer_start(srv->timers, &srv->rec_timer, REC_SWEEP_MS, rec_sweep);
 }
 
@@ -175,6 +192,9 @@ void sio_server_destroy(sio_server *srv)
 		gw_timer_stop(srv->timers, &srv->rec_timer);
 		rec_store_destroy(srv->rec);
 	}
+	for (size_t i = 0; i < srv->n_dirty; i++)
+		free(srv->dirty_ids[i]);
+	free(srv->dirty_ids);
 	for (size_t i = 0; i < srv->n_nsps; i++)
 		room_index_destroy(srv->nsps[i].rooms);
 	size_t n;
@@ -645,9 +665,31 @@ size_t sio_select_ids(sio_server *srv, const char *nsp, const char *const *rooms
 	return n;
 }
 
+/* recovery: its next snapshot goes out with the next sweep */
+static void mark_dirty(sio_server *srv, sio_socket *s)
+{
+	if (!s->pid || s->pending || s->snap_dirty || !srv->h.on_session)
+		return;
+	if (srv->n_dirty == srv->cap_dirty) {
+		size_t cap = srv->cap_dirty ? 2 * srv->cap_dirty : 64;
+		char **v = realloc(srv->dirty_ids, cap * sizeof *v);
+		if (!v)
+			return;
+		srv->dirty_ids = v;
+		srv->cap_dirty = cap;
+	}
+	char *id = strdup(s->id);
+	if (!id)
+		return;
+	srv->dirty_ids[srv->n_dirty++] = id;
+	s->snap_dirty = true;
+}
+
 static void room_event(sio_socket *s, const char *room, int event)
 {
 	sio_server *srv = s->conn->srv;
+	if (event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE)
+		mark_dirty(srv, s);
 	if (srv->h.on_room && strcmp(room, s->id) != 0)
 		srv->h.on_room(srv->h.ctx, s, room, event);
 }
@@ -770,13 +812,15 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 
 /* ---- socket lifecycle ---- */
 
-/* socket.io's RECOVERABLE_DISCONNECT_REASONS, less "server shutting down": the
- * snapshots of this process go with it */
-static bool recoverable_reason(const char *reason)
+/* socket.io's RECOVERABLE_DISCONNECT_REASONS; "server shutting down" only when the
+ * snapshot reaches other nodes (this process's go with it) */
+static bool recoverable_reason(const sio_server *srv, const char *reason)
 {
 	return !strcmp(reason, "transport close") || !strcmp(reason, "transport error") ||
-	       !strcmp(reason, "ping timeout");
+	       !strcmp(reason, "ping timeout") || (srv->shared && !strcmp(reason, "server shutting down"));
 }
+
+void sio_recovery_set_shared(sio_server *srv, bool shared) { srv->shared = shared; }
 
 static void collect_room_name(const char *room, void *arg)
 {
@@ -784,15 +828,59 @@ static void collect_room_name(const char *room, void *arg)
 	gw_buf_append(b, &room, sizeof room);
 }
 
-/* recovery: keep what the socket was, for its return within the window */
+/* The socket as it would come back; its rooms are collected into *rooms. */
+static sio_session_info snapshot(sio_socket *s, gw_buf *rooms)
+{
+	sio_socket_rooms(s, collect_room_name, rooms);
+	return (sio_session_info){.pid = s->pid, .sid = s->id, .nsp = s->nsp->name, .data = s->data,
+				  .rooms = (const char *const *)(void *)rooms->data,
+				  .n_rooms = rooms->len / sizeof(char *), .gen = s->gen};
+}
+
+static void share(sio_server *srv, sio_socket *s, int kind)
+{
+	if (!srv->h.on_session || !s->pid)
+		return;
+	gw_buf rooms = {0};
+	sio_session_info i = snapshot(s, &rooms);
+	srv->h.on_session(srv->h.ctx, kind, &i);
+	gw_buf_free(&rooms);
+}
+
+/* recovery: keep what the socket was, for its return within the window, here and (on a
+ * bus between nodes) everywhere */
 static void persist(sio_server *srv, sio_socket *s)
 {
 	gw_buf rooms = {0};
-	sio_socket_rooms(s, collect_room_name, &rooms);
-	size_t n = rooms.len / sizeof(char *);
-	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), s->pid, s->id, s->nsp->name, s->data,
-				     (const char *const *)(void *)rooms.data, n) == 0;
+	sio_session_info i = snapshot(s, &rooms);
+	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), i.pid, i.sid, i.nsp, i.data, i.rooms,
+				     i.n_rooms, i.gen) == 0;
+	if (s->recoverable && srv->h.on_session)
+		srv->h.on_session(srv->h.ctx, SIO_SESSION_LOST, &i);
 	gw_buf_free(&rooms);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *i, int64_t at_ms)
+{
+	if (!srv->rec || !i->pid || !i->sid || !i->nsp)
+		return -GW_EINVAL;
+	if (kind == SIO_SESSION_GONE) {
+		rec_forget(srv->rec, i->pid, i->gen);
+		return 0;
+	}
+	const sio_socket *mine = gw_map_get(&srv->sockets, i->sid, strlen(i->sid));
+	if (mine && mine->pid && !strcmp(mine->pid, i->pid))
+		return 0; /* held live here: this node's word is the last */
+	/* the window runs from the snapshot, on this node's monotonic clock */
+	int64_t at = (int64_t)gw_now_ms() - (wall_ms() - at_ms);
+	return rec_persist(srv->rec, at, i->pid, i->sid, i->nsp, i->data, i->rooms, i->n_rooms, i->gen);
 }
 
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
@@ -800,8 +888,12 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 	sio_server *srv = c->srv;
 	ack_owed_settle(&s->acks); /* a socket that leaves will never answer */
 	gw_timer_stop(s->conn->srv->timers, &s->auth_timer);
-	if (!s->pending && s->pid && recoverable_reason(reason))
-		persist(srv, s);
+	if (!s->pending && s->pid) {
+		if (recoverable_reason(srv, reason))
+			persist(srv, s);
+		else
+			share(srv, s, SIO_SESSION_GONE);
+	}
 	if (!s->pending) {
 		if (srv->h.on_disconnect)
 			srv->h.on_disconnect(srv->h.ctx, s, reason);
@@ -918,6 +1010,7 @@ static int admit(sio_socket *s)
 	if (s->restore)
 		restore(s);
 	send_packet(s->eio, SIO_CONNECT, s->nsp->name, SIO_NO_ID, 0, (const char *)json.data, json.len, NULL);
+	share(s->conn->srv, s, SIO_SESSION_LIVE);
 	gw_buf_free(&json);
 	sio_server *srv = s->conn->srv;
 	if (srv->h.on_admit)
@@ -1082,6 +1175,7 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	s->restore = snap;
 	s->restore_from = from;
 	s->recovered = snap != NULL;
+	s->gen = snap ? snap->gen + 1 : 0;
 	s->conn = c;
 	s->eio = c->eio;
 	s->nsp = ns;

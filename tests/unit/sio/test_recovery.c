@@ -54,7 +54,7 @@ TEST(replay_selects_as_socket_io)
 	log_one(r, 0, "/", 5, ab, 2, sid, 1);           /* its id excepted */
 	log_one(r, 0, "/", 6, sid, 1, NULL, 0);         /* to its id */
 	const char *rooms[] = {"s1", "a"};
-	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2), 0);
+	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0), 0);
 	CHECK_EQ_INT(rec_store_stats(r)->sessions, 1);
 	uint64_t from;
 	CHECK(rec_take(r, 20, "pid1", off, "/chat", 100, &from) == NULL);   /* wrong namespace */
@@ -63,7 +63,7 @@ TEST(replay_selects_as_socket_io)
 	rec_session *s = rec_take(r, 20, "pid1", off, "/", 2, &from);
 	CHECK(s == NULL); /* 3 to replay, 2 allowed: it cannot come back */
 	CHECK_EQ_INT(rec_store_stats(r)->too_many, 1);
-	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2), 0);
+	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0), 0);
 	s = rec_take(r, 20, "pid1", off, "/", 3, &from);
 	CHECK(s != NULL);
 	if (s) {
@@ -95,7 +95,7 @@ TEST(bounds_bytes_and_age)
 	CHECK_EQ_INT(st->log_packets + st->evicted, 100);
 	/* the first offset went: a client holding it is not recovered */
 	const char *rooms[] = {"s"};
-	rec_persist(r, 100, "p", "s", "/", NULL, rooms, 1);
+	rec_persist(r, 100, "p", "s", "/", NULL, rooms, 1, 0);
 	uint64_t from;
 	CHECK(rec_take(r, 100, "p", first, "/", 100, &from) == NULL);
 	/* past the window: the snapshot and the old entries go */
@@ -107,7 +107,7 @@ TEST(bounds_bytes_and_age)
 	char next[REC_OFFSET_MAX];
 	offset_of_next(r, next);
 	log_one(r, 2000, "/", 1, NULL, 0, NULL, 0);
-	rec_persist(r, 2000, "p", "s", "/", NULL, rooms, 1);
+	rec_persist(r, 2000, "p", "s", "/", NULL, rooms, 1, 0);
 	rec_session *s = rec_take(r, 2500, "p", next, "/", 100, &from);
 	CHECK(s != NULL);
 	rec_session_free(s);
@@ -121,7 +121,7 @@ TEST(a_snapshot_past_its_deadline_is_not_taken)
 	offset_of_next(r, off);
 	log_one(r, 0, "/", 0, NULL, 0, NULL, 0);
 	const char *rooms[] = {"s"};
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
 	uint64_t from;
 	CHECK(rec_take(r, 101, "p", off, "/", 100, &from) == NULL);
 	rec_store_destroy(r); /* frees the snapshot still held */
@@ -139,7 +139,7 @@ TEST(offsets_by_bus_position)
 	CHECK_EQ_INT(rec_log(r, 0, "k1.9", "/", NULL, 0, NULL, 0, &f, 1), 0);
 	gw_frame_unref(f);
 	const char *rooms[] = {"s"};
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
 	uint64_t from;
 	CHECK(rec_take(r, 1, "p", "k0.6", "/", 100, &from) == NULL); /* not logged here */
 	rec_session *s = rec_take(r, 1, "p", "k0.5", "/", 100, &from);
@@ -152,7 +152,7 @@ TEST(offsets_by_bus_position)
 	/* evicted: its name goes with it */
 	for (int i = 0; i < 60; i++)
 		log_one(r, 0, "/", i, NULL, 0, NULL, 0);
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
 	CHECK(rec_take(r, 1, "p", "k0.5", "/", 100, &from) == NULL);
 	rec_store_destroy(r);
 }
