@@ -37,7 +37,11 @@ describe('connection state recovery (in process)', () => {
   before(async () => {
     gw = await h.startGateway({
       recovery: { max_disconnection_ms: WINDOW_MS },
-      namespaces: [{ name: '/' }, { name: '/chat' }, { name: '/norec', recovery: false }],
+      namespaces: [
+        { name: '/' },
+        { name: '/chat', routes: [{ topic: 'test.feed', event: 'feed' }] },
+        { name: '/norec', recovery: false },
+      ],
     });
     be = await gw.backend();
   });
@@ -91,6 +95,24 @@ describe('connection state recovery (in process)', () => {
       s.close();
     });
   }
+
+  it('raw route messages in the gap are replayed like emits', async () => {
+    const s = client(gw, '/chat', ['websocket'], 800);
+    await h.once(s, 'connect', 4000);
+    const id = s.id;
+    const got = events(s, 'feed');
+    await gw.publish('test.feed', { n: 0 });
+    await h.waitFor(() => got.length === 1, 3000, { message: 'first route message' });
+    s.io.engine.close();
+    await be.in.next((e) => e.type === 'disconnect' && e.sid === id && e.recoverable);
+    await gw.publish('test.feed', { n: 1 });
+    await gw.publish('test.feed', { n: 2 });
+    await h.once(s, 'connect', 4000);
+    assert.equal(s.recovered, true);
+    await h.waitFor(() => got.length === 3, 3000, { message: 'the missed route messages' });
+    assert.deepEqual(got.map((a) => a[0].n), [0, 1, 2]);
+    s.close();
+  });
 
   it('past the window: a fresh session, a new id; the snapshot expired', async () => {
     const e0 = await gw.metric('sio_recovery_expired_total');
