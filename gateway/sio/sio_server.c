@@ -668,7 +668,7 @@ size_t sio_select_ids(sio_server *srv, const char *nsp, const char *const *rooms
 /* recovery: its next snapshot goes out with the next sweep */
 static void mark_dirty(sio_server *srv, sio_socket *s)
 {
-	if (!s->pid || s->pending || s->snap_dirty || !srv->h.on_session)
+	if (!s->pid || s->pending || s->snap_dirty || !srv->shared || !srv->h.on_session)
 		return;
 	if (srv->n_dirty == srv->cap_dirty) {
 		size_t cap = srv->cap_dirty ? 2 * srv->cap_dirty : 64;
@@ -839,7 +839,7 @@ static sio_session_info snapshot(sio_socket *s, gw_buf *rooms)
 
 static void share(sio_server *srv, sio_socket *s, int kind)
 {
-	if (!srv->h.on_session || !s->pid)
+	if (!srv->shared || !srv->h.on_session || !s->pid)
 		return;
 	gw_buf rooms = {0};
 	sio_session_info i = snapshot(s, &rooms);
@@ -855,7 +855,7 @@ static void persist(sio_server *srv, sio_socket *s)
 	sio_session_info i = snapshot(s, &rooms);
 	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), i.pid, i.sid, i.nsp, i.data, i.rooms,
 				     i.n_rooms, i.gen) == 0;
-	if (s->recoverable && srv->h.on_session)
+	if (s->recoverable && srv->shared && srv->h.on_session)
 		srv->h.on_session(srv->h.ctx, SIO_SESSION_LOST, &i);
 	gw_buf_free(&rooms);
 }
