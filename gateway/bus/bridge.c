@@ -852,6 +852,11 @@ static void collect_room(const char *room, void *arg)
 static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 {
 	gw_bus *bus = ctx;
+	if (sio_socket_moved(s)) { /* it lives on, on another node, under the same sid */
+		gw_rate_free(sio_socket_user(s));
+		sio_socket_set_user(s, NULL);
+		return;
+	}
 	room_list rl = {0};
 	sio_socket_rooms(s, collect_room, &rl);
 	publish_in(bus, s, NULL,

@@ -84,6 +84,9 @@ bool sio_socket_pending(const sio_socket *s);
  * packets it missed; or (during on_disconnect) it may come back. */
 bool sio_socket_recovered(const sio_socket *s);
 bool sio_socket_recoverable(const sio_socket *s);
+/* During on_disconnect: the socket came back on another node while its dead connection
+ * was still held here; this copy leaves (report nothing: it lives on there). */
+bool sio_socket_moved(const sio_socket *s);
 /* Admit a pending socket: it joins its own room and gets CONNECT. data_json (may be
  * NULL): the socket's data, returned by sio_socket_data. */
 int sio_socket_admit(sio_socket *s, const char *data_json);

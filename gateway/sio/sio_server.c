@@ -73,6 +73,7 @@ struct sio_socket {
 	bool recovered;   /* this socket came back (same id, rooms, data, missed packets) */
 	bool recoverable; /* during on_disconnect: it may come back */
 	bool snap_dirty;  /* its rooms changed since its last snapshot (srv->dirty_ids) */
+	bool moved;       /* recovered on another node: this copy leaves without a word */
 	uint32_t gen;     /* recoveries so far */
 	size_t id_len;
 	char id[];        /* GW_ID_LEN random characters (Engine.IO v3 clients will have
@@ -690,7 +691,7 @@ static void room_event(sio_socket *s, const char *room, int event)
 	sio_server *srv = s->conn->srv;
 	if (event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE)
 		mark_dirty(srv, s);
-	if (srv->h.on_room && strcmp(room, s->id) != 0)
+	if (srv->h.on_room && strcmp(room, s->id) != 0 && !s->moved)
 		srv->h.on_room(srv->h.ctx, s, room, event);
 }
 
@@ -867,6 +868,8 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void socket_remove(sio_conn *c, sio_socket *s, const char *reason);
+
 int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *i, int64_t at_ms)
 {
 	if (!srv->rec || !i->pid || !i->sid || !i->nsp)
@@ -875,9 +878,19 @@ int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *i, in
 		rec_forget(srv->rec, i->pid, i->gen);
 		return 0;
 	}
-	const sio_socket *mine = gw_map_get(&srv->sockets, i->sid, strlen(i->sid));
-	if (mine && mine->pid && !strcmp(mine->pid, i->pid))
-		return 0; /* held live here: this node's word is the last */
+	sio_socket *mine = gw_map_get(&srv->sockets, i->sid, strlen(i->sid));
+	if (mine && mine->pid && !strcmp(mine->pid, i->pid)) {
+		/* held here too: unless it came back elsewhere since (its old connection here is
+		 * dead, not yet timed out), this node's word is the last */
+		if (kind == SIO_SESSION_LIVE && i->gen > mine->gen && !mine->pending) {
+			sio_conn *c = mine->conn;
+			mine->moved = true;
+			socket_remove(c, mine, "transport close");
+			if (!c->sockets)
+				eio_session_close(c->eio, GW_CLOSE_TRANSPORT_CLOSE);
+		}
+		return 0;
+	}
 	/* the window runs from the snapshot, on this node's monotonic clock */
 	int64_t at = (int64_t)gw_now_ms() - (wall_ms() - at_ms);
 	return rec_persist(srv->rec, at, i->pid, i->sid, i->nsp, i->data, i->rooms, i->n_rooms, i->gen);
@@ -888,7 +901,7 @@ static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)
 	sio_server *srv = c->srv;
 	ack_owed_settle(&s->acks); /* a socket that leaves will never answer */
 	gw_timer_stop(s->conn->srv->timers, &s->auth_timer);
-	if (!s->pending && s->pid) {
+	if (!s->pending && s->pid && !s->moved) {
 		if (recoverable_reason(srv, reason))
 			persist(srv, s);
 		else
@@ -960,6 +973,7 @@ static sio_socket *conn_socket(sio_conn *c, const char *nsp, size_t len)
 bool sio_socket_pending(const sio_socket *s) { return s->pending; }
 bool sio_socket_recovered(const sio_socket *s) { return s->recovered; }
 bool sio_socket_recoverable(const sio_socket *s) { return s->recoverable; }
+bool sio_socket_moved(const sio_socket *s) { return s->moved; }
 const cJSON *sio_socket_auth(const sio_socket *s) { return s->auth; }
 eio_session *sio_socket_session(const sio_socket *s) { return s->eio; }
 const char *sio_socket_data(const sio_socket *s) { return s->data; }

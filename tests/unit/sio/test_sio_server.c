@@ -98,22 +98,42 @@ typedef struct world {
 	eio_handler eh;
 } world;
 
-static void world_init(world *w)
+typedef struct shared {
+	int live, lost, gone;
+	char pid[32];
+	uint32_t gen;
+} shared;
+static shared SH;
+
+static void h_session(void *ctx, int kind, const sio_session_info *i)
+{
+	(void)ctx;
+	SH.live += kind == SIO_SESSION_LIVE;
+	SH.lost += kind == SIO_SESSION_LOST;
+	SH.gone += kind == SIO_SESSION_GONE;
+	snprintf(SH.pid, sizeof SH.pid, "%s", i->pid);
+	SH.gen = i->gen;
+}
+
+static void world_init_with(world *w, const char *yaml)
 {
 	memset(&S, 0, sizeof S);
+	memset(&SH, 0, sizeof SH);
 	memset(w, 0, sizeof *w);
 	char err[512];
-	if (gw_config_load_string("<test>", CONFIG, strlen(CONFIG), &w->cfg, err, sizeof err)) {
+	if (gw_config_load_string("<test>", yaml, strlen(yaml), &w->cfg, err, sizeof err)) {
 		fprintf(stderr, "config: %s\n", err);
 		abort();
 	}
 	w->loop = ev_loop_new(EVFLAG_AUTO);
 	w->timers = gw_timers_create(w->loop);
 	sio_handler h = {.on_connect = h_connect, .on_event = h_event, .on_disconnect = h_disconnect,
-			 .on_room = h_room, .on_admit = h_admit};
+			 .on_room = h_room, .on_admit = h_admit, .on_session = h_session};
 	w->srv = sio_server_create(&w->cfg, w->timers, &h);
 	w->eh = sio_server_eio_handler(w->srv);
 }
+
+static void world_init(world *w) { world_init_with(w, CONFIG); }
 
 static void world_fini(world *w)
 {
@@ -614,6 +634,54 @@ TEST(eio3_connection_speaks_socket_io_v4)
 	world_fini(&w);
 }
 
+/* connection state recovery, and its snapshots for other nodes */
+TEST(recovery_pid_offset_replay_and_moved_sockets)
+{
+	world w;
+	world_init_with(&w, "recovery: {max_disconnection_ms: 5000}\nnamespaces: [{name: /}]\n");
+	sio_recovery_set_shared(w.srv, true);
+	eio_session *e = fake_open(&w.eh, NULL);
+	fake_recv(e, "40");
+	const char *r = fake_next(e);
+	CHECK(r && strstr(r, "\"pid\":\""));
+	CHECK_EQ_INT(SH.live, 1);
+	char sid[64], pid[64];
+	snprintf(sid, sizeof sid, "%s", sio_socket_id(S.last));
+	snprintf(pid, sizeof pid, "%s", SH.pid);
+	sio_emit(w.srv, "/", NULL, 0, NULL, 0, "[\"a\"]", 5);
+	r = fake_next(e); /* 42["a","<offset>"] */
+	char offset[64] = "";
+	CHECK(r && sscanf(r, "42[\"a\",\"%63[^\"]\"]", offset) == 1);
+	fake_drop(e, GW_CLOSE_TRANSPORT_CLOSE);
+	fake_free(e);
+	CHECK_EQ_INT(SH.lost, 1);
+	sio_emit(w.srv, "/", NULL, 0, NULL, 0, "[\"b\"]", 5); /* in the gap */
+	/* it comes back: the missed packet, then the CONNECT with its old sid and pid */
+	eio_session *f = fake_open(&w.eh, NULL);
+	char connect[256];
+	snprintf(connect, sizeof connect, "40{\"pid\":\"%s\",\"offset\":\"%s\"}", pid, offset);
+	fake_recv(f, connect);
+	r = fake_next(f);
+	CHECK(r && strncmp(r, "42[\"b\",", 7) == 0);
+	r = fake_next(f);
+	char want[256];
+	snprintf(want, sizeof want, "40{\"sid\":\"%s\",\"pid\":\"%s\"}", sid, pid);
+	CHECK_STR(r, want);
+	CHECK(sio_socket_recovered(S.last));
+	CHECK_EQ_INT(SH.gen, 1); /* its LIVE snapshot says: recovered once */
+	/* another node says it came back there since (a higher gen): this copy goes quietly */
+	const char *rooms[] = {sid};
+	sio_session_info i = {.pid = pid, .sid = sid, .nsp = "/", .rooms = rooms, .n_rooms = 1, .gen = 2};
+	int disconnects = S.disconnects;
+	CHECK_EQ_INT(sio_recovery_remote(w.srv, SIO_SESSION_LIVE, &i, 0), 0);
+	CHECK(sio_socket_find(w.srv, sid, strlen(sid)) == NULL);
+	CHECK_EQ_INT(S.disconnects, disconnects + 1); /* (the bus reports nothing: moved) */
+	CHECK(f->closed);
+	CHECK_EQ_INT(SH.lost, 1); /* no snapshot of its own */
+	fake_free(f);
+	world_fini(&w);
+}
+
 typedef struct nsp_seen {
 	char names[256];
 	size_t sockets;
@@ -696,5 +764,6 @@ int main(void)
 	RUN(dynamic_namespaces_made_on_first_use_and_freed_with_their_last_socket);
 	RUN(admit_emit_and_namespace_list);
 	RUN(eio3_connection_speaks_socket_io_v4);
+	RUN(recovery_pid_offset_replay_and_moved_sockets);
 	return TEST_END();
 }
