@@ -30,20 +30,27 @@ static size_t path_append(cfg_path *p, const char *fmt, ...)
 	return mark;
 }
 
+/* s with control characters as \xNN, so that an error quoting it stays one line; cut
+ * to what out holds. */
+static const char *escape_ctl(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+	for (const unsigned char *c = (const unsigned char *)s; *c && o + 5 < n; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			o += (size_t)snprintf(out + o, n - o, "\\x%02x", *c);
+		else
+			out[o++] = (char)*c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 size_t cfg_path_key(cfg_path *p, const char *key)
 {
-	/* A quoted key may hold control characters; escape them so that the error that
-	 * quotes this path stays one line. Longer than the path could hold is cut anyway. */
+	/* a quoted key may hold control characters; longer than the path could hold is
+	 * cut anyway */
 	char safe[CFG_PATH_MAX];
-	size_t o = 0;
-	for (const unsigned char *c = (const unsigned char *)key; *c && o + 5 < sizeof safe; c++) {
-		if (*c < 0x20 || *c == 0x7f)
-			o += (size_t)snprintf(safe + o, sizeof safe - o, "\\x%02x", *c);
-		else
-			safe[o++] = (char)*c;
-	}
-	safe[o] = '\0';
-	return path_append(p, "%s%s", p->len ? "." : "", safe);
+	return path_append(p, "%s%s", p->len ? "." : "", escape_ctl(key, safe, sizeof safe));
 }
 
 size_t cfg_path_index(cfg_path *p, size_t i)
@@ -598,10 +605,12 @@ nomem:
 static int check_props(parser *p, const yaml_mark_t *m, const yaml_char_t *anchor,
 		       const yaml_char_t *tag)
 {
+	char safe[128]; /* a tag's %-escapes may decode to control characters */
 	if (anchor)
-		return perr(p, m, "anchors (&%s) are not supported: write the value out", (const char *)anchor);
+		return perr(p, m, "anchors (&%s) are not supported: write the value out",
+			    escape_ctl((const char *)anchor, safe, sizeof safe));
 	if (tag)
-		return perr(p, m, "tags (%s) are not supported", (const char *)tag);
+		return perr(p, m, "tags (%s) are not supported", escape_ctl((const char *)tag, safe, sizeof safe));
 	return 0;
 }
 

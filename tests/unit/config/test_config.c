@@ -423,6 +423,7 @@ TEST(errors_tree)
 	EXPECT_ERROR("node_id: a\n---\nnode_id: b\n",
 		     "gw.yaml:2:1: multiple documents are not supported (one config per file)");
 	EXPECT_ERROR("listen: {port: !!int 3}\n", "gw.yaml:1:16: listen.port: tags (tag:yaml.org,2002:int) are not supported");
+	EXPECT_ERROR("!%0A\n[", "gw.yaml:1:1: tags (!\\x0a) are not supported"); /* a tag decoding to a newline stays one line */
 	EXPECT_ERROR("? [a]\n: 1\n", "gw.yaml:1:3: keys must be strings, not lists");
 	EXPECT_ERROR("node_id: \"a\\0b\"\n", "gw.yaml:1:10: node_id: NUL character in value");
 	EXPECT_ERROR("node_id: \"\xff\"\n", "gw.yaml:1:11: syntax error: invalid leading UTF-8 octet");
