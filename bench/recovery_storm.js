@@ -8,7 +8,11 @@
  * recovered, the gateway's RSS before, at the peak and after, and its recovery metrics.
  *
  *   node bench/recovery_storm.js [--clients 1000] [--events 3] [--delay 1000]
- *                                [--transport websocket|polling] [--runs 3]
+ *                                [--transport websocket|polling] [--runs 3] [--bus memory|kafka]
+ *
+ * --bus kafka: one node on librdkafka's mock cluster (tests/integration/helpers/kafka),
+ * the emits produced to sio.out by a librdkafka backend, offsets are sio.out positions
+ * and snapshots go to sio.sessions.
  *
  * Uses the test helpers (tests/integration/helpers, npm ci there first) and the build in
  * build/ (SIOGW_BIN=... for another binary). Not a test: numbers only; 127.0.0.1 only.
@@ -30,13 +34,14 @@ const EVENTS = Number(arg('events', 3));
 const DELAY = Number(arg('delay', 1000));
 const TRANSPORT = arg('transport', 'websocket');
 const RUNS = Number(arg('runs', 3));
+const BUS = arg('bus', 'memory');
 
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
 
-async function run(gw) {
+async function run(gw, emit) {
   const clients = [];
   for (let i = 0; i < CLIENTS; i += 100) {
     const batch = [];
@@ -57,7 +62,7 @@ async function run(gw) {
   }
   const ids = new Map(clients.map((s) => [s, s.id]));
   // one event each, so every client holds an offset
-  await gw.emitEnvelope({ type: 'emit', nsp: '/', event: 'ev', data: ['first'] });
+  await emit({ type: 'emit', nsp: '/', event: 'ev', data: ['first'] });
   await h.waitFor(() => clients.every((s) => s.got === 1), 15000, { message: 'first event everywhere' });
   const rssBefore = rssKiB(gw.proc.pid);
   const r0 = await gw.metric('sio_recoveries_total', { result: 'recovered' });
@@ -66,7 +71,7 @@ async function run(gw) {
   const t0 = performance.now();
   for (const s of clients) s.io.engine.close();
   await h.waitFor(async () => (await gw.metric('sio_recovery_sessions')) === CLIENTS, 15000, { message: 'all lost' });
-  for (let k = 0; k < EVENTS; k++) await gw.emitEnvelope({ type: 'emit', nsp: '/', event: 'ev', data: [k] });
+  for (let k = 0; k < EVENTS; k++) await emit({ type: 'emit', nsp: '/', event: 'ev', data: [k] });
   let peak = rssKiB(gw.proc.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(gw.proc.pid))), 20);
   await Promise.all(back);
@@ -77,6 +82,7 @@ async function run(gw) {
   const out = {
     clients: CLIENTS,
     transport: TRANSPORT,
+    bus: BUS,
     recovered,
     recovered_metric: (await gw.metric('sio_recoveries_total', { result: 'recovered' })) - r0,
     ms_after_reconnect_delay: Math.round(ms),
@@ -91,16 +97,25 @@ async function run(gw) {
 }
 
 (async () => {
-  const gw = await h.startGateway({
-    recovery: { max_disconnection_ms: 120000 },
-    namespaces: [{ name: '/' }],
-    log: { level: 'warn' },
-  });
+  let mock = null;
+  let be = null;
+  const config = { recovery: { max_disconnection_ms: 120000 }, namespaces: [{ name: '/' }], log: { level: 'warn' } };
+  if (BUS === 'kafka') {
+    const K = require(path.join(ROOT, 'tests', 'integration', 'helpers', 'kafka'));
+    mock = await K.MockCluster.start({ topics: ['sio.in:2', 'sio.out:3', 'sio.sessions:1', 'sio.reply.gw-test:1'] });
+    be = await K.Backend.start(mock.bootstrap, { topics: ['sio.in'], quiet: true });
+    config.adapter = K.gatewayAdapter(mock.bootstrap, { max_message: '64k' });
+  }
+  const gw = await h.startGateway(config);
+  const emit = be ? async (env) => be.produce('sio.out', env, 'k') : (env) => gw.emitEnvelope(env);
   try {
-    for (let i = 0; i < RUNS; i++) console.log(JSON.stringify(await run(gw)));
+    if (be) await be.waitAssigned();
+    for (let i = 0; i < RUNS; i++) console.log(JSON.stringify(await run(gw, emit)));
   } finally {
     h.closeAllClients();
     await gw.stop();
+    if (be) await be.stop();
+    if (mock) await mock.stop();
   }
 })().catch((e) => {
   console.error(e);
