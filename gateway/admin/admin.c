@@ -117,13 +117,6 @@ static void iso_date(char *out, size_t n)
 	snprintf(out, n, "%s.%03ldZ", day, ts.tv_nsec / 1000000);
 }
 
-static int64_t epoch_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static cJSON *add_date(cJSON *arr)
 {
 	char d[40];
@@ -315,7 +308,7 @@ static void aggregate(gw_admin *a)
 {
 	const eio_stats *now = eio_server_stats(a->eio);
 	const eio_stats *was = &a->last;
-	int64_t ts = (epoch_ms() - STATS_TICK_MS / 2) / 1000 * 1000; /* the second that ended */
+	int64_t ts = (gw_wall_ms() - STATS_TICK_MS / 2) / 1000 * 1000; /* the second that ended */
 	if (a->n_admins) {
 		push_event(a, ts, "rawConnection", NULL, now->opened - was->opened);
 		for (int r = 0; r < GW_CLOSE__COUNT; r++)

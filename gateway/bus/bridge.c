@@ -895,14 +895,12 @@ static void on_session(void *ctx, int kind, const sio_session_info *i)
 	gw_bus *bus = ctx;
 	if (!bus->shared)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
 	bool ok = o && rooms && cJSON_AddStringToObject(o, "type", SESSION_TYPES[kind]) &&
 		  cJSON_AddStringToObject(o, "pid", i->pid) && cJSON_AddStringToObject(o, "sid", i->sid) &&
 		  cJSON_AddStringToObject(o, "nsp", i->nsp) && cJSON_AddStringToObject(o, "node", bus->cfg->node_id) &&
 		  cJSON_AddNumberToObject(o, "gen", i->gen) &&
-		  cJSON_AddNumberToObject(o, "at", (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+		  cJSON_AddNumberToObject(o, "at", (double)gw_wall_ms());
 	for (size_t k = 0; ok && k < i->n_rooms; k++)
 		ok = cJSON_AddItemToArray(rooms, cJSON_CreateString(i->rooms[k]));
 	if (ok) {

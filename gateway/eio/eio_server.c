@@ -639,9 +639,7 @@ static char *build_handshake(eio_server *srv, const h1_req *r, net_conn *c)
 	}
 	err |= gw_buf_puts(o, ",\"time\":") | gw_buf_put_json_string(o, srv->time_text, strlen(srv->time_text));
 	/* "issued": ms since the epoch, an integer */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	err |= gw_buf_printf(o, ",\"issued\":%lld,\"url\":", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	err |= gw_buf_printf(o, ",\"issued\":%lld,\"url\":", (long long)gw_wall_ms());
 	err |= gw_buf_put_json_string(o, r->target, strlen(r->target));
 	err |= gw_buf_printf(o, ",\"xdomain\":%s,\"secure\":%s}", origin ? "true" : "false",
 			     net_conn_secure(c) ? "true" : "false");
@@ -998,14 +996,14 @@ static void on_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t le
 			s->srv->stats.polling--;
 			s->srv->stats.websocket++;
 			s->srv->stats.upgrades++;
-			if (s->poll) {
+			if (s->poll) { /* a noop alone: the queue is the websocket's now */
 				net_conn *pc = s->poll;
 				s->poll = NULL;
 				net_conn_set_user(pc, NULL);
-				if (s->eio3)
-					net_reply(pc, 200, "text/plain; charset=UTF-8", "1:6", 3, NULL);
-				else
-					net_reply(pc, 200, "text/plain; charset=UTF-8", "6", 1, NULL);
+				gw_buf b = {0};
+				payload_append(s, &b, s->srv->noop, false);
+				net_reply(pc, 200, "text/plain; charset=UTF-8", b.data, b.len, NULL);
+				gw_buf_free(&b);
 			}
 			if (s->srv->h.on_upgrade)
 				s->srv->h.on_upgrade(s->srv->h.ctx, s);

@@ -133,10 +133,8 @@ static void rec_sweep(gw_timer *t)
 	/* a room change is shared within a second */
 	for (size_t i = 0; i < srv->n_dirty; i++) {
 		sio_socket *s = gw_map_get(&srv->sockets, srv->dirty_ids[i], strlen(srv->dirty_ids[i]));
-		if (s && s->snap_dirty) {
-			s->snap_dirty = false;
+		if (s && s->snap_dirty)
 			share(srv, s, SIO_SESSION_LIVE);
-		}
 		free(srv->dirty_ids[i]);
 	}
 	srv->n_dirty = 0;
@@ -838,13 +836,24 @@ static sio_session_info snapshot(sio_socket *s, gw_buf *rooms)
 				  .n_rooms = rooms->len / sizeof(char *), .gen = s->gen};
 }
 
+/* Tell the other nodes (a bus between nodes only). A LIVE snapshot is current: a
+ * pending room-change one is not needed any more. */
+static void tell(sio_server *srv, sio_socket *s, int kind, const sio_session_info *i)
+{
+	if (!srv->shared || !srv->h.on_session)
+		return;
+	if (kind == SIO_SESSION_LIVE)
+		s->snap_dirty = false;
+	srv->h.on_session(srv->h.ctx, kind, i);
+}
+
 static void share(sio_server *srv, sio_socket *s, int kind)
 {
 	if (!srv->shared || !srv->h.on_session || !s->pid)
 		return;
 	gw_buf rooms = {0};
 	sio_session_info i = snapshot(s, &rooms);
-	srv->h.on_session(srv->h.ctx, kind, &i);
+	tell(srv, s, kind, &i);
 	gw_buf_free(&rooms);
 }
 
@@ -856,16 +865,9 @@ static void persist(sio_server *srv, sio_socket *s)
 	sio_session_info i = snapshot(s, &rooms);
 	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), i.pid, i.sid, i.nsp, i.data, i.rooms,
 				     i.n_rooms, i.gen) == 0;
-	if (s->recoverable && srv->shared && srv->h.on_session)
-		srv->h.on_session(srv->h.ctx, SIO_SESSION_LOST, &i);
+	if (s->recoverable)
+		tell(srv, s, SIO_SESSION_LOST, &i);
 	gw_buf_free(&rooms);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason);
@@ -892,7 +894,7 @@ int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *i, in
 		return 0;
 	}
 	/* the window runs from the snapshot, on this node's monotonic clock */
-	int64_t at = (int64_t)gw_now_ms() - (wall_ms() - at_ms);
+	int64_t at = (int64_t)gw_now_ms() - (gw_wall_ms() - at_ms);
 	return rec_persist(srv->rec, at, i->pid, i->sid, i->nsp, i->data, i->rooms, i->n_rooms, i->gen);
 }
 
@@ -1122,9 +1124,7 @@ static bool jwt_accept(sio_socket *s)
 {
 	bool bad;
 	char *tok = jwt_token(s, &bad);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now = gw_wall_ms();
 	char *claims = NULL;
 	gw_jwt_status st = bad	? GW_JWT_MALFORMED
 			   : tok ? gw_jwt_verify(s->nsp->cfg->verifier, tok, strlen(tok), now, &claims)
@@ -1158,7 +1158,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	/* recovery: a client back with {pid, offset} in its auth, as socket.io-client 4.6+ */
 	rec_session *snap = NULL;
 	uint64_t from = 0;
-	if (rec_on(srv, ns->cfg) && !c->v3) {
+	bool recovery = rec_on(srv, ns->cfg) && !c->v3; /* (socket.io-client 2.x has none) */
+	if (recovery) {
 		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(p->data, "pid");
 		const cJSON *off = cJSON_GetObjectItemCaseSensitive(p->data, "offset");
 		if (cJSON_IsString(pid) && cJSON_IsString(off))
@@ -1175,8 +1176,8 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 	bool root = strcmp(ns->name, "/") == 0;
 	size_t id_len = snap ? strlen(snap->sid) : !c->v3 ? GW_ID_LEN : root ? strlen(sid) : strlen(ns->name) + 1 + strlen(sid);
 	sio_socket *s = calloc(1, sizeof *s + id_len + 1);
-	char *pid = !rec_on(srv, ns->cfg) || c->v3 ? NULL : snap ? strdup(snap->pid) : malloc(GW_ID_LEN + 1);
-	if (!s || (rec_on(srv, ns->cfg) && !c->v3 && !pid)) {
+	char *pid = !recovery ? NULL : snap ? strdup(snap->pid) : malloc(GW_ID_LEN + 1);
+	if (!s || (recovery && !pid)) {
 		free(s);
 		free(pid);
 		rec_session_free(snap);

@@ -25,6 +25,13 @@ uint64_t gw_now_us(void)
 
 uint64_t gw_now_ms(void) { return gw_now_us() / 1000u; }
 
+int64_t gw_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void place(gw_timers *h, size_t i, gw_timer *t)
 {
 	h->heap[i] = t;

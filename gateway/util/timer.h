@@ -35,5 +35,7 @@ void gw_timer_stop(gw_timers *h, gw_timer *t);
 /* Monotonic milliseconds, microseconds. */
 uint64_t gw_now_ms(void);
 uint64_t gw_now_us(void);
+/* Wall-clock milliseconds since the epoch (what other processes and nodes read). */
+int64_t gw_wall_ms(void);
 
 #endif
