@@ -33,6 +33,13 @@ static int map_nng(int rv)
 
 /* ---- pipes (nng threads) ------------------------------------------------------------ */
 
+static int64_t plug_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void pipe_event(gate *g, int which, nng_pipe pipe, nng_pipe_ev ev)
 {
 	pthread_mutex_lock(&g->lock);
@@ -42,12 +49,26 @@ static void pipe_event(gate *g, int which, nng_pipe pipe, nng_pipe_ev ev)
 		return;
 	}
 	long n;
-	if (ev == NNG_PIPE_EV_ADD_PRE) { /* REM_POST pairs with ADD_PRE in nng */
+	bool add = ev == NNG_PIPE_EV_ADD_PRE; /* REM_POST pairs with ADD_PRE in nng */
+	if (add) {
 		n = atomic_fetch_add(&p->peers[which], 1) + 1;
 		atomic_fetch_add(&p->connects[which], 1);
 	} else {
 		n = atomic_fetch_sub(&p->peers[which], 1) - 1;
 		atomic_fetch_add(&p->disconnects[which], 1);
+	}
+	/* the pipe's dialer (still set at REM_POST: nng runs it before removing the pipe);
+	 * a pipe of a dialer the watchdog replaced matches none */
+	int did = nng_dialer_id(nng_pipe_dialer(pipe));
+	for (size_t i = 0; did > 0 && i < p->n_ep; i++) {
+		endpoint *e = &p->ep[i];
+		if (e->listen || e->w != which || nng_dialer_id(e->d) != did)
+			continue;
+		e->pipes += add ? 1 : -1;
+		if (add)
+			e->warned = false;
+		else if (e->pipes == 0)
+			e->idle_since = plug_now_ms();
 	}
 	if (!g->quiet) { /* quiet from stop() on: it closes every pipe, and then the host is gone */
 		char *url = NULL, from[64] = "";
@@ -165,13 +186,82 @@ static void deliver_locked(plug *p, nng_msg *m)
 	pthread_mutex_unlock(&p->deliver_lock);
 }
 
+/* ---- the redial watchdog (nng_int.h: Sockets) ---------------------------------------- */
+
+/* Close dialer e and dial again with a new one. Caller holds pub_lock (running). */
+static void redial(plug *p, endpoint *e, int64_t idle_ms, bool say)
+{
+	nng_dialer old = e->d, d;
+	int rv = nng_dialer_create(&d, p->s[e->w], e->url);
+	bool tcp = strncmp(e->url, "tcp", 3) == 0;
+	if (!rv && tcp && !(rv = nng_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true)))
+		rv = nng_dialer_set_bool(d, NNG_OPT_TCP_KEEPALIVE, p->c.tcp_keepalive);
+	if (rv) {
+		if (say)
+			plog(p, SIOGW_LOG_WARN, "%s socket: no peer on %s for %lld ms; cannot recreate its dialer: %s",
+			     plug_sock_role[e->w], e->url, (long long)idle_ms, nng_strerror(rv));
+		return;
+	}
+	pthread_mutex_lock(&p->g->lock);
+	e->d = d; /* from here the old dialer's pipes match no endpoint */
+	e->pipes = 0;
+	e->idle_since = plug_now_ms();
+	pthread_mutex_unlock(&p->g->lock);
+	nng_dialer_close(old);
+	rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	atomic_fetch_add(&p->dialer_restarts, 1);
+	if (say)
+		plog(p, rv ? SIOGW_LOG_WARN : SIOGW_LOG_INFO,
+		     "%s socket: no peer on %s for %lld ms; dialer recreated%s%s (logged once per outage)",
+		     plug_sock_role[e->w], e->url, (long long)idle_ms, rv ? ": " : "", rv ? nng_strerror(rv) : "");
+}
+
+/* Every dialer without a pipe for stall_ms gets a new one. Delivery thread. */
+static void watch_dialers(plug *p)
+{
+	pthread_mutex_lock(&p->pub_lock);
+	if (p->state != ST_RUNNING) {
+		pthread_mutex_unlock(&p->pub_lock);
+		return;
+	}
+	int64_t now = plug_now_ms();
+	for (size_t i = 0; i < p->n_ep; i++) {
+		endpoint *e = &p->ep[i];
+		pthread_mutex_lock(&p->g->lock);
+		bool stalled = !e->listen && e->armed && e->pipes <= 0 && now - e->idle_since >= p->stall_ms;
+		bool say = stalled && !e->warned;
+		if (say)
+			e->warned = true;
+		int64_t idle = now - e->idle_since;
+		pthread_mutex_unlock(&p->g->lock);
+		if (stalled)
+			redial(p, e, idle, say);
+	}
+	pthread_mutex_unlock(&p->pub_lock);
+}
+
 static void *deliver_main(void *arg)
 {
 	plug *p = arg;
+	int64_t next_watch = plug_now_ms() + 500;
 	pthread_mutex_lock(&p->q_lock);
 	for (;;) {
-		while (!p->q_stop && p->len == 0)
-			pthread_cond_wait(&p->wake, &p->q_lock);
+		while (!p->q_stop && p->len == 0) {
+			int64_t now = plug_now_ms();
+			if (now >= next_watch) {
+				pthread_mutex_unlock(&p->q_lock);
+				watch_dialers(p);
+				pthread_mutex_lock(&p->q_lock);
+				next_watch = plug_now_ms() + 500;
+				continue;
+			}
+			struct timespec dl;
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			int64_t ns = dl.tv_nsec + (next_watch - now) * 1000000;
+			dl.tv_sec += ns / 1000000000;
+			dl.tv_nsec = ns % 1000000000;
+			pthread_cond_timedwait(&p->wake, &p->q_lock, &dl);
+		}
 		if (p->q_stop)
 			break; /* stop() frees what is still queued */
 		nng_msg *m = p->ring[p->head];
@@ -184,6 +274,10 @@ static void *deliver_main(void *arg)
 		else
 			deliver_one(p, m);
 		nng_msg_free(m);
+		if (plug_now_ms() >= next_watch) { /* a steady stream never waits */
+			watch_dialers(p);
+			next_watch = plug_now_ms() + 500;
+		}
 		pthread_mutex_lock(&p->q_lock);
 	}
 	pthread_mutex_unlock(&p->q_lock);
@@ -306,7 +400,11 @@ static void *plug_new(const siogw_host *host)
 	pthread_mutex_init(&p->q_lock, NULL);
 	pthread_mutex_init(&p->deliver_lock, NULL);
 	pthread_cond_init(&p->fl.idle, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the watchdog's timed waits */
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&p->astate, ST_CREATED);
 	p->g = calloc(1, sizeof *p->g);
 	if (!p->g) {
@@ -405,6 +503,7 @@ static int plug_start(void *self, char *err, size_t err_len)
 	}
 	p->thread_started = true;
 
+	p->stall_ms = 2 * p->c.reconnect_max + 2000;
 	pthread_mutex_lock(&p->pub_lock);
 	p->state = ST_RUNNING;
 	atomic_store(&p->astate, ST_RUNNING);
@@ -425,6 +524,13 @@ static int plug_start(void *self, char *err, size_t err_len)
 			}
 			plog(p, SIOGW_LOG_INFO, "%s socket %s %s", plug_sock_role[e->w],
 			     e->listen ? "listening on" : "dialing", e->url);
+			if (!e->listen) {
+				pthread_mutex_lock(&p->g->lock);
+				e->armed = true;
+				if (e->pipes <= 0)
+					e->idle_since = plug_now_ms();
+				pthread_mutex_unlock(&p->g->lock);
+			}
 		}
 	plog(p, SIOGW_LOG_DEBUG, "started (loopback %s, keys %s, queue %lld messages / %lld bytes)",
 	     p->c.loopback ? "on" : "off", p->c.keys ? "on" : "off", (long long)p->c.queue,
@@ -698,7 +804,9 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 			 "sio_nng_publish_connects_total %llu\n"
 			 "sio_nng_receive_connects_total %llu\n"
 			 "sio_nng_publish_disconnects_total %llu\n"
-			 "sio_nng_receive_disconnects_total %llu\n",
+			 "sio_nng_receive_disconnects_total %llu\n"
+			 "# HELP sio_nng_dialer_restarts_total Dialers recreated after 2 x reconnect_max + 2 s without a peer.\n"
+			 "sio_nng_dialer_restarts_total %llu\n",
 			 (unsigned long long)atomic_load(&p->received),
 			 (unsigned long long)atomic_load(&p->delivered), (unsigned long long)(dq + dr + dm),
 			 (unsigned long long)dq, (unsigned long long)dr, (unsigned long long)dm,
@@ -709,7 +817,8 @@ static size_t plug_stats(void *self, char *buf, size_t buf_len)
 			 (unsigned long long)atomic_load(&p->connects[S_PUB]),
 			 (unsigned long long)atomic_load(&p->connects[S_SUB]),
 			 (unsigned long long)atomic_load(&p->disconnects[S_PUB]),
-			 (unsigned long long)atomic_load(&p->disconnects[S_SUB]));
+			 (unsigned long long)atomic_load(&p->disconnects[S_SUB]),
+			 (unsigned long long)atomic_load(&p->dialer_restarts));
 	if (n < 0) {
 		buf[0] = '\0';
 		return 0;

@@ -24,7 +24,12 @@
  *
  * Sockets. One PUB socket (publish) and one SUB socket (receive), each with any number
  * of listeners and dialers. Dialers redial by themselves (reconnect_min/max), so a peer
- * that goes away and comes back is reconnected without restarting anything.
+ * that goes away and comes back is reconnected without restarting anything. A dialer
+ * that has had no pipe for 2 × reconnect_max + 2 s is closed and created again (the
+ * delivery thread's watchdog): nng 1.5.2 was seen leaving an ipc dialer idle for over
+ * 15 s after its peer restarted (a redial waits for the old pipe's reap, and a stalled
+ * handshake for nng's 10 s timeout). A peer that is simply down costs one recreate per
+ * period, logged once per outage.
  *
  * Subscriptions. An ABI subscription becomes an nng SUB filter: EXACT "t" → "t " (the
  * trailing space keeps "t" from matching "tx"), PREFIX "p" → "p". Filters are
@@ -112,6 +117,11 @@ typedef struct endpoint {
 	char *url;
 	nng_listener l;
 	nng_dialer d;
+	/* dialers, under the gate's lock: the redial watchdog (nng.c) */
+	bool armed;          /* started */
+	bool warned;         /* this outage was logged */
+	long pipes;          /* connected through this dialer */
+	int64_t idle_since;  /* ms (monotonic) since it has none */
 } endpoint;
 
 typedef struct filter { /* one nng SUB filter and how many subscriptions need it */
@@ -174,6 +184,8 @@ typedef struct plug {
 	size_t cap_match;
 
 	_Atomic int astate;
+	int64_t stall_ms; /* a dialer without a pipe this long is recreated */
+	_Atomic uint64_t dialer_restarts;
 	_Atomic long peers[2];
 	_Atomic uint64_t received, delivered, dropped_queue, dropped_refused, dropped_malformed, published,
 		publish_failed, loopback_queued, connects[2], disconnects[2];

@@ -459,7 +459,21 @@ TEST(nng_reconnect)
 	char buf[256];
 	fh_last_log(m.h, buf, sizeof buf);
 	CHECK_CONTAINS(buf, "peer gone");
+	/* the watchdog: without a peer for 2 x 100 ms + 2 s, both dialers are recreated
+	 * (once per period, logged once); the new ones connect when the backend is back */
+	CHECK(wait_stat(&m, "sio_nng_dialer_restarts_total", 2, DEADLINE));
+	fh_last_log(m.h, buf, sizeof buf);
+	CHECK_CONTAINS(buf, "dialer recreated");
+	nng_socket be_pub = raw(true, true, bo), be_sub = raw(false, true, bi);
+	CHECK(wait_stat(&m, "sio_nng_receive_peers", 1, DEADLINE));
+	CHECK(wait_stat(&m, "sio_nng_publish_peers", 1, DEADLINE));
+	CHECK(raw_probe(&m, be_pub, "sio.out", 1));
+	raw_send(be_pub, "sio.out after-watchdog");
+	CHECK(fh_wait_count(m.h, 1, 3, DEADLINE));
+	CHECK(plugin_probe(&m, be_sub, "probe"));
 	mi_down(&m);
+	nng_close(be_pub);
+	nng_close(be_sub);
 }
 
 /* Overload (delivery: thread): the delivery thread is stuck in deliver(); what does not
