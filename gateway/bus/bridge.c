@@ -20,6 +20,7 @@
 #include "util/log.h"
 #include "util/map.h"
 #include "util/rand.h"
+#include "util/sid.h"
 #include "util/timer.h"
 
 #include <inttypes.h>
@@ -32,7 +33,7 @@
 #include <time.h>
 
 /* Subscription ids carry their kind in the top byte. */
-enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4, SUB_SESSIONS = 5 };
+enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4, SUB_SESSIONS = 5, SUB_NODE = 6 };
 #define SUB_KIND(id) ((int)((id) >> 56))
 #define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
 
@@ -46,7 +47,7 @@ typedef struct route_sub {
 typedef struct bus_item {
 	struct bus_item *next;
 	uint64_t sub_id;
-	env_in *env;   /* SUB_OUT / SUB_REPLY */
+	env_in *env;   /* SUB_OUT / SUB_REPLY / SUB_NODE / SUB_ROUTE */
 	bool stored;   /* ack: broker — the delivery report of a client's event */
 	int status;
 	int64_t ack_id;
@@ -187,8 +188,8 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 	/* (without it the packet is still logged, under this node's own offset) */
 	if (pos && bus->cfg->recovery.max_disconnection_ms && (kind == SUB_OUT || kind == SUB_ROUTE))
 		it->pos = position(kind, topic, (int32_t)pos[0], pos[1]);
-	if (kind == SUB_OUT || kind == SUB_REPLY) {
-		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : GW_TOPIC_REPLY], 1);
+	if (kind == SUB_OUT || kind == SUB_REPLY || kind == SUB_NODE) {
+		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : kind == SUB_NODE ? GW_TOPIC_NODE : GW_TOPIC_REPLY], 1);
 		char err[160];
 		int rc = env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err);
 		if (rc == 0 && targets_admin(bus->cfg, it->env)) {
@@ -437,6 +438,12 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 			 cfg->topics.out, cfg->topics.reply);
 		return -GW_EPLUGIN;
 	}
+	/* envelopes for this node's sockets only (util/sid.h: a socket id names its node) */
+	if (cfg->topics.node[0] &&
+	    bus->desc->subscribe(bus->self, SUB_ID(SUB_NODE, 1), cfg->topics.node, SIOGW_SUB_EXACT)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe %s", bus->desc->name, cfg->topics.node);
+		return -GW_EPLUGIN;
+	}
 	if (routes_start(bus)) {
 		snprintf(err, err_len, "plugin %s: cannot subscribe the route topics", bus->desc->name);
 		return -GW_EPLUGIN;
@@ -450,9 +457,9 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 	bus->shared = shared;
 	if (bus->sio)
 		sio_recovery_set_shared(bus->sio, shared);
-	gw_info("bus: plugin %s %s (%s); consuming %s and %s, publishing to %s", bus->desc->name,
+	gw_info("bus: plugin %s %s (%s); consuming %s, %s%s%s, publishing to %s", bus->desc->name,
 		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
-		cfg->topics.in);
+		cfg->topics.node[0] ? " and " : "", cfg->topics.node, cfg->topics.in);
 	return 0;
 }
 
@@ -512,7 +519,7 @@ int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 	return 0;
 }
 
-static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api", "sessions"};
+static const char *const TOPIC_NAMES[GW_TOPIC__COUNT] = {"in", "out", "reply", "route", "api", "sessions", "node"};
 
 /* "# HELP name text" / "# TYPE name kind" lines of a plugin's stats text. */
 typedef struct stat_note {
@@ -648,6 +655,89 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 	}
 	atomic_fetch_add(&bus->stats.out[kind], 1);
 	return 0;
+}
+
+/* ---- routed publishing (node topics) ---- */
+
+/* The node tags of an envelope whose every room is a socket id, into tags (distinct, in
+ * first-seen order; at most max): their number, or 0 when it is not such an envelope. */
+static size_t socket_tags(const cJSON *rooms, char (*tags)[GW_TAG_LEN + 1], size_t max)
+{
+	size_t n = 0;
+	if (!cJSON_IsArray(rooms) || !cJSON_GetArraySize(rooms))
+		return 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, rooms) {
+		char t[GW_TAG_LEN + 1];
+		if (!cJSON_IsString(r) || !gw_sid_tag(r->valuestring, strlen(r->valuestring), t))
+			return 0;
+		size_t k = 0;
+		while (k < n && strcmp(tags[k], t))
+			k++;
+		if (k == n) {
+			if (n == max)
+				return 0; /* more nodes than we split for: every node reads it */
+			memcpy(tags[n++], t, sizeof t);
+		}
+	}
+	return n;
+}
+
+static int publish_to(gw_bus *bus, const char *topic, const char *key, const void *data, size_t len,
+		      gw_buf *to, bool *first)
+{
+	int rc = gw_bus_publish(bus, GW_TOPIC_API, topic, key ? key : topic, data, len);
+	gw_buf_puts(to, *first ? "" : ",");
+	gw_buf_put_json_string(to, topic, strlen(topic));
+	*first = false;
+	return rc;
+}
+
+#define ROUTE_MAX_NODES 64
+
+int gw_bus_publish_routed(gw_bus *bus, const char *key, const void *data, size_t len, gw_buf *to)
+{
+	const gw_config *cfg = bus->cfg;
+	bool first = true;
+	cJSON *o = cfg->topics.node[0] ? cJSON_ParseWithLength(data, len) : NULL;
+	const cJSON *nsp = cJSON_GetObjectItemCaseSensitive(o, "nsp");
+	const gw_nsp_config *nc = gw_config_nsp(cfg, cJSON_IsString(nsp) ? nsp->valuestring : "/",
+						cJSON_IsString(nsp) ? strlen(nsp->valuestring) : 1);
+	bool replayed = bus->shared && nc && nc->recovery && cfg->recovery.max_disconnection_ms;
+	static char tags[ROUTE_MAX_NODES][GW_TAG_LEN + 1]; /* service thread only */
+	cJSON *rooms = cJSON_GetObjectItemCaseSensitive(o, "rooms");
+	size_t n = cJSON_IsObject(o) && !replayed ? socket_tags(rooms, tags, ROUTE_MAX_NODES) : 0;
+	int rc = 0;
+	char topic[512];
+	if (n == 1 && gw_config_node_topic(cfg, tags[0], topic, sizeof topic)) {
+		rc = publish_to(bus, topic, key, data, len, to, &first); /* as it came: no re-encoding */
+	} else if (n > 1) {
+		cJSON *all = cJSON_DetachItemFromObjectCaseSensitive(o, "rooms");
+		for (size_t k = 0; k < n; k++) {
+			cJSON *mine = cJSON_CreateArray();
+			const cJSON *r;
+			cJSON_ArrayForEach(r, all) {
+				char t[GW_TAG_LEN + 1];
+				if (gw_sid_tag(r->valuestring, strlen(r->valuestring), t) && !strcmp(t, tags[k]))
+					cJSON_AddItemToArray(mine, cJSON_CreateString(r->valuestring));
+			}
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "rooms");
+			char *json = mine && cJSON_AddItemToObject(o, "rooms", mine) ? cJSON_PrintUnformatted(o) : NULL;
+			int r1 = json && gw_config_node_topic(cfg, tags[k], topic, sizeof topic)
+					 ? publish_to(bus, topic, key, json, strlen(json), to, &first)
+					 : -GW_ENOMEM;
+			if (!json)
+				atomic_fetch_add(&bus->stats.publish_errors, 1);
+			if (r1 && !rc)
+				rc = r1;
+			free(json);
+		}
+		cJSON_Delete(all);
+	} else {
+		rc = publish_to(bus, cfg->topics.out, key, data, len, to, &first);
+	}
+	cJSON_Delete(o);
+	return rc;
 }
 
 /* Publish a client envelope of socket s (takes json) to its namespace's inbound topic

@@ -15,6 +15,7 @@
 
 #include "net/net.h"
 #include "sio/sio.h"
+#include "util/buf.h"
 #include "util/metric.h"
 
 typedef struct gw_bus gw_bus;
@@ -27,6 +28,7 @@ typedef enum gw_topic_kind {
 	GW_TOPIC_ROUTE,    /* raw route topics */
 	GW_TOPIC_API,      /* HTTP API publish / SSE */
 	GW_TOPIC_SESSIONS, /* recovery snapshots between nodes ({prefix}.sessions) */
+	GW_TOPIC_NODE,     /* this node's sockets only ({prefix}.node.{node_tag}) */
 	GW_TOPIC__COUNT
 } gw_topic_kind;
 
@@ -48,6 +50,17 @@ sio_handler gw_bus_sio_handler(gw_bus *bus);
 /* Publish raw bytes. Returns 0 or a negative error (counted). */
 int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const char *key,
 		   const void *data, size_t len);
+
+/*
+ * Publish an envelope for topics.out, routed (HTTP API `route=nodes`): when every room
+ * it targets is a socket id (util/sid.h), it goes to the node topics those ids name, one
+ * message per node with that node's ids as its rooms; otherwise, or when node topics are
+ * off, or when its namespace recovers sockets across nodes (a node topic is not in the
+ * log other nodes replay from), to topics.out unchanged. key: the publish key, NULL for
+ * each destination topic's name. The destination topics are appended to `to` as JSON
+ * strings separated by commas. Returns 0 or the first publish error (counted).
+ */
+int gw_bus_publish_routed(gw_bus *bus, const char *key, const void *data, size_t len, gw_buf *to);
 
 /* A raw subscriber's callback: one message (borrowed for the call), on the service
  * thread, from gw_bus_drain. */

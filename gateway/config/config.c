@@ -25,6 +25,7 @@
 #include "util/err.h"
 #include "util/jwt.h"
 #include "util/names.h"
+#include "util/sid.h"
 #include "util/log.h"
 
 _Static_assert(GW_LOG_ERROR == 0 && GW_LOG_WARN == 1 && GW_LOG_INFO == 2 && GW_LOG_DEBUG == 3,
@@ -745,6 +746,9 @@ static const field topics_fields[] = {
 	 .help = "backends → this gateway"},
 	{.key = "sessions", .type = F_STR, .off = OFF(topics.sessions), .def = "{prefix}.sessions", .flags = NONEMPTY,
 	 .help = "recovery: every node's socket snapshots (keyed by pid; compaction keeps the last)"},
+	{.key = "node", .type = F_STR, .off = OFF(topics.node), .def = "{prefix}.node.{node_tag}",
+	 .help = "backends → the sockets of one node, named by the first 4 characters of a socket id "
+		 "(must hold {node_tag} once; \"\": none)"},
 };
 
 static const field route_fields[] = {
@@ -911,10 +915,13 @@ static const field root_fields[] = {
 
 /* ---- cross-field rules ---------------------------------------------------------- */
 
-/* Resolve "{prefix}" and "{node_id}" in one topic template, in place. */
+/* Resolve "{prefix}", "{node_id}" and "{node_tag}" in one topic template, in place.
+ * tag_at: where {node_tag} stood (SIZE_MAX: nowhere), or NULL. */
 static int resolve_topic(vctx *c, const gw_config *cfg, const cfg_node *topics, const char *key,
-			 char **topic)
+			 char **topic, size_t *tag_at)
 {
+	if (tag_at)
+		*tag_at = SIZE_MAX;
 	const cfg_node *at = cfg_map_get(topics, key);
 	size_t mark = cfg_path_key(&c->path, "topics");
 	cfg_path_key(&c->path, key);
@@ -937,12 +944,19 @@ static int resolve_topic(vctx *c, const gw_config *cfg, const cfg_node *topics, 
 			rc = gw_buf_puts(&b, cfg->topics.prefix);
 		} else if (close && nl == 7 && memcmp(open + 1, "node_id", 7) == 0) {
 			rc = gw_buf_puts(&b, cfg->node_id);
+		} else if (close && nl == 8 && memcmp(open + 1, "node_tag", 8) == 0) {
+			if (!tag_at || *tag_at != SIZE_MAX) {
+				gw_buf_free(&b);
+				return verr(c, at, tag_at ? "{node_tag} more than once" : "{node_tag} is for topics.node only");
+			}
+			*tag_at = b.len;
+			rc = gw_buf_puts(&b, cfg->node_tag);
 		} else {
 			char got[80];
 			cfg_node tmp = {.kind = CFG_SCALAR, .str = *topic, .len = strlen(*topic)};
 			gw_buf_free(&b);
-			return verr(c, at, "unknown placeholder (valid: {prefix}, {node_id}), got %s",
-				    cfg_describe(&tmp, got, sizeof got));
+			return verr(c, at, "unknown placeholder (valid: {prefix}, {node_id}%s), got %s",
+				    tag_at ? ", {node_tag}" : "", cfg_describe(&tmp, got, sizeof got));
 		}
 		if (rc < 0)
 			break;
@@ -967,10 +981,12 @@ static int check_in_topic(vctx *c, const gw_config *cfg, const cfg_node *at, con
 {
 	if (strpbrk(t, "{}"))
 		return verr(c, at, "no placeholders here (write the topic out), got \"%s\"", t);
-	if (!strcmp(t, cfg->topics.out) || !strcmp(t, cfg->topics.reply) || !strcmp(t, cfg->topics.sessions))
+	if (!strcmp(t, cfg->topics.out) || !strcmp(t, cfg->topics.reply) || !strcmp(t, cfg->topics.sessions) ||
+	    !strcmp(t, cfg->topics.node))
 		return verr(c, at, "\"%s\" is a topic the gateway consumes (topics.%s): client envelopes would "
 			    "come back as commands", t, !strcmp(t, cfg->topics.out) ? "out"
-						    : !strcmp(t, cfg->topics.reply) ? "reply" : "sessions");
+						    : !strcmp(t, cfg->topics.reply) ? "reply"
+						    : !strcmp(t, cfg->topics.node) ? "node" : "sessions");
 	return 0;
 }
 
@@ -1064,11 +1080,31 @@ static int finish(vctx *c, gw_config *cfg)
 	}
 	const cfg_node *topics = cfg_map_get(cfg->root, "topics");
 	int rc;
-	if ((rc = resolve_topic(c, cfg, topics, "in", &cfg->topics.in)) < 0 ||
-	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out)) < 0 ||
-	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply)) < 0 ||
-	    (rc = resolve_topic(c, cfg, topics, "sessions", &cfg->topics.sessions)) < 0)
+	gw_node_tag(cfg->node_id, cfg->node_tag);
+	if ((rc = resolve_topic(c, cfg, topics, "in", &cfg->topics.in, NULL)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "out", &cfg->topics.out, NULL)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "reply", &cfg->topics.reply, NULL)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "sessions", &cfg->topics.sessions, NULL)) < 0 ||
+	    (rc = resolve_topic(c, cfg, topics, "node", &cfg->topics.node, &cfg->topics.node_tag_at)) < 0)
 		return rc;
+	if (cfg->topics.node[0] && cfg->topics.node_tag_at == SIZE_MAX) {
+		size_t mark = cfg_path_key(&c->path, "topics");
+		cfg_path_key(&c->path, "node");
+		rc = verr(c, cfg_map_get(topics, "node"),
+			  "must hold {node_tag}: a socket id names its node's topic by it (\"\" turns node topics off)");
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
+	const char *own[] = {cfg->topics.out, cfg->topics.reply, cfg->topics.sessions};
+	for (size_t i = 0; cfg->topics.node[0] && i < 3; i++)
+		if (!strcmp(cfg->topics.node, own[i])) {
+			size_t mark = cfg_path_key(&c->path, "topics");
+			cfg_path_key(&c->path, "node");
+			rc = verr(c, cfg_map_get(topics, "node"), "\"%s\" is also topics.%s", cfg->topics.node,
+				  i == 0 ? "out" : i == 1 ? "reply" : "sessions");
+			cfg_path_pop(&c->path, mark);
+			return rc;
+		}
 	if (cfg->admin_ui.enabled && (rc = add_admin_nsp(c, cfg)) < 0)
 		return rc;
 	return check_in_topics(c, cfg);
@@ -1232,6 +1268,16 @@ static bool event_matches(const char *pattern, const char *event)
 	if (n && pattern[n - 1] == '*')
 		return strncmp(pattern, event, n - 1) == 0;
 	return strcmp(pattern, event) == 0;
+}
+
+bool gw_config_node_topic(const gw_config *cfg, const char *tag, char *buf, size_t n)
+{
+	size_t len = strlen(cfg->topics.node);
+	if (!len || len >= n || cfg->topics.node_tag_at + GW_TAG_LEN > len)
+		return false;
+	memcpy(buf, cfg->topics.node, len + 1);
+	memcpy(buf + cfg->topics.node_tag_at, tag, GW_TAG_LEN);
+	return true;
 }
 
 const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event)

@@ -114,6 +114,7 @@ typedef struct gw_nsp_config {
 typedef struct gw_config {
 	char *path;             /* file it was loaded from ("<embedded>" for the default) */
 	char *node_id;          /* default "gw-1" */
+	char node_tag[5];       /* its tag (util/sid.h): the first 4 characters of its socket ids */
 
 	char *listen_host;      /* default "0.0.0.0" */
 	int listen_port;        /* default 3000 */
@@ -159,11 +160,14 @@ typedef struct gw_config {
 
 	struct {
 		char *prefix;           /* "sio" */
-		/* Templates with {prefix} and {node_id}, resolved at load. */
+		/* Templates with {prefix}, {node_id} and {node_tag}, resolved at load. */
 		char *in;               /* "{prefix}.in"  → resolved, e.g. "sio.in" */
 		char *out;              /* "{prefix}.out" */
 		char *reply;            /* "{prefix}.reply.{node_id}" */
 		char *sessions;         /* "{prefix}.sessions": recovery snapshots, every node */
+		char *node;             /* "{prefix}.node.{node_tag}": envelopes for this node's
+					 * sockets only; "" = none. Another node's: gw_config_node_topic */
+		size_t node_tag_at;     /* where {node_tag} stands in node */
 	} topics;
 
 	gw_nsp_config *nsps;      /* default: one namespace "/" */
@@ -227,6 +231,9 @@ void gw_config_foreach_key(void (*cb)(const char *path, void *arg), void *arg);
  * whose pattern matches event (events only; NULL for connect, disconnect, room events),
  * else nc's topic_in, else topics.in. nc may be NULL. */
 const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event);
+/* The node topic of the node whose tag is tag (util/sid.h) into buf: false when node
+ * topics are off or buf is too short. */
+bool gw_config_node_topic(const gw_config *cfg, const char *tag, char *buf, size_t n);
 /* "file:line:col" of the value of section.key (e.g. "engine", "serve_client") in the
  * loaded file, for errors found after loading; the file's name alone when absent. */
 const char *gw_config_where(const gw_config *cfg, const char *section, const char *key, char *buf, size_t n);

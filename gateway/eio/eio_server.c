@@ -25,6 +25,7 @@
 #include "util/log.h"
 #include "util/map.h"
 #include "util/rand.h"
+#include "util/sid.h"
 #include "util/timer.h"
 
 #include <stdio.h>
@@ -663,7 +664,7 @@ static eio_session *session_new(eio_server *srv, const h1_req *r, net_conn *c, b
 	s->hb.ctx = s;
 	s->upg.ctx = s;
 	do
-		gw_rand_id(s->sid);
+		gw_sid_new(s->sid, srv->cfg->node_tag); /* names this node: util/sid.h */
 	while (gw_map_get(&srv->sessions, s->sid, GW_ID_LEN));
 	s->handshake = build_handshake(srv, r, c);
 	if (!s->handshake || gw_map_put(&srv->sessions, s->sid, GW_ID_LEN, s)) {

@@ -221,7 +221,16 @@ static void subscribe(gw_api *api, net_conn *c, const h1_req *r)
  * {"ok":all published,"published":N,"failed":M,"results":[{"status":200}|{"status":503,
  * "error":"..."},...]}, with 200 even when some failed (their statuses say which).
  */
-static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char *topic, const char *key)
+/* One message: to topic, or routed (route=nodes; then `to` gets its destinations). */
+static int publish_one(gw_api *api, const char *topic, const char *key, bool routed, const void *p, size_t n,
+		       gw_buf *to)
+{
+	return routed ? gw_bus_publish_routed(api->bus, key, p, n, to)
+		      : gw_bus_publish(api->bus, GW_TOPIC_API, topic, key, p, n);
+}
+
+static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char *topic, const char *key,
+			  bool routed)
 {
 	gw_buf out = {0};
 	size_t ok = 0, failed = 0;
@@ -234,12 +243,17 @@ static void publish_batch(gw_api *api, net_conn *c, const h1_req *r, const char 
 		if (n && p[n - 1] == '\r')
 			n--;
 		if (n) {
-			int rc = gw_bus_publish(api->bus, GW_TOPIC_API, topic, key, p, n);
+			gw_buf to = {0};
+			int rc = publish_one(api, topic, key, routed, p, n, &to);
 			err |= gw_buf_puts(&out, ok + failed ? "," : "");
 			if (rc)
-				err |= gw_buf_printf(&out, "{\"status\":503,\"error\":\"%s\"}", gw_strerror(rc));
+				err |= gw_buf_printf(&out, "{\"status\":503,\"error\":\"%s\"", gw_strerror(rc));
 			else
-				err |= gw_buf_puts(&out, "{\"status\":200}");
+				err |= gw_buf_puts(&out, "{\"status\":200");
+			if (routed)
+				err |= gw_buf_printf(&out, ",\"to\":[%.*s]", (int)to.len, to.data ? (char *)to.data : "");
+			err |= gw_buf_puts(&out, "}");
+			gw_buf_free(&to);
 			rc ? failed++ : ok++;
 		}
 		if (!nl)
@@ -266,9 +280,24 @@ static bool media_is(const char *ctype, const char *t)
 
 static void publish(gw_api *api, net_conn *c, const h1_req *r)
 {
-	char topic[512];
-	if (!topic_arg(r, topic, sizeof topic)) {
+	char topic[512], route[16];
+	/* route=nodes: socket-addressed envelopes go to their nodes' topics (bus.h) */
+	int rr = h1_query_arg(r, "route", route, sizeof route);
+	bool routed = rr == 1 && !strcmp(route, "nodes");
+	if (rr && !routed) {
+		reply_error(c, 400, "route takes one value: nodes");
+		return;
+	}
+	if (routed && !topic_arg(r, topic, sizeof topic))
+		snprintf(topic, sizeof topic, "%s", api->cfg->topics.out);
+	else if (!topic_arg(r, topic, sizeof topic)) {
 		reply_error(c, 400, "missing topic");
+		return;
+	}
+	if (routed && strcmp(topic, api->cfg->topics.out)) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "route=nodes routes envelopes for %s; got topic %s", api->cfg->topics.out, topic);
+		reply_error(c, 400, msg);
 		return;
 	}
 	/* key: ?key=K, else the topic: one publisher's messages to a topic keep their
@@ -279,21 +308,30 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		reply_error(c, 400, "key too long (at most 511 bytes)");
 		return;
 	}
-	if (kr == 0 || !key[0])
+	if ((kr == 0 || !key[0]) && !routed)
 		snprintf(key, sizeof key, "%s", topic);
+	const char *k = kr == 0 || !key[0] ? (routed ? NULL : key) : key; /* routed: each destination's name */
 	const char *ctype = h1_header_get(r, "content-type");
 	if (ctype && (media_is(ctype, "application/x-ndjson") || media_is(ctype, "application/ndjson"))) {
-		publish_batch(api, c, r, topic, key);
+		publish_batch(api, c, r, topic, k, routed);
 		return;
 	}
-	int rc = gw_bus_publish(api->bus, GW_TOPIC_API, topic, key, r->body, r->body_len);
+	gw_buf to = {0}, body = {0};
+	int rc = publish_one(api, topic, k, routed, r->body, r->body_len, &to);
 	if (rc) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "the bus refused the message (%s)", gw_strerror(rc));
 		reply_error(c, 503, msg);
-	}
-	else
+	} else if (routed && !gw_buf_printf(&body, "{\"ok\":true,\"to\":[%.*s]}", (int)to.len,
+					     to.data ? (char *)to.data : "")) {
+		net_reply(c, 200, "application/json", body.data, body.len, NULL);
+	} else if (routed) {
+		reply_error(c, 500, "out of memory");
+	} else {
 		reply_json(c, 200, "{\"ok\":true}");
+	}
+	gw_buf_free(&to);
+	gw_buf_free(&body);
 }
 
 static void on_request(void *ctx, net_conn *c, const h1_req *r)

@@ -26,6 +26,7 @@
 #include "util/map.h"
 #include "util/query.h"
 #include "util/rand.h"
+#include "util/sid.h"
 #include "util/timer.h"
 
 #include <ctype.h>
@@ -1205,7 +1206,7 @@ static void on_connect_packet(sio_conn *c, sio_packet *p)
 		snprintf(s->id, id_len + 1, "%s%s%s", root ? "" : ns->name, root ? "" : "#", sid);
 	else
 		do
-			gw_rand_id(s->id);
+			gw_sid_new(s->id, srv->cfg->node_tag); /* names this node: util/sid.h */
 		while (gw_map_get(&srv->sockets, s->id, GW_ID_LEN));
 	if (p->data) {
 		s->auth = p->data;

@@ -198,6 +198,40 @@ describe('HTTP API (http_api.token set)', () => {
   });
 });
 
+describe('HTTP API: route=nodes on the memory bus (one node: its own node topic)', () => {
+  let gw;
+  let off;
+  before(async () => {
+    [gw, off] = await Promise.all([h.startGateway(), h.startGateway({ topics: { node: '' } })]);
+  });
+  after(() => Promise.all([gw.stopChecked(), off.stopChecked()]));
+  const it = h.gatewayIt(() => [gw, off]);
+  const route = async (g, env) => {
+    const res = await h.httpRequest(`${g.url}/api/publish?route=nodes`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(env),
+    });
+    assert.equal(res.status, 200, res.text);
+    return JSON.parse(res.text).to;
+  };
+
+  it("a socket's envelope goes to its node's topic and arrives; others and node topics off: the out topic", async () => {
+    const s = await gw.connect('/');
+    const got = h.once(s, 'dm');
+    assert.deepEqual(await route(gw, { type: 'emit', rooms: [s.id], event: 'dm', data: [1] }), [`sio.node.${s.id.slice(0, 4)}`]);
+    assert.deepEqual(await got, [1]);
+    assert.equal(await gw.metric('sio_bus_messages_in_total', { kind: 'node' }), 1);
+    assert.deepEqual(await route(gw, { type: 'emit', rooms: ['lobby'], event: 'x', data: [] }), ['sio.out']);
+    assert.deepEqual(await route(gw, { type: 'emit', rooms: [s.id, 'lobby'], event: 'x', data: [] }), ['sio.out']);
+    assert.deepEqual(await route(gw, 'not json'), ['sio.out']); /* counted as malformed by the node, as without route */
+    /* topics.node: "" — no node topic: everything through sio.out, and it still arrives */
+    const t = await off.connect('/');
+    const got2 = h.once(t, 'dm');
+    assert.deepEqual(await route(off, { type: 'emit', rooms: [t.id], event: 'dm', data: [2] }), ['sio.out']);
+    assert.deepEqual(await got2, [2]);
+    assert.equal(await off.metric('sio_bus_messages_in_total', { kind: 'node' }), 0);
+  });
+});
+
 describe('HTTP API: a batch of messages (application/x-ndjson)', () => {
   let gw;
   // the memory bus refuses messages over 200 bytes (key included): one line fails

@@ -253,6 +253,49 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     assert.equal(k.key, `k-${tag}`);
   });
 
+  it('targeted delivery: a node topic is consumed by its node only; route=nodes sends socket-addressed envelopes there', async () => {
+    const a = await gwA.connect('/');
+    const b = await gwB.connect('/');
+    const recB = h.recorder(b);
+    const topicA = `sio.node.${a.id.slice(0, 4)}`;
+    /* gw-a subscribed its node topic at start; wait until its consumer reads it (an
+     * idempotent probe, sent again until it has arrived) */
+    let probes = 0;
+    a.on('probe', () => probes++);
+    await h.waitFor(() => {
+      if (!probes) be.produce(topicA, { type: 'emit', rooms: [a.id], event: 'probe', data: [] }, a.id);
+      return probes > 0;
+    }, 10000, { interval: 300, message: `gw-a reads ${topicA}` });
+    const fence = h.once(a, 'fence'); /* one key, one partition: the probes are in before it */
+    be.produce(topicA, { type: 'emit', rooms: [a.id], event: 'fence', data: [] }, a.id);
+    await fence;
+    const nodeB = await gwB.metric('sio_bus_messages_in_total', { kind: 'node' });
+    const outB = await gwB.metric('sio_bus_messages_in_total', { kind: 'out' });
+    const nodeA = await gwA.metric('sio_bus_messages_in_total', { kind: 'node' });
+    /* the backend's own producer */
+    const dm = h.once(a, 'dm');
+    be.produce(topicA, { type: 'emit', rooms: [a.id], event: 'dm', data: ['from the backend'] });
+    assert.deepEqual(await dm, ['from the backend']);
+    /* node B's HTTP API routes an envelope for a's socket to a's node topic */
+    const dm2 = h.once(a, 'dm2');
+    const res = await gwB.http('/api/publish?route=nodes', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'emit', rooms: [a.id], event: 'dm2', data: ['via node b'] }),
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(JSON.parse(res.text).to, [topicA]);
+    assert.deepEqual(await dm2, ['via node b']);
+    /* node B read none of it: its consumer has no node topic of A; a control on sio.out
+     * is the one message it gets */
+    const ctl = h.once(b, 'ctl');
+    be.produce('sio.out', { type: 'emit', event: 'ctl', data: [] });
+    await ctl;
+    assert.equal(await gwB.metric('sio_bus_messages_in_total', { kind: 'node' }), nodeB);
+    assert.equal(await gwB.metric('sio_bus_messages_in_total', { kind: 'out' }), outB + 1);
+    assert.equal(await gwA.metric('sio_bus_messages_in_total', { kind: 'node' }), nodeA + 2);
+    assert.deepEqual(recB.of('dm').concat(recB.of('dm2')), []);
+  });
+
   it('a raw route topic (chat.room.{room}) feeds the room on both nodes', async () => {
     const a = await gwA.connect('/chat');
     const b = await gwB.connect('/chat');

@@ -225,6 +225,35 @@ describe('two gateway nodes on one NNG bus, the backend listens', { skip }, () =
     for (const r of replies) assert.ok(r.sockets[0].rooms.includes('r'));
   });
 
+  it('targeted delivery: envelopes on a node topic reach that node only; the other node never reads them', async () => {
+    const a = await gwA.connect('/');
+    const b = await gwB.connect('/');
+    const recB = h.recorder(b);
+    const tagA = a.id.slice(0, 4);
+    assert.notEqual(tagA, b.id.slice(0, 4), 'gw-a and gw-b have different tags');
+    const rxB = await gwB.metric('sio_nng_received_total');
+    const nodeB = await gwB.metric('sio_bus_messages_in_total', { kind: 'node' });
+    const nodeA = await gwA.metric('sio_bus_messages_in_total', { kind: 'node' });
+    /* the topic is named by the socket id's first four characters (docs/bus-protocol.md) */
+    const gotA = h.once(a, 'direct');
+    be.publish(`sio.node.${tagA}`, { type: 'emit', rooms: [a.id], event: 'direct', data: ['only a'] });
+    be.publish(`sio.node.${tagA}`, { type: 'join', rooms: [a.id], join: ['vip'] });
+    be.publish(`sio.node.${tagA}`, { type: 'fetch', rooms: ['vip'], reply_to: 'be.replies', id: 'nf1' });
+    assert.deepEqual(await gotA, ['only a']);
+    const rep = (await be.next((m) => m.topic === 'be.replies' && m.json && m.json.type === 'sockets' && m.json.id === 'nf1')).json;
+    assert.equal(rep.node, 'gw-a');
+    assert.deepEqual(rep.sockets.map((x) => x.id), [a.id]);
+    /* a control emit on sio.out: once b has it, gw-b has read all that came before */
+    const ctl = h.once(b, 'ctl');
+    be.publish('sio.out', { type: 'emit', event: 'ctl', data: [] });
+    await ctl;
+    assert.equal(await gwB.metric('sio_nng_received_total'), rxB + 1, 'gw-b read the control emit and nothing else');
+    assert.equal(await gwB.metric('sio_bus_messages_in_total', { kind: 'node' }), nodeB);
+    assert.equal(await gwA.metric('sio_bus_messages_in_total', { kind: 'node' }), nodeA + 3);
+    assert.deepEqual(recB.of('direct'), []);
+    assert.equal(be.messages.filter((m) => m.json && m.json.id === 'nf1').length, 1, 'one sockets reply: gw-a\'s');
+  });
+
   it('the backend is killed and restarted: clients stay, the gateways redial, the next emit is delivered', async () => {
     const a = await gwA.connect('/');
     const b = await gwB.connect('/');
@@ -283,6 +312,52 @@ describe('forwarder: two gateway nodes and a backend all dial siogw-nng-forwarde
     if (be) await be.stop();
     await Promise.all([gwA && gwA.stopChecked(), gwB && gwB.stopChecked()]);
     if (fwd) await fwd.stop();
+  });
+
+  it('POST /api/publish?route=nodes sends a socket-addressed envelope to the node topics of its sockets', async () => {
+    const a = await gwA.connect('/');
+    const b = await gwB.connect('/');
+    await fetchOver(be, { nodes: 2 });
+    const [tagA, tagB] = [a.id.slice(0, 4), b.id.slice(0, 4)];
+    const route = async (gw, env) => {
+      const res = await gw.http('/api/publish?route=nodes', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(env),
+      });
+      assert.equal(res.status, 200, res.text);
+      return JSON.parse(res.text).to;
+    };
+    const recA = h.recorder(a);
+    const recB = h.recorder(b);
+    /* published on node B for a socket of node A: to A's node topic, as it came */
+    const dm = h.once(a, 'dm');
+    assert.deepEqual(await route(gwB, { type: 'emit', rooms: [a.id], event: 'dm', data: ['via b'] }), [`sio.node.${tagA}`]);
+    assert.deepEqual(await dm, ['via b']);
+    /* sockets of both nodes: one message per node, each with its own ids */
+    const both = [h.once(a, 'pair'), h.once(b, 'pair')];
+    assert.deepEqual(new Set(await route(gwA, { type: 'emit', rooms: [a.id, b.id], event: 'pair', data: [2] })), new Set([`sio.node.${tagA}`, `sio.node.${tagB}`]));
+    assert.deepEqual(await Promise.all(both), [[2], [2]]);
+    /* a room that is not a socket id: every node, through the out topic */
+    assert.deepEqual(await route(gwA, { type: 'emit', rooms: ['lobby'], event: 'x', data: [] }), ['sio.out']);
+    assert.deepEqual(await route(gwA, { type: 'emit', event: 'all', data: [] }), ['sio.out']);
+    /* each socket got each message once */
+    const ctl = [h.once(a, 'ctl'), h.once(b, 'ctl')];
+    be.publish('sio.out', { type: 'emit', event: 'ctl', data: [] });
+    await Promise.all(ctl);
+    assert.equal(recA.of('dm').length + recA.of('pair').length, 2);
+    assert.equal(recB.of('dm').length + recB.of('pair').length, 1);
+    /* a batch answers each line with its destinations */
+    const res = await gwA.http('/api/publish?route=nodes', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify({ type: 'emit', rooms: [b.id], event: 'nd', data: [] })}\n${JSON.stringify({ type: 'emit', event: 'nd2', data: [] })}\n`,
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.text).results, [{ status: 200, to: [`sio.node.${tagB}`] }, { status: 200, to: ['sio.out'] }]);
+    /* route is for the out topic, with one value */
+    assert.equal((await gwA.http('/api/publish?route=nodes&topic=other', { method: 'POST', body: '{}' })).status, 400);
+    assert.equal((await gwA.http('/api/publish?topic=sio.out&route=all', { method: 'POST', body: '{}' })).status, 400);
   });
 
   it('events reach the backend, emits reach both nodes, and one node\'s publication reaches every node once', async () => {

@@ -122,6 +122,16 @@ describe('connection state recovery across Kafka nodes', { skip: !K.available() 
     be.produce('sio.out', { type: 'emit', nsp: '/', rooms: ['game'], event: 'ev', data: ['after'] }, 'k');
     await h.waitFor(() => got.length === 5, 10000, { message: 'a room emit on node B' });
     assert.equal(await gwB.metric('sio_recoveries_total', { result: 'recovered' }), 1);
+    // its id still names node A (dead), and a node topic is not in the log other nodes
+    // replay from: route=nodes keeps a recovering namespace's envelopes on sio.out
+    const res = await gwB.http('/api/publish?route=nodes', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'emit', nsp: '/', rooms: [id], event: 'ev', data: ['routed'] }),
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(JSON.parse(res.text).to, ['sio.out']);
+    await h.waitFor(() => got.length === 6, 10000, { message: 'the routed emit' });
+    assert.equal(got[5][0], 'routed');
     s.close();
   });
 });

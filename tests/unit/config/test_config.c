@@ -82,6 +82,15 @@ TEST(default_yaml_has_design_defaults)
 	CHECK_STR(c.topics.in, "sio.in");
 	CHECK_STR(c.topics.out, "sio.out");
 	CHECK_STR(c.topics.reply, "sio.reply.gw-1");
+	CHECK_EQ_INT(strlen(c.node_tag), 4);
+	{
+		char want[64], other[64];
+		snprintf(want, sizeof want, "sio.node.%s", c.node_tag);
+		CHECK_STR(c.topics.node, want);
+		CHECK(gw_config_node_topic(&c, "AbC_", other, sizeof other));
+		CHECK_STR(other, "sio.node.AbC_");
+		CHECK(!gw_config_node_topic(&c, "AbC_", other, 8)); /* too short */
+	}
 	CHECK_EQ_INT(c.n_nsps, 2);
 	CHECK_STR(c.nsps[0].name, "/");
 	CHECK_STR(c.nsps[1].name, "/chat");
@@ -376,6 +385,14 @@ TEST(errors_types)
 	EXPECT_ERROR("topics: {in: \"{prefix}.{nodeid}\"}\n",
 		     "gw.yaml:1:14: topics.in: unknown placeholder (valid: {prefix}, {node_id}), got "
 		     "\"{prefix}.{nodeid}\"");
+	EXPECT_ERROR("topics: {node: \"{prefix}.node\"}\n",
+		     "gw.yaml:1:16: topics.node: must hold {node_tag}: a socket id names its node's topic by it "
+		     "(\"\" turns node topics off)");
+	EXPECT_ERROR("topics: {node: \"n.{node_tag}.{node_tag}\"}\n",
+		     "gw.yaml:1:16: topics.node: {node_tag} more than once");
+	EXPECT_ERROR("topics: {in: \"i.{node_tag}\"}\n", "gw.yaml:1:14: topics.in: {node_tag} is for topics.node only");
+	EXPECT_ERROR("topics: {node: \"{prefix}.out\", out: \"{prefix}.out{node_tag}\"}\n",
+		     "gw.yaml:1:37: topics.out: {node_tag} is for topics.node only");
 	EXPECT_ERROR("topics:\n  reply: \"r}.{node_id}\"\n",
 		     "gw.yaml:2:10: topics.reply: unbalanced '}' in topic template");
 	/* a null value means "use the default"; quoted numbers are numbers */

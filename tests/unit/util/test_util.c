@@ -6,6 +6,7 @@
 #include "util/dlist.h"
 #include "util/frame.h"
 #include "util/rand.h"
+#include "util/sid.h"
 #include "util/map.h"
 
 #include <cjson/cJSON.h>
@@ -123,6 +124,57 @@ TEST(rand_id_shape)
 	}
 }
 
+/* Socket ids name their node: tag, random, check (util/sid.h). */
+TEST(sid_names_its_node)
+{
+	char t1[GW_TAG_LEN + 1], t2[GW_TAG_LEN + 1], t3[GW_TAG_LEN + 1], got[GW_TAG_LEN + 1];
+	gw_node_tag("gw-1", t1);
+	gw_node_tag("gw-1", t2);
+	gw_node_tag("gw-2", t3);
+	CHECK_STR(t1, t2); /* stable: the same node_id, the same tag, across restarts */
+	CHECK(strcmp(t1, t3) != 0);
+	CHECK_EQ_INT(strlen(t1), GW_TAG_LEN);
+	char id[GW_ID_LEN + 1], id2[GW_ID_LEN + 1];
+	gw_sid_new(id, t1);
+	gw_sid_new(id2, t1);
+	CHECK_EQ_INT(strlen(id), GW_ID_LEN);
+	CHECK(strcmp(id, id2) != 0);
+	CHECK(strncmp(id, t1, GW_TAG_LEN) == 0);
+	for (int i = 0; i < GW_ID_LEN; i++)
+		CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", id[i]));
+	CHECK(gw_sid_tag(id, strlen(id), got));
+	CHECK_STR(got, t1);
+	/* an Engine.IO v3 socket id: "/nsp#<session id>" */
+	char v3[64];
+	snprintf(v3, sizeof v3, "/chat#%s", id);
+	memset(got, 0, sizeof got);
+	CHECK(gw_sid_tag(v3, strlen(v3), got));
+	CHECK_STR(got, t1);
+	/* one character changed, a wrong length, a character outside the alphabet, room
+	 * names that look like ids: not socket ids */
+	char bad[GW_ID_LEN + 1];
+	for (int i = 0; i < GW_ID_LEN; i++) {
+		memcpy(bad, id, sizeof bad);
+		bad[i] = bad[i] == 'A' ? 'B' : 'A';
+		CHECK(!gw_sid_tag(bad, GW_ID_LEN, got));
+	}
+	CHECK(!gw_sid_tag(id, GW_ID_LEN - 1, got));
+	memcpy(bad, id, sizeof bad);
+	bad[5] = '.';
+	CHECK(!gw_sid_tag(bad, GW_ID_LEN, got));
+	CHECK(!gw_sid_tag("conversation-1234567", 20, got));
+	CHECK(!gw_sid_tag("", 0, got));
+	CHECK(!gw_sid_tag("/chat#", 6, got));
+	/* random 20-character names pass about 1 in 2^24 times: none of 100000 here */
+	char name[GW_ID_LEN + 1];
+	int passed = 0;
+	for (int i = 0; i < 100000; i++) {
+		gw_rand_id(name);
+		passed += gw_sid_tag(name, GW_ID_LEN, got);
+	}
+	CHECK(passed <= 1);
+}
+
 TEST(map_put_get_del)
 {
 	gw_map m = {0};
@@ -178,6 +230,7 @@ int main(void)
 	RUN(frame_refcount);
 	RUN(err_mapping);
 	RUN(rand_id_shape);
+	RUN(sid_names_its_node);
 	RUN(dlist_membership);
 	return TEST_END();
 }
