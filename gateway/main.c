@@ -9,6 +9,7 @@
 #include "bus/bus.h"
 #include "bus/check.h"
 #include "bus/loader.h"
+#include "bus/relay.h"
 #include "eio/eio.h"
 #include "http/api.h"
 #include "http/client.h"
@@ -48,6 +49,7 @@ typedef struct gw_app {
 	sio_server *sio;
 	gw_admin *admin;   /* admin_ui, or NULL */
 	gw_bus *bus;
+	gw_relay *relay;   /* sessions of other nodes (no sticky sessions), or NULL */
 	gw_api *api;
 	gw_metrics *metrics;
 } gw_app;
@@ -288,6 +290,16 @@ int main(int argc, char **argv)
 		gw_err("out of memory at startup");
 		goto out;
 	}
+	/* requests for other nodes' sessions go there over the bus: no sticky sessions
+	 * (the memory bus has no other node) */
+	if (cfg.topics.node[0] && strcmp(gw_bus_plugin_name(app.bus), "memory") != 0) {
+		if (!(app.relay = gw_relay_create(app.bus, app.net, &cfg))) {
+			gw_err("out of memory at startup");
+			goto out;
+		}
+		eio_server_set_relay(app.eio, gw_relay_request, app.relay);
+		gw_bus_set_relay(app.bus, gw_relay_deliver, app.relay);
+	}
 	if (cfg.engine.echo_path && cfg.engine.echo_path[0]) {
 		eio_handler echo = eio_echo_handler();
 		app.echo = eio_server_create(app.net, &cfg, cfg.engine.echo_path, &echo);
@@ -303,6 +315,7 @@ int main(int argc, char **argv)
 	    (app.echo && gw_metrics_add(app.metrics, eio_metrics, app.echo)) ||
 	    gw_metrics_add(app.metrics, sio_metrics, app.sio) || gw_metrics_add(app.metrics, gw_bus_metrics, app.bus) ||
 	    gw_metrics_add(app.metrics, gw_api_metrics, app.api) ||
+	    (app.relay && gw_metrics_add(app.metrics, gw_relay_metrics, app.relay)) ||
 	    (app.admin && gw_metrics_add(app.metrics, gw_admin_metrics, app.admin))) {
 		gw_err("out of memory at startup");
 		goto out;
@@ -349,6 +362,10 @@ out:
 		eio_server_destroy(app.echo);
 	if (app.eio)
 		eio_server_destroy(app.eio);
+	if (app.relay) { /* after the sessions: their last words to other nodes' clients went out */
+		gw_bus_set_relay(app.bus, NULL, NULL);
+		gw_relay_destroy(app.relay);
+	}
 	if (app.net)
 		net_drain_output(app.net, 1000);
 	gw_api_destroy(app.api);

@@ -14,6 +14,7 @@
 #include "bus/rate.h"
 #include "bus/envelope.h"
 #include "bus/loader.h"
+#include "bus/relay.h"
 #include "net/net.h"
 #include "sio/sio_codec.h"
 #include "util/err.h"
@@ -56,6 +57,7 @@ typedef struct bus_item {
 	uint8_t *data;
 	size_t len;
 	char *pos;     /* the message's position on a bus that has them (ABI 1.2), or NULL */
+	bool relay;    /* data: a relay message (bus/relay.h) from the node topic */
 } bus_item;
 
 struct gw_bus {
@@ -97,6 +99,8 @@ struct gw_bus {
 		uint64_t *rate_limited;                /* [nsp index * 2 + on_exceed]; loop only */
 	} stats;
 	uint64_t unsupported_logged_at;
+	void (*relay)(void *ctx, const char *data, size_t len); /* gw_bus_set_relay */
+	void *relay_ctx;
 };
 
 /* ---- host services (any thread) ---- */
@@ -188,7 +192,17 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 	/* (without it the packet is still logged, under this node's own offset) */
 	if (pos && bus->cfg->recovery.max_disconnection_ms && (kind == SUB_OUT || kind == SUB_ROUTE))
 		it->pos = position(kind, topic, (int32_t)pos[0], pos[1]);
-	if (kind == SUB_OUT || kind == SUB_REPLY || kind == SUB_NODE) {
+	if (kind == SUB_NODE && bus->relay && gw_relay_is_message(data, len)) {
+		atomic_fetch_add(&bus->stats.in[GW_TOPIC_NODE], 1);
+		it->relay = true;
+		if (!(it->data = malloc(len + 1))) {
+			item_free(it);
+			return -SIOGW_ENOMEM;
+		}
+		memcpy(it->data, data, len);
+		it->data[len] = 0;
+		it->len = len;
+	} else if (kind == SUB_OUT || kind == SUB_REPLY || kind == SUB_NODE) {
 		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : kind == SUB_NODE ? GW_TOPIC_NODE : GW_TOPIC_REPLY], 1);
 		char err[160];
 		int rc = env_parse(data, len, bus->cfg->engine.max_payload, &it->env, err, sizeof err);
@@ -975,6 +989,12 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio) { bus->sio = sio; }
 
+void gw_bus_set_relay(gw_bus *bus, void (*fn)(void *ctx, const char *data, size_t len), void *ctx)
+{
+	bus->relay = fn;
+	bus->relay_ctx = ctx;
+}
+
 static const char *const SESSION_TYPES[] = {[SIO_SESSION_LIVE] = "session", [SIO_SESSION_LOST] = "lost",
 					     [SIO_SESSION_GONE] = "gone"};
 
@@ -1265,6 +1285,8 @@ void gw_bus_drain(gw_bus *bus)
 				atomic_fetch_add(&bus->stats.publish_errors, 1);
 				gw_debug("bus: event of %s not stored (%d): not acked", it->sid, it->status);
 			}
+		} else if (it->relay) {
+			bus->relay(bus->relay_ctx, (const char *)it->data, it->len);
 		} else if (it->env)
 			apply(bus, it->env, it->pos);
 		else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)

@@ -37,6 +37,9 @@ typedef enum gw_topic_kind {
 gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err_len);
 /* The socket.io server the bus applies envelopes to (before gw_bus_start). */
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio);
+/* Relay messages on the node topic (bus/relay.h) go to fn, on the service thread (before
+ * gw_bus_start; without it they are envelopes, and malformed ones). */
+void gw_bus_set_relay(gw_bus *bus, void (*fn)(void *ctx, const char *data, size_t len), void *ctx);
 /* Subscribe the gateway's own topics. */
 int gw_bus_start(gw_bus *bus, char *err, size_t err_len);
 /* Stop the plugin: no deliveries after return. Idempotent; NULL-safe. */

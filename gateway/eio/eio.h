@@ -71,6 +71,12 @@ eio_server *eio_server_create(net_loop *net, const gw_config *cfg, const char *p
 /* Serve the server's path on its loop (net_route), and write what each loop turn
  * queued (websocket writes, held polls) before the loop waits (net_on_turn). */
 int eio_server_listen(eio_server *srv);
+/* A request (poll, POST, websocket upgrade) for a session this node does not hold, whose
+ * sid names another node (util/sid.h: tag is its first 4 characters): relay takes it
+ * and answers c (bus/relay.h), or returns false and the request gets 400 "Session ID
+ * unknown" as without it. */
+typedef bool (*eio_relay_fn)(void *ctx, net_conn *c, const h1_req *r, const char *tag);
+void eio_server_set_relay(eio_server *srv, eio_relay_fn fn, void *ctx);
 /* Graceful drain: from now on a handshake (a new session) is answered 503 with
  * Retry-After; open sessions carry on. */
 void eio_server_drain(eio_server *srv);

@@ -71,6 +71,8 @@ struct eio_server {
 	gw_buf v3;             /* a v3 websocket binary frame's payload */
 	eio_stats stats;
 	bool draining;         /* new sessions are refused (503) */
+	eio_relay_fn relay;    /* requests for other nodes' sessions, or NULL */
+	void *relay_ctx;
 	char *path;
 	eio_handler h;
 	gw_map sessions;
@@ -846,6 +848,20 @@ static void on_post(eio_session *s, net_conn *c, const h1_req *r)
 
 static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char *sid, bool eio3);
 
+void eio_server_set_relay(eio_server *srv, eio_relay_fn fn, void *ctx)
+{
+	srv->relay = fn;
+	srv->relay_ctx = ctx;
+}
+
+/* An unknown sid that names another node: its request goes there. */
+static bool relayed(eio_server *srv, net_conn *c, const h1_req *r, const char *sid)
+{
+	char tag[GW_TAG_LEN + 1];
+	return srv->relay && gw_sid_tag(sid, strlen(sid), tag) && strcmp(tag, srv->cfg->node_tag) != 0 &&
+	       srv->relay(srv->relay_ctx, c, r, tag);
+}
+
 static void on_request(void *ctx, net_conn *c, const h1_req *r)
 {
 	eio_server *srv = ctx;
@@ -876,7 +892,8 @@ static void on_request(void *ctx, net_conn *c, const h1_req *r)
 	}
 	eio_session *s = gw_map_get(&srv->sessions, sid, strlen(sid));
 	if (!s) {
-		eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
+		if (!relayed(srv, c, r, sid))
+			eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
 		return;
 	}
 	if (s->eio3 != eio3) {
@@ -918,7 +935,8 @@ static void ws_upgrade(eio_server *srv, net_conn *c, const h1_req *r, const char
 	if (sid[0]) {
 		s = gw_map_get(&srv->sessions, sid, strlen(sid));
 		if (!s) {
-			eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
+			if (!relayed(srv, c, r, sid))
+				eio_error(srv, c, EIO_ERR_UNKNOWN_SID);
 			return;
 		}
 		if (s->eio3 != eio3) { /* engine.io's PROTOCOL_MISMATCH */

@@ -82,7 +82,22 @@ struct net_conn {
 	gw_timer tm;           /* request deadline, or the linger */
 	uint64_t seq;          /* accept order: requests of one turn are read in it */
 	gw_dlink ready;        /* on the loop's ready list: input to read now that the answer is out */
+	route own;             /* net_conn_adopt's ops (c->rt points here then) */
+	struct net_remote *rm; /* a remote connection (net_remote_new), else NULL */
 };
+
+/* What a remote connection has instead of a socket. */
+typedef struct net_remote {
+	net_loop *L;
+	const net_remote_ops *ops;
+	void *ctx;
+	bool secure;
+	bool ended;            /* ops->close was called, or the client is gone: reap pending */
+	gw_timer reap;         /* frees c after the loop turn */
+	gw_dlink live;         /* on the loop's list of remote connections */
+	net_conn *c;
+	char peer[64];
+} net_remote;
 
 struct net_loop {
 	const gw_config *cfg;
@@ -103,6 +118,7 @@ struct net_loop {
 	bool (*pending)(void *);
 	void *drain_ctx;
 	gw_dlist ready;
+	gw_dlist remotes;     /* remote connections (freed with the loop) */
 	ev_prepare prepare;
 	h1_limits limits;
 	char *common_headers; /* engine.headers as header lines */
@@ -224,15 +240,23 @@ static const route *route_for(const net_loop *L, const char *path)
 
 static net_loop *loop_of(const net_conn *c)
 {
-	return lws_context_user(lws_get_context(c->wsi));
+	return c->rm ? c->rm->L : lws_context_user(lws_get_context(c->wsi));
 }
 
 void net_conn_set_user(net_conn *c, void *user) { c->user = user; }
 void *net_conn_user(const net_conn *c) { return c->user; }
-bool net_conn_secure(const net_conn *c) { return c->fd < 0; }
+bool net_conn_secure(const net_conn *c) { return c->rm ? c->rm->secure : c->fd < 0; }
+
+void net_conn_adopt(net_conn *c, const net_route_ops *ops, void *ctx)
+{
+	c->own = (route){.ops = *ops, .ctx = ctx, .max_body = c->rt ? c->rt->max_body : loop_of(c)->limits.max_body};
+	c->rt = &c->own;
+}
 
 const char *net_conn_peer(net_conn *c)
 {
+	if (c->rm)
+		return c->rm->peer;
 	net_loop *L = loop_of(c);
 	L->addr[0] = 0;
 	lws_get_peer_simple(c->wsi, L->addr, sizeof L->addr);
@@ -241,14 +265,19 @@ const char *net_conn_peer(net_conn *c)
 
 bool net_conn_blocked(const net_conn *c)
 {
-	return c->kill || lws_partial_buffered(c->wsi);
+	return !c->rm && (c->kill || lws_partial_buffered(c->wsi));
 }
 
 static void conn_timeout(gw_timer *t);
 static void arm(net_conn *c, uint32_t ms);
+static void remote_end(net_conn *c, uint16_t code, const char *reason);
 
 void net_close(net_conn *c)
 {
+	if (c->rm) {
+		remote_end(c, 0, NULL);
+		return;
+	}
 	if (c->kill || c->gone)
 		return;
 	c->kill = true;
@@ -453,9 +482,16 @@ static bool must_close(const net_conn *c)
 	return L->stop || !r || !r->keep_alive || r->upgrade || (c->h1 && h1_get_state(c->h1) != H1_COMPLETE);
 }
 
+static void remote_reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
+			 const char *extra, bool close);
+
 static void reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
 		  const char *extra, bool close)
 {
+	if (c->rm) {
+		remote_reply(c, status, ctype, body, len, extra, close);
+		return;
+	}
 	net_loop *L = loop_of(c);
 	if (c->mode != MODE_HTTP || c->closing || c->kill || c->gone)
 		return;
@@ -488,6 +524,8 @@ void net_reply_close(net_conn *c, int status, const char *ctype, const void *bod
 
 int net_stream_begin(net_conn *c, int status, const char *ctype, const char *extra)
 {
+	if (c->rm)
+		return -1; /* not relayed */
 	net_loop *L = loop_of(c);
 	const h1_req *r = cur_req(c);
 	bool chunked = r && r->http_minor == 1;
@@ -502,6 +540,8 @@ int net_stream_begin(net_conn *c, int status, const char *ctype, const char *ext
 
 int net_stream_write(net_conn *c, const void *data, size_t len)
 {
+	if (c->rm)
+		return -1;
 	net_loop *L = loop_of(c);
 	if (!len)
 		return 0;
@@ -776,8 +816,12 @@ static bool token_in(const char *list, const char *tok)
 	return false;
 }
 
+static int remote_ws_accept(net_conn *c);
+
 int net_ws_accept(net_conn *c, const h1_req *r)
 {
+	if (c->rm)
+		return remote_ws_accept(c); /* the node holding the client checks the handshake */
 	net_loop *L = loop_of(c);
 	const char *key = h1_header_get(r, "sec-websocket-key");
 	const char *ver = h1_header_get(r, "sec-websocket-version");
@@ -829,6 +873,10 @@ int net_ws_accept(net_conn *c, const h1_req *r)
 int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool binary)
 {
 	uint8_t h[10];
+	if (c->rm) { /* a record for net_ws_send to cut up again: flag, length, payload */
+		uint8_t r[5] = {binary, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+		return len > UINT32_MAX || gw_buf_append(out, r, 5) || gw_buf_append(out, payload, len) ? -GW_ENOMEM : 0;
+	}
 	if (c->deflate) {
 		net_loop *L = loop_of(c);
 		gw_buf *z = &L->z;
@@ -842,15 +890,24 @@ int net_ws_frame(net_conn *c, gw_buf *out, const void *payload, size_t len, bool
 	return gw_buf_append(out, h, hl) || gw_buf_append(out, payload, len) ? -GW_ENOMEM : 0;
 }
 
+static int remote_ws_send(net_conn *c, const uint8_t *p, size_t len);
+
 int net_ws_send(net_conn *c, const void *p, size_t len)
 {
 	if (c->mode != MODE_WS || c->closing)
 		return -1;
+	if (c->rm)
+		return remote_ws_send(c, p, len);
 	return conn_write(c, p, len);
 }
 
 void net_ws_close(net_conn *c, uint16_t code, const char *reason)
 {
+	if (c->rm) {
+		if (c->mode == MODE_WS)
+			remote_end(c, code, reason);
+		return;
+	}
 	if (c->mode != MODE_WS || c->closing || c->kill || c->gone)
 		return;
 	uint8_t f[130];
@@ -921,6 +978,130 @@ static void ws_input(net_conn *c, uint8_t *data, size_t len)
 			break;
 		}
 	}
+}
+
+/* ---- remote connections (net.h) ---- */
+
+static void remote_free(net_conn *c)
+{
+	gw_timer_stop(c->rm->L->timers, &c->rm->reap);
+	gw_dlist_del(&c->rm->L->remotes, &c->rm->live);
+	h1_destroy(c->h1);
+	free(c->rm);
+	free(c);
+}
+
+static void remote_reap(gw_timer *t)
+{
+	net_conn *c = t->ctx;
+	if (c->user && c->rt && c->rt->ops.on_close)
+		c->rt->ops.on_close(c->rt->ctx, c);
+	c->user = NULL;
+	remote_free(c);
+}
+
+/* c's part is over: freed after this turn (its owner's on_close first, if it has a user). */
+static void remote_reap_later(net_conn *c)
+{
+	c->gone = true;
+	c->rm->reap.ctx = c;
+	gw_timer_start(c->rm->L->timers, &c->rm->reap, 0, remote_reap);
+}
+
+static void remote_end(net_conn *c, uint16_t code, const char *reason)
+{
+	if (c->rm->ended)
+		return;
+	c->rm->ended = true;
+	c->rm->ops->close(c->rm->ctx, c, code, reason);
+	remote_reap_later(c);
+}
+
+static void remote_reply(net_conn *c, int status, const char *ctype, const void *body, size_t len,
+			 const char *extra, bool close)
+{
+	if (c->rm->ended || c->mode != MODE_HTTP || !c->req_active)
+		return;
+	c->req_active = false;
+	c->rm->ended = true;
+	c->rm->ops->reply(c->rm->ctx, c, status, ctype, body, len, extra, close);
+	remote_reap_later(c); /* one request per remote connection */
+}
+
+static int remote_ws_accept(net_conn *c)
+{
+	if (c->rm->ended)
+		return -1;
+	c->mode = MODE_WS;
+	c->req_active = false;
+	c->rm->ops->ws_accept(c->rm->ctx, c);
+	return 0;
+}
+
+static int remote_ws_send(net_conn *c, const uint8_t *p, size_t len)
+{
+	if (c->rm->ended)
+		return -1;
+	while (len >= 5) { /* net_ws_frame's records */
+		size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+		if (n > len - 5)
+			break;
+		c->rm->ops->ws_send(c->rm->ctx, c, p + 5, n, p[0] != 0);
+		p += 5 + n;
+		len -= 5 + n;
+	}
+	return 0;
+}
+
+net_conn *net_remote_new(net_loop *L, const net_remote_ops *ops, void *ctx, const char *peer, bool secure)
+{
+	net_conn *c = calloc(1, sizeof *c);
+	net_remote *rm = calloc(1, sizeof *rm);
+	if (!c || !rm || !(c->h1 = h1_create(&L->limits))) {
+		free(c);
+		free(rm);
+		return NULL;
+	}
+	*rm = (net_remote){.L = L, .ops = ops, .ctx = ctx, .secure = secure, .c = c};
+	snprintf(rm->peer, sizeof rm->peer, "%s", peer ? peer : "");
+	c->rm = rm;
+	gw_dlist_add(&L->remotes, &rm->live);
+	c->fd = -1;
+	c->seq = ++L->seq;
+	return c;
+}
+
+void net_remote_request(net_conn *c, const uint8_t *http, size_t len)
+{
+	size_t used = h1_feed(c->h1, http, len);
+	if (h1_get_state(c->h1) == H1_HEAD) {
+		const h1_req *r = h1_get_req(c->h1);
+		c->rt = route_for(c->rm->L, r->path);
+		h1_resume(c->h1);
+		if (h1_get_state(c->h1) != H1_COMPLETE)
+			h1_feed(c->h1, http + used, len - used);
+	}
+	if (h1_get_state(c->h1) != H1_COMPLETE) {
+		c->req_active = true; /* for refuse's reply */
+		refuse(c, 400, "relayed request could not be read");
+		return;
+	}
+	dispatch(c, h1_get_req(c->h1));
+}
+
+void net_remote_ws_message(net_conn *c, const uint8_t *data, size_t len, bool binary)
+{
+	if (!c->rm->ended && c->mode == MODE_WS && c->user && c->rt && c->rt->ops.on_ws_message)
+		c->rt->ops.on_ws_message(c->rt->ctx, c, data, len, binary);
+}
+
+void net_remote_gone(net_conn *c, uint16_t code)
+{
+	if (c->rm->ended)
+		return;
+	c->rm->ended = true;
+	c->ws_code = code ? code : (c->mode == MODE_WS ? WS_CLOSE_NO_STATUS : 0);
+	remote_reap_later(c);
 }
 
 /* ---- lws ---- */
@@ -1277,6 +1458,8 @@ void net_destroy(net_loop *L)
 	pthread_mutex_unlock(&L->lock);
 	if (ctx)
 		lws_context_destroy(ctx);
+	for (gw_dlink *l; (l = gw_dlist_pop(&L->remotes));) /* their owners are gone */
+		remote_free(GW_DLIST_ITEM(l, net_remote, live)->c);
 	if (L->loop) {
 		ev_prepare_stop(L->loop, &L->prepare);
 		gw_timers_destroy(L->timers);

@@ -117,6 +117,35 @@ bool net_conn_blocked(const net_conn *c);
  * c still has a user. */
 void net_close(net_conn *c);
 
+/* Route c's further callbacks (on_ws_message, on_writeable, on_close) to ops instead of
+ * the route its request came by, until its current request is answered (a websocket: for
+ * good). The node relay takes over connections so (bus/relay.h). */
+void net_conn_adopt(net_conn *c, const net_route_ops *ops, void *ctx);
+
+/* ---- remote connections ----
+ * A client whose connection another node holds (the relay, bus/relay.h): its request
+ * comes as bytes, and what the routes answer on it goes to ops instead of a socket. Every
+ * function above works on it; net_stream_* fail, net_conn_blocked is false. */
+typedef struct net_remote_ops {
+	/* net_reply: the answer (close: the client's connection ends after it). */
+	void (*reply)(void *ctx, net_conn *c, int status, const char *ctype, const void *body, size_t len,
+		      const char *extra, bool close);
+	void (*ws_accept)(void *ctx, net_conn *c);                       /* net_ws_accept */
+	void (*ws_send)(void *ctx, net_conn *c, const void *data, size_t len, bool binary); /* one message */
+	/* net_close / net_ws_close (code 0: no close frame). Last call for c. */
+	void (*close)(void *ctx, net_conn *c, uint16_t code, const char *reason);
+} net_remote_ops;
+
+net_conn *net_remote_new(net_loop *L, const net_remote_ops *ops, void *ctx, const char *peer, bool secure);
+/* The client's request as HTTP/1.1 bytes: dispatched to its route as if it had arrived
+ * here. A request net cannot read is answered 400 (through ops->reply). */
+void net_remote_request(net_conn *c, const uint8_t *http, size_t len);
+/* A websocket message from the client (text: valid UTF-8, checked where it arrived). */
+void net_remote_ws_message(net_conn *c, const uint8_t *data, size_t len, bool binary);
+/* The client's connection ended (code: its websocket close code, or 0): the route's
+ * on_close if it still has a user, then c is freed (after this loop turn). */
+void net_remote_gone(net_conn *c, uint16_t code);
+
 /* ---- the service loop ---- */
 /* Create the loop and listen on cfg's address (NULL, logged, when that fails). Routes
  * and hooks are added before net_run. */

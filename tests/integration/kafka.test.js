@@ -8,86 +8,10 @@
  */
 const assert = require('node:assert/strict');
 const { describe, before, after, it: plainIt } = require('node:test');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
 const h = require('./helpers/gateway');
 const K = require('./helpers/kafka');
 
-/* nginx for the sticky-session test: NGINX_BIN, else the Debian package's binary. */
-const NGINX = [process.env.NGINX_BIN, '/usr/sbin/nginx'].find((p) => p && fs.existsSync(p));
-
-/*
- * nginx on 127.0.0.1 in front of `ports`, sticky by the x-sticky request header (a
- * consistent hash: what ip_hash does by client address, which on loopback is one address).
- * Returns {url, stop()}.
- */
-async function startNginx(ports) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'siogw-nginx-'));
-  const port = await h.freePort();
-  const conf = `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream gateways {
-    hash $http_x_sticky consistent;
-${ports.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://gateways;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 60s;
-      proxy_next_upstream off;
-    }
-  }
-}
-`;
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  const proc = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const kill = () => proc.exitCode === null && proc.kill('SIGKILL');
-  process.on('exit', kill);
-  let stderr = '';
-  proc.stderr.on('data', (c) => (stderr += c));
-  const url = `http://127.0.0.1:${port}`;
-  await h.waitFor(
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
-      return (await h.httpRequest(`${url}/healthz`, { timeout: 500 })).status === 200;
-    },
-    5000,
-    { message: 'nginx up' },
-  );
-  return {
-    url,
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const t = setTimeout(kill, 3000);
-        await exited;
-        clearTimeout(t);
-      }
-      process.off('exit', kill);
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+const { startNginx, NGINX } = require('./helpers/nginx');
 
 const TOPICS = [
   'sio.in:4',
@@ -337,7 +261,7 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
   });
 
   it('two nodes behind nginx with sticky sessions: polling-only clients keep working across many requests', { skip: !NGINX && 'nginx not installed' }, async () => {
-    const ngx = await startNginx([gwA.port, gwB.port]);
+    const ngx = await startNginx([gwA.port, gwB.port], { balance: 'sticky' });
     try {
       const pollA = await gwA.metric('sio_sessions_opened_total');
       const pollB = await gwB.metric('sio_sessions_opened_total');

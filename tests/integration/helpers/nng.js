@@ -128,6 +128,7 @@ class Peer {
     this.proc = proc;
     this.pipes = { pub: 0, sub: 0 };
     this.messages = [];
+    this.listeners = []; /* onMessage */
     this.lines = [];
     this.stderr = '';
     this.waiters = new Set();
@@ -149,7 +150,9 @@ class Peer {
     });
     readline.createInterface({ input: proc.stdout }).on('line', (line) => {
       if (line.startsWith('msg ')) {
-        this.messages.push({ ...parseFrame(Buffer.from(line.slice(4), 'base64')), consumed: false });
+        const m = { ...parseFrame(Buffer.from(line.slice(4), 'base64')), consumed: false };
+        this.messages.push(m);
+        for (const fn of this.listeners) fn(m);
       } else {
         const m = /^pipes pub=(-?\d+) sub=(-?\d+)$/.exec(line);
         if (m) this.pipes = { pub: Number(m[1]), sub: Number(m[2]) };
@@ -198,6 +201,11 @@ class Peer {
 
   waitLine(pred, timeout = N.DEFAULT_TIMEOUT_MS, what = 'line') {
     return this._wait(() => this.lines.find(pred), timeout, what);
+  }
+
+  /* Call fn with every message received from now on. */
+  onMessage(fn) {
+    this.listeners.push(fn);
   }
 
   /* Wait until the PUB / SUB sockets have (at least) these many connected peers. */
