@@ -12,6 +12,7 @@ const h = require('./helpers/gateway');
 const K = require('./helpers/kafka');
 
 const { startNginx, NGINX } = require('./helpers/nginx');
+const { soak } = require('./helpers/soak');
 
 const TOPICS = [
   'sio.in:4',
@@ -176,6 +177,51 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     const k = await be.next((m) => m.topic === 'svc.replies' && m.json && m.json.tag === `${tag}-k`);
     assert.equal(k.key, `k-${tag}`);
   });
+
+  /* Until gw's consumer reads its node topic (created when it subscribed): an idempotent
+   * probe emit to a socket of gw, sent again until it has arrived. Returns the socket. */
+  async function nodeTopicLive(gw) {
+    const s = await gw.connect('/');
+    const topic = `sio.node.${s.id.slice(0, 4)}`;
+    let probes = 0;
+    s.on('probe', () => probes++);
+    await h.waitFor(() => {
+      if (!probes) be.produce(topic, { type: 'emit', rooms: [s.id], event: 'probe', data: [] }, s.id);
+      return probes > 0;
+    }, 10000, { interval: 300, message: `${gw.config.node_id} reads ${topic}` });
+    const fence = h.once(s, 'fence'); /* one key, one partition: the probes are in before it */
+    be.produce(topic, { type: 'emit', rooms: [s.id], event: 'fence', data: [] }, s.id);
+    await fence;
+    return s;
+  }
+
+  it('no sticky sessions: two nodes behind nginx round-robin, polling-only and upgrading clients, acks, broadcasts, 15 s, no error',
+    { skip: !NGINX && 'nginx not installed' }, async () => {
+      (await nodeTopicLive(gwA)).close();
+      (await nodeTopicLive(gwB)).close();
+      const lb = await startNginx([gwA.port, gwB.port], { balance: 'round-robin' });
+      try {
+        const r = await soak({
+          url: lb.url,
+          backend: {
+            events: (fn) => be.onMessage((m) => m.topic === 'sio.in' && m.json && fn(m.json)),
+            reply: (topic, env) => be.produce(topic, env),
+            broadcast: (env) => be.produce('sio.out', env, 'soak'),
+          },
+          clients: { polling: 10, websocket: 10 },
+          ms: 15000,
+        });
+        assert.deepEqual(r.errors, []);
+        assert.ok(r.acked > 100, `acked ${r.acked}`);
+        assert.ok((await gwA.metric('sio_relay_requests_total', { side: 'front' })) > 0);
+        assert.ok((await gwB.metric('sio_relay_requests_total', { side: 'front' })) > 0);
+        assert.equal(await gwA.metric('sio_relay_timeouts_total'), 0);
+        assert.equal(await gwB.metric('sio_relay_timeouts_total'), 0);
+        console.log(`# relay soak (kafka): ${JSON.stringify(r.summary)}`);
+      } finally {
+        await lb.stop();
+      }
+    });
 
   it('targeted delivery: a node topic is consumed by its node only; route=nodes sends socket-addressed envelopes there', async () => {
     const a = await gwA.connect('/');

@@ -187,7 +187,13 @@ class Backend extends LineProc {
       } catch {
         l.json = undefined;
       }
+      for (const fn of this.listeners || []) fn(l);
     }
+  }
+
+  /* Call fn with every message consumed from now on. */
+  onMessage(fn) {
+    (this.listeners ||= []).push(fn);
   }
 
   waitAssigned(timeout = 15000) {
