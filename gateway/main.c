@@ -75,6 +75,7 @@ static void on_signal(int sig)
  * stop does. SIGINT and SIGHUP stop at once, during a drain too.
  */
 #define DRAIN_TICK_MS 50
+#define FENCE_MS 1000
 
 typedef struct drain {
 	gw_app *app;
@@ -82,7 +83,31 @@ typedef struct drain {
 	uint64_t start_ms, end_ms;
 	size_t n0;             /* sessions when it began (no new ones come) */
 	bool on, done;
+	bool fencing;          /* closed: waiting for the bus (gw_bus_fence) */
 } drain;
+
+static void drain_stop(drain *d)
+{
+	d->done = true;
+	net_stop(d->app->net);
+}
+
+static void drain_fenced(void *ctx)
+{
+	drain *d = ctx;
+	if (!d->fencing)
+		return;
+	d->fencing = false;
+	gw_timer_stop(net_timers(d->app->net), &d->timer);
+	drain_stop(d);
+}
+
+static void drain_fence_timeout(gw_timer *t)
+{
+	drain *d = t->ctx;
+	d->fencing = false;
+	drain_stop(d);
+}
 
 static void drain_tick(gw_timer *t)
 {
@@ -99,8 +124,15 @@ static void drain_tick(gw_timer *t)
 	}
 	if (!left || now >= d->end_ms) {
 		gw_info("drained%s", left ? " (time is up: the rest close now)" : "");
-		d->done = true;
-		net_stop(d->app->net);
+		/* what the closes published (disconnects, ack_done) reaches this node's own
+		 * subscribers (the HTTP API's SSE) before it stops: the bus's fence, at most
+		 * FENCE_MS */
+		d->fencing = gw_bus_fence(d->app->bus, drain_fenced, d) == 0;
+		if (!d->fencing) {
+			drain_stop(d);
+			return;
+		}
+		gw_timer_start(net_timers(d->app->net), &d->timer, FENCE_MS, drain_fence_timeout);
 		return;
 	}
 	gw_timer_start(net_timers(d->app->net), &d->timer, DRAIN_TICK_MS, drain_tick);

@@ -58,6 +58,7 @@ typedef struct bus_item {
 	size_t len;
 	char *pos;     /* the message's position on a bus that has them (ABI 1.2), or NULL */
 	bool relay;    /* data: a relay message (bus/relay.h) from the node topic */
+	bool fence;    /* this node's gw_bus_fence marker */
 } bus_item;
 
 struct gw_bus {
@@ -101,6 +102,11 @@ struct gw_bus {
 	uint64_t unsupported_logged_at;
 	void (*relay)(void *ctx, const char *data, size_t len); /* gw_bus_set_relay */
 	void *relay_ctx;
+	void (*fence_done)(void *ctx); /* gw_bus_fence, until its marker is back */
+	void *fence_ctx;
+	char fence_text[96];           /* the marker (its text names this run and fence) */
+	size_t fence_len;
+	uint64_t fences;
 };
 
 /* ---- host services (any thread) ---- */
@@ -192,7 +198,17 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 	/* (without it the packet is still logged, under this node's own offset) */
 	if (pos && bus->cfg->recovery.max_disconnection_ms && (kind == SUB_OUT || kind == SUB_ROUTE))
 		it->pos = position(kind, topic, (int32_t)pos[0], pos[1]);
-	if (kind == SUB_NODE && bus->relay && gw_relay_is_message(data, len)) {
+	if (kind == SUB_NODE && gw_relay_is_message(data, len) && len < sizeof bus->fence_text &&
+	    memmem(data, len, "\"op\":\"fence\"", 12)) {
+		it->fence = true; /* compared with the one awaited on the service thread */
+		if (!(it->data = malloc(len + 1))) {
+			item_free(it);
+			return -SIOGW_ENOMEM;
+		}
+		memcpy(it->data, data, len);
+		it->data[len] = 0;
+		it->len = len;
+	} else if (kind == SUB_NODE && bus->relay && gw_relay_is_message(data, len)) {
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_NODE], 1);
 		it->relay = true;
 		if (!(it->data = malloc(len + 1))) {
@@ -989,6 +1005,24 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio) { bus->sio = sio; }
 
+int gw_bus_fence(gw_bus *bus, void (*done)(void *ctx), void *ctx)
+{
+	if (!bus->cfg->topics.node[0])
+		return -GW_ENOTSUP;
+	char id[GW_ID_LEN + 1];
+	gw_rand_id(id);
+	int n = snprintf(bus->fence_text, sizeof bus->fence_text, "{\"type\":\"relay\",\"op\":\"fence\",\"rid\":\"%s.%s.%" PRIu64 "\"}",
+			 bus->cfg->node_tag, id, ++bus->fences);
+	bus->fence_len = (size_t)n;
+	bus->fence_done = done;
+	bus->fence_ctx = ctx;
+	int rc = gw_bus_publish(bus, GW_TOPIC_NODE, bus->cfg->topics.node, bus->cfg->topics.node, bus->fence_text,
+				bus->fence_len);
+	if (rc)
+		bus->fence_done = NULL;
+	return rc;
+}
+
 void gw_bus_set_relay(gw_bus *bus, void (*fn)(void *ctx, const char *data, size_t len), void *ctx)
 {
 	bus->relay = fn;
@@ -1285,8 +1319,15 @@ void gw_bus_drain(gw_bus *bus)
 				atomic_fetch_add(&bus->stats.publish_errors, 1);
 				gw_debug("bus: event of %s not stored (%d): not acked", it->sid, it->status);
 			}
+		} else if (it->fence) {
+			if (bus->fence_done && it->len == bus->fence_len && !memcmp(it->data, bus->fence_text, it->len)) {
+				void (*fn)(void *) = bus->fence_done;
+				bus->fence_done = NULL;
+				fn(bus->fence_ctx);
+			}
 		} else if (it->relay) {
-			bus->relay(bus->relay_ctx, (const char *)it->data, it->len);
+			if (bus->relay)
+				bus->relay(bus->relay_ctx, (const char *)it->data, it->len);
 		} else if (it->env)
 			apply(bus, it->env, it->pos);
 		else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)

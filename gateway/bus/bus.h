@@ -37,6 +37,12 @@ typedef enum gw_topic_kind {
 gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err_len);
 /* The socket.io server the bus applies envelopes to (before gw_bus_start). */
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio);
+/* done(ctx) runs (service thread, once) when a marker published now to this node's own
+ * topic has come back: on a bus that keeps one publisher's order across topics (memory;
+ * nng with loopback) everything published before it has then been delivered to this
+ * node's subscriptions, the HTTP API's SSE streams included. On another bus it is a
+ * short pause. -GW_ENOTSUP without node topics (done never runs), or a publish error. */
+int gw_bus_fence(gw_bus *bus, void (*done)(void *ctx), void *ctx);
 /* Relay messages on the node topic (bus/relay.h) go to fn, on the service thread (before
  * gw_bus_start; without it they are envelopes, and malformed ones). */
 void gw_bus_set_relay(gw_bus *bus, void (*fn)(void *ctx, const char *data, size_t len), void *ctx);

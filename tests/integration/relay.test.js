@@ -122,3 +122,114 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       lb = null;
     });
 });
+
+describe('drain behind nginx: node A drains, its clients reconnect to node B', { skip: (skip || (!NGINX && 'nginx not installed')) }, () => {
+  let dir;
+  let gwA;
+  let gwB;
+  let be;
+  let lb;
+  const it = h.gatewayIt(() => [gwA, gwB].filter((g) => g && !g.exitCode()));
+  const N = 1000;
+  const node = (id, self, other, extra = {}) => ({
+    node_id: id,
+    adapter: NG.adapter({
+      publish_listen: [NG.url(dir, `${self}-pub`)],
+      receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
+    }),
+    namespaces: [{ name: '/' }],
+    ...extra,
+  });
+
+  before(async () => {
+    dir = NG.tempDir();
+    be = await NG.Peer.start({
+      pubListen: [NG.url(dir, 'be-out')],
+      subDial: [NG.url(dir, 'a-pub'), NG.url(dir, 'b-pub')],
+      subscribe: ['sio.in '],
+    });
+    [gwA, gwB] = await Promise.all([
+      h.startGateway(node('gw-a', 'a', 'b', { shutdown: { drain_ms: 2000 } }), NG.gatewayOpts()),
+      h.startGateway(node('gw-b', 'b', 'a'), NG.gatewayOpts()),
+    ]);
+    await be.waitPipes({ pub: 2, sub: 2 });
+    /* A serves, B stands by: a 503 from A (draining) sends the request to B */
+    lb = await startNginx([gwA.port], { balance: 'round-robin', backup: [gwB.port], retry503: true });
+  });
+
+  after(async () => {
+    if (lb) await lb.stop();
+    h.closeAllClients();
+    if (be) await be.stop();
+    await Promise.all([gwA && !gwA.exitCode() && gwA.stop(), gwB && gwB.stopChecked()]);
+  });
+
+  it(`${N} clients on A; SIGTERM with drain_ms 2000: A exits 0 within 4 s, every client is back on B, no acked event lost`, async () => {
+    const received = new Set(); /* what the backend got: "<sid>:<n>" */
+    be.onMessage((m) => {
+      const e = m.json;
+      if (m.topic === 'sio.in' && e && e.type === 'event' && e.event === 'q') {
+        received.add(`${e.data[0].id}:${e.data[0].n}`);
+        if (e.ack) be.publish(e.ack.reply_to, { type: 'ack', id: e.ack.id, data: [e.data[0].n] });
+      }
+    });
+    const clients = [];
+    for (let i = 0; i < N; i += 100) {
+      const batch = [];
+      for (let j = i; j < Math.min(N, i + 100); j++) {
+        const s = h.openClient(lb.url, { transports: ['websocket'], reconnection: true, reconnectionDelay: 500, reconnectionDelayMax: 2000 });
+        s.key = `c${j}`;
+        s.acked = [];
+        s.reconnected = false;
+        clients.push(s);
+        batch.push(h.once(s, 'connect', 20000));
+      }
+      await Promise.all(batch);
+    }
+    assert.equal(await gwA.metric('sio_sockets', { nsp: '/' }), N);
+    for (const s of clients) s.once('connect', () => (s.reconnected = true));
+    /* every client sends an event with an ack every 1 s, before, during and after the drain */
+    let stop = false;
+    const errors = [];
+    const loops = clients.map(async (s, k) => {
+      for (let n = 0; !stop; n++) {
+        if (s.connected) {
+          try {
+            s.acked.push(await s.timeout(3000).emitWithAck('q', { id: s.key, n }));
+          } catch {
+            /* lost with its connection, or not acked in time: not counted as acked */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 1000 + (k % 10))); /* a pace, not a wait for a condition */
+      }
+    });
+    const t0 = Date.now();
+    gwA.proc.kill('SIGTERM');
+    const code = await h.withTimeout(gwA.exited.then(() => gwA.exitCode()), 4000, 'gw-a exit');
+    const took = Date.now() - t0;
+    assert.equal(code, 0);
+    assert.ok(took <= 4000, `gw-a exited after ${took} ms`);
+    let onB = 0;
+    await h.waitFor(async () => {
+      onB = await gwB.metric('sio_sockets', { nsp: '/' });
+      return clients.every((s) => s.reconnected && s.connected) && onB === N;
+    }, 20000).catch((e) => {
+      const back = clients.filter((s) => s.reconnected && s.connected).length;
+      throw new Error(`${e.message}: ${back} of ${N} clients back, ${onB} sockets on gw-b; nginx: ${lb.errorLog().slice(-1500)}; gw-b: ${gwB.tail().slice(-1500)}; client: ${clients[0].connected} ${clients[0].io._readyState}`);
+    });
+    /* a round of acks on B for everyone, then stop */
+    await h.waitFor(() => clients.every((s) => s.acked.length >= 2), 10000, { message: 'acks on gw-b' });
+    stop = true;
+    await Promise.all(loops);
+    let acked = 0;
+    for (const s of clients) {
+      for (const n of s.acked) {
+        acked++;
+        if (!received.has(`${s.key}:${n}`)) errors.push(`${s.key}: event ${n} acked, never received`);
+      }
+    }
+    assert.deepEqual(errors.slice(0, 10), []);
+    assert.ok(acked >= 2 * N, `acked ${acked}`);
+    console.log(`# drain behind nginx: ${N} clients, gw-a exited 0 after ${took} ms, ${acked} acked events, none lost`);
+  });
+});

@@ -19,6 +19,11 @@ export SIOGW_BIN="$bin"
 
 cd "$here"
 
+# a thousand clients in one test process (and nginx in front of them) need fds
+hard="$(ulimit -Hn)"
+if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
+ulimit -n "$hard" 2>/dev/null || true
+
 if ! command -v node >/dev/null 2>&1; then
 	echo "integration: node is not installed (need node >= 18)" >&2
 	echo "integration: 0 passed, 1 failed"

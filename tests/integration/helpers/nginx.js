@@ -4,7 +4,9 @@
  *   balance: 'sticky'       a consistent hash of the x-sticky request header (what
  *                           ip_hash does by client address, which on loopback is one)
  *   balance: 'round-robin'  nginx's default: each request to the next node, no affinity
- * Websocket upgrades are passed through. NGINX_BIN, else the Debian package's binary;
+ * backup: ports used only while the others fail (connection refused, or with
+ * retry503 a 503: how a balancer takes a draining node out). Websocket upgrades are
+ * passed through. NGINX_BIN, else the Debian package's binary;
  * NGINX is undefined when neither exists (tests skip). Returns {url, stop()}.
  */
 const fs = require('node:fs');
@@ -15,15 +17,16 @@ const h = require('./gateway');
 
 const NGINX = [process.env.NGINX_BIN, '/usr/sbin/nginx'].find((p) => p && fs.existsSync(p));
 
-async function startNginx(ports, { balance = 'sticky' } = {}) {
+async function startNginx(ports, { balance = 'sticky', backup = [], retry503 = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'siogw-nginx-'));
   const port = await h.freePort();
   const conf = `daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile 16384;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 8192; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
@@ -34,6 +37,7 @@ http {
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   upstream gateways {
 ${balance === 'sticky' ? '    hash $http_x_sticky consistent;\n' : ''}${ports.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+${backup.map((p) => `    server 127.0.0.1:${p} backup;`).join('\n')}
   }
   server {
     listen 127.0.0.1:${port};
@@ -44,7 +48,7 @@ ${balance === 'sticky' ? '    hash $http_x_sticky consistent;\n' : ''}${ports.ma
       proxy_set_header Connection $connection_upgrade;
       proxy_buffering off;
       proxy_read_timeout 60s;
-      proxy_next_upstream off;
+      proxy_next_upstream ${retry503 ? 'error http_503' : 'off'};
     }
   }
 }
@@ -68,6 +72,13 @@ ${balance === 'sticky' ? '    hash $http_x_sticky consistent;\n' : ''}${ports.ma
   );
   return {
     url,
+    errorLog: () => {
+      try {
+        return fs.readFileSync(path.join(dir, 'error.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
     async stop() {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
