@@ -187,6 +187,19 @@ static char *position(int kind, const char *topic, int32_t partition, int64_t of
 	return (char *)gw_buf_steal(&b, NULL);
 }
 
+/* A NUL-terminated copy of the message into it (freed with it on failure). */
+static int copy_data(bus_item *it, const void *data, size_t len)
+{
+	if (!(it->data = malloc(len + 1))) {
+		item_free(it);
+		return -SIOGW_ENOMEM;
+	}
+	memcpy(it->data, data, len);
+	it->data[len] = 0;
+	it->len = len;
+	return 0;
+}
+
 static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const void *data, size_t len,
 			const int64_t *pos)
 {
@@ -201,23 +214,13 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 	if (kind == SUB_NODE && gw_relay_is_message(data, len) && len < sizeof bus->fence_text &&
 	    memmem(data, len, "\"op\":\"fence\"", 12)) {
 		it->fence = true; /* compared with the one awaited on the service thread */
-		if (!(it->data = malloc(len + 1))) {
-			item_free(it);
+		if (copy_data(it, data, len))
 			return -SIOGW_ENOMEM;
-		}
-		memcpy(it->data, data, len);
-		it->data[len] = 0;
-		it->len = len;
 	} else if (kind == SUB_NODE && bus->relay && gw_relay_is_message(data, len)) {
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_NODE], 1);
 		it->relay = true;
-		if (!(it->data = malloc(len + 1))) {
-			item_free(it);
+		if (copy_data(it, data, len))
 			return -SIOGW_ENOMEM;
-		}
-		memcpy(it->data, data, len);
-		it->data[len] = 0;
-		it->len = len;
 	} else if (kind == SUB_OUT || kind == SUB_REPLY || kind == SUB_NODE) {
 		atomic_fetch_add(&bus->stats.in[kind == SUB_OUT ? GW_TOPIC_OUT : kind == SUB_NODE ? GW_TOPIC_NODE : GW_TOPIC_REPLY], 1);
 		char err[160];
@@ -256,24 +259,16 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 		}
 	} else if (kind == SUB_SESSIONS) { /* parsed on the service thread: a low rate */
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_SESSIONS], 1);
-		if (!(it->data = malloc(len + 1))) {
-			item_free(it);
+		if (copy_data(it, data, len))
 			return -SIOGW_ENOMEM;
-		}
-		memcpy(it->data, data, len);
-		it->data[len] = 0;
-		it->len = len;
 	} else if (kind == SUB_RAW) {
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_API], 1);
-		it->topic = strdup(topic);
-		it->data = malloc(len + 1);
-		if (!it->topic || !it->data) {
+		if (!(it->topic = strdup(topic))) {
 			item_free(it);
 			return -SIOGW_ENOMEM;
 		}
-		memcpy(it->data, data, len);
-		it->data[len] = 0;
-		it->len = len;
+		if (copy_data(it, data, len))
+			return -SIOGW_ENOMEM;
 	} else {
 		item_free(it);
 		return 0;
