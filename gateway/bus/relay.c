@@ -193,11 +193,18 @@ static void front_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t
 {
 	gw_relay *r = ctx;
 	front *f = net_conn_user(c);
-	cJSON *o = f ? msg("in", f->rid) : NULL;
-	if (o && add_data(o, data, len, binary))
-		send_msg(r, f->topic, f->rid, o);
-	else
+	if (!f)
+		return;
+	cJSON *o = msg("in", f->rid);
+	bool ok = o && add_data(o, data, len, binary);
+	if (!ok)
 		cJSON_Delete(o);
+	if (!ok || send_msg(r, f->topic, f->rid, o)) {
+		/* a message lost on its way would leave the session out of step: end it */
+		front_gone(f, WS_CLOSE_INTERNAL);
+		front_done(f);
+		net_ws_close(c, WS_CLOSE_INTERNAL, "relay failed");
+	}
 }
 
 static void front_close(void *ctx, net_conn *c)
@@ -268,10 +275,16 @@ bool gw_relay_request(void *relay, net_conn *c, const h1_req *q, const char *tag
 		free(f);
 		return false;
 	}
-	if (send_msg(r, f->topic, f->rid, o)) {
+	int rc = send_msg(r, f->topic, f->rid, o);
+	if (rc) {
+		/* e.g. a POST over the bus's message size: say so, not "Session ID unknown" */
 		gw_map_del(&r->fronts, f->rid, strlen(f->rid));
 		free(f);
-		return false;
+		char body[160];
+		int n = snprintf(body, sizeof body, "{\"code\":3,\"message\":\"relay to the session's node failed: %s\"}",
+				 gw_strerror(rc));
+		net_reply(c, 503, "application/json", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0, NULL);
+		return true;
 	}
 	r->stats.front++;
 	net_conn_adopt(c, &front_ops, r);
@@ -287,6 +300,10 @@ bool gw_relay_request(void *relay, net_conn *c, const h1_req *q, const char *tag
 /* The owner's answer to the request. */
 static void front_res(front *f, const cJSON *m)
 {
+	if (f->ws) { /* an answer after the upgrade: not ours to give */
+		f->r->stats.malformed++;
+		return;
+	}
 	size_t n = 0;
 	uint8_t *body = b64_member(m, "body", &n);
 	int status = (int)num(m, "status", 0);
@@ -379,13 +396,13 @@ static void owner_ws_accept(void *ctx, net_conn *c)
 
 static void owner_ws_send(void *ctx, net_conn *c, const void *data, size_t len, bool binary)
 {
-	(void)c;
 	owner *o = ctx;
 	cJSON *m = msg("out", o->rid);
-	if (m && add_data(m, data, len, binary))
-		send_msg(o->r, o->reply, o->rid, m);
-	else
+	bool ok = m && add_data(m, data, len, binary);
+	if (!ok)
 		cJSON_Delete(m);
+	if (!ok || send_msg(o->r, o->reply, o->rid, m))
+		net_close(c); /* out of step otherwise: the session ends (its close is tried too) */
 }
 
 static void owner_close(void *ctx, net_conn *c, uint16_t code, const char *reason)

@@ -1042,7 +1042,7 @@ static int remote_ws_send(net_conn *c, const uint8_t *p, size_t len)
 {
 	if (c->rm->ended)
 		return -1;
-	while (len >= 5) { /* net_ws_frame's records */
+	while (len >= 5 && !c->rm->ended) { /* net_ws_frame's records (ws_send may end c) */
 		size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
 		if (n > len - 5)
 			break;

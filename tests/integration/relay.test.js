@@ -27,6 +27,7 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
     adapter: NG.adapter({
       publish_listen: [NG.url(dir, `${self}-pub`)],
       receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
+      max_message: '64k',
     }),
     engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000 },
     namespaces: [{ name: '/' }],
@@ -76,6 +77,11 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
     assert.deepEqual(held.packets, ['2']);
     assert.ok(Date.now() - t0 >= 500, 'held until the ping');
     assert.equal((await onB.post('3')).status, 200);
+    /* a POST the bus cannot carry (over max_message): 503 saying so, the session goes on */
+    const big = await onB.post(`42["big","${'x'.repeat(100000)}"]`);
+    assert.equal(big.status, 503);
+    assert.match(big.text, /relay to the session's node failed/);
+    assert.ok((await gwB.metric('sio_relay_publish_errors_total')) >= 1);
     /* an unknown session of A's, asked on B: A's own answer */
     const ghost = new h.EioPolling(gwB.url);
     ghost.sid = `${eio.sid.slice(0, 16)}${eio.sid.slice(16) === 'AAAA' ? 'BBBB' : 'AAAA'}`; /* a bad check: not relayed */
