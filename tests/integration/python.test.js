@@ -7,28 +7,9 @@
  */
 const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('node:path');
-const { execFile } = require('node:child_process');
 const h = require('./helpers/gateway');
 
-const PY = '/usr/bin/python3';
-const pyOk = (() => {
-  try {
-    require('node:child_process').execFileSync(PY, ['-c', 'import socketio, requests, aiohttp, websocket'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function runPy(script, args, timeout = 20000) {
-  return new Promise((resolve, reject) => {
-    execFile(PY, [path.join(__dirname, 'python', script), ...args], { timeout }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${script} ${args.join(' ')}: ${err.message}\n${stderr}`));
-      resolve(JSON.parse(stdout.trim().split('\n').pop()));
-    });
-  });
-}
+const { pyOk, has, runPy } = require('./helpers/python');
 
 describe('python-socketio and requests (Debian packages)', { skip: !pyOk && 'python3-socketio/requests missing: tools/dev.sh test installs them' }, () => {
   let gw;
@@ -74,14 +55,7 @@ describe('python-socketio and requests (Debian packages)', { skip: !pyOk && 'pyt
   });
 });
 
-const msgpackOk = pyOk && (() => {
-  try {
-    require('node:child_process').execFileSync(PY, ['-c', 'import msgpack'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const msgpackOk = pyOk && has('msgpack');
 
 describe("python-socketio's msgpack serializer on engine.parser: msgpack", { skip: !msgpackOk && 'python3-msgpack missing: tools/dev.sh test installs it' }, () => {
   let gw;

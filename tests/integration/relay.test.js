@@ -15,6 +15,8 @@ const { soak } = require('./helpers/soak');
 
 const skip = !NG.available() && 'no NNG plugin in this build';
 
+const { pyOk, runPy } = require('./helpers/python');
+
 describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
   let dir;
   let gwA;
@@ -104,6 +106,35 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       message: 'node A let the relayed websocket go',
     });
   });
+
+  it("python-socketio (Debian's) behind nginx round-robin: sync and asyncio clients, each transport mode",
+    { skip: (!NGINX && 'nginx not installed') || (!pyOk && 'python3-socketio missing') }, async () => {
+      const rr = await startNginx([gwA.port, gwB.port], { balance: 'round-robin' });
+      const answer = (m) => {
+        const e = m.json;
+        if (m.topic !== 'sio.in' || !e || e.type !== 'event') return;
+        if (e.event === 'echo' && e.ack) be.publish(e.ack.reply_to, { type: 'ack', id: e.ack.id, data: [e.data[0]] });
+        if (e.event === 'ready') be.publish('sio.out', { type: 'emit', rooms: [e.sid], event: 'news', data: [e.data[0], 1764763262123456] });
+      };
+      be.onMessage(answer);
+      try {
+        const front = (await gwA.metric('sio_relay_requests_total', { side: 'front' })) + (await gwB.metric('sio_relay_requests_total', { side: 'front' }));
+        for (const mode of ['sync', 'async']) {
+          for (const transport of ['polling', 'websocket', 'upgrade']) {
+            const r = await runPy('sio_client.py', [rr.url, mode, transport]);
+            assert.equal(r.ok, true, `${mode} ${transport}`);
+            assert.deepEqual(r.ack, [{ n: 1, s: 'é' }]);
+            assert.deepEqual(r.news[0], { mode });
+            assert.equal(r.transport, transport === 'polling' ? 'polling' : 'websocket');
+          }
+        }
+        const after_ = (await gwA.metric('sio_relay_requests_total', { side: 'front' })) + (await gwB.metric('sio_relay_requests_total', { side: 'front' }));
+        assert.ok(after_ > front, 'some of their requests were relayed');
+      } finally {
+        be.listeners.splice(be.listeners.indexOf(answer), 1);
+        await rr.stop();
+      }
+    });
 
   it('behind nginx with plain round-robin: polling-only and upgrading clients, events with acks, broadcasts, 15 s, no error',
     { skip: !NGINX && 'nginx not installed' }, async () => {
