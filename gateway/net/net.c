@@ -119,6 +119,8 @@ struct net_loop {
 	void *drain_ctx;
 	gw_dlist ready;
 	gw_dlist remotes;     /* remote connections (freed with the loop) */
+	gw_dlist refused;     /* refused connections lingering (refused_linger) */
+	int n_refused;
 	ev_prepare prepare;
 	h1_limits limits;
 	char *common_headers; /* engine.headers as header lines */
@@ -1134,6 +1136,65 @@ static void set_connection_limit(net_loop *L, const gw_config *cfg)
 /* A connection over the ceiling: answer 503 on the raw socket and let lws close it.
  * What the client already sent is read first, or the close would be a reset that can
  * overtake the answer. */
+/* A refused connection's socket, kept (a dup of lws's fd) until the peer closes, for at
+ * most LINGER_MS: closing it while the client's request is still arriving would send a
+ * reset that can overtake the 503. At most REFUSED_MAX at a time; beyond, closed at once. */
+#define REFUSED_MAX 64
+
+typedef struct refused {
+	ev_io rd;
+	ev_timer tm;
+	net_loop *L;
+	gw_dlink link;
+} refused;
+
+static void refused_end(refused *r)
+{
+	ev_io_stop(r->L->loop, &r->rd);
+	ev_timer_stop(r->L->loop, &r->tm);
+	gw_dlist_del(&r->L->refused, &r->link);
+	r->L->n_refused--;
+	close(r->rd.fd);
+	free(r);
+}
+
+static void refused_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop, (void)revents;
+	char sink[4096];
+	ssize_t n;
+	while ((n = recv(w->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		refused_end(w->data);
+}
+
+static void refused_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop, (void)revents;
+	refused_end(w->data);
+}
+
+static void refused_linger(net_loop *L, int fd)
+{
+	int d = L->n_refused < REFUSED_MAX ? dup(fd) : -1;
+	refused *r = d >= 0 ? calloc(1, sizeof *r) : NULL;
+	if (!r) {
+		if (d >= 0)
+			close(d);
+		return;
+	}
+	r->L = L;
+	ev_io_init(&r->rd, refused_read, d, EV_READ);
+	r->rd.data = r;
+	ev_timer_init(&r->tm, refused_timeout, LINGER_MS / 1000.0, 0);
+	r->tm.data = r;
+	ev_io_start(L->loop, &r->rd);
+	ev_timer_start(L->loop, &r->tm);
+	gw_dlist_add(&L->refused, &r->link);
+	L->n_refused++;
+}
+
 static void refuse_connection(net_loop *L, int fd)
 {
 	static const char reply503[] = "HTTP/1.1 503 Service Unavailable\r\n"
@@ -1148,6 +1209,7 @@ static void refuse_connection(net_loop *L, int fd)
 		;
 	(void)!send(fd, reply503, sizeof reply503 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
+	refused_linger(L, fd); /* lws closes fd; the socket stays while its dup is read */
 	L->stats.tcp_refused++;
 	uint64_t now = gw_now_ms();
 	if (!L->limit_warn_ms || now - L->limit_warn_ms >= 10000) {
@@ -1460,6 +1522,8 @@ void net_destroy(net_loop *L)
 		lws_context_destroy(ctx);
 	for (gw_dlink *l; (l = gw_dlist_pop(&L->remotes));) /* their owners are gone */
 		remote_free(GW_DLIST_ITEM(l, net_remote, live)->c);
+	while (L->refused.head)
+		refused_end(GW_DLIST_ITEM(L->refused.head, refused, link));
 	if (L->loop) {
 		ev_prepare_stop(L->loop, &L->prepare);
 		gw_timers_destroy(L->timers);
