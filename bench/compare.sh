@@ -198,6 +198,20 @@ if ((ROOMS)); then
 	fi
 fi
 
+# The Kafka run of the rooms scenario: the loadgen's producer, the gateway's kafka plugin,
+# librdkafka's mock cluster (built with the tests, pinned with the loadgen)
+KAFKA=0
+MOCK_BIN="$(dirname "$GATEWAY")/../tests/kafka_mock_cluster"
+if ((ROOMS)); then
+	if [[ "$("$LOADGEN" features 2>/dev/null)" != *kafka* ]]; then
+		log "loadgen built without librdkafka: skipping the rooms run over Kafka"
+	elif [[ ! -f "$(dirname "$GATEWAY")/../plugins/kafka/kafka.so" || ! -x $MOCK_BIN ]]; then
+		log "no kafka plugin or kafka_mock_cluster beside $GATEWAY: skipping the rooms run over Kafka"
+	else
+		KAFKA=1
+	fi
+fi
+
 # Which gateway source was measured: the commit, and whether gateway/ or plugins/ had
 # uncommitted changes (GIT_REV overrides, e.g. for an exported tree).
 if [[ -z ${GIT_REV:-} ]]; then
@@ -275,6 +289,32 @@ log: {level: warn}
 EOF
 }
 
+MOCK_PID="" MOCK_FD=""
+mock_start() { # librdkafka's mock cluster (1 broker) held on a fifo: it ends with its stdin
+	local fifo="$OUT/mock.in" i
+	rm -f "$fifo" "$OUT/mock.out"
+	mkfifo "$fifo"
+	exec {MOCK_FD}<>"$fifo"
+	"${PIN_LOADGEN[@]}" "$MOCK_BIN" --brokers 1 --topic sio.out:1 --topic sio.in:1 --topic sio.reply.gw-bench:1 \
+		<"$fifo" >"$OUT/mock.out" 2>"$OUT/mock.err" &
+	MOCK_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		MOCK_BOOTSTRAP=$(grep -m1 -oE '^127\.0\.0\.1:[0-9]+' "$OUT/mock.out" 2>/dev/null || true)
+		[[ -n $MOCK_BOOTSTRAP ]] && return 0
+		sleep 0.1
+	done
+	log "the mock cluster did not start; $(tail -3 "$OUT/mock.err" 2>/dev/null)"
+	mock_stop
+	return 1
+}
+mock_stop() {
+	[[ -n $MOCK_PID ]] || return 0
+	kill -TERM "$MOCK_PID" 2>/dev/null || true
+	wait "$MOCK_PID" 2>/dev/null || true
+	exec {MOCK_FD}>&-
+	MOCK_PID=""
+}
+
 start_server() { # kind scenario
 	local kind=$1 scen=$2
 	SERVER_PORT=$(free_port)
@@ -291,6 +331,19 @@ start_server() { # kind scenario
     receive_listen: [\"tcp://127.0.0.1:$rport\"]
     recv_buffer: 8192"
 		LOADGEN_EXTRA=(--nng-url "tcp://127.0.0.1:$rport")
+		"${PIN_SERVER[@]}" "$GATEWAY" -c "$OUT/gateway-$scen.yaml" >"$SERVER_LOG" 2>&1 &
+		;;
+	gateway-kafka) # the kafka plugin on a fresh mock cluster; the loadgen produces to sio.out
+		mock_start || return 1
+		gateway_config "$OUT/gateway-$scen.yaml" "adapter:
+  plugin: kafka
+  inbound_queue: 65536
+  options:
+    brokers: \"$MOCK_BOOTSTRAP\"
+    create_topics: auto
+    metadata_refresh: 500ms
+    rdkafka_consumer.fetch.wait.max.ms: \"10\""
+		LOADGEN_EXTRA=(--kafka-brokers "$MOCK_BOOTSTRAP")
 		"${PIN_SERVER[@]}" "$GATEWAY" -c "$OUT/gateway-$scen.yaml" >"$SERVER_LOG" 2>&1 &
 		;;
 	nng-hop)
@@ -339,7 +392,7 @@ stop_server() { # kind scenario: SIGTERM, and a clean exit is part of the result
 	SERVER_PID=""
 }
 SPINNERS=()
-trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; ((${#SPINNERS[@]})) && kill ${SPINNERS[@]} 2>/dev/null; true' EXIT
+trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; [[ -n $MOCK_PID ]] && kill -KILL $MOCK_PID 2>/dev/null; ((${#SPINNERS[@]})) && kill ${SPINNERS[@]} 2>/dev/null; true' EXIT
 
 run_loadgen() { # kind scenario loadgen-args...
 	local kind=$1 scen=$2
@@ -414,6 +467,7 @@ scenario() { # kind scenario loadgen-args...
 	run_loadgen "$@"
 	[[ $kind == gateway ]] && writes_record "$kind" "$scen"
 	stop_server "$kind" "$scen"
+	mock_stop
 	[[ $kind == ceiling ]] && writes_record "$kind" "$scen"
 	((SMOKE)) || sleep 1 # a quiet second between runs
 }
@@ -501,6 +555,9 @@ if ((ROOMS)); then
 		--tag http-single
 	if ((NNG)); then
 		scenario gateway-nng rooms-nng "${ROOMS_ARGS[@]}" --via nng --tag nng
+	fi
+	if ((KAFKA)); then
+		scenario gateway-kafka rooms-kafka "${ROOMS_ARGS[@]}" --via kafka --tag kafka
 	fi
 	if ((NODE)); then
 		scenario node rooms-node "${ROOMS_ARGS[@]}" --via node "${HTTP_ARGS[@]}" --tag node-batch

@@ -52,6 +52,8 @@
  *            (when built with libnng): "sio.out <json>" frames on a PUB socket that dials
  *            --nng-url (the gateway's nng receive_listen). With --hop the target is
  *            bench/nng_hop (no clients: its GET /stats gives what arrived and the latency).
+ *            kafka (when built with librdkafka): produced to sio.out under one key (one
+ *            partition: in order) through --kafka-brokers (the mock cluster of compare.sh).
  *   events:  the clients are the load: every client sends socket.io EVENT packets
  *            42["ev",{"t":"<ns>","s":<seq>,"p":pad}] (--size bytes each) for --duration
  *            seconds or until --events were sent in all, as fast as its socket takes them
@@ -92,6 +94,9 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#ifdef LOADGEN_KAFKA /* rooms --via kafka: a librdkafka producer (bench/meson.build, when found) */
+#include <librdkafka/rdkafka.h>
+#endif
 #ifdef LOADGEN_NNG /* rooms --via nng: a PUB socket (bench/meson.build defines it when libnng is found) */
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -103,7 +108,7 @@
 #endif
 
 enum mode { M_CONNECT, M_FANOUT, M_ACK, M_ROOMS, M_WAIT, M_EVENTS };
-enum via { VIA_HTTP, VIA_NODE, VIA_NNG };
+enum via { VIA_HTTP, VIA_NODE, VIA_NNG, VIA_KAFKA };
 
 static struct {
 	enum mode mode;
@@ -131,6 +136,7 @@ static struct {
 	bool window_set, hop, no_max;
 	enum via via;
 	const char *nng_url;
+	const char *kafka_brokers;
 	/* events */
 	unsigned burst, sndbuf, n_metrics;
 	bool events_set;
@@ -1643,6 +1649,89 @@ static void nng_pub_stop(void)
 }
 #endif
 
+#ifdef LOADGEN_KAFKA
+/* rooms --via kafka: envelopes produced to sio.out, all under one key (one partition:
+ * a join comes before the emits after it, as on one nng connection). */
+static rd_kafka_t *g_rk;
+
+static bool kafka_pub_start(char *err, size_t errlen)
+{
+	char e[512];
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	if (rd_kafka_conf_set(c, "bootstrap.servers", O.kafka_brokers, e, sizeof e) ||
+	    rd_kafka_conf_set(c, "linger.ms", "1", e, sizeof e) ||
+	    rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", e, sizeof e)) {
+		snprintf(err, errlen, "kafka: %.120s", e);
+		rd_kafka_conf_destroy(c);
+		return false;
+	}
+	if (!(g_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e))) {
+		snprintf(err, errlen, "kafka: %.120s", e);
+		return false;
+	}
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t r = rd_kafka_metadata(g_rk, 0, NULL, &md, 10000);
+	if (r) {
+		snprintf(err, errlen, "kafka: no metadata from %.60s: %.60s", O.kafka_brokers, rd_kafka_err2str(r));
+		return false;
+	}
+	rd_kafka_metadata_destroy(md);
+	return true;
+}
+
+static bool kafka_pub_send(const char *json, size_t len)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		rd_kafka_resp_err_t r = rd_kafka_producev(g_rk, RD_KAFKA_V_TOPIC("sio.out"), RD_KAFKA_V_KEY("rooms", 5),
+							  RD_KAFKA_V_VALUE((void *)json, len),
+							  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+		if (!r) {
+			rd_kafka_poll(g_rk, 0);
+			return true;
+		}
+		if (r != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return false;
+		rd_kafka_poll(g_rk, 1); /* the local queue is full: let the producer catch up */
+	}
+	return false;
+}
+
+static void kafka_pub_stop(void)
+{
+	if (g_rk) {
+		rd_kafka_flush(g_rk, 5000);
+		rd_kafka_destroy(g_rk);
+		g_rk = NULL;
+	}
+}
+#else
+static bool kafka_pub_start(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "this loadgen was built without librdkafka");
+	return false;
+}
+static bool kafka_pub_send(const char *json, size_t len)
+{
+	(void)json;
+	(void)len;
+	return false;
+}
+static void kafka_pub_stop(void)
+{
+}
+#endif
+
+/* The bus publishers (nng, kafka): one envelope per message, no HTTP. */
+static bool via_bus(void)
+{
+	return O.via == VIA_NNG || O.via == VIA_KAFKA;
+}
+
+static bool bus_pub_send(const char *json, size_t len)
+{
+	return O.via == VIA_KAFKA ? kafka_pub_send(json, len) : nng_pub_send(json, len);
+}
+
 static char *g_body;
 static size_t g_body_len, g_body_cap;
 
@@ -1693,14 +1782,14 @@ static void pump_ctl(void)
 {
 	httpc *h;
 	g_pump_more = false;
-	if (O.via == VIA_NNG) {
+	if (via_bus()) {
 		for (unsigned n = 0; g_ctl_off < g_ctl_len; n++) {
 			if (n == 256) { /* a few at a time: the PUB queue holds 8192 */
 				g_pump_more = true;
 				return;
 			}
 			char *nl = memchr(g_ctl + g_ctl_off, '\n', g_ctl_len - g_ctl_off);
-			if (!nng_pub_send(g_ctl + g_ctl_off, (size_t)(nl - g_ctl - g_ctl_off)))
+			if (!bus_pub_send(g_ctl + g_ctl_off, (size_t)(nl - g_ctl - g_ctl_off)))
 				g_ctl_errors++;
 			g_ctl_off = (size_t)(nl - g_ctl) + 1;
 		}
@@ -1804,7 +1893,7 @@ static void pump_rooms(void)
 		return;
 	uint64_t now = bl_now_ns();
 	char line[512 + sizeof g_pad];
-	if (O.via == VIA_NNG) {
+	if (via_bus()) {
 		uint32_t n = emits_allowed(ph, now);
 		if (n > 512) { /* then read the clients again */
 			n = 512;
@@ -1814,7 +1903,7 @@ static void pump_rooms(void)
 			uint64_t t = bl_now_ns();
 			uint32_t seq = next_emit(ph, t);
 			size_t len = build_emit(line, sizeof line, seq, g_emits[seq].room, t);
-			if (!nng_pub_send(line, len))
+			if (!bus_pub_send(line, len))
 				ph->publish_errors++;
 			ph->requests++;
 		}
@@ -2207,7 +2296,7 @@ static const char *mode_name(void)
 
 static const char *via_name(void)
 {
-	return O.via == VIA_NNG ? "nng" : O.via == VIA_NODE ? "node" : "http";
+	return O.via == VIA_NNG ? "nng" : O.via == VIA_KAFKA ? "kafka" : O.via == VIA_NODE ? "node" : "http";
 }
 
 static unsigned g_join_attempts;
@@ -2276,6 +2365,7 @@ static void usage(FILE *f)
 		"         --via http|node|nng (http) --batch B (100 envelopes per NDJSON POST; 1: one plain\n"
 		"         POST each) --posters P (1) --window W (4096 emits in flight in the max-rate run;\n"
 		"         0: open loop) --nng-url URL (tcp://127.0.0.1:5561, dialed by a PUB socket)\n"
+		"         --kafka-brokers HOST:PORT (--via kafka: produce to sio.out, one key)\n"
 		"         --hop (the target is bench/nng_hop: no clients; --port is its /stats port)\n"
 		"         --drain S (2: after the last publish, wait this long without progress)\n"
 		"events:  --duration S (5) --events E (0 = no limit; in all) --size B (100) --rate R (0 = max)\n"
@@ -2283,7 +2373,7 @@ static void usage(FILE *f)
 		"         client) --sndbuf BYTES (65536; 0 = the kernel's) --metric NAME (repeatable, <= 8; the\n"
 		"         first is waited for: grown by the events sent) --drain S (2)\n"
 		"wait:    --timeout S (10): GET /healthz until it answers 200\n"
-		"features: prints \"nng\" when built with the nng publisher\n"
+		"features: prints \"nng\" and \"kafka\" when built with those publishers\n"
 		"--rss-pid PID also reports that server's CPU use during the measured phase.\n");
 }
 
@@ -2297,6 +2387,9 @@ static void parse_args(int argc, char **argv)
 	if (!strcmp(m, "features")) { /* what this build can do (compare.sh asks) */
 #ifdef LOADGEN_NNG
 		puts("nng");
+#endif
+#ifdef LOADGEN_KAFKA
+		puts("kafka");
 #endif
 		exit(0);
 	}
@@ -2375,6 +2468,8 @@ static void parse_args(int argc, char **argv)
 			O.batch = (unsigned)strtoul(v, NULL, 10);
 		else if (OPT("--nng-url"))
 			O.nng_url = v;
+		else if (OPT("--kafka-brokers"))
+			O.kafka_brokers = v;
 		else if (OPT("--drain"))
 			O.drain = atof(v);
 		else if (!strcmp(a, "--hop"))
@@ -2388,8 +2483,10 @@ static void parse_args(int argc, char **argv)
 				O.via = VIA_NODE;
 			else if (!strcmp(v, "nng"))
 				O.via = VIA_NNG;
+			else if (!strcmp(v, "kafka"))
+				O.via = VIA_KAFKA;
 			else
-				die("--via: http, node or nng");
+				die("--via: http, node, nng or kafka");
 		}
 		else if (OPT("--posters"))
 			O.posters = (unsigned)strtoul(v, NULL, 10);
@@ -2588,6 +2685,13 @@ int main(int argc, char **argv)
 			die("the SSE subscription to %s was not confirmed within 5 s", O.in_topic);
 	}
 
+	if (O.mode == M_ROOMS && O.via == VIA_KAFKA) {
+		g_stage = "kafka producer";
+		if (!O.kafka_brokers)
+			die("--via kafka needs --kafka-brokers HOST:PORT");
+		if (!kafka_pub_start(err, sizeof err))
+			die("%s", err);
+	}
 	if (O.mode == M_ROOMS && O.via == VIA_NNG) {
 		g_stage = "nng dial";
 		if (!nng_pub_start(err, sizeof err))
@@ -2963,7 +3067,7 @@ int main(int argc, char **argv)
 			     us(bl_hist_quantile(&g_lat, 0.999)), us(g_lat.max));
 	} else if (O.mode == M_ROOMS) {
 		jadd(",\"via\":\"%s\",\"hop\":%s,\"batch\":%u,\"posters\":%u,\"window\":%u,\"room_size\":%u,\"rooms\":%u",
-		     via_name(), O.hop ? "true" : "false", O.via == VIA_NNG ? 1 : O.batch, O.via == VIA_NNG ? 1 : O.posters,
+		     via_name(), O.hop ? "true" : "false", via_bus() ? 1 : O.batch, via_bus() ? 1 : O.posters,
 		     O.window, O.room_size, g_nrooms);
 		jadd(",\"size\":%u,\"rate\":%.1f,\"rooms_synced\":%u,\"join_attempts\":%u,\"join_s\":%.4f",
 		     O.size, O.rate, O.hop ? 0 : g_rooms_synced, g_join_attempts, (double)g_join_ns / 1e9);
@@ -3037,7 +3141,7 @@ int main(int argc, char **argv)
 	}
 	if (O.mode == M_ROOMS) {
 		fprintf(stderr, "  rooms: %u rooms of %u, via %s%s", g_nrooms, O.room_size, via_name(), O.hop ? " (nng_hop)" : "");
-		if (O.via != VIA_NNG)
+		if (!via_bus())
 			fprintf(stderr, ", %s over %u connection(s)",
 				O.batch > 1 ? "NDJSON batches" : "one envelope per POST", O.posters);
 		if (!O.hop)
@@ -3113,6 +3217,7 @@ int main(int argc, char **argv)
 		free(p);
 	}
 	nng_pub_stop();
+	kafka_pub_stop();
 	free(g_emits);
 	free(g_room_members);
 	free(g_room_synced);

@@ -322,6 +322,7 @@ ROOMS_NAMES = {  # (label, tag) -> the row's name
     ("gateway", "http-batch"): "sio-gateway: HTTP, NDJSON batches → memory bus",
     ("gateway", "http-single"): "sio-gateway: HTTP, one envelope per POST → memory bus",
     ("gateway-nng", "nng"): "sio-gateway: nng PUB → nng plugin",
+    ("gateway-kafka", "kafka"): "sio-gateway: Kafka producer → mock cluster → kafka plugin",
     ("node", "node-batch"): "node socket.io: HTTP, NDJSON batches, in-process `io.to(room).emit`",
     ("nng-hop", "hop"): "bare nng hop (bench/nng_hop: a SUB that counts; no clients, open loop)",
 }
@@ -329,7 +330,7 @@ ROOMS_NAMES = {  # (label, tag) -> the row's name
 
 def rooms_name(r):
     name = ROOMS_NAMES.get((r.get("label"), r.get("tag")), f"{r.get('label')} {r.get('tag') or ''}")
-    if r.get("via") != "nng":
+    if r.get("via") not in ("nng", "kafka"):
         name += f" ({r.get('batch')}/request, {r.get('posters')} conn.)"
     return name
 

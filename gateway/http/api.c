@@ -295,8 +295,9 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		return;
 	}
 	if (routed && strcmp(topic, api->cfg->topics.out)) {
-		char msg[600];
-		snprintf(msg, sizeof msg, "route=nodes routes envelopes for %s; got topic %s", api->cfg->topics.out, topic);
+		char msg[200];
+		snprintf(msg, sizeof msg, "route=nodes routes envelopes for %.60s; got topic %.60s", api->cfg->topics.out,
+			 topic);
 		reply_error(c, 400, msg);
 		return;
 	}
