@@ -130,6 +130,8 @@ if [[ -z $GATEWAY || -z $LOADGEN || (-z $CEIL_BIN && $CEILING == 1) ]]; then
 	meson compile -C "$BUILD_DIR" sio-gateway memory loadgen ceiling >/dev/null
 	# the nng parts exist only when libnng was found
 	meson compile -C "$BUILD_DIR" nng nng_hop >/dev/null 2>&1 || true
+	# and the Kafka parts only with librdkafka
+	meson compile -C "$BUILD_DIR" kafka kafka_mock_cluster >/dev/null 2>&1 || true
 	: "${GATEWAY:=$BUILD_DIR/gateway/sio-gateway}" "${LOADGEN:=$BUILD_DIR/bench/loadgen}"
 	: "${CEIL_BIN:=$BUILD_DIR/bench/ceiling}"
 	if [[ -z $NNG_HOP && -x $BUILD_DIR/bench/nng_hop ]]; then NNG_HOP=$BUILD_DIR/bench/nng_hop; fi
