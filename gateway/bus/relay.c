@@ -29,6 +29,7 @@ typedef struct front {
 	net_conn *c;
 	const h1_req *req; /* valid until answered (an upgrade: until accepted) */
 	bool ws;           /* accepted: a relayed websocket */
+	size_t held;       /* messages written while the client's socket was still full */
 	gw_timer tm;
 	char topic[256];   /* the owner's node topic */
 	char rid[RID_MAX];
@@ -50,7 +51,7 @@ struct gw_relay {
 	char boot[9]; /* this run: relay ids of an earlier run never match */
 	gw_buf frame;
 	struct {
-		uint64_t front, owner, timeouts, malformed, publish_errors;
+		uint64_t front, owner, timeouts, malformed, publish_errors, slow;
 	} stats;
 };
 
@@ -341,6 +342,18 @@ static void front_out(front *f, const cJSON *m)
 {
 	size_t n = 0;
 	bool bin;
+	/* a client that does not read: at most engine.send_queue messages wait for it (as
+	 * on the node holding its session), then it is a slow consumer and goes */
+	f->held = net_conn_blocked(f->c) ? f->held + 1 : 0;
+	if (f->held > (size_t)f->r->cfg->engine.send_queue) {
+		f->r->stats.slow++;
+		gw_warn("relay %s: the client reads too slowly (%zu messages waiting), closing it", f->rid, f->held);
+		net_conn *c = f->c;
+		front_gone(f, WS_CLOSE_POLICY);
+		front_done(f);
+		net_ws_close(c, WS_CLOSE_POLICY, "slow consumer");
+		return;
+	}
 	uint8_t *data = f->ws ? data_member(m, &n, &bin) : NULL;
 	gw_buf *b = &f->r->frame;
 	gw_buf_reset(b);
@@ -532,4 +545,6 @@ void gw_relay_metrics(void *relay, gw_metric_sink *m)
 			  r->stats.timeouts);
 	gw_metric_counter(m, "sio_relay_malformed_total", "Relay messages that could not be read.", r->stats.malformed);
 	gw_metric_counter(m, "sio_relay_publish_errors_total", "Relay messages the bus refused.", r->stats.publish_errors);
+	gw_metric_counter(m, "sio_relay_slow_consumers_total",
+			  "Relayed websockets closed because their client read too slowly (engine.send_queue).", r->stats.slow);
 }

@@ -7,6 +7,7 @@
  * front when it is installed. The Kafka variant is in kafka.test.js.
  */
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const { describe, before, after } = require('node:test');
 const h = require('./helpers/gateway');
 const NG = require('./helpers/nng');
@@ -31,7 +32,7 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
       max_message: '64k',
     }),
-    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000 },
+    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32 },
     namespaces: [{ name: '/' }],
   });
 
@@ -105,6 +106,44 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
     await h.waitFor(async () => (await gwA.metric('sio_relay_open', { side: 'owner' })) === 0, 5000, {
       message: 'node A let the relayed websocket go',
     });
+  });
+
+  it('a relayed websocket whose client stops reading is closed as a slow consumer after engine.send_queue messages', async () => {
+    const eio = new h.EioPolling(gwA.url);
+    await eio.handshake();
+    await eio.post('40');
+    const { packet } = await eio.pollUntil((p) => p.startsWith('40'));
+    const sioId = JSON.parse(packet.slice(2)).sid;
+    /* a raw websocket to node B for A's session: probe and upgrade, then it stops reading */
+    const u = new URL(gwB.url);
+    const slow = net.connect(Number(u.port), u.hostname);
+    let text = '';
+    const seen = (re) => h.waitFor(() => re.test(text), 5000, { message: `${re} (got ${JSON.stringify(text.slice(-200))})` });
+    slow.on('data', (d) => { text += d.toString('latin1'); });
+    slow.on('error', () => {});
+    slow.write(`GET /socket.io/?EIO=4&transport=websocket&sid=${eio.sid} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+      'Sec-WebSocket-Version: 13\r\n\r\n');
+    await seen(/^HTTP\/1\.1 101/);
+    const frame = (t) => Buffer.concat([Buffer.from([0x81, 0x80 | t.length, 0, 0, 0, 0]), Buffer.from(t)]); /* masked, key 0 */
+    slow.write(frame('2probe'));
+    await seen(/3probe/);
+    slow.write(frame('5'));
+    await h.waitFor(async () => (await gwA.metric('sio_upgrades_total')) >= 1, 5000, { message: 'upgraded on A' });
+    slow.pause();
+    const slowBefore = await gwB.metric('sio_relay_slow_consumers_total');
+    const pad = 'x'.repeat(32 * 1024);
+    let sent = 0;
+    while (sent < 2000 && (await gwB.metric('sio_relay_slow_consumers_total')) === slowBefore) {
+      const body = Array.from({ length: 20 }, () => JSON.stringify({ type: 'emit', rooms: [sioId], event: 'big', data: [pad] })).join('\n');
+      const r = await h.httpRequest(`${gwA.url}/api/publish?route=nodes`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      assert.equal(r.status, 200);
+      sent += 20;
+    }
+    assert.equal(await gwB.metric('sio_relay_slow_consumers_total'), slowBefore + 1, `closed after ${sent} emits of 32 KiB`);
+    /* and the session on A goes with it */
+    await h.waitFor(async () => (await gwA.metric('sio_relay_open', { side: 'owner' })) === 0, 5000, { message: 'A let it go' });
+    slow.destroy();
   });
 
   it("python-socketio (Debian's) behind nginx round-robin: sync and asyncio clients, each transport mode",
