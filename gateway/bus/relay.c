@@ -20,8 +20,10 @@
 #include <string.h>
 
 #define RID_MAX 48
-/* How long a front waits for the owner's answer: a POST or an upgrade at once, a poll
- * up to a ping interval (then the owner's ping releases it) and a margin. */
+/* How long a front waits for the owner's answer: a POST or an upgrade is answered at
+ * once (at most 10 s, or ping_timeout_ms when shorter), a poll within a ping interval (the
+ * owner's ping releases it), so ping_interval_ms + ping_timeout_ms: by then the client has
+ * given up on a session whose node is gone too. */
 #define QUICK_MS 10000
 
 typedef struct front {
@@ -291,9 +293,9 @@ bool gw_relay_request(void *relay, net_conn *c, const h1_req *q, const char *tag
 	net_conn_adopt(c, &front_ops, r);
 	net_conn_set_user(c, f);
 	f->tm.ctx = f;
-	uint32_t wait = q->method == H1_GET && !q->upgrade
-				? (uint32_t)(r->cfg->engine.ping_interval_ms + r->cfg->engine.ping_timeout_ms + 5000)
-				: QUICK_MS;
+	const int64_t pt = r->cfg->engine.ping_timeout_ms;
+	uint32_t wait = q->method == H1_GET && !q->upgrade ? (uint32_t)(r->cfg->engine.ping_interval_ms + pt)
+						   : (uint32_t)(pt < QUICK_MS ? pt : QUICK_MS);
 	gw_timer_start(net_timers(r->net), &f->tm, wait, front_timeout);
 	return true;
 }

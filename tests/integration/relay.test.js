@@ -199,6 +199,54 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
     });
 });
 
+describe('the node holding a relayed session dies', { skip }, () => {
+  let dir;
+  let gwA;
+  let gwB;
+  const it = h.gatewayIt(() => [gwB]);
+  const node = (id, self, other) => ({
+    node_id: id,
+    adapter: NG.adapter({ publish_listen: [NG.url(dir, `${self}-pub`)], receive_dial: [NG.url(dir, `${other}-pub`)] }),
+    engine: { ping_interval_ms: 1500, ping_timeout_ms: 1500 },
+    namespaces: [{ name: '/' }],
+  });
+  before(async () => {
+    dir = NG.tempDir();
+    [gwA, gwB] = await Promise.all([
+      h.startGateway(node('gw-a', 'a', 'b'), NG.gatewayOpts()),
+      h.startGateway(node('gw-b', 'b', 'a'), NG.gatewayOpts()),
+    ]);
+    for (const gw of [gwA, gwB]) {
+      await h.waitFor(async () => (await gw.metric('sio_nng_receive_peers')) === 1, 5000, { message: 'the mesh' });
+    }
+  });
+  after(async () => {
+    h.closeAllClients();
+    await Promise.all([gwA && !gwA.exitCode() && gwA.stop(), gwB && gwB.stopChecked()]);
+  });
+
+  it('a held poll and a POST on node B get 400 "Session ID unknown" within the ping timeout; B counts the timeouts', async () => {
+    const eio = new h.EioPolling(gwA.url);
+    await eio.handshake();
+    const onB = new h.EioPolling(gwB.url);
+    onB.sid = eio.sid;
+    assert.equal((await onB.post('40')).status, 200);
+    await onB.pollUntil((p) => p.startsWith('40'));
+    gwA.proc.kill('SIGKILL');
+    await gwA.exited;
+    const t0 = Date.now();
+    const [held, post] = await Promise.all([onB.get({ timeout: 8000 }), onB.post('42["late"]', { timeout: 8000 })]);
+    const took = Date.now() - t0;
+    for (const r of [held, post]) {
+      assert.equal(r.status, 400);
+      assert.deepEqual(JSON.parse(r.text), { code: 1, message: 'Session ID unknown' });
+    }
+    assert.ok(took < 1500 + 1500 + 1000, `answered after ${took} ms`);
+    assert.equal(await gwB.metric('sio_relay_timeouts_total'), 2);
+    assert.equal(await gwB.metric('sio_relay_open', { side: 'front' }), 0);
+  });
+});
+
 describe('drain behind nginx: node A drains, its clients reconnect to node B', { skip: (skip || (!NGINX && 'nginx not installed')) }, () => {
   let dir;
   let gwA;
