@@ -32,7 +32,7 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
       max_message: '64k',
     }),
-    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32 },
+    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32, allow_eio3: true },
     namespaces: [{ name: '/' }],
   });
 
@@ -145,6 +145,48 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
     await h.waitFor(async () => (await gwA.metric('sio_relay_open', { side: 'owner' })) === 0, 5000, { message: 'A let it go' });
     slow.destroy();
   });
+
+  it('socket.io-client@2 (Engine.IO v3) behind nginx round-robin: polling-only and upgrading, acks and a broadcast',
+    { skip: !NGINX && 'nginx not installed' }, async () => {
+      const ioV2 = require('socket.io-client-v2');
+      const rr = await startNginx([gwA.port, gwB.port], { balance: 'round-robin' });
+      const answer = (m) => {
+        const e = m.json;
+        if (m.topic === 'sio.in' && e && e.type === 'event' && e.event === 'v2q' && e.ack) {
+          be.publish(e.ack.reply_to, { type: 'ack', id: e.ack.id, data: [e.data[0]] });
+        }
+      };
+      be.onMessage(answer);
+      const clients = [];
+      const fronts = async () => (await gwA.metric('sio_relay_requests_total', { side: 'front' })) +
+        (await gwB.metric('sio_relay_requests_total', { side: 'front' }));
+      const before_ = await fronts();
+      try {
+        for (const transports of [['polling'], ['polling', 'websocket']]) {
+          for (let i = 0; i < 3; i++) clients.push(ioV2(rr.url, { forceNew: true, reconnection: false, timeout: 5000, transports }));
+        }
+        const errors = [];
+        for (const s of clients) {
+          s.on('disconnect', (why) => errors.push(`disconnect ${why}`));
+          s.on('connect_error', (e) => errors.push(`connect_error ${e.message}`));
+        }
+        await Promise.all(clients.map((s) => h.once(s, 'connect', 8000)));
+        for (let round = 0; round < 10; round++) {
+          const acks = await Promise.all(clients.map((s, k) => h.withTimeout(new Promise((res) => s.emit('v2q', { round, k }, res)), 5000, 'v2 ack')));
+          assert.deepEqual(acks, clients.map((_, k) => ({ round, k })));
+        }
+        const got = clients.map((s) => h.once(s, 'v2b', 5000));
+        be.publish('sio.out', { type: 'emit', event: 'v2b', data: ['all'] });
+        for (const g of got) assert.deepEqual(await g, ['all']);
+        assert.deepEqual(errors, []);
+        assert.ok(clients.slice(3).every((s) => s.io.engine.transport.name === 'websocket'), 'the upgrading ones upgraded');
+        assert.ok((await fronts()) > before_, 'some of their requests were relayed');
+      } finally {
+        for (const s of clients) s.close();
+        be.listeners.splice(be.listeners.indexOf(answer), 1);
+        await rr.stop();
+      }
+    });
 
   it("python-socketio (Debian's) behind nginx round-robin: sync and asyncio clients, each transport mode",
     { skip: (!NGINX && 'nginx not installed') || (!pyOk && 'python3-socketio missing') }, async () => {
