@@ -7,6 +7,7 @@
  * front when it is installed. The Kafka variant is in kafka.test.js.
  */
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
 const { describe, before, after } = require('node:test');
 const h = require('./helpers/gateway');
@@ -17,6 +18,8 @@ const { soak } = require('./helpers/soak');
 const skip = !NG.available() && 'no NNG plugin in this build';
 
 const { pyOk, runPy } = require('./helpers/python');
+
+const CHROMIUM = process.env.SIOGW_CHROMIUM || '/usr/bin/chromium';
 
 describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
   let dir;
@@ -32,7 +35,7 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
       max_message: '64k',
     }),
-    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32, allow_eio3: true },
+    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32, allow_eio3: true, serve_client: true },
     namespaces: [{ name: '/' }],
   });
 
@@ -183,6 +186,73 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
         assert.ok((await fronts()) > before_, 'some of their requests were relayed');
       } finally {
         for (const s of clients) s.close();
+        be.listeners.splice(be.listeners.indexOf(answer), 1);
+        await rr.stop();
+      }
+    });
+
+  it('a real browser (headless Chromium) behind nginx round-robin: the bundle, polling-only and upgrading sockets, acks, a broadcast',
+    { skip: (!NGINX && 'nginx not installed') || (!fs.existsSync(CHROMIUM) && 'chromium not installed') }, async () => {
+      const { chromium } = require('playwright-core');
+      const rr = await startNginx([gwA.port, gwB.port], { balance: 'round-robin' });
+      /* the page on an origin of its own; socket.io through the balancer */
+      const page = `<!doctype html><script src="${rr.url}/socket.io/socket.io.js"></script><script>
+        window.result = (async () => {
+          const one = (transports) => new Promise((resolve, reject) => {
+            const s = io(${JSON.stringify(rr.url)}, { transports, reconnection: false, forceNew: true });
+            s.on('connect', () => resolve(s));
+            s.on('connect_error', (e) => reject(new Error('connect_error ' + e.message)));
+          });
+          const sockets = [await one(['polling']), await one(['polling', 'websocket'])];
+          const errors = [];
+          sockets.forEach((s) => s.on('disconnect', (why) => errors.push('disconnect ' + why)));
+          const acks = [];
+          for (let n = 0; n < 20; n++) {
+            for (const s of sockets) acks.push(await s.timeout(5000).emitWithAck('bq', n));
+          }
+          const news = Promise.all(sockets.map((s) => new Promise((r) => s.once('bnews', r))));
+          window.ready = true;
+          const got = await news;
+          return { acks, got, errors, transports: sockets.map((s) => s.io.engine.transport.name) };
+        })();
+      </script>`;
+      const srv = require('node:http').createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end(page);
+      });
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+      const answer = (m) => {
+        const e = m.json;
+        if (m.topic === 'sio.in' && e && e.type === 'event' && e.event === 'bq' && e.ack) {
+          be.publish(e.ack.reply_to, { type: 'ack', id: e.ack.id, data: [e.data[0] * 2] });
+        }
+      };
+      be.onMessage(answer);
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+          '--disable-component-update', '--disable-sync'],
+      });
+      try {
+        const fronts = async () => (await gwA.metric('sio_relay_requests_total', { side: 'front' })) +
+          (await gwB.metric('sio_relay_requests_total', { side: 'front' }));
+        const before_ = await fronts();
+        const tab = await browser.newPage();
+        const problems = [];
+        tab.on('pageerror', (e) => problems.push(e.message));
+        await tab.goto(`http://127.0.0.1:${srv.address().port}/`);
+        await tab.waitForFunction(() => window.ready === true, null, { timeout: 20000 });
+        be.publish('sio.out', { type: 'emit', event: 'bnews', data: ['to the browser'] });
+        const r = await tab.evaluate(() => window.result);
+        assert.deepEqual(problems, []);
+        assert.deepEqual(r.errors, []);
+        assert.deepEqual(r.acks, Array.from({ length: 40 }, (_, i) => 2 * Math.floor(i / 2)));
+        assert.deepEqual(r.got, ['to the browser', 'to the browser']);
+        assert.deepEqual(r.transports, ['polling', 'websocket']);
+        assert.ok((await fronts()) > before_, 'some of its requests were relayed');
+      } finally {
+        await browser.close();
+        srv.close();
         be.listeners.splice(be.listeners.indexOf(answer), 1);
         await rr.stop();
       }
