@@ -211,12 +211,12 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 	/* (without it the packet is still logged, under this node's own offset) */
 	if (pos && bus->cfg->recovery.max_disconnection_ms && (kind == SUB_OUT || kind == SUB_ROUTE))
 		it->pos = position(kind, topic, (int32_t)pos[0], pos[1]);
-	if (kind == SUB_NODE && gw_relay_is_message(data, len) && len < sizeof bus->fence_text &&
-	    memmem(data, len, "\"op\":\"fence\"", 12)) {
+	bool relay_msg = kind == SUB_NODE && gw_relay_is_message(data, len);
+	if (relay_msg && len < sizeof bus->fence_text && memmem(data, len, "\"op\":\"fence\"", 12)) {
 		it->fence = true; /* compared with the one awaited on the service thread */
 		if (copy_data(it, data, len))
 			return -SIOGW_ENOMEM;
-	} else if (kind == SUB_NODE && bus->relay && gw_relay_is_message(data, len)) {
+	} else if (relay_msg && bus->relay) {
 		atomic_fetch_add(&bus->stats.in[GW_TOPIC_NODE], 1);
 		it->relay = true;
 		if (copy_data(it, data, len))

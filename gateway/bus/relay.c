@@ -3,6 +3,7 @@
  * elsewhere) and owners (sessions here, clients elsewhere), each a map by relay id.
  */
 #include "bus/relay.h"
+#include "eio/eio_codec.h"
 #include "net/ws.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -192,6 +193,13 @@ static void front_gone(front *f, uint16_t code)
 		cJSON_Delete(o);
 }
 
+/* The front gives up its exchange: the owner hears "gone" (code), the front is freed. */
+static void front_abandon(front *f, uint16_t code)
+{
+	front_gone(f, code);
+	front_done(f);
+}
+
 static void front_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t len, bool binary)
 {
 	gw_relay *r = ctx;
@@ -204,8 +212,7 @@ static void front_ws_message(void *ctx, net_conn *c, const uint8_t *data, size_t
 		cJSON_Delete(o);
 	if (!ok || send_msg(r, f->topic, f->rid, o)) {
 		/* a message lost on its way would leave the session out of step: end it */
-		front_gone(f, WS_CLOSE_INTERNAL);
-		front_done(f);
+		front_abandon(f, WS_CLOSE_INTERNAL);
 		net_ws_close(c, WS_CLOSE_INTERNAL, "relay failed");
 	}
 }
@@ -216,8 +223,7 @@ static void front_close(void *ctx, net_conn *c)
 	front *f = net_conn_user(c);
 	if (!f)
 		return;
-	front_gone(f, net_ws_close_code(c));
-	front_done(f);
+	front_abandon(f, net_ws_close_code(c));
 }
 
 static const net_route_ops front_ops = {.on_ws_message = front_ws_message, .on_close = front_close};
@@ -225,13 +231,13 @@ static const net_route_ops front_ops = {.on_ws_message = front_ws_message, .on_c
 static void front_timeout(gw_timer *t)
 {
 	front *f = t->ctx;
-	static const char unknown[] = "{\"code\":1,\"message\":\"Session ID unknown\"}";
 	f->r->stats.timeouts++;
 	gw_debug("relay %s: no answer from %s in time", f->rid, f->topic);
 	net_conn *c = f->c;
-	front_gone(f, 0);
-	front_done(f);
-	net_reply(c, 400, "application/json", unknown, sizeof unknown - 1, NULL);
+	front_abandon(f, 0);
+	char body[96]; /* what a node says of a session it does not know */
+	int n = eio_error_body(EIO_ERR_UNKNOWN_SID, body, sizeof body);
+	net_reply(c, eio_error_status(EIO_ERR_UNKNOWN_SID), "application/json", body, n > 0 ? (size_t)n : 0, NULL);
 }
 
 /* The request as HTTP/1.1 bytes: its head as it came, the body decoded, with its length. */
@@ -331,8 +337,7 @@ static void front_accept(front *f)
 	if (f->ws)
 		return;
 	if (net_ws_accept(f->c, f->req)) { /* net answered the bad handshake */
-		front_gone(f, 0);
-		front_done(f);
+		front_abandon(f, 0);
 		return;
 	}
 	f->ws = true;
@@ -351,8 +356,7 @@ static void front_out(front *f, const cJSON *m)
 		f->r->stats.slow++;
 		gw_warn("relay %s: the client reads too slowly (%zu messages waiting), closing it", f->rid, f->held);
 		net_conn *c = f->c;
-		front_gone(f, WS_CLOSE_POLICY);
-		front_done(f);
+		front_abandon(f, WS_CLOSE_POLICY);
 		net_ws_close(c, WS_CLOSE_POLICY, "slow consumer");
 		return;
 	}

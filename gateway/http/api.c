@@ -309,9 +309,8 @@ static void publish(gw_api *api, net_conn *c, const h1_req *r)
 		reply_error(c, 400, "key too long (at most 511 bytes)");
 		return;
 	}
-	if ((kr == 0 || !key[0]) && !routed)
-		snprintf(key, sizeof key, "%s", topic);
-	const char *k = kr == 0 || !key[0] ? (routed ? NULL : key) : key; /* routed: each destination's name */
+	/* routed without key=: each destination topic's own name (gw_bus_publish_routed) */
+	const char *k = kr == 1 && key[0] ? key : routed ? NULL : topic;
 	const char *ctype = h1_header_get(r, "content-type");
 	if (ctype && (media_is(ctype, "application/x-ndjson") || media_is(ctype, "application/ndjson"))) {
 		publish_batch(api, c, r, topic, k, routed);

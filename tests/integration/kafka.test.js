@@ -224,21 +224,10 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     });
 
   it('targeted delivery: a node topic is consumed by its node only; route=nodes sends socket-addressed envelopes there', async () => {
-    const a = await gwA.connect('/');
+    const a = await nodeTopicLive(gwA); /* gw-a's consumer reads its node topic */
     const b = await gwB.connect('/');
     const recB = h.recorder(b);
     const topicA = `sio.node.${a.id.slice(0, 4)}`;
-    /* gw-a subscribed its node topic at start; wait until its consumer reads it (an
-     * idempotent probe, sent again until it has arrived) */
-    let probes = 0;
-    a.on('probe', () => probes++);
-    await h.waitFor(() => {
-      if (!probes) be.produce(topicA, { type: 'emit', rooms: [a.id], event: 'probe', data: [] }, a.id);
-      return probes > 0;
-    }, 10000, { interval: 300, message: `gw-a reads ${topicA}` });
-    const fence = h.once(a, 'fence'); /* one key, one partition: the probes are in before it */
-    be.produce(topicA, { type: 'emit', rooms: [a.id], event: 'fence', data: [] }, a.id);
-    await fence;
     const nodeB = await gwB.metric('sio_bus_messages_in_total', { kind: 'node' });
     const outB = await gwB.metric('sio_bus_messages_in_total', { kind: 'out' });
     const nodeA = await gwA.metric('sio_bus_messages_in_total', { kind: 'node' });
