@@ -33,10 +33,26 @@
 #include <string.h>
 #include <time.h>
 
-/* Subscription ids carry their kind in the top byte. */
+/* Subscription ids carry their kind in the top byte and the loop they deliver to
+ * (engine.workers) in the next. */
 enum { SUB_OUT = 1, SUB_REPLY = 2, SUB_RAW = 3, SUB_ROUTE = 4, SUB_SESSIONS = 5, SUB_NODE = 6 };
 #define SUB_KIND(id) ((int)((id) >> 56))
+#define SUB_LOOP(id) ((size_t)(((id) >> 48) & 0xff))
 #define SUB_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
+#define SUB_ID_AT(bus, kind, n) (SUB_ID(kind, n) | ((uint64_t)(bus)->idx << 48))
+
+/*
+ * One reply per node to a request every loop answers (engine.workers): the `sockets`
+ * of a fetch, the `ack_done` of an emit with ack. Each loop adds its part; the last
+ * publishes the whole. Shared by the loops' copies of the request (refs).
+ */
+typedef struct bus_agg {
+	atomic_int refs;
+	pthread_mutex_t lock;
+	size_t left;          /* loops still to answer */
+	cJSON *sockets;       /* fetch: every loop's sockets */
+	size_t acked, timed_out;
+} bus_agg;
 
 typedef struct route_sub {
 	char id_key[24];  /* sub id as text */
@@ -59,11 +75,18 @@ typedef struct bus_item {
 	char *pos;     /* the message's position on a bus that has them (ABI 1.2), or NULL */
 	bool relay;    /* data: a relay message (bus/relay.h) from the node topic */
 	bool fence;    /* this node's gw_bus_fence marker */
+	bus_agg *agg;  /* env: the node's one answer, which every loop adds to (or NULL) */
 } bus_item;
 
 struct gw_bus {
 	const gw_config *cfg;
 	net_loop *net;        /* the loop that applies what plugin threads deliver */
+	/* engine.workers: one bus per loop, all on the plugin of the first (the primary),
+	 * which the plugin delivers to and which hands each message to its loops */
+	gw_bus *primary;      /* loops[0]; itself there */
+	gw_bus **loops;       /* primary only: every loop's bus, by index */
+	size_t n_loops;
+	unsigned idx;         /* this one's index */
 	sio_server *sio;
 	gw_plugin *plugin;
 	const siogw_plugin *desc;
@@ -135,8 +158,18 @@ static void log_malformed(gw_bus *bus, const char *topic, const char *why)
 		topic, why, (uint64_t)atomic_load(&bus->stats.malformed));
 }
 
+static void agg_unref(bus_agg *a)
+{
+	if (!a || atomic_fetch_sub(&a->refs, 1) > 1)
+		return;
+	cJSON_Delete(a->sockets);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
 static void item_free(bus_item *it)
 {
+	agg_unref(it->agg);
 	env_in_free(it->env);
 	free(it->sid);
 	free(it->topic);
@@ -166,6 +199,108 @@ static int push(gw_bus *bus, bus_item *it)
 	if (was_empty)
 		net_wake(bus->net);
 	return 0;
+}
+
+/* ---- engine.workers: one message, every loop ---- */
+
+static bus_agg *agg_new(size_t parts)
+{
+	bus_agg *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	atomic_init(&a->refs, 1);
+	pthread_mutex_init(&a->lock, NULL);
+	a->left = parts;
+	return a;
+}
+
+/* One loop's part: its sockets (taken; NULL for none) or its ack counts. True for the
+ * last part: the caller publishes the whole and owns a->sockets then. */
+static bool agg_add(bus_agg *a, cJSON *sockets, size_t acked, size_t timed_out)
+{
+	pthread_mutex_lock(&a->lock);
+	if (sockets && !a->sockets) {
+		a->sockets = sockets;
+	} else if (sockets) {
+		cJSON *x;
+		while ((x = cJSON_DetachItemFromArray(sockets, 0)))
+			cJSON_AddItemToArray(a->sockets, x);
+		cJSON_Delete(sockets);
+	}
+	a->acked += acked;
+	a->timed_out += timed_out;
+	bool last = --a->left == 0;
+	pthread_mutex_unlock(&a->lock);
+	return last;
+}
+
+static void publish_sockets(gw_bus *bus, const env_in *e, cJSON *arr);
+static void publish_ack_done(gw_bus *bus, const char *id, const char *reply_to, size_t acked, size_t timed_out);
+
+/* A loop that will not see its copy (its queue is full) answers with nothing. */
+static void agg_lost(gw_bus *bus, bus_agg *a, const env_in *e)
+{
+	if (!agg_add(a, NULL, 0, 0))
+		return;
+	if (e->type == ENV_FETCH) {
+		publish_sockets(bus, e, a->sockets ? a->sockets : cJSON_CreateArray());
+		a->sockets = NULL; /* taken */
+	} else
+		publish_ack_done(bus, e->id, e->reply_to, a->acked, a->timed_out);
+}
+
+/* Every loop gets the item (it to loop 0, copies sharing its envelope to the others);
+ * a fetch or an emit with ack gets one answer for the node (bus_agg). Plugin thread. */
+static int fan_out(gw_bus *p, bus_item *it)
+{
+	env_in *e = it->env;
+	bool answered = e && (e->type == ENV_FETCH || (e->type == ENV_EMIT && e->has_ack));
+	bus_agg *a = answered ? agg_new(p->n_loops) : NULL; /* this function's reference */
+	if (answered && !a) {
+		item_free(it);
+		return -SIOGW_ENOMEM;
+	}
+	bus_item *v[GW_MAX_WORKERS] = {it};
+	for (size_t k = 1; k < p->n_loops; k++) { /* all copies before any is pushed (and freed) */
+		bus_item *c = calloc(1, sizeof *c);
+		if (c && (c->pos = it->pos ? strdup(it->pos) : NULL, !it->pos || c->pos)) {
+			c->sub_id = it->sub_id;
+			c->env = e ? env_in_ref(e) : NULL;
+			v[k] = c;
+		} else {
+			free(c);
+		}
+	}
+	if (e)
+		env_in_ref(e); /* for agg_lost below */
+	for (size_t k = 0; k < p->n_loops; k++) {
+		if (a && v[k]) {
+			atomic_fetch_add(&a->refs, 1);
+			v[k]->agg = a;
+		}
+		if ((!v[k] || push(p->loops[k], v[k])) && a)
+			agg_lost(p, a, e);
+	}
+	agg_unref(a);
+	env_in_free(e);
+	return 0;
+}
+
+/* The loop whose socket a reply names (an ack's "<sid>:<n>", a connect_result's sid);
+ * the primary when none does. */
+static gw_bus *loop_of(gw_bus *p, const env_in *e)
+{
+	const char *id = e ? e->id : NULL;
+	if (!id)
+		return p;
+	const char *colon = e->type == ENV_ACK ? strrchr(id, ':') : NULL;
+	char tag[GW_TAG_LEN + 1];
+	if (!gw_sid_tag(id, colon ? (size_t)(colon - id) : strlen(id), tag))
+		return p;
+	for (size_t k = 0; k < p->n_loops; k++)
+		if (!strcmp(p->loops[k]->cfg->node_tag, tag))
+			return p->loops[k];
+	return p;
 }
 
 /* admin_ui's namespace is the gateway's own: backends do not reach its sockets. */
@@ -200,10 +335,16 @@ static int copy_data(bus_item *it, const void *data, size_t len)
 	return 0;
 }
 
-static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const void *data, size_t len,
+static int fan_out(gw_bus *p, bus_item *it);
+static gw_bus *loop_of(gw_bus *p, const env_in *e);
+
+static int deliver_item(gw_bus *primary, uint64_t sub_id, const char *topic, const void *data, size_t len,
 			const int64_t *pos)
 {
 	int kind = SUB_KIND(sub_id);
+	if (SUB_LOOP(sub_id) >= primary->n_loops)
+		return 0; /* not ours */
+	gw_bus *bus = primary->loops[SUB_LOOP(sub_id)];
 	bus_item *it = calloc(1, sizeof *it);
 	if (!it)
 		return -SIOGW_ENOMEM;
@@ -273,7 +414,10 @@ static int deliver_item(gw_bus *bus, uint64_t sub_id, const char *topic, const v
 		item_free(it);
 		return 0;
 	}
-
+	if (bus->n_loops > 1 && kind == SUB_OUT)
+		return fan_out(bus, it); /* every loop applies it: one parse, one encoding */
+	if (bus->n_loops > 1 && kind == SUB_REPLY)
+		bus = loop_of(bus, it->env); /* to the loop of the socket it names */
 	return push(bus, it);
 }
 
@@ -322,7 +466,7 @@ static int route_add(gw_bus *bus, const char *nsp, size_t idx, const gw_route *r
 		route_free(r);
 		return -GW_ENOMEM;
 	}
-	r->sub_id = SUB_ID(SUB_ROUTE, atomic_fetch_add(&bus->next_sub, 1) + 1);
+	r->sub_id = SUB_ID_AT(bus, SUB_ROUTE, atomic_fetch_add(&bus->next_sub, 1) + 1);
 	snprintf(r->id_key, sizeof r->id_key, "%llx", (unsigned long long)r->sub_id);
 	pthread_mutex_lock(&bus->route_lock);
 	int rc = gw_map_put(&bus->routes_by_id, r->id_key, strlen(r->id_key), r);
@@ -411,12 +555,18 @@ gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err
 	}
 	bus->cfg = cfg;
 	bus->net = net;
+	bus->primary = bus;
 	bus->stats.rate_limited = calloc(cfg->n_nsps * 2 + 1, sizeof *bus->stats.rate_limited);
-	if (!bus->stats.rate_limited) {
+	bus->loops = calloc(GW_MAX_WORKERS, sizeof *bus->loops);
+	if (!bus->stats.rate_limited || !bus->loops) {
 		snprintf(err, err_len, "out of memory");
+		free(bus->stats.rate_limited);
+		free(bus->loops);
 		free(bus);
 		return NULL;
 	}
+	bus->loops[0] = bus;
+	bus->n_loops = 1;
 	bus->limit = cfg->adapter.inbound_queue;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
@@ -448,10 +598,51 @@ fail:
 	return NULL;
 }
 
+gw_bus *gw_bus_add_loop(gw_bus *primary, const gw_config *cfg, net_loop *net)
+{
+	if (primary->n_loops == GW_MAX_WORKERS || primary->started)
+		return NULL;
+	gw_bus *bus = calloc(1, sizeof *bus);
+	if (!bus || !(bus->stats.rate_limited = calloc(cfg->n_nsps * 2 + 1, sizeof *bus->stats.rate_limited))) {
+		free(bus);
+		return NULL;
+	}
+	bus->cfg = cfg;
+	bus->net = net;
+	bus->primary = primary;
+	bus->desc = primary->desc;
+	bus->self = primary->self;
+	bus->limit = primary->limit;
+	bus->idx = (unsigned)primary->n_loops;
+	pthread_mutex_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->route_lock, NULL);
+	primary->loops[primary->n_loops++] = bus;
+	return bus;
+}
+
+/* A loop's own subscriptions: its node topic and its route topics. */
+static int start_loop(gw_bus *bus, char *err, size_t err_len)
+{
+	const gw_config *cfg = bus->cfg;
+	/* envelopes for this node's sockets only (util/sid.h: a socket id names its node) */
+	if (cfg->topics.node[0] &&
+	    bus->desc->subscribe(bus->self, SUB_ID_AT(bus, SUB_NODE, 1), cfg->topics.node, SIOGW_SUB_EXACT)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe %s", bus->desc->name, cfg->topics.node);
+		return -GW_EPLUGIN;
+	}
+	if (routes_start(bus)) {
+		snprintf(err, err_len, "plugin %s: cannot subscribe the route topics", bus->desc->name);
+		return -GW_EPLUGIN;
+	}
+	return 0;
+}
+
 int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 {
 	const gw_config *cfg = bus->cfg;
 	char perr[256] = "";
+	if (bus->primary != bus)
+		return 0; /* the primary starts every loop's */
 	if (bus->desc->start(bus->self, perr, sizeof perr)) {
 		snprintf(err, err_len, "plugin %s: start failed: %s", bus->desc->name, perr);
 		return -GW_EPLUGIN;
@@ -463,16 +654,9 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 			 cfg->topics.out, cfg->topics.reply);
 		return -GW_EPLUGIN;
 	}
-	/* envelopes for this node's sockets only (util/sid.h: a socket id names its node) */
-	if (cfg->topics.node[0] &&
-	    bus->desc->subscribe(bus->self, SUB_ID(SUB_NODE, 1), cfg->topics.node, SIOGW_SUB_EXACT)) {
-		snprintf(err, err_len, "plugin %s: cannot subscribe %s", bus->desc->name, cfg->topics.node);
-		return -GW_EPLUGIN;
-	}
-	if (routes_start(bus)) {
-		snprintf(err, err_len, "plugin %s: cannot subscribe the route topics", bus->desc->name);
-		return -GW_EPLUGIN;
-	}
+	for (size_t k = 0; k < bus->n_loops; k++)
+		if (start_loop(bus->loops[k], err, err_len))
+			return -GW_EPLUGIN;
 	/* recovery between nodes: every node's snapshots; the memory bus has no other node */
 	bool shared = cfg->recovery.max_disconnection_ms > 0 && strcmp(bus->desc->name, "memory") != 0;
 	if (shared && bus->desc->subscribe(bus->self, SUB_ID(SUB_SESSIONS, 1), cfg->topics.sessions, SIOGW_SUB_EXACT)) {
@@ -482,15 +666,21 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 	bus->shared = shared;
 	if (bus->sio)
 		sio_recovery_set_shared(bus->sio, shared);
-	gw_info("bus: plugin %s %s (%s); consuming %s, %s%s%s, publishing to %s", bus->desc->name,
+	for (size_t k = 1; k < bus->n_loops; k++) {
+		bus->loops[k]->started = true;
+		if (bus->loops[k]->sio)
+			sio_recovery_set_shared(bus->loops[k]->sio, shared);
+	}
+	gw_info("bus: plugin %s %s (%s); consuming %s, %s%s%s%s, publishing to %s", bus->desc->name,
 		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
-		cfg->topics.node[0] ? " and " : "", cfg->topics.node, cfg->topics.in);
+		cfg->topics.node[0] ? " and " : "", cfg->topics.node,
+		bus->n_loops > 1 ? " (and one node topic per loop)" : "", cfg->topics.in);
 	return 0;
 }
 
 void gw_bus_stop(gw_bus *bus)
 {
-	if (bus && bus->self && !bus->stopped) {
+	if (bus && bus->primary == bus && bus->self && !bus->stopped) {
 		bus->desc->stop(bus->self);
 		bus->stopped = true;
 		bus->started = false;
@@ -501,7 +691,8 @@ void gw_bus_destroy(gw_bus *bus)
 {
 	if (!bus)
 		return;
-	if (bus->self) {
+	/* a loop's bus goes first (the plugin stopped): the primary holds the plugin */
+	if (bus->primary == bus && bus->self) {
 		gw_bus_stop(bus);
 		bus->desc->destroy(bus->self);
 	}
@@ -528,6 +719,7 @@ void gw_bus_destroy(gw_bus *bus)
 		gw_plugin_close(bus->plugin);
 	pthread_mutex_destroy(&bus->lock);
 	free(bus->stats.rate_limited);
+	free(bus->loops);
 	free(bus);
 }
 
@@ -535,6 +727,7 @@ const char *gw_bus_plugin_name(const gw_bus *bus) { return bus->desc->name; }
 
 int gw_bus_health(gw_bus *bus, char *buf, size_t len)
 {
+	bus = bus->primary;
 	if (!bus->started) {
 		snprintf(buf, len, "bus not started");
 		return -GW_EIO;
@@ -658,8 +851,8 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 				  (int64_t)bus->stats.rate_limited[i * 2 + p]);
 		}
 	}
-	if (!bus->desc || !bus->desc->stats)
-		return;
+	if (!bus->desc || !bus->desc->stats || bus->primary != bus)
+		return; /* (the plugin's once) */
 	char buf[8192];
 	size_t n = bus->desc->stats(bus->self, buf, sizeof buf);
 	buf[n < sizeof buf ? n : sizeof buf - 1] = 0;
@@ -668,9 +861,38 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 
 /* ---- publishing ---- */
 
+/* A relay message for another loop of this process (its node topic): into its queue, not
+ * through the plugin. 1 when it was one, else 0. */
+static int relay_local(gw_bus *bus, const char *topic, const void *data, size_t len)
+{
+	gw_bus *p = bus->primary;
+	for (size_t k = 0; p->n_loops > 1 && k < p->n_loops; k++) {
+		gw_bus *to = p->loops[k];
+		if (to == bus || strcmp(to->cfg->topics.node, topic))
+			continue;
+		bus_item *it = calloc(1, sizeof *it);
+		if (!it || copy_data(it, data, len))
+			return -SIOGW_ENOMEM; /* (copy_data freed it) */
+		it->sub_id = SUB_ID_AT(to, SUB_NODE, 1);
+		it->relay = true;
+		atomic_fetch_add(&to->stats.in[GW_TOPIC_NODE], 1);
+		return push(to, it) ? -SIOGW_EAGAIN : 1;
+	}
+	return 0;
+}
+
 int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const char *key,
 		   const void *data, size_t len)
 {
+	int local = kind == GW_TOPIC_NODE ? relay_local(bus, topic, data, len) : 0;
+	if (local) {
+		if (local < 0) {
+			atomic_fetch_add(&bus->stats.publish_errors, 1);
+			return gw_err_from_siogw(local);
+		}
+		atomic_fetch_add(&bus->stats.out[kind], 1);
+		return 0;
+	}
 	int rc = bus->desc->publish(bus->self, topic, key, key ? strlen(key) : 0, data, len, NULL, NULL);
 	if (rc) {
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
@@ -729,7 +951,7 @@ int gw_bus_publish_routed(gw_bus *bus, const char *key, const void *data, size_t
 	const gw_nsp_config *nc = gw_config_nsp(cfg, cJSON_IsString(nsp) ? nsp->valuestring : "/",
 						cJSON_IsString(nsp) ? strlen(nsp->valuestring) : 1);
 	bool replayed = bus->shared && nc && nc->recovery && cfg->recovery.max_disconnection_ms;
-	static char tags[ROUTE_MAX_NODES][GW_TAG_LEN + 1]; /* service thread only */
+	char tags[ROUTE_MAX_NODES][GW_TAG_LEN + 1];
 	cJSON *rooms = cJSON_GetObjectItemCaseSensitive(o, "rooms");
 	size_t n = cJSON_IsObject(o) && !replayed ? socket_tags(rooms, tags, ROUTE_MAX_NODES) : 0;
 	int rc = 0;
@@ -792,7 +1014,7 @@ static void raw_key(uint64_t id, char key[24])
 
 uint64_t gw_bus_subscribe_fn(gw_bus *bus, const char *topic, bool prefix, gw_bus_sink fn, void *ctx)
 {
-	uint64_t id = SUB_ID(SUB_RAW, atomic_fetch_add(&bus->next_sub, 1) + 1);
+	uint64_t id = SUB_ID_AT(bus, SUB_RAW, atomic_fetch_add(&bus->next_sub, 1) + 1);
 	raw_sub *r = calloc(1, sizeof *r);
 	if (!r)
 		return 0;
@@ -1129,6 +1351,7 @@ typedef struct ack_ctx {
 	gw_bus *bus;
 	char *id;
 	char *reply_to;
+	bus_agg *agg;  /* engine.workers: the node's one ack_done, or NULL */
 } ack_ctx;
 
 static void ack_one(void *arg, sio_socket *s, const cJSON *args, const char *text, size_t text_len,
@@ -1143,19 +1366,30 @@ static void ack_one(void *arg, sio_socket *s, const cJSON *args, const char *tex
 	free(json);
 }
 
+static void publish_ack_done(gw_bus *bus, const char *id, const char *reply_to, size_t acked, size_t timed_out)
+{
+	char *json = env_build_ack_done(id, bus->cfg->node_id, acked, timed_out);
+	if (json)
+		gw_bus_publish(bus, GW_TOPIC_REPLY, reply_to, id, json, strlen(json));
+	else
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
+	free(json);
+}
+
 static void ack_done(void *arg, size_t acked, size_t timed_out)
 {
 	ack_ctx *a = arg;
-	char *json = env_build_ack_done(a->id, a->bus->cfg->node_id, acked, timed_out);
-	if (json)
-		gw_bus_publish(a->bus, GW_TOPIC_REPLY, a->reply_to, a->id, json, strlen(json));
-	free(json);
+	if (!a->agg)
+		publish_ack_done(a->bus, a->id, a->reply_to, acked, timed_out);
+	else if (agg_add(a->agg, NULL, acked, timed_out)) /* after this loop's acks, the node's last */
+		publish_ack_done(a->bus, a->id, a->reply_to, a->agg->acked, a->agg->timed_out);
+	agg_unref(a->agg);
 	free(a->id);
 	free(a->reply_to);
 	free(a);
 }
 
-static void emit_with_ack(gw_bus *bus, env_in *e)
+static void emit_with_ack(gw_bus *bus, env_in *e, bus_agg *agg)
 {
 	ack_ctx *a = calloc(1, sizeof *a);
 	if (!a || !(a->id = strdup(e->id)) || !(a->reply_to = strdup(e->reply_to))) {
@@ -1163,9 +1397,13 @@ static void emit_with_ack(gw_bus *bus, env_in *e)
 			free(a->id);
 			free(a);
 		}
+		if (agg)
+			agg_lost(bus, agg, e);
 		return;
 	}
 	a->bus = bus;
+	if ((a->agg = agg))
+		atomic_fetch_add(&agg->refs, 1);
 	sio_ack_handler h = {.arg = a, .on_ack = ack_one, .on_done = ack_done};
 	sio_emit_with_ack(bus->sio, e->target.nsp, (const char *const *)e->target.rooms,
 			  e->target.n_rooms, (const char *const *)e->target.except,
@@ -1178,7 +1416,17 @@ static void add_room_json(const char *room, void *arg)
 	cJSON_AddItemToArray(arg, cJSON_CreateString(room));
 }
 
-static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
+static void publish_sockets(gw_bus *bus, const env_in *e, cJSON *arr)
+{
+	char *json = env_build_sockets(e->id, bus->cfg->node_id, arr);
+	if (json)
+		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, e->id, json, strlen(json));
+	else
+		atomic_fetch_add(&bus->stats.publish_errors, 1);
+	free(json);
+}
+
+static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n, bus_agg *agg)
 {
 	cJSON *arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < n; i++) {
@@ -1198,15 +1446,17 @@ static void fetch(gw_bus *bus, env_in *e, sio_socket **v, size_t n)
 			cJSON_AddItemToObject(o, "data", d);
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *json = env_build_sockets(e->id, bus->cfg->node_id, arr);
-	if (json)
-		gw_bus_publish(bus, GW_TOPIC_REPLY, e->reply_to, e->id, json, strlen(json));
-	free(json);
+	if (!agg) {
+		publish_sockets(bus, e, arr);
+	} else if (agg_add(agg, arr, 0, 0)) { /* the node's sockets, every loop's */
+		publish_sockets(bus, e, agg->sockets);
+		agg->sockets = NULL; /* taken */
+	}
 }
 
 /* join / leave / disconnect / fetch: select first, then act, so the room index is
  * never changed while it is being walked. */
-static void room_op(gw_bus *bus, env_in *e)
+static void room_op(gw_bus *bus, env_in *e, bus_agg *agg)
 {
 	const env_target *t = &e->target;
 	if (e->type == ENV_DISCONNECT) {
@@ -1232,17 +1482,17 @@ static void room_op(gw_bus *bus, env_in *e)
 			sio_socket_leave(v[i], e->change[k]);
 	}
 	if (e->type == ENV_FETCH)
-		fetch(bus, e, v, n);
+		fetch(bus, e, v, n, agg);
 	free(v);
 }
 
-static void apply(gw_bus *bus, env_in *e, const char *pos)
+static void apply(gw_bus *bus, env_in *e, const char *pos, bus_agg *agg)
 {
 	sio_server *sio = bus->sio;
 	switch (e->type) {
 	case ENV_EMIT:
 		if (e->has_ack) {
-			emit_with_ack(bus, e);
+			emit_with_ack(bus, e, agg);
 			return;
 		}
 		sio_broadcast_at(sio, e->target.nsp, (const char *const *)e->target.rooms, e->target.n_rooms,
@@ -1266,7 +1516,7 @@ static void apply(gw_bus *bus, env_in *e, const char *pos)
 	case ENV_LEAVE:
 	case ENV_DISCONNECT:
 	case ENV_FETCH:
-		room_op(bus, e);
+		room_op(bus, e, agg);
 		return;
 	default:
 		break;
@@ -1324,7 +1574,7 @@ void gw_bus_drain(gw_bus *bus)
 			if (bus->relay)
 				bus->relay(bus->relay_ctx, (const char *)it->data, it->len);
 		} else if (it->env)
-			apply(bus, it->env, it->pos);
+			apply(bus, it->env, it->pos, it->agg);
 		else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)
 			apply_session(bus, (const char *)it->data, it->len);
 		else if (it->topic) {

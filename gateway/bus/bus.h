@@ -35,6 +35,17 @@ typedef enum gw_topic_kind {
 /* Load, validate options, create the plugin; what it delivers is applied on net's loop.
  * On error returns NULL with one line in err. */
 gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err_len);
+/*
+ * engine.workers: the bus of another service loop, on primary's plugin (before
+ * gw_bus_start). cfg is that loop's (config.h, gw_config_loop): its node topic is its
+ * own. What comes on topics.out reaches every loop's socket.io server, parsed and encoded
+ * once; a fetch or an emit with ack is answered once for the node (the sockets, the
+ * ack_done of every loop); a reply on topics.reply goes to the loop of the socket it
+ * names; relay messages between loops go from queue to queue, not over the plugin. The
+ * loop's bus is destroyed before primary, after gw_bus_stop(primary). NULL: out of
+ * memory, or too many loops.
+ */
+gw_bus *gw_bus_add_loop(gw_bus *primary, const gw_config *cfg, net_loop *net);
 /* The socket.io server the bus applies envelopes to (before gw_bus_start). */
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio);
 /* done(ctx) runs (service thread, once) when a marker published now to this node's own

@@ -794,9 +794,15 @@ int env_parse_fast(const void *buf, size_t len, size_t max_payload, env_in **out
 	return gw_utf8_valid(buf, len) ? fast_emit(&c, out) : 1;
 }
 
+env_in *env_in_ref(env_in *e)
+{
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	return e;
+}
+
 void env_in_free(env_in *e)
 {
-	if (!e)
+	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) > 0)
 		return;
 	free(e->target.nsp);
 	free_list(e->target.rooms, e->target.n_rooms);

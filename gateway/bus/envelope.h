@@ -12,6 +12,7 @@
 #ifndef GW_ENVELOPE_H
 #define GW_ENVELOPE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,7 @@ typedef struct env_body {
 } env_body;
 
 typedef struct env_in {
+	atomic_int refs;       /* references beyond the first (env_in_ref); 0 once parsed */
 	env_type type;
 	env_target target;     /* EMIT, JOIN, LEAVE, DISCONNECT, FETCH */
 
@@ -111,6 +113,9 @@ int env_parse_tree(const void *buf, size_t len, size_t max_payload, env_in **out
 		   size_t err_len);
 /* The fast way alone: 0 with *out, or 1 when it leaves the envelope to the tree. */
 int env_parse_fast(const void *buf, size_t len, size_t max_payload, env_in **out);
+/* Another reference to e (the loops of engine.workers share one parsed envelope; any
+ * thread). env_in_free drops one; the last frees. */
+env_in *env_in_ref(env_in *e);
 void env_in_free(env_in *e);
 
 /*

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config/cfg_tree.h"
 #include "util/buf.h"
@@ -336,6 +337,25 @@ static int conv_transports(vctx *c, const field *f, const cfg_node *v, void *bas
 		else
 			cfg->engine.websocket = true;
 	}
+	return 0;
+}
+
+/* engine.workers: a count 1..GW_MAX_WORKERS, or "auto" (the online CPUs). */
+static int conv_workers(vctx *c, const field *f, const cfg_node *v, void *base)
+{
+	(void)f;
+	gw_config *cfg = base;
+	if (v->kind == CFG_SCALAR && !strcmp(v->str, "auto")) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->engine.workers = n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (int)n;
+		return 0;
+	}
+	field count = {.min = 1, .max = GW_MAX_WORKERS};
+	int64_t n;
+	char msg[512];
+	if (cfg_scalar_check(v, SIOGW_OPT_INT, count.min, count.max, NULL, &n, msg, sizeof msg) < 0)
+		return verr(c, v, "%s, or auto (one per online CPU)", msg);
+	cfg->engine.workers = (int)n;
 	return 0;
 }
 
@@ -724,6 +744,8 @@ static const field engine_fields[] = {
 	 .help = "websocket permessage-deflate"},
 	{.key = "busy_poll_us", .type = F_INT, .off = OFF(engine.busy_poll_us), .def = "0", .min = 0, .max = 1000000,
 	 .help = "after activity, poll without sleeping this long (µs): lower latency for CPU; 0 = off"},
+	{.key = "workers", .type = F_CUSTOM, .fn = conv_workers,
+	 .help = "service loops (threads), each with its own connections: a count, or auto (one per CPU); default 1"},
 };
 
 static const field adapter_fields[] = {
@@ -1078,6 +1100,20 @@ static int finish(vctx *c, gw_config *cfg)
 		cfg_path_pop(&c->path, mark);
 		return rc;
 	}
+	if (!cfg->engine.workers)
+		cfg->engine.workers = 1;
+	const cfg_node *workers = cfg_map_get(cfg_map_get(cfg->root, "engine"), "workers");
+	const char *alone = cfg->engine.workers == 1 ? NULL
+			    : cfg->recovery.max_disconnection_ms ? "recovery (a session comes back to any loop)"
+			    : cfg->admin_ui.enabled ? "admin_ui" : NULL;
+	if (alone) {
+		size_t mark = cfg_path_key(&c->path, "engine");
+		cfg_path_key(&c->path, "workers");
+		int rc = verr(c, workers, "%d service loops do not serve %s yet: set workers: 1 (docs/operations.md §15)",
+			      cfg->engine.workers, alone);
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
 	const cfg_node *topics = cfg_map_get(cfg->root, "topics");
 	int rc;
 	gw_node_tag(cfg->node_id, cfg->node_tag);
@@ -1092,6 +1128,13 @@ static int finish(vctx *c, gw_config *cfg)
 		cfg_path_key(&c->path, "node");
 		rc = verr(c, cfg_map_get(topics, "node"),
 			  "must hold {node_tag}: a socket id names its node's topic by it (\"\" turns node topics off)");
+		cfg_path_pop(&c->path, mark);
+		return rc;
+	}
+	if (cfg->engine.workers > 1 && !cfg->topics.node[0]) {
+		size_t mark = cfg_path_key(&c->path, "engine");
+		cfg_path_key(&c->path, "workers");
+		rc = verr(c, workers, "%d service loops need topics.node (each loop is a node there)", cfg->engine.workers);
 		cfg_path_pop(&c->path, mark);
 		return rc;
 	}
@@ -1278,6 +1321,37 @@ bool gw_config_node_topic(const gw_config *cfg, const char *tag, char *buf, size
 	memcpy(buf, cfg->topics.node, len + 1);
 	memcpy(buf + cfg->topics.node_tag_at, tag, GW_TAG_LEN);
 	return true;
+}
+
+int gw_config_loop(const gw_config *base, int k, const char (*taken)[GW_TAG_LEN + 1], gw_config *out)
+{
+	*out = *base;
+	out->loop = k;
+	if (k == 0)
+		return 0;
+	/* a tag no other loop has: FNV of "<node_id>#<k>", then of "<node_id>#<k>#<try>" */
+	char name[300];
+	for (int attempt = 0;; attempt++) {
+		snprintf(name, sizeof name, attempt ? "%s#%d#%d" : "%s#%d", base->node_id, k, attempt);
+		gw_node_tag(name, out->node_tag);
+		int j = 0;
+		while (j < k && strcmp(taken[j], out->node_tag))
+			j++;
+		if (j == k)
+			break;
+	}
+	size_t len = strlen(base->topics.node) + 1;
+	if (!(out->topics.node = malloc(len)))
+		return -GW_ENOMEM;
+	gw_config_node_topic(base, out->node_tag, out->topics.node, len);
+	return 0;
+}
+
+void gw_config_loop_free(const gw_config *base, gw_config *loop)
+{
+	if (loop->topics.node != base->topics.node)
+		free(loop->topics.node);
+	loop->topics.node = NULL;
 }
 
 const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, const char *event)

@@ -13,6 +13,9 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+/* engine.workers: at most this many service loops (a socket id names its loop). */
+#define GW_MAX_WORKERS 64
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +23,7 @@
 #include <regex.h>
 
 #include "siogw/plugin.h"
+#include "util/sid.h"
 
 typedef struct cfg_node cfg_node; /* see cfg_tree.h */
 typedef struct gw_jwt gw_jwt;     /* see util/jwt.h */
@@ -115,6 +119,7 @@ typedef struct gw_config {
 	char *path;             /* file it was loaded from ("<embedded>" for the default) */
 	char *node_id;          /* default "gw-1" */
 	char node_tag[5];       /* its tag (util/sid.h): the first 4 characters of its socket ids */
+	int loop;               /* engine.workers: the loop of this copy (gw_config_loop), 0 */
 
 	char *listen_host;      /* default "0.0.0.0" */
 	int listen_port;        /* default 3000 */
@@ -148,6 +153,7 @@ typedef struct gw_config {
 		bool serve_client;      /* serve the socket.io-client bundle at {path}socket.io.js ... */
 		char *client_dir;       /* where its files are; NULL = the build tree's, then the installed */
 		int busy_poll_us;       /* service loop: spin this long after activity, 0 = off */
+		int workers;            /* service loops, 1..GW_MAX_WORKERS (0 while unset: 1) */
 	} engine;
 
 	struct {
@@ -234,6 +240,14 @@ const char *gw_config_in_topic(const gw_config *cfg, const gw_nsp_config *nc, co
 /* The node topic of the node whose tag is tag (util/sid.h) into buf: false when node
  * topics are off or buf is too short. */
 bool gw_config_node_topic(const gw_config *cfg, const char *tag, char *buf, size_t n);
+/*
+ * engine.workers: loop k's configuration into out, a shallow copy of base that differs
+ * in its node tag (loop 0 keeps the node's; loop k another, none of taken[0..k-1]) and
+ * so in topics.node: each loop is a node of its own on the node topics (util/sid.h).
+ * 0 or -GW_ENOMEM. Free with gw_config_loop_free; base outlives it.
+ */
+int gw_config_loop(const gw_config *base, int k, const char (*taken)[GW_TAG_LEN + 1], gw_config *out);
+void gw_config_loop_free(const gw_config *base, gw_config *loop);
 /* "file:line:col" of the value of section.key (e.g. "engine", "serve_client") in the
  * loaded file, for errors found after loading; the file's name alone when absent. */
 const char *gw_config_where(const gw_config *cfg, const char *section, const char *key, char *buf, size_t n);

@@ -78,7 +78,7 @@ int eio_server_listen(eio_server *srv);
 typedef bool (*eio_relay_fn)(void *ctx, net_conn *c, const h1_req *r, const char *tag);
 void eio_server_set_relay(eio_server *srv, eio_relay_fn fn, void *ctx);
 /* Graceful drain: from now on a handshake (a new session) is answered 503 with
- * Retry-After; open sessions carry on. */
+ * Retry-After; open sessions carry on. Any thread (engine.workers: every loop at once). */
 void eio_server_drain(eio_server *srv);
 bool eio_server_draining(const eio_server *srv);
 /* Close up to n open sessions for reason (each as eio_session_close would at once: a

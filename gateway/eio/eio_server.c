@@ -28,6 +28,7 @@
 #include "util/sid.h"
 #include "util/timer.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ struct eio_server {
 	gw_buf args;           /* the handshake's query */
 	gw_buf v3;             /* a v3 websocket binary frame's payload */
 	eio_stats stats;
-	bool draining;         /* new sessions are refused (503) */
+	atomic_bool draining;  /* new sessions are refused (503); set from any thread */
 	eio_relay_fn relay;    /* requests for other nodes' sessions, or NULL */
 	void *relay_ctx;
 	char *path;
@@ -755,7 +756,7 @@ static int check_query(eio_server *srv, net_conn *c, const h1_req *r, char *tran
 static bool refuse_draining(eio_server *srv, net_conn *c)
 {
 	static const char body[] = "{\"code\":3,\"message\":\"Server draining\"}";
-	if (!srv->draining)
+	if (!atomic_load(&srv->draining))
 		return false;
 	srv->stats.drain_refused++;
 	net_reply(c, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
@@ -1201,8 +1202,8 @@ eio_handler eio_echo_handler(void)
 	return h;
 }
 
-void eio_server_drain(eio_server *srv) { srv->draining = true; }
-bool eio_server_draining(const eio_server *srv) { return srv->draining; }
+void eio_server_drain(eio_server *srv) { atomic_store(&srv->draining, true); }
+bool eio_server_draining(const eio_server *srv) { return atomic_load(&srv->draining); }
 
 size_t eio_server_close_some(eio_server *srv, size_t n, gw_close_reason reason)
 {

@@ -45,6 +45,8 @@ struct gw_api {
 	gw_map sse;     /* sub id text → gw_sse */
 	void (*on_drain)(void *ctx); /* POST /api/drain */
 	void *drain_ctx;
+	size_t (*sessions)(void *ctx); /* /healthz's "sessions" (else the engine's) */
+	void *sessions_ctx;
 	gw_dlist dirty; /* streams to write before the loop waits (gw_api_flush) */
 };
 
@@ -136,6 +138,12 @@ void gw_api_on_drain(gw_api *api, void (*fn)(void *ctx), void *ctx)
 	api->drain_ctx = ctx;
 }
 
+void gw_api_on_sessions(gw_api *api, size_t (*fn)(void *ctx), void *ctx)
+{
+	api->sessions = fn;
+	api->sessions_ctx = ctx;
+}
+
 static void health(gw_api *api, net_conn *c)
 {
 	char reason[256] = "";
@@ -149,7 +157,7 @@ static void health(gw_api *api, net_conn *c)
 	gw_buf_printf(&b, "{\"status\":\"%s\",\"node\":\"%s\",\"plugin\":\"%s\",\"sessions\":%zu",
 		      draining ? "draining" : rc ? "unhealthy" : "ok", api->cfg->node_id,
 		      api->bus ? gw_bus_plugin_name(api->bus) : "",
-		      eio_server_sessions(api->eio));
+		      api->sessions ? api->sessions(api->sessions_ctx) : eio_server_sessions(api->eio));
 	if (rc) {
 		/* reason comes from the plugin: keep the JSON valid */
 		for (char *p = reason; *p; p++)

@@ -30,5 +30,7 @@ int gw_api_listen(gw_api *api);
 /* POST /api/drain (with the token) calls fn(ctx) on the service thread, once; the reply
  * is 202 {"draining":true}. Without it the path is 404. */
 void gw_api_on_drain(gw_api *api, void (*fn)(void *ctx), void *ctx);
+/* /healthz's "sessions" from fn (engine.workers: every loop's), else the engine's. */
+void gw_api_on_sessions(gw_api *api, size_t (*fn)(void *ctx), void *ctx);
 
 #endif

@@ -100,11 +100,17 @@ static int print_family(collector *c, size_t from, bool *done, gw_buf *o)
 	return err;
 }
 
+void gw_metrics_collect(void *metrics, gw_metric_sink *sink)
+{
+	gw_metrics *m = metrics;
+	for (size_t i = 0; i < m->n; i++)
+		m->src[i].fn(m->src[i].ctx, sink);
+}
+
 int gw_metrics_render(gw_metrics *m, gw_buf *out)
 {
 	collector c = {.sink = {.sample = put_sample}};
-	for (size_t i = 0; i < m->n; i++)
-		m->src[i].fn(m->src[i].ctx, &c.sink);
+	gw_metrics_collect(m, &c.sink);
 	int err = c.oom ? -GW_ENOMEM : 0;
 	bool *done = calloc(c.n ? c.n : 1, sizeof *done);
 	if (!done)

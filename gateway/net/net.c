@@ -26,6 +26,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <ev.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -104,6 +107,18 @@ struct net_loop {
 	struct lws_context *ctx;
 	struct ev_loop *loop;
 	pthread_mutex_t lock; /* plugin threads wake the loop through ctx */
+	/* Held by the loop's thread while it works (net_hold), released while it waits:
+	 * another loop reads this one's state under it (net_visit). */
+	pthread_mutex_t state;
+	bool held;
+	/* Listening sockets of our own (SO_REUSEPORT with engine.workers): what they accept
+	 * is handed to lws on vh */
+	struct lws_vhost *vh;
+	struct {
+		ev_io io;
+		int fd;
+	} lsn[4];
+	size_t n_lsn;
 	volatile sig_atomic_t stop;
 	pthread_t thread;
 	bool started, self_wake, active;
@@ -161,6 +176,52 @@ void net_wake(net_loop *L)
 	if (L->ctx)
 		lws_cancel_service(L->ctx);
 	pthread_mutex_unlock(&L->lock);
+}
+
+/* libev: around each wait for events */
+static void state_release(struct ev_loop *loop)
+{
+	net_loop *L = ev_userdata(loop);
+	if (L->held)
+		pthread_mutex_unlock(&L->state);
+}
+
+static void state_acquire(struct ev_loop *loop)
+{
+	net_loop *L = ev_userdata(loop);
+	if (L->held)
+		pthread_mutex_lock(&L->state);
+}
+
+void net_hold(net_loop *L)
+{
+	pthread_mutex_lock(&L->state);
+	L->held = true;
+}
+
+void net_unhold(net_loop *L)
+{
+	L->held = false;
+	pthread_mutex_unlock(&L->state);
+}
+
+/* One visitor at a time: two loops visiting each other would wait for each other. */
+static pthread_mutex_t visit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void net_visit(net_loop *self, net_loop *const *loops, size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
+{
+	bool held = self && self->held;
+	if (held) /* nothing changes this loop's state while its thread is here */
+		pthread_mutex_unlock(&self->state);
+	pthread_mutex_lock(&visit_lock);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&loops[i]->state);
+		fn(ctx, i);
+		pthread_mutex_unlock(&loops[i]->state);
+	}
+	pthread_mutex_unlock(&visit_lock);
+	if (held)
+		pthread_mutex_lock(&self->state);
 }
 
 void net_stop(net_loop *L) { L->stop = 1; }
@@ -1125,12 +1186,15 @@ static void set_connection_limit(net_loop *L, const gw_config *cfg)
 											     : 1048576;
 	long long by_fds = fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
 	long long max = cfg->max_connections > 0 && cfg->max_connections < by_fds ? cfg->max_connections : by_fds;
-	if (cfg->max_connections > by_fds)
+	int workers = cfg->engine.workers > 1 ? cfg->engine.workers : 1;
+	bool first = cfg->loop == 0; /* loop 0 says it for all */
+	if (cfg->max_connections > by_fds && first)
 		gw_warn("listen.max_connections %d is more than the fd limit %lld allows: using %lld",
 			cfg->max_connections, fds, by_fds);
-	L->stats.tcp_max = max;
-	gw_info("fd limit %lld: at most %lld concurrent connections%s", fds, max,
-		max < by_fds ? " (listen.max_connections)" : "");
+	L->stats.tcp_max = max / workers; /* the loops share the process's fds */
+	if (first)
+		gw_info("fd limit %lld: at most %lld concurrent connections%s%s", fds, max,
+			max < by_fds ? " (listen.max_connections)" : "", workers > 1 ? ", shared by the service loops" : "");
 }
 
 /* A connection over the ceiling: answer 503 on the raw socket and let lws close it.
@@ -1220,6 +1284,125 @@ static void refuse_connection(net_loop *L, int fd)
 	}
 }
 
+/* ---- listening ---- */
+
+#define ACCEPT_BATCH 64
+
+/* New connections on a listening socket: counted against the ceiling (503 beyond it),
+ * then lws takes each as a raw stream (TLS when configured) of the sio-gateway protocol. */
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop, (void)revents;
+	net_loop *L = w->data;
+	L->active = true;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				uint64_t now = gw_now_ms();
+				if (!L->limit_warn_ms || now - L->limit_warn_ms >= 10000) {
+					L->limit_warn_ms = now;
+					gw_warn("accept: out of file descriptors (ulimit -n)");
+				}
+			}
+			return; /* EAGAIN: all taken; anything else: the next readiness retries */
+		}
+		if (L->stats.tcp_open >= L->stats.tcp_max) {
+			refuse_connection(L, fd);
+			close(fd); /* (its dup lingers) */
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		L->stats.tcp_open++;
+		lws_sock_file_fd_type sock = {.sockfd = fd};
+		lws_adoption_type type = LWS_ADOPT_SOCKET | (L->cfg->tls_cert ? LWS_ADOPT_ALLOW_SSL : 0);
+		if (!lws_adopt_descriptor_vhost(L->vh, type, sock, "sio-gateway", NULL))
+			L->stats.tcp_open--; /* lws closed it */
+	}
+}
+
+/* A TCP socket for sa: non-blocking, SO_REUSEADDR, IPv6-only unless dual. -errno. */
+static int tcp_socket(const struct sockaddr *sa, bool dual)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1, v6only = !dual;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+	return fd;
+}
+
+static int listen_one(net_loop *L, const struct sockaddr *sa, socklen_t len, bool dual)
+{
+	if (L->n_lsn == sizeof L->lsn / sizeof L->lsn[0])
+		return 0;
+	bool share = L->cfg->engine.workers > 1;
+	int fd = tcp_socket(sa, dual);
+	if (fd >= 0 && share && L->cfg->loop == 0) {
+		/* the first loop binds without SO_REUSEPORT first: a port another process
+		 * holds (with SO_REUSEPORT or not) is in use, not silently shared */
+		int e = bind(fd, sa, len) ? errno : 0;
+		close(fd);
+		if (e)
+			return -e;
+		fd = tcp_socket(sa, dual);
+	}
+	if (fd < 0)
+		return fd;
+	int one = 1;
+	if (share) /* every loop on the port; the kernel spreads the connections */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (bind(fd, sa, len) || listen(fd, SOMAXCONN)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	size_t i = L->n_lsn++;
+	L->lsn[i].fd = fd;
+	ev_io_init(&L->lsn[i].io, on_accept, fd, EV_READ);
+	L->lsn[i].io.data = L;
+	ev_io_start(L->loop, &L->lsn[i].io);
+	return 0;
+}
+
+/* listen.host: "", "0.0.0.0" or "::" every address (IPv6 with IPv4 mapped, else IPv4),
+ * otherwise each address the name has ("localhost": ::1 and 127.0.0.1). 0 or -errno. */
+static int listen_all(net_loop *L)
+{
+	const char *host = L->cfg->listen_host;
+	int port = L->cfg->listen_port;
+	if (!host || !host[0] || !strcmp(host, "::") || !strcmp(host, "0.0.0.0")) {
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+					  .sin6_addr = IN6ADDR_ANY_INIT};
+		if (strcmp(host ? host : "", "0.0.0.0") && listen_one(L, (struct sockaddr *)&a6, sizeof a6, true) == 0)
+			return 0;
+		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					 .sin_addr = {.s_addr = htonl(INADDR_ANY)}};
+		return listen_one(L, (struct sockaddr *)&a4, sizeof a4, false);
+	}
+	char serv[16];
+	snprintf(serv, sizeof serv, "%d", port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res;
+	if (getaddrinfo(host, serv, &hints, &res))
+		return -EADDRNOTAVAIL;
+	int rc = -EADDRNOTAVAIL;
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		int r = listen_one(L, a->ai_addr, a->ai_addrlen, false);
+		if (r && r != -EADDRNOTAVAIL) { /* (an address this host has not: skipped) */
+			rc = r;
+			break;
+		}
+		if (!r)
+			rc = 0;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
 static void conn_open(net_conn *c, struct lws *wsi)
 {
 	net_loop *L = lws_context_user(lws_get_context(wsi));
@@ -1264,14 +1447,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	net_loop *L = lws_context_user(lws_get_context(wsi));
 	L->active = true; /* traffic (or a bus wake): engine.busy_poll_us keeps polling a while */
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		/* a new TCP connection, accepted but not yet a wsi; `in` is its fd */
-		if (L->stats.tcp_open >= L->stats.tcp_max) {
-			refuse_connection(L, (int)(intptr_t)in);
-			return 1; /* lws drops the fd (nonzero from the filter: "not accepted") */
-		}
-		L->stats.tcp_open++;
-		return LWS_GO_ON;
 	case LWS_CALLBACK_RAW_ADOPT:
 		conn_open(c, wsi);
 		return LWS_GO_ON;
@@ -1383,6 +1558,7 @@ net_loop *net_create(const gw_config *cfg)
 	if (!L)
 		return NULL;
 	pthread_mutex_init(&L->lock, NULL);
+	pthread_mutex_init(&L->state, NULL);
 	L->cfg = cfg;
 	L->limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
 	L->limits.max_body = 1;
@@ -1394,12 +1570,10 @@ net_loop *net_create(const gw_config *cfg)
 
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
-	info.port = cfg->listen_port;
+	/* we listen (listen_all) and hand lws what we accept: lws 4.1 cannot share a port
+	 * between loops (its ALLOW_LISTEN_SHARE sets no SO_REUSEPORT) */
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	const char *host = cfg->listen_host;
-	if (host && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && host[0])
-		info.iface = host;
-	if (info.iface && strchr(info.iface, '.'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* lws 4.1 binds an IPv4 address only so */
 	info.protocols = protocols;
 	info.user = L; /* lws_context_user: each callback finds its loop */
 	/* every accepted connection is a raw byte stream of ours (TLS decrypted by lws) */
@@ -1409,6 +1583,10 @@ net_loop *net_create(const gw_config *cfg)
 	info.listen_accept_protocol = "sio-gateway";
 	/* Our own libev loop on epoll; lws attaches its watchers to it. */
 	L->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (L->loop) {
+		ev_set_userdata(L->loop, L);
+		ev_set_loop_release_cb(L->loop, state_release, state_acquire);
+	}
 	L->timers = L->loop ? gw_timers_create(L->loop) : NULL;
 	L->zlib = ws_zlib_create();
 	if (!L->loop || !L->timers || !L->zlib) {
@@ -1428,14 +1606,20 @@ net_loop *net_create(const gw_config *cfg)
 	info.retry_and_idle_policy = &no_idle_policy;
 	struct lws_context *ctx = lws_create_context(&info);
 	if (!ctx) {
-		gw_err("cannot listen on %s:%d (port in use, or bad address / TLS files)",
-		       host ? host : "0.0.0.0", cfg->listen_port);
+		gw_err("cannot serve on %s:%d (bad TLS files?)", host ? host : "0.0.0.0", cfg->listen_port);
 		net_destroy(L);
 		return NULL;
 	}
 	pthread_mutex_lock(&L->lock);
 	L->ctx = ctx;
 	pthread_mutex_unlock(&L->lock);
+	L->vh = lws_get_vhost_by_name(ctx, "default");
+	int lrc = L->vh ? listen_all(L) : -ENOMEM;
+	if (lrc) {
+		gw_err("cannot listen on %s:%d: %s", host && host[0] ? host : "0.0.0.0", cfg->listen_port, strerror(-lrc));
+		net_destroy(L);
+		return NULL;
+	}
 	ev_prepare_init(&L->prepare, before_wait);
 	L->prepare.data = L;
 	ev_prepare_start(L->loop, &L->prepare);
@@ -1514,6 +1698,11 @@ void net_destroy(net_loop *L)
 {
 	if (!L)
 		return;
+	for (size_t i = 0; i < L->n_lsn; i++) {
+		ev_io_stop(L->loop, &L->lsn[i].io);
+		close(L->lsn[i].fd);
+	}
+	L->n_lsn = 0;
 	struct lws_context *ctx = L->ctx;
 	pthread_mutex_lock(&L->lock);
 	L->ctx = NULL;
@@ -1530,6 +1719,7 @@ void net_destroy(net_loop *L)
 		ev_loop_destroy(L->loop);
 	}
 	ws_zlib_destroy(L->zlib);
+	pthread_mutex_destroy(&L->state);
 	for (size_t i = 0; i < L->n_routes; i++)
 		free(L->routes[i].prefix);
 	free(L->common_headers);

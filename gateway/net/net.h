@@ -1,8 +1,9 @@
 /*
  * net.h — the network layer: the only code that calls libwebsockets.
  *
- * lws accepts TCP (and TLS, ALPN http/1.1 only) connections and hands them over as raw
- * byte streams; this layer reads HTTP/1.1 requests from them (http1.h, on
+ * net listens and accepts TCP connections itself (SO_REUSEPORT when several loops share
+ * the port) and hands each to lws, which does TLS (ALPN http/1.1 only) and gives them back
+ * as raw byte streams; this layer reads HTTP/1.1 requests from them (http1.h, on
  * libhttp-parser) and, after an upgrade, WebSocket frames (ws.h). Upper layers register
  * routes (a path prefix with an ops table) and see only whole requests, whole websocket
  * messages and closes; they answer through the functions below. net calls nothing above
@@ -165,6 +166,17 @@ void net_stop(net_loop *L);
 void net_resume(net_loop *L);
 /* Close every connection and free the loop; its timers go with it. */
 void net_destroy(net_loop *L);
+/*
+ * engine.workers: several loops, one thread each. The thread that runs a loop holds it
+ * (net_hold ... net_unhold, around its net_run calls and whatever it does between them);
+ * the loop lets go while it waits for events. net_visit calls fn(ctx, i) for each of
+ * loops[0..n) while that loop's thread is not working (self, the caller's own loop or
+ * NULL, is let go meanwhile): fn may read that loop's state (counters, sessions). One
+ * visit at a time in the process.
+ */
+void net_hold(net_loop *L);
+void net_unhold(net_loop *L);
+void net_visit(net_loop *self, net_loop *const *loops, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 /* Wake the loop (from any thread); from the loop thread itself it costs nothing. */
 void net_wake(net_loop *L);
 

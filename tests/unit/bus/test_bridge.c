@@ -287,6 +287,169 @@ TEST(bad_envelopes_are_counted_and_lose_nothing)
 	world_fini(&w);
 }
 
+/* ---- engine.workers: two loops on one plugin ---- */
+
+typedef struct world2 {
+	gw_config base, cfg[2];
+	net_loop *net[2];
+	gw_bus *bus[2];
+	sio_server *sio[2];
+	eio_handler eh[2];
+	inbox replies;
+} world2;
+
+static void world2_init(world2 *w, int inbound_queue)
+{
+	memset(w, 0, sizeof *w);
+	char yaml[1024], err[1024];
+	snprintf(yaml, sizeof yaml,
+		 "node_id: gw-t\n"
+		 "listen: {host: 127.0.0.1, port: %d}\n"
+		 "engine: {workers: 2}\n"
+		 "adapter: {plugin: \"%s\", inbound_queue: %d, options: {delivery: inline}}\n",
+		 free_port(), plugin_path, inbound_queue);
+	if (gw_config_load_string("<test>", yaml, strlen(yaml), &w->base, err, sizeof err)) {
+		fprintf(stderr, "config: %s\n", err);
+		abort();
+	}
+	for (int k = 0; k < 2; k++) {
+		char taken[1][GW_TAG_LEN + 1];
+		memcpy(taken[0], w->cfg[0].node_tag, sizeof taken[0]);
+		CHECK_EQ_INT(gw_config_loop(&w->base, k, (const char(*)[GW_TAG_LEN + 1])taken, &w->cfg[k]), 0);
+		w->net[k] = net_create(&w->cfg[k]);
+		CHECK(w->net[k] != NULL);
+		w->bus[k] = k == 0 ? gw_bus_create(&w->cfg[0], w->net[0], err, sizeof err)
+				   : gw_bus_add_loop(w->bus[0], &w->cfg[1], w->net[1]);
+		CHECK(w->bus[k] != NULL);
+		sio_handler sh = gw_bus_sio_handler(w->bus[k]);
+		w->sio[k] = sio_server_create(&w->cfg[k], net_timers(w->net[k]), &sh);
+		gw_bus_set_sio(w->bus[k], w->sio[k]);
+		w->eh[k] = sio_server_eio_handler(w->sio[k]);
+	}
+	CHECK(strcmp(w->cfg[0].node_tag, w->cfg[1].node_tag) != 0);
+	CHECK_STR(w->cfg[0].topics.node, w->base.topics.node);
+	CHECK(strcmp(w->cfg[1].topics.node, w->base.topics.node) != 0);
+	CHECK_EQ_INT(gw_bus_start(w->bus[0], err, sizeof err), 0);
+	CHECK(gw_bus_subscribe_fn(w->bus[0], "svc.replies", false, to_inbox, &w->replies) > 0);
+}
+
+static void world2_fini(world2 *w)
+{
+	gw_bus_stop(w->bus[0]);
+	for (int k = 1; k >= 0; k--) {
+		sio_server_destroy(w->sio[k]);
+		gw_bus_destroy(w->bus[k]);
+	}
+	for (int k = 0; k < 2; k++) {
+		net_destroy(w->net[k]);
+		gw_config_loop_free(&w->base, &w->cfg[k]);
+	}
+	gw_config_free(&w->base);
+}
+
+static void settle2(world2 *w)
+{
+	for (int i = 0; i < 10 && (gw_bus_pending(w->bus[0]) || gw_bus_pending(w->bus[1])); i++)
+		for (int k = 0; k < 2; k++)
+			gw_bus_drain(w->bus[k]);
+}
+
+static eio_session *client2(world2 *w, int k, char sid[GW_ID_LEN + 1])
+{
+	eio_session *e = fake_open(&w->eh[k], NULL);
+	fake_recv(e, "40");
+	settle2(w);
+	const char *r = fake_next(e);
+	const char *p = r ? strstr(r, "{\"sid\":\"") : NULL;
+	CHECK(p != NULL);
+	if (p)
+		snprintf(sid, GW_ID_LEN + 1, "%s", p + 8);
+	CHECK(strncmp(sid, w->cfg[k].node_tag, GW_TAG_LEN) == 0); /* the id names its loop */
+	return e;
+}
+
+static void backend2(world2 *w, const char *json)
+{
+	CHECK_EQ_INT(gw_bus_publish(w->bus[0], GW_TOPIC_API, "sio.out", NULL, json, strlen(json)), 0);
+	settle2(w);
+}
+
+TEST(two_loops_one_parse_every_loop_applies_one_answer_per_node)
+{
+	world2 w;
+	world2_init(&w, 1024);
+	char a_id[GW_ID_LEN + 1], b_id[GW_ID_LEN + 1];
+	eio_session *a = client2(&w, 0, a_id), *b = client2(&w, 1, b_id);
+	backend2(&w, "{\"type\":\"emit\",\"nsp\":\"/\",\"event\":\"news\",\"data\":[1]}");
+	CHECK_STR(fake_next(a), "42[\"news\",1]");
+	CHECK_STR(fake_next(b), "42[\"news\",1]");
+	/* a fetch: one answer with both loops' sockets */
+	backend2(&w, "{\"type\":\"fetch\",\"nsp\":\"/\",\"reply_to\":\"svc.replies\",\"id\":\"f1\"}");
+	CHECK_EQ_INT(w.replies.n, 1);
+	CHECK_CONTAINS(w.replies.msg[0], "\"type\":\"sockets\",\"id\":\"f1\"");
+	CHECK_CONTAINS(w.replies.msg[0], a_id);
+	CHECK_CONTAINS(w.replies.msg[0], b_id);
+	/* an emit with ack: each loop's ack, then one ack_done counting both */
+	backend2(&w, "{\"type\":\"emit\",\"nsp\":\"/\",\"event\":\"quiz\",\"data\":[0],"
+		     "\"ack\":{\"reply_to\":\"svc.replies\",\"id\":\"q1\",\"timeout_ms\":5000}}");
+	eio_session *v[2] = {a, b};
+	for (int k = 0; k < 2; k++) {
+		const char *p = fake_next(v[k]);
+		CHECK(p && strncmp(p, "42", 2) == 0);
+		char ans[64];
+		snprintf(ans, sizeof ans, "43%ld[%d]", p ? strtol(p + 2, NULL, 10) : 0L, k);
+		fake_recv(v[k], ans);
+		settle2(&w);
+		CHECK_CONTAINS(w.replies.msg[1 + k], "\"type\":\"ack\",\"id\":\"q1\"");
+		/* the first loop is done: no ack_done yet; the second's completes the node's */
+		CHECK_EQ_INT(w.replies.n, k == 0 ? 2 : 4);
+	}
+	backend2(&w, "{\"type\":\"fetch\",\"nsp\":\"/\",\"rooms\":[\"none\"],\"reply_to\":\"svc.replies\",\"id\":\"f2\"}");
+	CHECK_EQ_INT(w.replies.n, 5);
+	CHECK_CONTAINS(w.replies.msg[3], "\"type\":\"ack_done\",\"id\":\"q1\"");
+	CHECK_CONTAINS(w.replies.msg[3], "\"acked\":2,\"timed_out\":0");
+	CHECK_CONTAINS(w.replies.msg[4], "\"id\":\"f2\"");
+	/* a reply on topics.reply goes to the loop of the socket it names */
+	fake_recv(b, "421[\"ask\"]");
+	settle2(&w);
+	char ack[256];
+	snprintf(ack, sizeof ack, "{\"type\":\"ack\",\"id\":\"%s:1\",\"data\":[\"yes\"]}", b_id);
+	CHECK_EQ_INT(gw_bus_publish(w.bus[0], GW_TOPIC_API, w.base.topics.reply, NULL, ack, strlen(ack)), 0);
+	settle2(&w);
+	CHECK_STR(fake_next(b), "431[\"yes\"]");
+	CHECK_EQ_INT(fake_unread(a), 0);
+	fake_drop(a, GW_CLOSE_TRANSPORT_CLOSE);
+	fake_drop(b, GW_CLOSE_TRANSPORT_CLOSE);
+	settle2(&w);
+	fake_free(a);
+	fake_free(b);
+	world2_fini(&w);
+}
+
+TEST(two_loops_a_full_queue_still_answers_once)
+{
+	world2 w;
+	world2_init(&w, 1); /* each loop's queue holds one message */
+	char a_id[GW_ID_LEN + 1], b_id[GW_ID_LEN + 1];
+	eio_session *a = client2(&w, 0, a_id), *b = client2(&w, 1, b_id);
+	/* the first fills both queues (not drained yet); loop 1's copy of the fetch is
+	 * then dropped: loop 0 answers for the node, with its own sockets */
+	const char *e1 = "{\"type\":\"emit\",\"nsp\":\"/\",\"event\":\"x\"}";
+	CHECK_EQ_INT(gw_bus_publish(w.bus[0], GW_TOPIC_API, "sio.out", NULL, e1, strlen(e1)), 0);
+	gw_bus_drain(w.bus[0]);
+	backend2(&w, "{\"type\":\"fetch\",\"nsp\":\"/\",\"reply_to\":\"svc.replies\",\"id\":\"f1\"}");
+	CHECK_EQ_INT(w.replies.n, 1);
+	CHECK_CONTAINS(w.replies.msg[0], "\"id\":\"f1\"");
+	CHECK_CONTAINS(w.replies.msg[0], a_id);
+	CHECK(!strstr(w.replies.msg[0], b_id));
+	fake_drop(a, GW_CLOSE_TRANSPORT_CLOSE);
+	fake_drop(b, GW_CLOSE_TRANSPORT_CLOSE);
+	settle2(&w);
+	fake_free(a);
+	fake_free(b);
+	world2_fini(&w);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -300,5 +463,7 @@ int main(int argc, char **argv)
 	RUN(emit_with_ack_replies_then_ack_done_last);
 	RUN(disconnect_envelope_disconnects);
 	RUN(bad_envelopes_are_counted_and_lose_nothing);
+	RUN(two_loops_one_parse_every_loop_applies_one_answer_per_node);
+	RUN(two_loops_a_full_queue_still_answers_once);
 	return TEST_END();
 }

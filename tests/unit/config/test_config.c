@@ -331,7 +331,7 @@ TEST(errors_unknown_keys)
 	EXPECT_ERROR("node_id: a\nengine:\n  pingInterval: 5\n",
 		     "gw.yaml:3:3: engine.pingInterval: unknown key (valid keys: path, transports, "
 		     "ping_interval_ms, ping_timeout_ms, max_payload, connect_timeout_ms, upgrade_timeout_ms, "
-		     "cors, cookie, cookie_name, echo_path, headers, send_queue, serve_client, client_dir, parser, allow_eio3, per_message_deflate, busy_poll_us)");
+		     "cors, cookie, cookie_name, echo_path, headers, send_queue, serve_client, client_dir, parser, allow_eio3, per_message_deflate, busy_poll_us, workers)");
 	/* a control character in a quoted key is escaped: the error stays one line */
 	EXPECT_ERROR("\"a\\nb\": 1\n",
 		     "gw.yaml:1:1: a\\x0ab: unknown key (valid keys: node_id, listen, engine, adapter, "

@@ -1,0 +1,212 @@
+'use strict';
+/*
+ * engine.workers: several service loops in one process, each with the connections it
+ * accepted (SO_REUSEPORT: the kernel spreads new connections), one bus plugin shared.
+ * With the real socket.io-client@4 (websocket and polling-only), raw Engine.IO
+ * polling on a fresh connection per request (so requests of one session land on
+ * either loop), and envelopes over the HTTP API:
+ *   - a socket id names its loop (its first 4 characters): both loops get clients;
+ *   - a broadcast reaches every client once and in order, whichever loop holds it;
+ *   - join / leave / disconnect envelopes reach sockets on every loop; a fetch and an
+ *     emit with ack are answered once for the node (every loop's sockets, one ack_done);
+ *   - a poll, a POST and a websocket upgrade that land on the other loop are served
+ *     (relayed in process) and counted;
+ *   - /metrics and /healthz sum the loops;
+ *   - POST /api/drain drains every loop, and the process exits 0.
+ */
+const { describe, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./helpers/gateway');
+
+const tag = (id) => id.slice(0, 4);
+
+async function connectMany(gw, n, transports) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(await gw.connect('/', { transports }));
+  return out;
+}
+
+describe('engine.workers: 2 service loops', () => {
+  let gw;
+  let clients = [];
+  const it = h.gatewayIt(() => gw);
+
+  before(async () => {
+    gw = await h.startGateway({
+      engine: { workers: 2, ping_interval_ms: 2000, ping_timeout_ms: 3000 },
+      namespaces: [{ name: '/' }],
+    });
+    clients = [...(await connectMany(gw, 40, ['websocket'])), ...(await connectMany(gw, 12, ['polling']))];
+  });
+
+  after(async () => {
+    h.closeAllClients();
+    if (gw) await gw.stopChecked();
+  });
+
+  it('clients land on both loops; metrics and /healthz count every loop', async () => {
+    const tags = new Set(clients.map((s) => tag(s.id)));
+    assert.equal(tags.size, 2, `socket ids name two loops: ${[...tags]}`);
+    assert.equal(await gw.metric('sio_sockets', { nsp: '/' }), clients.length);
+    const hz = await gw.http('/healthz');
+    assert.equal(hz.status, 200);
+    assert.equal(hz.json().sessions, clients.length);
+  });
+
+  it('a broadcast reaches every client of every loop once, in order', async () => {
+    const got = clients.map(() => []);
+    clients.forEach((s, i) => s.on('news', (n) => got[i].push(n)));
+    for (let n = 0; n < 30; n++) await gw.emitEnvelope({ type: 'emit', nsp: '/', event: 'news', data: [n] });
+    const want = [...Array(30).keys()];
+    await h.waitFor(() => got.every((g) => g.length >= 30), 8000, { message: 'every client got 30 broadcasts' });
+    await gw.fetchSockets(); // everything before it was applied on every loop
+    got.forEach((g, i) => assert.deepEqual(g, want, `client ${i} (${clients[i].id})`));
+    clients.forEach((s) => s.off('news'));
+  });
+
+  it('join, emit to the room, leave, on sockets of both loops; fetch answered once with every loop\'s sockets', async () => {
+    const byTag = {};
+    for (const s of clients) (byTag[tag(s.id)] ||= []).push(s);
+    const members = Object.values(byTag).flatMap((v) => v.slice(0, 3)); // 3 of each loop
+    const ids = members.map((s) => s.id);
+    await gw.emitEnvelope({ type: 'join', nsp: '/', rooms: ids, join: ['vip'] });
+    const got = new Map();
+    for (const s of clients) s.on('vip-only', (x) => got.set(s.id, x));
+    await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: ['vip'], event: 'vip-only', data: ['hi'] });
+
+    const replies = await gw.subscribe('test.workers.fetch');
+    await gw.emitEnvelope({ type: 'fetch', nsp: '/', rooms: ['vip'], reply_to: replies.topic, id: 'f1' });
+    const f1 = await replies.next((m) => m && m.id === 'f1', 5000);
+    assert.equal(f1.type, 'sockets');
+    assert.deepEqual(f1.sockets.map((x) => x.id).sort(), [...ids].sort());
+    for (const x of f1.sockets) assert.ok(x.rooms.includes('vip'), `${x.id} is in vip`);
+    // a second fetch as a barrier: the node answers it after f1 on every loop, so a
+    // second f1 answer would have come before it
+    await gw.emitEnvelope({ type: 'fetch', nsp: '/', reply_to: replies.topic, id: 'f2' });
+    const f2 = await replies.next((m) => m && m.id === 'f2', 5000);
+    assert.equal(f2.sockets.length, clients.length);
+    assert.equal(replies.messages.map((x) => x.data).filter((m) => m && m.id === 'f1').length, 1, 'one answer to f1');
+    assert.equal(replies.messages.map((x) => x.data).filter((m) => m && m.id === 'f2').length, 1, 'one answer to f2');
+
+    await h.waitFor(() => got.size === ids.length, 5000, { message: 'every member got the room emit' });
+    assert.deepEqual([...got.keys()].sort(), [...ids].sort(), 'only the members');
+
+    await gw.emitEnvelope({ type: 'leave', nsp: '/', rooms: ['vip'], leave: ['vip'] });
+    const left = await gw.fetchSockets({ rooms: ['vip'] });
+    assert.deepEqual(left.sockets, []);
+    clients.forEach((s) => s.off('vip-only'));
+  });
+
+  it('an emit with ack to every socket: one ack per socket, then one ack_done for the node, last', async () => {
+    clients.forEach((s) => s.on('quiz', (q, cb) => cb(`${q}:${s.id}`)));
+    const replies = await gw.subscribe('test.workers.acks');
+    await gw.emitEnvelope({
+      type: 'emit', nsp: '/', event: 'quiz', data: ['q'], ack: { reply_to: replies.topic, id: 'q1', timeout_ms: 5000 },
+    });
+    const done = await replies.next((m) => m && m.type === 'ack_done' && m.id === 'q1', 8000);
+    assert.equal(done.acked, clients.length);
+    assert.equal(done.timed_out, 0);
+    const msgs = replies.messages.map((x) => x.data).filter((m) => m && m.id === 'q1');
+    const acks = msgs.filter((m) => m.type === 'ack');
+    assert.equal(acks.length, clients.length);
+    assert.deepEqual(acks.map((a) => a.sid).sort(), clients.map((s) => s.id).sort());
+    for (const a of acks) assert.deepEqual(a.data, [`q:${a.sid}`]);
+    assert.equal(msgs[msgs.length - 1].type, 'ack_done', 'ack_done comes last');
+    // barrier, then: still one ack_done
+    await gw.fetchSockets();
+    assert.equal(replies.messages.map((x) => x.data).filter((m) => m && m.type === 'ack_done').length, 1);
+    clients.forEach((s) => s.off('quiz'));
+  });
+
+  it('a session is served whichever loop a request lands on: POST, held GET, ping, on fresh connections', async () => {
+    const before = await gw.metric('sio_relay_requests_total', { side: 'front' });
+    for (let k = 0; k < 4; k++) {
+      const eio = new h.EioPolling(gw.url);
+      await eio.handshake();
+      const post = await eio.post('40');
+      assert.equal(post.status, 200);
+      assert.equal(post.text, 'ok');
+      const { packet } = await eio.pollUntil((p) => p.startsWith('40'));
+      assert.match(packet, /^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+      assert.equal(tag(JSON.parse(packet.slice(2)).sid), tag(eio.sid), 'the socket is on its session\'s loop');
+      for (let i = 0; i < 6; i++) {
+        const r = await eio.post(`42["hello",${i}]`);
+        assert.equal(r.status, 200, `POST ${i}: ${r.status} ${r.text}`);
+      }
+      /* a held GET is released by a ping; the pong goes by any loop too */
+      await eio.pollUntil((p) => p === '2', { timeout: 5000, answerPings: false });
+      assert.equal((await eio.post('3')).status, 200);
+      const close = await eio.post('1');
+      assert.equal(close.status, 200);
+    }
+    const after = await gw.metric('sio_relay_requests_total', { side: 'front' });
+    assert.ok(after > before, `requests were relayed between the loops (${before} → ${after})`);
+  });
+
+  it('websocket upgrades that land on the other loop complete', async () => {
+    const owner0 = await gw.metric('sio_relay_requests_total', { side: 'owner' });
+    for (let k = 0; k < 16; k++) {
+      const eio = new h.EioPolling(gw.url);
+      await eio.handshake();
+      const ws = await gw.ws(`EIO=4&transport=websocket&sid=${encodeURIComponent(eio.sid)}`);
+      ws.send('2probe');
+      assert.equal(await ws.next({ timeout: 3000 }), '3probe');
+      ws.send('5');
+      ws.send('40');
+      const open = await ws.next({ timeout: 3000 });
+      assert.match(open, /^40\{"sid":/, `upgrade ${k}`);
+      ws.close();
+    }
+    const owner1 = await gw.metric('sio_relay_requests_total', { side: 'owner' });
+    assert.ok(owner1 > owner0, `some upgrades were relayed (${owner0} → ${owner1})`);
+  });
+});
+
+describe('engine.workers: drain and config', () => {
+  let gw;
+  const it = h.gatewayIt(() => gw);
+  it('POST /api/drain drains every loop: healthz 503 at once, every client closed, exit 0', async () => {
+    gw = await h.startGateway({ engine: { workers: 2 }, shutdown: { drain_ms: 800 } });
+    try {
+      const all = await connectMany(gw, 24, ['websocket']);
+      assert.equal(new Set(all.map((s) => tag(s.id))).size, 2);
+      const lost = new Set();
+      all.forEach((s) => {
+        const id = s.id; // (the client forgets it at the disconnect)
+        s.on('disconnect', (reason) => lost.add(`${id} ${reason}`));
+      });
+      const r = await gw.http('/api/drain', { method: 'POST' });
+      assert.equal(r.status, 202);
+      for (let i = 0; i < 4; i++) { // fresh connections: both loops say so
+        const hz = await gw.http('/healthz');
+        assert.equal(hz.status, 503);
+        assert.equal(hz.json().status, 'draining');
+      }
+      await h.waitFor(() => lost.size === all.length, 5000, { message: 'every client closed' });
+      for (const l of lost) assert.match(l, / transport close$/);
+      const code = await h.withTimeout(gw.exited.then(() => gw.exitCode()), 5000, 'gateway exit');
+      assert.equal(code, 0);
+    } finally {
+      h.closeAllClients();
+      await gw.stop();
+    }
+  });
+
+  it('--check: workers auto and 3 pass; 0, too many, with recovery or admin_ui are refused with file:line', async () => {
+    for (const w of ['auto', 3]) {
+      const r = await h.runGateway(['--check', '-c', h.writeConfig(`engine:\n  workers: ${w}\n`)]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const bad = [
+      ['engine:\n  workers: 0\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
+      ['engine:\n  workers: 65\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
+      ['engine:\n  workers: 2\nrecovery:\n  max_disconnection_ms: 1000\n', /gateway\.yaml:2:\d+: engine\.workers: .*recovery/],
+      ['engine:\n  workers: 2\ntopics:\n  node: ""\n', /gateway\.yaml:2:\d+: engine\.workers: .*topics\.node/],
+    ];
+    for (const [yaml, re] of bad) {
+      const r = await h.runGateway(['--check', '-c', h.writeConfig(yaml)]);
+      assert.equal(r.code, 1, yaml);
+      assert.match(r.stderr, re);
+    }
+  });
+});
