@@ -387,6 +387,8 @@ static int loop_create(gw_app *app, size_t i)
 		eio_handler echo = eio_echo_handler();
 		if (!(w->echo = eio_server_create(w->net, cfg, cfg->engine.echo_path, &echo)))
 			goto oom;
+		if (w->relay) /* (its sessions are named as the engine's) */
+			eio_server_set_relay(w->echo, gw_relay_request, w->relay);
 	}
 	/* routes: the echo endpoint and the engine by prefix, the API for the rest; each
 	 * turn: the bus's deliveries, then the engine's and the SSE streams' writes.

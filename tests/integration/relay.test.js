@@ -28,6 +28,8 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
   let be;
   let lb;
   const it = h.gatewayIt(() => [gwA, gwB]);
+  /* node B runs two service loops (engine.workers): relayed requests between the nodes
+   * reach the loop a socket id names, and B's loops relay to each other as well */
   const node = (id, self, other) => ({
     node_id: id,
     adapter: NG.adapter({
@@ -35,7 +37,10 @@ describe('no sticky sessions: two nodes on an nng mesh', { skip }, () => {
       receive_dial: [NG.url(dir, `${other}-pub`), NG.url(dir, 'be-out')],
       max_message: '64k',
     }),
-    engine: { ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32, allow_eio3: true, serve_client: true },
+    engine: {
+      ping_interval_ms: 2000, ping_timeout_ms: 3000, send_queue: 32, allow_eio3: true, serve_client: true,
+      workers: id === 'gw-b' ? 2 : 1,
+    },
     namespaces: [{ name: '/' }],
   });
 
@@ -316,6 +321,8 @@ describe('the node holding a relayed session dies', { skip }, () => {
   let gwA;
   let gwB;
   const it = h.gatewayIt(() => [gwB]);
+  /* node B runs two service loops (engine.workers): relayed requests between the nodes
+   * reach the loop a socket id names, and B's loops relay to each other as well */
   const node = (id, self, other) => ({
     node_id: id,
     adapter: NG.adapter({ publish_listen: [NG.url(dir, `${self}-pub`)], receive_dial: [NG.url(dir, `${other}-pub`)] }),
