@@ -9,6 +9,9 @@
 # Options:
 #   --no-node / --no-ceiling    skip that server
 #   --no-rooms                  skip the rooms scenario     --rooms-only   run only the rooms scenario
+#   --no-workers                skip the engine.workers 1 vs 2 runs (fan-out and rooms over HTTP, with
+#                               neither the server nor the loadgen pinned: they share every core)
+#   --workers-only              run only those
 #   --nng-hop BIN               bench/nng_hop (the bare nng hop of the rooms scenario; default: built
 #                               with the rest when libnng is found; without it and the gateway's nng
 #                               plugin, the nng runs are skipped)
@@ -59,7 +62,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
-SMOKE=0 NODE=1 CEILING=1 FORCE_NODE=0 ROOMS=1 ROOMS_ONLY=0
+SMOKE=0 NODE=1 CEILING=1 FORCE_NODE=0 ROOMS=1 ROOMS_ONLY=0 WORKERS=1 WORKERS_ONLY=0
 GATEWAY="" LOADGEN="" CEIL_BIN="" OUT="" NNG_HOP=""
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
 while (($#)); do
@@ -70,6 +73,8 @@ while (($#)); do
 	--no-ceiling) CEILING=0 ;;
 	--no-rooms) ROOMS=0 ;;
 	--rooms-only) ROOMS_ONLY=1 ;;
+	--no-workers) WORKERS=0 ;;
+	--workers-only) WORKERS_ONLY=1 ;;
 	--nng-hop) NNG_HOP="$2"; shift ;;
 	--gateway) GATEWAY="$2"; shift ;;
 	--loadgen) LOADGEN="$2"; shift ;;
@@ -82,6 +87,8 @@ while (($#)); do
 	shift
 done
 
+((ROOMS_ONLY)) && WORKERS=0
+((WORKERS_ONLY)) && WORKERS=1
 if ((SMOKE)); then
 	: "${FANOUT_CLIENTS:=10}" "${FANOUT_EVENTS:=10}" "${IDLE_STEPS:=0,10}" "${ACK_CLIENTS:=10}"
 	: "${ACK_SECONDS:=0.5}" "${SETTLE_S:=0.2}" "${QUIET_WAIT:=0}" "${FANOUT_RUNS:=1}" "${AWAKE_RUNS:=0}" "${TUNED_RUNS:=0}"
@@ -254,7 +261,8 @@ json.dump({
               "connect_concurrency": $CONNECT_CONCURRENCY,
               "rooms_clients": $ROOMS_CLIENTS, "rooms_size": $ROOMS_SIZE, "rooms_events": $ROOMS_EVENTS,
               "rooms_rate": $ROOMS_RATE, "rooms_paced_events": $ROOMS_PACED_EVENTS, "rooms_batch": $ROOMS_BATCH,
-              "rooms_posters": $ROOMS_POSTERS, "rooms_window": $ROOMS_WINDOW, "rooms_event_size": $ROOMS_EVENT_SIZE},
+              "rooms_posters": $ROOMS_POSTERS, "rooms_window": $ROOMS_WINDOW, "rooms_event_size": $ROOMS_EVENT_SIZE,
+              "workers_runs": $WORKERS},
 }, open(sys.argv[1], "w"))
 PY
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load $(cut -d' ' -f1-3 /proc/loadavg); $PINNING"
@@ -282,6 +290,7 @@ listen: {host: 127.0.0.1, port: $SERVER_PORT}
 engine:
   transports: [polling, websocket]
   busy_poll_us: ${BUSY_POLL_US:-0}
+  workers: ${GW_WORKERS:-1}
 $2
 namespaces:
   - name: /
@@ -359,6 +368,11 @@ start_server() { # kind scenario
 			"adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}"
 		"${PIN_SERVER[@]}" "$GATEWAY" -c "$OUT/gateway-$scen.yaml" >"$SERVER_LOG" 2>&1 &
 		;;
+	gateway-w1 | gateway-w2) # engine.workers 1 or 2, not pinned (nor is the loadgen: run_loadgen)
+		GW_WORKERS=${kind#gateway-w} gateway_config "$OUT/$kind-$scen.yaml" \
+			"adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}"
+		"$GATEWAY" -c "$OUT/$kind-$scen.yaml" >"$SERVER_LOG" 2>&1 &
+		;;
 	node) "${PIN_SERVER[@]}" node "$HERE/node-server.js" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
 	ceiling) "${PIN_SERVER[@]}" "$CEIL_BIN" --port "$SERVER_PORT" >"$SERVER_LOG" 2>&1 & ;;
 	esac
@@ -399,8 +413,9 @@ trap '[[ -n $SERVER_PID ]] && kill -KILL $SERVER_PID 2>/dev/null; [[ -n $MOCK_PI
 run_loadgen() { # kind scenario loadgen-args...
 	local kind=$1 scen=$2
 	shift 2
-	local json="$OUT/$kind-$scen.json" rc=0
-	"${PIN_LOADGEN[@]}" "$LOADGEN" "$@" "${LOADGEN_EXTRA[@]}" --port "$SERVER_PORT" --label "$kind" \
+	local json="$OUT/$kind-$scen.json" rc=0 pin=("${PIN_LOADGEN[@]}")
+	[[ $kind == gateway-w[12] ]] && pin=() # the workers runs: everything shares every core
+	"${pin[@]}" "$LOADGEN" "$@" "${LOADGEN_EXTRA[@]}" --port "$SERVER_PORT" --label "$kind" \
 		--rss-pid "$SERVER_PID" \
 		>"$json" 2>"$OUT/$kind-$scen.loadgen.log" || rc=$?
 	sed 's/^/   /' "$OUT/$kind-$scen.loadgen.log" >&2
@@ -496,7 +511,8 @@ fanout_runs() { # kind
 			--window "$FANOUT_WINDOW" --posters "$FANOUT_POSTERS"
 	done
 }
-((ROOMS_ONLY)) && TARGETS=() CEILING=0
+((ROOMS_ONLY || WORKERS_ONLY)) && TARGETS=() CEILING=0
+((WORKERS_ONLY)) && ROOMS=0
 for kind in "${TARGETS[@]}"; do
 	fanout_runs "$kind"
 	backend=none
@@ -567,6 +583,21 @@ if ((ROOMS)); then
 	if ((NNG)) && [[ -x $NNG_HOP ]]; then
 		scenario nng-hop rooms-hop "${ROOMS_ARGS[@]}" --via nng --hop --tag hop
 	fi
+fi
+
+# engine.workers 1 vs 2: the same fan-out and rooms-over-HTTP runs with nothing pinned, so the
+# server may use both cores and the loadgen competes with it for them
+if ((WORKERS)); then
+	for kind in gateway-w1 gateway-w2; do
+		scenario "$kind" fanout fanout --clients "$FANOUT_CLIENTS" --events "$FANOUT_EVENTS" --size "$EVENT_SIZE" \
+			--window "$FANOUT_WINDOW" --posters "$FANOUT_POSTERS"
+		w_clients=$ROOMS_CLIENTS
+		((w_clients > FD_MAX)) && w_clients=$FD_MAX
+		scenario "$kind" rooms rooms --clients "$w_clients" --room-size "$ROOMS_SIZE" --events "$ROOMS_EVENTS" \
+			--rate "$ROOMS_RATE" --paced-events "$ROOMS_PACED_EVENTS" --window "$ROOMS_WINDOW" \
+			--size "$ROOMS_EVENT_SIZE" --concurrency "$CONNECT_CONCURRENCY" --connect-timeout 120 \
+			--via http --batch "$ROOMS_BATCH" --posters "$ROOMS_POSTERS" --tag "${kind#gateway-}"
+	done
 fi
 
 export SKIPPED FD_HARD

@@ -216,7 +216,8 @@ def main():
         paced_rows(awk.replace("ack round trip, paced, both cores", "the same with the memory plugin's "
                                "`delivery: inline` (gateway only), both cores"), "ack_paced_awake_inline", extra=False)
 
-    rooms = [r for r in results if r.get("tool") == "loadgen" and r.get("mode") == "rooms"]
+    all_rooms = [r for r in results if r.get("tool") == "loadgen" and r.get("mode") == "rooms"]
+    rooms = [r for r in all_rooms if r.get("label") not in WORKER_LABELS]
 
     def ratio(a, b, higher):
         if a is None or b is None or higher is None or a <= 0 or b <= 0:
@@ -281,6 +282,10 @@ def main():
 
     if rooms:
         print_rooms(rooms, s)
+    wk = {l: {"fanout": by.get((l, "fanout")),
+              "rooms": next((r for r in all_rooms if r.get("label") == l), None)} for l in WORKER_LABELS}
+    if any(v["fanout"] or v["rooms"] for v in wk.values()):
+        print_workers(wk, machine)
 
     problems = []
     for r in results:
@@ -309,7 +314,11 @@ def main():
         c = by.get(("gateway", "connect"))
         if not c or c["connected"] != c["clients"] or not c.get("rss_kb"):
             problems.append("gateway connect: not every client connected or no RSS reading")
-        problems += rooms_problems(rooms, ("http-batch", "http-single"))
+        problems += rooms_problems(all_rooms, ("http-batch", "http-single"))
+        for l in WORKER_LABELS:
+            f = by.get((l, "fanout"))
+            if s.get("workers_runs") and (not f or f["deliveries"] <= 0 or f["deliveries"] != f["expected"]):
+                problems.append(f"{l} fanout: {f and f['deliveries']} of {f and f['expected']} deliveries")
     if problems:
         print()
         print("Problems:")
@@ -377,6 +386,45 @@ def print_rooms(rooms, s):
     print("The nng hop's max-rate loss is the publisher's PUB queue overflowing (nng drops the oldest, "
           "uncounted by nng): the publisher outruns one nng connection. Node's joins and emits run "
           "in-process (no bus); the gateway's go through its bus.")
+
+
+WORKER_LABELS = ("gateway-w1", "gateway-w2")
+
+
+def print_workers(wk, machine):
+    """engine.workers 1 vs 2, nothing pinned: the server may take every core, the loadgen too."""
+    f1 = wk["gateway-w1"]["fanout"] or {}
+    r1 = wk["gateway-w1"]["rooms"] or {}
+    print()
+    print(f"#### engine.workers: 1 vs 2 service loops ({machine['nproc']} CPUs, neither the server nor the "
+          "loadgen pinned)")
+    print()
+    print(f"- the same fan-out ({f1.get('clients', '?')} clients) and rooms-over-HTTP runs as above (one run each), "
+          "but the gateway may use every core and bench/loadgen (clients and publisher, one process) competes "
+          "with it for them: on a 2-core machine a second loop mostly takes the loadgen's core. "
+          "bench/scale.sh measures loops against load generators on a machine with more cores.")
+    print()
+    hdr = ["metric", "workers: 1", "workers: 2", "2 vs 1"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    rows = [("fan-out deliveries/s", "fanout", "deliveries_per_s", fmt_num, True),
+            ("fan-out latency p50", "fanout", "lat_p50_us", fmt_us, False),
+            ("fan-out latency p99", "fanout", "lat_p99_us", fmt_us, False),
+            ("fan-out server CPU (% of one core)", "fanout", "server_cpu_pct",
+             lambda v: "—" if v is None else f"{max(v, 0):.0f} %", None),
+            ("fan-out loadgen CPU (% of one core)", "fanout", "loadgen_cpu_pct",
+             lambda v: "—" if v is None else f"{max(v, 0):.0f} %", None),
+            (f"rooms of {r1.get('room_size', '?')}, {r1.get('clients_requested', 0):,} clients: max emits/s",
+             "rooms", "max_emits_per_s", fmt_num, True),
+            ("rooms: paced p50", "rooms", "paced_lat_p50_us", fmt_us, False),
+            ("rooms: paced p99", "rooms", "paced_lat_p99_us", fmt_us, False)]
+    for name, kind, key, f, higher in rows:
+        a = (wk["gateway-w1"][kind] or {}).get(key)
+        b = (wk["gateway-w2"][kind] or {}).get(key)
+        ratio = "—"
+        if a and b and higher is not None and a > 0 and b > 0:
+            ratio = f"{(b / a if higher else a / b):.2f}×"
+        print(f"| {name} | {f(a) if a is not None else '—'} | {f(b) if b is not None else '—'} | {ratio} |")
 
 
 def rooms_problems(rooms, required_tags):

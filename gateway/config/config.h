@@ -14,7 +14,7 @@
 #define GW_CONFIG_H
 
 /* engine.workers: at most this many service loops (a socket id names its loop). */
-#define GW_MAX_WORKERS 64
+#define GW_MAX_WORKERS 256
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1632,6 +1632,12 @@ void net_metrics(void *loop, gw_metric_sink *m)
 {
 	const net_loop *L = loop;
 	gw_metric_gauge(m, "sio_tcp_connections", "Accepted TCP connections open (all kinds).", L->stats.tcp_open);
+	/* each loop says 1 and its own connections: the page sums them (engine.workers) */
+	gw_metric_gauge(m, "sio_workers", "Service loops (engine.workers).", 1);
+	char lb[32];
+	snprintf(lb, sizeof lb, "loop=\"%d\"", L->cfg->loop);
+	m->sample(m, "sio_loop_connections", GW_METRIC_GAUGE, "Accepted TCP connections open, by service loop.", lb,
+		  L->stats.tcp_open);
 	gw_metric_gauge(m, "sio_tcp_connections_max", "Open connections beyond which new ones are refused.",
 			L->stats.tcp_max);
 	gw_metric_counter(m, "sio_tcp_refused_total",

@@ -36,7 +36,7 @@ describe('engine.workers: 2 service loops', () => {
       engine: { workers: 2, ping_interval_ms: 2000, ping_timeout_ms: 3000 },
       namespaces: [{ name: '/' }],
     });
-    clients = [...(await connectMany(gw, 40, ['websocket'])), ...(await connectMany(gw, 12, ['polling']))];
+    clients = [...(await connectMany(gw, 100, ['websocket'])), ...(await connectMany(gw, 100, ['polling']))];
   });
 
   after(async () => {
@@ -48,6 +48,9 @@ describe('engine.workers: 2 service loops', () => {
     const tags = new Set(clients.map((s) => tag(s.id)));
     assert.equal(tags.size, 2, `socket ids name two loops: ${[...tags]}`);
     assert.equal(await gw.metric('sio_sockets', { nsp: '/' }), clients.length);
+    assert.equal(await gw.metric('sio_workers'), 2);
+    const per = [await gw.metric('sio_loop_connections', { loop: '0' }), await gw.metric('sio_loop_connections', { loop: '1' })];
+    assert.ok(per[0] > 0 && per[1] > 0, `both loops hold connections: ${per}`);
     const hz = await gw.http('/healthz');
     assert.equal(hz.status, 200);
     assert.equal(hz.json().sessions, clients.length);
@@ -199,7 +202,7 @@ describe('engine.workers: drain and config', () => {
     }
     const bad = [
       ['engine:\n  workers: 0\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
-      ['engine:\n  workers: 65\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
+      ['engine:\n  workers: 257\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
       ['engine:\n  workers: 2\nrecovery:\n  max_disconnection_ms: 1000\n', /gateway\.yaml:2:\d+: engine\.workers: .*recovery/],
       ['engine:\n  workers: 2\ntopics:\n  node: ""\n', /gateway\.yaml:2:\d+: engine\.workers: .*topics\.node/],
     ];
