@@ -862,7 +862,7 @@ void gw_bus_metrics(void *ctx, gw_metric_sink *m)
 /* ---- publishing ---- */
 
 /* A relay message for another loop of this process (its node topic): into its queue, not
- * through the plugin. 1 when it was one, else 0. */
+ * through the plugin (nor counted as bus messages). 1 when it was one, else 0. */
 static int relay_local(gw_bus *bus, const char *topic, const void *data, size_t len)
 {
 	gw_bus *p = bus->primary;
@@ -874,8 +874,7 @@ static int relay_local(gw_bus *bus, const char *topic, const void *data, size_t 
 		if (!it || copy_data(it, data, len))
 			return -SIOGW_ENOMEM; /* (copy_data freed it) */
 		it->sub_id = SUB_ID_AT(to, SUB_NODE, 1);
-		it->relay = true;
-		atomic_fetch_add(&to->stats.in[GW_TOPIC_NODE], 1);
+		it->relay = true; /* (not bus traffic: the relay's own counters count it) */
 		return push(to, it) ? -SIOGW_EAGAIN : 1;
 	}
 	return 0;
@@ -890,7 +889,6 @@ int gw_bus_publish(gw_bus *bus, gw_topic_kind kind, const char *topic, const cha
 			atomic_fetch_add(&bus->stats.publish_errors, 1);
 			return gw_err_from_siogw(local);
 		}
-		atomic_fetch_add(&bus->stats.out[kind], 1);
 		return 0;
 	}
 	int rc = bus->desc->publish(bus->self, topic, key, key ? strlen(key) : 0, data, len, NULL, NULL);

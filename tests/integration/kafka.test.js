@@ -60,7 +60,8 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
     be = await K.Backend.start(mock.bootstrap, { topics: ['sio.in', 'svc.replies'] });
     [gwA, gwB] = await Promise.all([
       h.startGateway(nodeConfig(mock.bootstrap, 'gw-a')),
-      h.startGateway(nodeConfig(mock.bootstrap, 'gw-b')),
+      /* node B runs two service loops (engine.workers): every test below also covers them */
+      h.startGateway(nodeConfig(mock.bootstrap, 'gw-b', { engine: { workers: 2 } })),
       be.waitAssigned(),
     ]);
   });
