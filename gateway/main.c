@@ -485,8 +485,10 @@ int main(int argc, char **argv)
 	if (load_client(&cfg, &app->client))
 		goto out;
 	for (; made < app->n; made++)
-		if (loop_create(app, made))
+		if (loop_create(app, made)) {
+			made++; /* what it made is torn down below */
 			goto out;
+		}
 	char err[1024];
 	if (gw_bus_start(app->loops[0].bus, err, sizeof err)) {
 		gw_err("%s", err);
