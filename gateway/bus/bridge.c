@@ -75,6 +75,8 @@ typedef struct bus_item {
 	char *pos;     /* the message's position on a bus that has them (ABI 1.2), or NULL */
 	bool relay;    /* data: a relay message (bus/relay.h) from the node topic */
 	bool fence;    /* this node's gw_bus_fence marker */
+	bool sibling;  /* SUB_SESSIONS: a snapshot of another loop of this process */
+	bool forwarded; /* a reply its socket's loop did not hold (recovered on another one) */
 	bus_agg *agg;  /* env: the node's one answer, which every loop adds to (or NULL) */
 } bus_item;
 
@@ -93,6 +95,7 @@ struct gw_bus {
 	void *self;
 	bool started;
 	bool shared;          /* recovery snapshots go to and come from topics.sessions */
+	bool loops_share;     /* recovery with several loops: snapshots go to the other loops */
 	bool stopped;
 	siogw_host host;
 	siogw_optval *opts;
@@ -104,6 +107,13 @@ struct gw_bus {
 	size_t limit;
 
 	_Atomic uint64_t next_sub;
+
+	/* primary, engine.workers: what goes to every loop goes in one order (fan_lock);
+	 * with recovery, a message that has no bus position gets one of this process
+	 * ("l<fan_tag>.<seq>"), so that every loop logs it under the same offset */
+	pthread_mutex_t fan_lock;
+	uint64_t fan_seq;
+	char fan_tag[9];
 
 	/* Raw route subscriptions. routes_by_id is read by plugin threads (under
 	 * route_lock); routes_by_key is the loop's index "<nsp>\n<route#>\n<room>". */
@@ -249,31 +259,63 @@ static void agg_lost(gw_bus *bus, bus_agg *a, const env_in *e)
 		publish_ack_done(bus, e->id, e->reply_to, a->acked, a->timed_out);
 }
 
-/* Every loop gets the item (it to loop 0, copies sharing its envelope to the others);
- * a fetch or an emit with ack gets one answer for the node (bus_agg). Plugin thread. */
-static int fan_out(gw_bus *p, bus_item *it)
+/* A copy of it for another loop: the same envelope (a reference), its own data and
+ * position; NULL when out of memory. */
+static bus_item *item_copy(const bus_item *it)
+{
+	bus_item *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->sub_id = it->sub_id;
+	c->sibling = it->sibling;
+	c->forwarded = it->forwarded;
+	if ((it->pos && !(c->pos = strdup(it->pos))) || (it->data && !(c->data = malloc(it->len + 1)))) {
+		item_free(c);
+		return NULL;
+	}
+	if (it->data) {
+		memcpy(c->data, it->data, it->len + 1);
+		c->len = it->len;
+	}
+	c->env = it->env ? env_in_ref(it->env) : NULL;
+	return c;
+}
+
+/* The loops in mask get the item (it to the first, copies sharing its envelope to the
+ * others), in the same order as every other item fanned out (so every loop logs the
+ * same history for recovery, under the same offsets); a fetch or an emit with ack gets
+ * one answer for the node (bus_agg). Any thread. */
+static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 {
 	env_in *e = it->env;
+	size_t n = 0;
+	for (size_t k = 0; k < p->n_loops; k++)
+		n += mask[k];
 	bool answered = e && (e->type == ENV_FETCH || (e->type == ENV_EMIT && e->has_ack));
-	bus_agg *a = answered ? agg_new(p->n_loops) : NULL; /* this function's reference */
-	if (answered && !a) {
+	bus_agg *a = answered ? agg_new(n) : NULL; /* this function's reference */
+	if ((answered && !a) || !n) {
 		item_free(it);
-		return -SIOGW_ENOMEM;
+		return answered && !a ? -SIOGW_ENOMEM : 0;
 	}
-	bus_item *v[GW_MAX_WORKERS] = {it};
-	for (size_t k = 1; k < p->n_loops; k++) { /* all copies before any is pushed (and freed) */
-		bus_item *c = calloc(1, sizeof *c);
-		if (c && (c->pos = it->pos ? strdup(it->pos) : NULL, !it->pos || c->pos)) {
-			c->sub_id = it->sub_id;
-			c->env = e ? env_in_ref(e) : NULL;
-			v[k] = c;
-		} else {
-			free(c);
+	it->next = NULL;
+	pthread_mutex_lock(&p->fan_lock);
+	if (!it->pos && e && SUB_KIND(it->sub_id) == SUB_OUT && p->cfg->recovery.max_disconnection_ms) {
+		char pos[40];
+		snprintf(pos, sizeof pos, "l%s.%" PRIx64, p->fan_tag, ++p->fan_seq);
+		it->pos = strdup(pos); /* (without it each loop logs under its own offsets) */
+	}
+	bus_item *v[GW_MAX_WORKERS] = {0};
+	bool first = true;
+	for (size_t k = 0; k < p->n_loops; k++) /* all copies before any is pushed (and freed) */
+		if (mask[k]) {
+			v[k] = first ? it : item_copy(it);
+			first = false;
 		}
-	}
 	if (e)
 		env_in_ref(e); /* for agg_lost below */
 	for (size_t k = 0; k < p->n_loops; k++) {
+		if (!mask[k])
+			continue;
 		if (a && v[k]) {
 			atomic_fetch_add(&a->refs, 1);
 			v[k]->agg = a;
@@ -281,9 +323,28 @@ static int fan_out(gw_bus *p, bus_item *it)
 		if ((!v[k] || push(p->loops[k], v[k])) && a)
 			agg_lost(p, a, e);
 	}
+	pthread_mutex_unlock(&p->fan_lock);
 	agg_unref(a);
 	env_in_free(e);
 	return 0;
+}
+
+static int fan_out(gw_bus *p, bus_item *it)
+{
+	bool all[GW_MAX_WORKERS];
+	for (size_t k = 0; k < p->n_loops; k++)
+		all[k] = true;
+	return fan_out_to(p, it, all);
+}
+
+/* Every loop but bus (a sibling snapshot, a reply its socket's loop did not hold). */
+static void to_siblings(gw_bus *bus, bus_item *it)
+{
+	gw_bus *p = bus->primary;
+	bool others[GW_MAX_WORKERS];
+	for (size_t k = 0; k < p->n_loops; k++)
+		others[k] = p->loops[k] != bus;
+	fan_out_to(p, it, others);
 }
 
 /* The loop whose socket a reply names (an ack's "<sid>:<n>", a connect_result's sid);
@@ -337,6 +398,7 @@ static int copy_data(bus_item *it, const void *data, size_t len)
 
 static int fan_out(gw_bus *p, bus_item *it);
 static gw_bus *loop_of(gw_bus *p, const env_in *e);
+static void agg_lost(gw_bus *bus, bus_agg *a, const env_in *e);
 
 static int deliver_item(gw_bus *primary, uint64_t sub_id, const char *topic, const void *data, size_t len,
 			const int64_t *pos)
@@ -414,7 +476,7 @@ static int deliver_item(gw_bus *primary, uint64_t sub_id, const char *topic, con
 		item_free(it);
 		return 0;
 	}
-	if (bus->n_loops > 1 && kind == SUB_OUT)
+	if (bus->n_loops > 1 && (kind == SUB_OUT || kind == SUB_SESSIONS))
 		return fan_out(bus, it); /* every loop applies it: one parse, one encoding */
 	if (bus->n_loops > 1 && kind == SUB_REPLY)
 		bus = loop_of(bus, it->env); /* to the loop of the socket it names */
@@ -570,6 +632,10 @@ gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err
 	bus->limit = cfg->adapter.inbound_queue;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
+	pthread_mutex_init(&bus->fan_lock, NULL);
+	uint32_t tag;
+	gw_rand_bytes(&tag, sizeof tag);
+	snprintf(bus->fan_tag, sizeof bus->fan_tag, "%08" PRIx32, tag);
 	bus->host = (siogw_host){
 		.size = sizeof(siogw_host),
 		.abi_minor = SIOGW_ABI_MINOR,
@@ -616,6 +682,7 @@ gw_bus *gw_bus_add_loop(gw_bus *primary, const gw_config *cfg, net_loop *net)
 	bus->idx = (unsigned)primary->n_loops;
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
+	pthread_mutex_init(&bus->fan_lock, NULL);
 	primary->loops[primary->n_loops++] = bus;
 	return bus;
 }
@@ -663,13 +730,16 @@ int gw_bus_start(gw_bus *bus, char *err, size_t err_len)
 		snprintf(err, err_len, "plugin %s: cannot subscribe %s", bus->desc->name, cfg->topics.sessions);
 		return -GW_EPLUGIN;
 	}
-	bus->shared = shared;
-	if (bus->sio)
-		sio_recovery_set_shared(bus->sio, shared);
-	for (size_t k = 1; k < bus->n_loops; k++) {
-		bus->loops[k]->started = true;
-		if (bus->loops[k]->sio)
-			sio_recovery_set_shared(bus->loops[k]->sio, shared);
+	/* and between the loops of this process, as between nodes (their own logs, the
+	 * same offsets: fan_out_to) */
+	bool loops_share = cfg->recovery.max_disconnection_ms > 0 && bus->n_loops > 1;
+	for (size_t k = 0; k < bus->n_loops; k++) {
+		gw_bus *b = bus->loops[k];
+		b->started = true;
+		b->shared = shared;
+		b->loops_share = loops_share;
+		if (b->sio)
+			sio_recovery_set_shared(b->sio, loops_share, shared);
 	}
 	gw_info("bus: plugin %s %s (%s); consuming %s, %s%s%s%s, publishing to %s", bus->desc->name,
 		bus->desc->version, gw_plugin_path(bus->plugin), cfg->topics.out, cfg->topics.reply,
@@ -714,6 +784,7 @@ void gw_bus_destroy(gw_bus *bus)
 	gw_map_free(&bus->routes_by_key);
 	gw_map_free(&bus->routes_by_id);
 	pthread_mutex_destroy(&bus->route_lock);
+	pthread_mutex_destroy(&bus->fan_lock);
 	gw_config_optvals_free(bus->opts, bus->n_opts);
 	if (bus->plugin)
 		gw_plugin_close(bus->plugin);
@@ -948,7 +1019,7 @@ int gw_bus_publish_routed(gw_bus *bus, const char *key, const void *data, size_t
 	const cJSON *nsp = cJSON_GetObjectItemCaseSensitive(o, "nsp");
 	const gw_nsp_config *nc = gw_config_nsp(cfg, cJSON_IsString(nsp) ? nsp->valuestring : "/",
 						cJSON_IsString(nsp) ? strlen(nsp->valuestring) : 1);
-	bool replayed = bus->shared && nc && nc->recovery && cfg->recovery.max_disconnection_ms;
+	bool replayed = (bus->shared || bus->loops_share) && nc && nc->recovery && cfg->recovery.max_disconnection_ms;
 	char tags[ROUTE_MAX_NODES][GW_TAG_LEN + 1];
 	cJSON *rooms = cJSON_GetObjectItemCaseSensitive(o, "rooms");
 	size_t n = cJSON_IsObject(o) && !replayed ? socket_tags(rooms, tags, ROUTE_MAX_NODES) : 0;
@@ -1252,7 +1323,7 @@ static const char *const SESSION_TYPES[] = {[SIO_SESSION_LIVE] = "session", [SIO
 static void on_session(void *ctx, int kind, const sio_session_info *i)
 {
 	gw_bus *bus = ctx;
-	if (!bus->shared)
+	if (!bus->shared && !bus->loops_share)
 		return;
 	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
 	bool ok = o && rooms && cJSON_AddStringToObject(o, "type", SESSION_TYPES[kind]) &&
@@ -1271,15 +1342,25 @@ static void on_session(void *ctx, int kind, const sio_session_info *i)
 	char *json = ok ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	cJSON_Delete(rooms);
-	if (json)
+	if (json && bus->shared)
 		gw_bus_publish(bus, GW_TOPIC_SESSIONS, bus->cfg->topics.sessions, i->pid, json, strlen(json));
-	else
+	bus_item *it = json && bus->loops_share ? calloc(1, sizeof *it) : NULL;
+	if (it) { /* (not bus traffic: the other loops of the process, queue to queue) */
+		it->sub_id = SUB_ID(SUB_SESSIONS, 1);
+		it->sibling = true;
+		it->data = (uint8_t *)json;
+		it->len = strlen(json);
+		json = NULL;
+		to_siblings(bus, it);
+	} else if (!json || bus->loops_share) {
 		atomic_fetch_add(&bus->stats.publish_errors, 1);
+	}
 	free(json);
 }
 
-/* Another node's snapshot. Malformed ones are counted and dropped. */
-static void apply_session(gw_bus *bus, const char *data, size_t len)
+/* Another node's snapshot, or (sibling) another loop's. Malformed ones are counted and
+ * dropped. */
+static void apply_session(gw_bus *bus, const char *data, size_t len, bool sibling)
 {
 	cJSON *o = cJSON_ParseWithLength(data, len);
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
@@ -1305,7 +1386,7 @@ static void apply_session(gw_bus *bus, const char *data, size_t len)
 	if (!ok) {
 		atomic_fetch_add(&bus->stats.malformed, 1);
 		log_malformed(bus, bus->cfg->topics.sessions, "not a session snapshot");
-	} else if (strcmp(node->valuestring, bus->cfg->node_id) != 0) { /* (its own: known already) */
+	} else if (sibling || strcmp(node->valuestring, bus->cfg->node_id) != 0) { /* (its own: known already) */
 		sio_session_info i = {.pid = pid, .sid = sid, .nsp = nsp, .data = dj, .rooms = v, .n_rooms = n,
 				      .gen = (uint32_t)gen->valuedouble};
 		sio_recovery_remote(bus->sio, kind, &i, (int64_t)at->valuedouble);
@@ -1324,7 +1405,8 @@ sio_handler gw_bus_sio_handler(gw_bus *bus)
 
 /* ---- bus → socket.io (service thread) ---- */
 
-static void apply_ack(gw_bus *bus, env_in *e)
+/* False when the socket is not on this loop. */
+static bool apply_ack(gw_bus *bus, env_in *e)
 {
 	/* our ack ids are "<socket id>:<client ack id>" */
 	const char *colon = strrchr(e->id, ':');
@@ -1336,12 +1418,13 @@ static void apply_ack(gw_bus *bus, env_in *e)
 		goto bad;
 	sio_socket *s = sio_socket_find(bus->sio, e->id, (size_t)(colon - e->id));
 	if (!s)
-		return; /* the socket left: nothing to answer */
+		return false; /* the socket left (or lives on another loop now): nothing to answer */
 	sio_socket_ack(s, n, e->body.json, e->body.json_len, e->body.att, e->body.n_att);
-	return;
+	return true;
 bad:
 	atomic_fetch_add(&bus->stats.malformed, 1);
 	gw_debug("bus: ack with unknown id format %s", e->id);
+	return true;
 }
 
 /* An emit-with-ack in flight: where its answers go. */
@@ -1484,38 +1567,40 @@ static void room_op(gw_bus *bus, env_in *e, bus_agg *agg)
 	free(v);
 }
 
-static void apply(gw_bus *bus, env_in *e, const char *pos, bus_agg *agg)
+/* False for a reply to a socket that is not on this loop. */
+static bool apply(gw_bus *bus, env_in *e, const char *pos, bus_agg *agg)
 {
 	sio_server *sio = bus->sio;
 	switch (e->type) {
 	case ENV_EMIT:
 		if (e->has_ack) {
 			emit_with_ack(bus, e, agg);
-			return;
+			return true;
 		}
 		sio_broadcast_at(sio, e->target.nsp, (const char *const *)e->target.rooms, e->target.n_rooms,
 				 (const char *const *)e->target.except, e->target.n_except, e->frames, e->n_frames,
 				 e->volatile_, pos);
-		return;
+		return true;
 	case ENV_ACK:
-		apply_ack(bus, e);
-		return;
+		return apply_ack(bus, e);
 	case ENV_CONNECT_RESULT: {
 		sio_socket *s = sio_socket_find(sio, e->id, strlen(e->id));
-		if (!s || !sio_socket_pending(s))
-			return; /* late (timed out) or unknown: nothing to decide */
+		if (!s)
+			return false;
+		if (!sio_socket_pending(s))
+			return true; /* late (timed out): nothing to decide */
 		if (e->ok)
 			sio_socket_admit(s, e->data_json);
 		else
 			sio_socket_reject(s, e->error_json ? e->error_json : "{\"message\":\"Not authorized\"}");
-		return;
+		return true;
 	}
 	case ENV_JOIN:
 	case ENV_LEAVE:
 	case ENV_DISCONNECT:
 	case ENV_FETCH:
 		room_op(bus, e, agg);
-		return;
+		return true;
 	default:
 		break;
 	}
@@ -1524,6 +1609,7 @@ static void apply(gw_bus *bus, env_in *e, const char *pos, bus_agg *agg)
 		bus->unsupported_logged_at = now;
 		gw_warn("bus: envelope type %d not supported yet: dropped", (int)e->type);
 	}
+	return true;
 }
 
 /* Items applied per loop turn: a burst from the bus must not starve the sockets. */
@@ -1571,10 +1657,17 @@ void gw_bus_drain(gw_bus *bus)
 		} else if (it->relay) {
 			if (bus->relay)
 				bus->relay(bus->relay_ctx, (const char *)it->data, it->len);
-		} else if (it->env)
-			apply(bus, it->env, it->pos, it->agg);
-		else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)
-			apply_session(bus, (const char *)it->data, it->len);
+		} else if (it->env) {
+			if (!apply(bus, it->env, it->pos, it->agg) && bus->loops_share && !it->forwarded) {
+				/* a reply to a socket that recovered on another loop (its id names
+				 * this one): the loop that holds it answers, the others find nothing */
+				it->forwarded = true;
+				to_siblings(bus, it);
+				it = next;
+				continue;
+			}
+		} else if (SUB_KIND(it->sub_id) == SUB_SESSIONS)
+			apply_session(bus, (const char *)it->data, it->len, it->sibling);
 		else if (it->topic) {
 			char key[24];
 			raw_key(it->sub_id, key);

@@ -1103,9 +1103,7 @@ static int finish(vctx *c, gw_config *cfg)
 	if (!cfg->engine.workers)
 		cfg->engine.workers = 1;
 	const cfg_node *workers = cfg_map_get(cfg_map_get(cfg->root, "engine"), "workers");
-	const char *alone = cfg->engine.workers == 1 ? NULL
-			    : cfg->recovery.max_disconnection_ms ? "recovery (a session comes back to any loop)"
-			    : cfg->admin_ui.enabled ? "admin_ui" : NULL;
+	const char *alone = cfg->engine.workers == 1 ? NULL : cfg->admin_ui.enabled ? "admin_ui" : NULL;
 	if (alone) {
 		size_t mark = cfg_path_key(&c->path, "engine");
 		cfg_path_key(&c->path, "workers");

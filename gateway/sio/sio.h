@@ -178,9 +178,10 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
  * at_ms, wall clock, unless one with a higher gen is held; GONE: dropped). A client may
  * then come back here. Returns 0, or < 0 (off, out of memory). */
 int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *info, int64_t at_ms);
-/* The bus reaches other nodes (not the memory bus): a socket closed by this node's
- * shutdown is recoverable there. */
-void sio_recovery_set_shared(sio_server *srv, bool shared);
+/* Snapshots leave this server (on_session is called): for the other service loops of
+ * the process (engine.workers) and, with nodes, for other nodes (not the memory bus),
+ * where a socket closed by this node's shutdown is recoverable too. */
+void sio_recovery_set_shared(sio_server *srv, bool shared, bool nodes);
 
 /* Sockets and rooms by namespace (gauges): a gw_metric_source. */
 void sio_metrics(void *srv, gw_metric_sink *sink);

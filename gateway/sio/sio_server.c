@@ -120,7 +120,8 @@ struct sio_server {
 	gw_timer rec_timer; /* its expiry sweep, and the snapshots of changed sockets */
 	char **dirty_ids;   /* sockets whose rooms changed since their last snapshot */
 	size_t n_dirty, cap_dirty;
-	bool shared;        /* the bus reaches other nodes: a shutdown is recoverable there */
+	bool shared;        /* snapshots go to other loops or nodes (on_session) */
+	bool nodes;         /* the bus reaches other nodes: a shutdown is recoverable there */
 };
 
 #define REC_SWEEP_MS 1000
@@ -817,10 +818,14 @@ size_t sio_emit_with_ack(sio_server *srv, const char *nsp, const char *const *ro
 static bool recoverable_reason(const sio_server *srv, const char *reason)
 {
 	return !strcmp(reason, "transport close") || !strcmp(reason, "transport error") ||
-	       !strcmp(reason, "ping timeout") || (srv->shared && !strcmp(reason, "server shutting down"));
+	       !strcmp(reason, "ping timeout") || (srv->nodes && !strcmp(reason, "server shutting down"));
 }
 
-void sio_recovery_set_shared(sio_server *srv, bool shared) { srv->shared = shared; }
+void sio_recovery_set_shared(sio_server *srv, bool shared, bool nodes)
+{
+	srv->shared = shared || nodes;
+	srv->nodes = nodes;
+}
 
 static void collect_room_name(const char *room, void *arg)
 {

@@ -5,7 +5,7 @@
  * SIGKILLed while a backend emits 3 events to the socket's room; the proxy now leads to
  * node B, where the client comes back with its id, its room and the 3 events, once and
  * in order. B knows the socket from A's snapshots on sio.sessions, and the events'
- * offsets are their positions in sio.out, which B read too.
+ * offsets are their positions in sio.out, which B read too. B runs two service loops.
  */
 const assert = require('node:assert/strict');
 const net = require('node:net');
@@ -43,9 +43,10 @@ async function startProxy(to) {
 
 const TOPICS = ['sio.in:2', 'sio.out:3', 'sio.sessions:1', 'sio.reply.gw-r1:1', 'sio.reply.gw-r2:1'];
 
-function nodeConfig(bootstrap, nodeId) {
+function nodeConfig(bootstrap, nodeId, more = {}) {
   return {
     node_id: nodeId,
+    ...more,
     adapter: K.gatewayAdapter(bootstrap, { max_message: '64k' }),
     recovery: { max_disconnection_ms: 20000 },
     namespaces: [{ name: '/' }],
@@ -63,7 +64,9 @@ describe('connection state recovery across Kafka nodes', { skip: !K.available() 
     be = await K.Backend.start(mock.bootstrap, { topics: ['sio.in', 'sio.sessions'] });
     [gwA, gwB] = await Promise.all([
       h.startGateway(nodeConfig(mock.bootstrap, 'gw-r1')),
-      h.startGateway(nodeConfig(mock.bootstrap, 'gw-r2')),
+      /* node B runs two service loops: A's snapshots reach both, and the client comes
+       * back on whichever the kernel gives its connection */
+      h.startGateway(nodeConfig(mock.bootstrap, 'gw-r2', { engine: { workers: 2 } })),
       be.waitAssigned(),
     ]);
   });

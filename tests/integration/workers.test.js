@@ -12,6 +12,9 @@
  *   - a poll, a POST and a websocket upgrade that land on the other loop are served
  *     (relayed in process) and counted;
  *   - /metrics and /healthz sum the loops;
+ *   - with recovery, clients whose transport died come back on whichever loop the
+ *     kernel gives them, with their id, rooms and the missed emits once and in order;
+ *     acks and emits routed by their id still reach them there;
  *   - POST /api/drain drains every loop, and the process exits 0.
  */
 const { describe, before, after } = require('node:test');
@@ -165,6 +168,76 @@ describe('engine.workers: 2 service loops', () => {
   });
 });
 
+describe('engine.workers: 2 loops with connection state recovery', () => {
+  let gw;
+  let be;
+  const it = h.gatewayIt(() => gw);
+  before(async () => {
+    gw = await h.startGateway({
+      engine: { workers: 2 },
+      recovery: { max_disconnection_ms: 6000 },
+      namespaces: [{ name: '/' }],
+    });
+    be = await gw.backend();
+  });
+  after(async () => {
+    h.closeAllClients();
+    if (gw) await gw.stopChecked();
+  });
+
+  /* A client that reconnects by itself 300 ms after its transport dies. */
+  const client = (transports) => gw.socket('/', {
+    transports, reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0,
+  });
+
+  it('clients come back on either loop: same id, rooms, the missed emits once and in order; acks and targeted emits reach them there', async () => {
+    const all = [...Array(12)].map(() => client(['websocket'])).concat([...Array(12)].map(() => client(['polling'])));
+    await Promise.all(all.map((s) => h.once(s, 'connect', 8000)));
+    const ids = all.map((s) => s.id);
+    const loopsBefore = all.map((s) => tag(s.io.engine.id));
+    assert.equal(new Set(ids.map(tag)).size, 2, 'sockets on both loops');
+    await gw.emitEnvelope({ type: 'join', nsp: '/', rooms: ids, join: ['team'] });
+    const got = all.map(() => []);
+    all.forEach((s, i) => s.on('ev', (x) => got[i].push(x)));
+    await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: ['team'], event: 'ev', data: ['before'] });
+    await h.waitFor(() => got.every((g) => g.length === 1), 5000, { message: 'every client got the first emit' });
+
+    const lost = ids.map((id) => be.in.next((e) => e.type === 'disconnect' && e.sid === id, 8000));
+    const back = ids.map((id) => be.in.next((e) => e.type === 'connect' && e.sid === id && e.recovered, 12000));
+    all.forEach((s) => s.io.engine.close()); // the transports, not the sockets
+    for (const l of await Promise.all(lost)) assert.equal(l.recoverable, true);
+    for (const n of [1, 2, 3]) await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: ['team'], event: 'ev', data: [n] });
+    await Promise.all(back);
+    await h.waitFor(() => all.every((s) => s.connected), 5000, { message: 'every client reconnected' });
+    await gw.fetchSockets(); // a barrier on every loop
+    all.forEach((s, i) => {
+      assert.equal(s.recovered, true, `client ${i} recovered`);
+      assert.equal(s.id, ids[i]);
+      assert.deepEqual(got[i], ['before', 1, 2, 3], `client ${i}: the missed emits once, in order`);
+    });
+    // the kernel spread the new connections: some came back on the other loop
+    const moved = all.filter((s, i) => tag(s.io.engine.id) !== loopsBefore[i]);
+    assert.ok(moved.length > 0, 'a client came back on the other loop');
+    assert.ok(moved.some((s) => tag(s.io.engine.id) !== tag(s.id)), 'a socket lives on a loop its id does not name');
+    assert.equal(await gw.metric('sio_recoveries_total', { result: 'recovered' }), all.length);
+
+    const list = await gw.fetchSockets({ rooms: ['team'] });
+    assert.deepEqual(list.sockets.map((x) => x.id).sort(), [...ids].sort(), 'each socket once, in its room again');
+    for (const s of moved) {
+      // a backend's ack (sio.reply, routed by the socket id to the loop it names) and an
+      // emit to the socket id reach it where it lives now
+      assert.equal(await s.timeout(4000).emitWithAck('echo', s.id), s.id);
+      const own = [];
+      s.on('own', (x) => own.push(x));
+      await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: [s.id], event: 'own', data: ['x'] });
+      await h.waitFor(() => own.length === 1, 3000, { message: 'the emit to its id' });
+    }
+    await gw.fetchSockets();
+    for (const s of moved) assert.equal(s.listeners('own').length, 1);
+    all.forEach((s) => s.close());
+  });
+});
+
 describe('engine.workers: drain and config', () => {
   let gw;
   const it = h.gatewayIt(() => gw);
@@ -195,15 +268,15 @@ describe('engine.workers: drain and config', () => {
     }
   });
 
-  it('--check: workers auto and 3 pass; 0, too many, with recovery or admin_ui are refused with file:line', async () => {
+  it('--check: workers auto and 3 pass, with recovery too; 0, too many, with admin_ui or without node topics are refused with file:line', async () => {
     for (const w of ['auto', 3]) {
-      const r = await h.runGateway(['--check', '-c', h.writeConfig(`engine:\n  workers: ${w}\n`)]);
+      const r = await h.runGateway(['--check', '-c', h.writeConfig(`engine:\n  workers: ${w}\nrecovery:\n  max_disconnection_ms: 1000\n`)]);
       assert.equal(r.code, 0, r.stderr);
     }
     const bad = [
       ['engine:\n  workers: 0\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
       ['engine:\n  workers: 257\n', /gateway\.yaml:2:\d+: engine\.workers: .*auto/],
-      ['engine:\n  workers: 2\nrecovery:\n  max_disconnection_ms: 1000\n', /gateway\.yaml:2:\d+: engine\.workers: .*recovery/],
+      ['engine:\n  workers: 2\nadmin_ui:\n  enabled: true\n  auth: false\n', /gateway\.yaml:2:\d+: engine\.workers: .*admin_ui/],
       ['engine:\n  workers: 2\ntopics:\n  node: ""\n', /gateway\.yaml:2:\d+: engine\.workers: .*topics\.node/],
     ];
     for (const [yaml, re] of bad) {

@@ -639,7 +639,7 @@ TEST(recovery_pid_offset_replay_and_moved_sockets)
 {
 	world w;
 	world_init_with(&w, "recovery: {max_disconnection_ms: 5000}\nnamespaces: [{name: /}]\n");
-	sio_recovery_set_shared(w.srv, true);
+	sio_recovery_set_shared(w.srv, false, true);
 	eio_session *e = fake_open(&w.eh, NULL);
 	fake_recv(e, "40");
 	const char *r = fake_next(e);
