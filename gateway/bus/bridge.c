@@ -313,6 +313,7 @@ static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 		}
 	if (e)
 		env_in_ref(e); /* for agg_lost below */
+	size_t lost = 0;
 	for (size_t k = 0; k < p->n_loops; k++) {
 		if (!mask[k])
 			continue;
@@ -321,9 +322,11 @@ static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 			v[k]->agg = a;
 		}
 		if ((!v[k] || push(p->loops[k], v[k])) && a)
-			agg_lost(p, a, e);
+			lost++;
 	}
 	pthread_mutex_unlock(&p->fan_lock);
+	while (lost--) /* (it may publish: not under the lock, which a delivery takes) */
+		agg_lost(p, a, e);
 	agg_unref(a);
 	env_in_free(e);
 	return 0;
