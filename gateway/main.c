@@ -357,7 +357,7 @@ static int loop_create(gw_app *app, size_t i)
 		return -1;
 	}
 	/* the admin UI, when on, stands in front of the bus: it serves its namespace and
-	 * watches the others' sockets on their way to the bus (one loop only: config.c) */
+	 * watches the others' sockets on their way to the bus (every loop's: gw_admin_link) */
 	sio_handler sh = gw_bus_sio_handler(w->bus);
 	if (cfg->admin_ui.enabled) {
 		if (!(w->admin = gw_admin_create(cfg, w->net, &sh)))
@@ -489,6 +489,15 @@ int main(int argc, char **argv)
 			made++; /* what it made is torn down below */
 			goto out;
 		}
+	if (cfg.admin_ui.enabled && app->n > 1) { /* the UI sees every loop */
+		gw_admin *all[GW_MAX_WORKERS];
+		for (size_t i = 0; i < app->n; i++)
+			all[i] = app->loops[i].admin;
+		if (gw_admin_link(all, app->nets, app->n)) {
+			gw_err("out of memory at startup");
+			goto out;
+		}
+	}
 	char err[1024];
 	if (gw_bus_start(app->loops[0].bus, err, sizeof err)) {
 		gw_err("%s", err);

@@ -40,6 +40,7 @@
 #define ALL_SOCKETS_MAX 10000 /* all_sockets lists at most this many */
 #define SESSION_ID_LEN 16
 #define MAX_EVENTS 64        /* aggregatedEvents entries between two server_stats */
+#define INBOX_MAX 4096       /* engine.workers: what another loop's admin may queue here */
 
 enum { LOGIN_OK, LOGIN_SESSION, LOGIN_REFUSED, LOGIN_BUSY, LOGIN__N };
 static const char *const LOGIN_NAMES[] = {"ok", "session", "refused", "busy"};
@@ -59,6 +60,22 @@ typedef struct session {
 	uint64_t expires_ms;
 } session;
 
+/* What the admins of every loop share (engine.workers: the first loop's; gw_admin_link). */
+typedef struct admin_shared {
+	pthread_mutex_t mu;      /* guards the login sessions */
+	session sessions[MAX_SESSIONS];
+	size_t n_sessions;
+	atomic_size_t admins;    /* admitted admin sockets on every loop */
+} admin_shared;
+
+/* engine.workers: from another loop's admin, in this one's inbox. */
+typedef struct admin_msg {
+	struct admin_msg *next;
+	bool action;             /* an action to apply here too, else an event for the admins here */
+	size_t len;
+	char text[];
+} admin_msg;
+
 typedef struct agg_event {
 	int64_t timestamp;       /* ms since the epoch, whole seconds */
 	const char *type, *sub;  /* static strings */
@@ -74,19 +91,33 @@ struct gw_admin {
 	const eio_server *eio;
 	const char *nsp;         /* cfg->admin_ui.nsp */
 	bool verbose;            /* development mode */
-	size_t n_admins;         /* admitted admin sockets */
+	atomic_size_t n_admins;  /* admitted admin sockets of this loop (read by the others) */
 	char hostname[256];
 	const char *server_id;
 	uint64_t started_ms;
 
 	gw_timer tick;
 	unsigned ticks;
-	eio_stats last;          /* the counters at the previous tick */
+	eio_stats last;          /* the counters at the previous tick (every loop's) */
+	bool last_ok;            /* last holds them (several loops: surveyed only for admins) */
 	agg_event events[MAX_EVENTS];
 	size_t n_events;
 
-	session sessions[MAX_SESSIONS];
-	size_t n_sessions;
+	admin_shared own;        /* (used by every loop: the first loop's) */
+	admin_shared *sh;
+
+	/* engine.workers: every loop's admin (this one too), and their loops, by index.
+	 * The first one's tick tells every admin the server_stats of the whole process. */
+	gw_admin **peers;
+	net_loop **nets;
+	size_t n_peers;
+	bool stopped;            /* no more posts to the others: they may be going */
+	pthread_mutex_t in_mu;   /* guards the inbox */
+	admin_msg *in_head, *in_tail;
+	size_t in_n;
+	atomic_bool in_has;
+	atomic_uint_fast64_t in_dropped;
+	bool in_turn;
 
 	/* the login thread; mu guards jobs, done, n_jobs, stop */
 	pthread_t thread;
@@ -127,10 +158,39 @@ static cJSON *add_date(cJSON *arr)
 	return NULL;
 }
 
-/* Emit the array (event name first) to one socket, or to the admin sockets but `but`
- * (an admin that is leaving: socket.io takes it out of its rooms before its
- * "disconnect"). Consumes arr. */
-static void send_admins_but(gw_admin *a, cJSON *arr, sio_socket *only, const sio_socket *but)
+/* engine.workers: text for another loop's admin (any thread): queued, its loop woken. */
+static void post(gw_admin *to, bool action, const char *text, size_t len)
+{
+	admin_msg *m = malloc(sizeof *m + len + 1);
+	pthread_mutex_lock(&to->in_mu);
+	bool full = !m || to->in_n >= INBOX_MAX;
+	if (!full) {
+		m->next = NULL;
+		m->action = action;
+		m->len = len;
+		memcpy(m->text, text, len);
+		m->text[len] = 0;
+		if (to->in_tail)
+			to->in_tail->next = m;
+		else
+			to->in_head = m;
+		to->in_tail = m;
+		to->in_n++;
+		atomic_store(&to->in_has, true);
+	}
+	pthread_mutex_unlock(&to->in_mu);
+	if (full) {
+		free(m);
+		atomic_fetch_add(&to->in_dropped, 1);
+		return;
+	}
+	net_wake(to->net);
+}
+
+/* Emit the array (event name first) to one socket, or to this loop's admin sockets but
+ * `but` (an admin that is leaving: socket.io takes it out of its rooms before its
+ * "disconnect"), and with all, to every other loop's admins too. Consumes arr. */
+static void send_admins_but(gw_admin *a, cJSON *arr, sio_socket *only, const sio_socket *but, bool all)
 {
 	char *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);
@@ -138,17 +198,28 @@ static void send_admins_but(gw_admin *a, cJSON *arr, sio_socket *only, const sio
 		gw_warn("admin: out of memory building an event");
 		return;
 	}
+	size_t len = strlen(json);
 	const char *except[1] = {but ? sio_socket_id(but) : NULL};
 	if (only)
-		sio_socket_emit(only, json, strlen(json));
-	else
-		sio_emit(a->sio, a->nsp, NULL, 0, except, but ? 1 : 0, json, strlen(json));
+		sio_socket_emit(only, json, len);
+	else if (a->n_admins)
+		sio_emit(a->sio, a->nsp, NULL, 0, except, but ? 1 : 0, json, len);
+	for (size_t i = 0; all && !only && !a->stopped && i < a->n_peers; i++)
+		if (a->peers[i] != a && atomic_load(&a->peers[i]->n_admins))
+			post(a->peers[i], false, json, len);
 	free(json);
 }
 
+/* To one admin, or to this loop's. */
 static void send_admins(gw_admin *a, cJSON *arr, sio_socket *only)
 {
-	send_admins_but(a, arr, only, NULL);
+	send_admins_but(a, arr, only, NULL, false);
+}
+
+/* To every admin of the process. */
+static void tell_admins(gw_admin *a, cJSON *arr)
+{
+	send_admins_but(a, arr, NULL, NULL, true);
 }
 
 static cJSON *event(const char *name)
@@ -212,7 +283,7 @@ static bool is_admin(const sio_socket *s)
 
 static bool telling(const gw_admin *a)
 {
-	return a->verbose && a->n_admins > 0 && a->sio;
+	return a->verbose && a->sio && atomic_load(&a->sh->admins) > 0;
 }
 
 static void tell_connected(gw_admin *a, const sio_socket *s)
@@ -225,7 +296,7 @@ static void tell_connected(gw_admin *a, const sio_socket *s)
 		cJSON_Delete(arr);
 		arr = NULL;
 	}
-	send_admins(a, arr, NULL);
+	tell_admins(a, arr);
 }
 
 typedef struct ns_list {
@@ -233,12 +304,22 @@ typedef struct ns_list {
 	sio_server *sio;
 	size_t n;            /* sockets listed so far (all_sockets) */
 	bool sockets;        /* all_sockets, else server_stats' namespaces */
+	gw_admin **peers;    /* engine.workers: every loop's (net_visit) */
+	eio_stats st;        /* server_stats: every loop's counters summed */
 } ns_list;
 
 static void list_nsp(const char *name, size_t n_sockets, void *arg)
 {
 	ns_list *l = arg;
 	if (!l->sockets) {
+		cJSON *x;
+		cJSON_ArrayForEach(x, l->arr) { /* several loops: one entry per name, summed */
+			cJSON *nm = cJSON_GetObjectItemCaseSensitive(x, "name"), *n = cJSON_GetObjectItemCaseSensitive(x, "socketsCount");
+			if (l->peers && cJSON_IsString(nm) && !strcmp(nm->valuestring, name) && cJSON_IsNumber(n)) {
+				cJSON_SetNumberValue(n, n->valuedouble + (double)n_sockets);
+				return;
+			}
+		}
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddNumberToObject(o, "socketsCount", (double)n_sockets);
@@ -253,14 +334,56 @@ static void list_nsp(const char *name, size_t n_sockets, void *arg)
 		free(v);
 }
 
+static void stats_add(eio_stats *sum, const eio_stats *x)
+{
+	sum->polling += x->polling;
+	sum->websocket += x->websocket;
+	sum->opened += x->opened;
+	sum->packets_in += x->packets_in;
+	sum->packets_out += x->packets_out;
+	sum->bytes_in += x->bytes_in;
+	sum->bytes_out += x->bytes_out;
+	for (int r = 0; r < GW_CLOSE__COUNT; r++)
+		sum->closes[r] += x->closes[r];
+}
+
+/* engine.workers: one loop's part, while that loop waits (net_visit). */
+static void visit_loop(void *ctx, size_t i)
+{
+	ns_list *l = ctx;
+	gw_admin *p = l->peers[i];
+	if (p->eio)
+		stats_add(&l->st, eio_server_stats(p->eio));
+	l->sio = p->sio;
+	if (l->sio && l->arr)
+		sio_namespaces(l->sio, list_nsp, l);
+}
+
+/* The namespaces (all_sockets: their sockets; else server_stats': their counts) and the
+ * Engine.IO counters of every loop into l. */
+static void survey(gw_admin *a, ns_list *l)
+{
+	if (a->n_peers > 1) {
+		l->peers = a->peers;
+		net_visit(a->net, a->nets, a->n_peers, visit_loop, l);
+		return;
+	}
+	l->st = *eio_server_stats(a->eio);
+	if (l->arr)
+		sio_namespaces(a->sio, list_nsp, l);
+}
+
 static void send_all_sockets(gw_admin *a, sio_socket *to)
 {
 	cJSON *arr = event("all_sockets");
 	ns_list l = {.arr = cJSON_CreateArray(), .sio = a->sio, .sockets = true};
-	if (arr && l.arr && cJSON_AddItemToArray(arr, l.arr))
-		sio_namespaces(a->sio, list_nsp, &l);
-	else
+	if (arr && l.arr && cJSON_AddItemToArray(arr, l.arr)) {
+		survey(a, &l);
+	} else {
 		cJSON_Delete(l.arr);
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
 	if (l.n >= ALL_SOCKETS_MAX)
 		gw_warn("admin: all_sockets lists the first %d sockets only (admin_ui.mode: production "
 			"sends none)", ALL_SOCKETS_MAX);
@@ -303,13 +426,20 @@ static void push_event(gw_admin *a, int64_t ts, const char *type, const char *su
 		a->events[a->n_events++] = (agg_event){ts, type, sub, count};
 }
 
-/* One second's counts, from the Engine.IO server's counters. */
-static void aggregate(gw_admin *a)
+/* One second's counts, from the Engine.IO counters of every loop (surveyed into l,
+ * with the namespaces when l->arr is set). Nothing is surveyed across loops while no
+ * admin is connected: the first second after one comes is then not counted. */
+static void aggregate(gw_admin *a, ns_list *l)
 {
-	const eio_stats *now = eio_server_stats(a->eio);
-	const eio_stats *was = &a->last;
+	bool any = atomic_load(&a->sh->admins) > 0;
+	if (a->n_peers > 1 && !any) {
+		a->last_ok = false;
+		return;
+	}
+	survey(a, l);
+	const eio_stats *now = &l->st, *was = &a->last;
 	int64_t ts = (gw_wall_ms() - STATS_TICK_MS / 2) / 1000 * 1000; /* the second that ended */
-	if (a->n_admins) {
+	if (any && a->last_ok) {
 		push_event(a, ts, "rawConnection", NULL, now->opened - was->opened);
 		for (int r = 0; r < GW_CLOSE__COUNT; r++)
 			push_event(a, ts, "rawDisconnection", gw_close_reason_str((gw_close_reason)r),
@@ -320,23 +450,18 @@ static void aggregate(gw_admin *a)
 		push_event(a, ts, "bytesOut", NULL, now->bytes_out - was->bytes_out);
 	}
 	a->last = *now;
+	a->last_ok = true;
 }
 
-static void send_stats(gw_admin *a)
+/* server_stats, to every admin: o is filled from the survey l. */
+static void send_stats(gw_admin *a, cJSON *arr, cJSON *o, const ns_list *l)
 {
-	const eio_stats *st = eio_server_stats(a->eio);
-	cJSON *arr = event("server_stats"), *o = cJSON_CreateObject();
-	if (!arr || !o || !cJSON_AddItemToArray(arr, o)) {
-		cJSON_Delete(o);
-		cJSON_Delete(arr);
-		return;
-	}
 	cJSON_AddStringToObject(o, "serverId", a->server_id);
 	cJSON_AddStringToObject(o, "hostname", a->hostname);
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	cJSON_AddNumberToObject(o, "uptime", (double)(gw_now_ms() - a->started_ms) / 1000.0);
-	cJSON_AddNumberToObject(o, "clientsCount", (double)(st->polling + st->websocket));
-	cJSON_AddNumberToObject(o, "pollingClientsCount", (double)st->polling);
+	cJSON_AddNumberToObject(o, "clientsCount", (double)(l->st.polling + l->st.websocket));
+	cJSON_AddNumberToObject(o, "pollingClientsCount", (double)l->st.polling);
 	cJSON *ev = cJSON_AddArrayToObject(o, "aggregatedEvents");
 	for (size_t i = 0; ev && i < a->n_events; i++) {
 		cJSON *e = cJSON_CreateObject();
@@ -348,30 +473,43 @@ static void send_stats(gw_admin *a)
 		cJSON_AddItemToArray(ev, e);
 	}
 	a->n_events = 0;
-	ns_list l = {.arr = cJSON_AddArrayToObject(o, "namespaces")};
-	if (l.arr)
-		sio_namespaces(a->sio, list_nsp, &l);
-	send_admins(a, arr, NULL);
+	/* (the namespaces array is in o already, filled by the survey) */
+	tell_admins(a, arr);
 }
 
+/* The first loop's tick speaks for the process (engine.workers): the others' do not run. */
 static void on_tick(gw_timer *t)
 {
 	gw_admin *a = t->ctx;
-	aggregate(a);
-	if (++a->ticks % STATS_EVERY == 0 && a->n_admins)
-		send_stats(a);
+	if (a->n_peers > 1 && a->peers[0] != a)
+		return;
+	bool send = ++a->ticks % STATS_EVERY == 0 && atomic_load(&a->sh->admins) > 0;
+	cJSON *arr = send ? event("server_stats") : NULL, *o = send ? cJSON_CreateObject() : NULL;
+	if (send && (!arr || !o || !cJSON_AddItemToArray(arr, o))) {
+		cJSON_Delete(o);
+		cJSON_Delete(arr);
+		send = false;
+	}
+	ns_list l = {.arr = send ? cJSON_AddArrayToObject(o, "namespaces") : NULL};
+	aggregate(a, &l);
+	if (send)
+		send_stats(a, arr, o, &l);
 	gw_timer_start(a->timers, &a->tick, STATS_TICK_MS, on_tick);
 }
 
 /* ---- login ---- */
 
+/* (the sessions are the process's: a UI may come back on any loop) */
 static bool session_valid(gw_admin *a, const char *id)
 {
+	admin_shared *sh = a->sh;
 	uint64_t now = gw_now_ms();
-	for (size_t i = 0; i < a->n_sessions; i++)
-		if (a->sessions[i].expires_ms > now && !strcmp(a->sessions[i].id, id))
-			return true;
-	return false;
+	bool ok = false;
+	pthread_mutex_lock(&sh->mu);
+	for (size_t i = 0; !ok && i < sh->n_sessions; i++)
+		ok = sh->sessions[i].expires_ms > now && !strcmp(sh->sessions[i].id, id);
+	pthread_mutex_unlock(&sh->mu);
+	return ok;
 }
 
 static void session_new(gw_admin *a, char *out)
@@ -384,13 +522,16 @@ static void session_new(gw_admin *a, char *out)
 		out[2 * i + 1] = hex[b[i] & 15];
 	}
 	out[SESSION_ID_LEN] = 0;
-	if (a->n_sessions == MAX_SESSIONS) { /* the oldest goes */
-		memmove(a->sessions, a->sessions + 1, (MAX_SESSIONS - 1) * sizeof *a->sessions);
-		a->n_sessions--;
+	admin_shared *sh = a->sh;
+	pthread_mutex_lock(&sh->mu);
+	if (sh->n_sessions == MAX_SESSIONS) { /* the oldest goes */
+		memmove(sh->sessions, sh->sessions + 1, (MAX_SESSIONS - 1) * sizeof *sh->sessions);
+		sh->n_sessions--;
 	}
-	session *s = &a->sessions[a->n_sessions++];
+	session *s = &sh->sessions[sh->n_sessions++];
 	memcpy(s->id, out, SESSION_ID_LEN + 1);
 	s->expires_ms = gw_now_ms() + SESSION_MS;
+	pthread_mutex_unlock(&sh->mu);
 }
 
 static const char REFUSED[] = "{\"message\":\"invalid credentials\"}";
@@ -536,64 +677,118 @@ static const char *arg_str(const cJSON *args, int i)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void action(gw_admin *a, sio_socket *from, const cJSON *args, unsigned n_att)
+/* An action as the UI sends it. */
+typedef struct act_req {
+	int act;
+	const char *name, *nsp, *filter, *room, *ev;
+	bool refused;
+} act_req;
+
+static act_req act_parse(const gw_admin *a, const cJSON *args, unsigned n_att)
 {
-	const char *name = arg_str(args, 0);
-	int act = !name ? ACT_UNKNOWN : !strcmp(name, "emit") ? ACT_EMIT : !strcmp(name, "join") ? ACT_JOIN
+	act_req r = {.name = arg_str(args, 0)};
+	const char *name = r.name;
+	r.act = !name ? ACT_UNKNOWN : !strcmp(name, "emit") ? ACT_EMIT : !strcmp(name, "join") ? ACT_JOIN
 		: !strcmp(name, "leave") ? ACT_LEAVE : !strcmp(name, "_disconnect") ? ACT_DISCONNECT : ACT_UNKNOWN;
-	const char *nsp = arg_str(args, 1);
+	r.nsp = arg_str(args, 1);
 	/* binary arguments are not taken: the UI sends none, and an emit would pass the
 	 * placeholders on as plain objects */
-	bool refused = act == ACT_UNKNOWN || a->cfg->admin_ui.read_only || !nsp || n_att;
-	const char *filter = NULL, *room = NULL, *ev = NULL;
-	if (!refused && act == ACT_EMIT) { /* (nsp, filter, ev, ...args) */
-		filter = arg_str(args, 2);
-		ev = arg_str(args, 3);
-		refused = !ev || gw_event_reserved(ev);
-	} else if (!refused && act != ACT_DISCONNECT) { /* (nsp, room, filter) */
-		room = arg_str(args, 2);
-		filter = arg_str(args, 3);
-		refused = !room;
-	} else if (!refused) { /* (nsp, close, filter) */
-		filter = arg_str(args, 3);
+	r.refused = r.act == ACT_UNKNOWN || a->cfg->admin_ui.read_only || !r.nsp || n_att;
+	if (!r.refused && r.act == ACT_EMIT) { /* (nsp, filter, ev, ...args) */
+		r.filter = arg_str(args, 2);
+		r.ev = arg_str(args, 3);
+		r.refused = !r.ev || gw_event_reserved(r.ev);
+	} else if (!r.refused && r.act != ACT_DISCONNECT) { /* (nsp, room, filter) */
+		r.room = arg_str(args, 2);
+		r.filter = arg_str(args, 3);
+		r.refused = !r.room;
+	} else if (!r.refused) { /* (nsp, close, filter) */
+		r.filter = arg_str(args, 3);
 	}
-	a->actions[act][refused]++;
-	if (refused) {
-		gw_info("admin: %s %s refused (socket %s)%s", name ? name : "(no name)", nsp ? nsp : "",
-			sio_socket_id(from), a->cfg->admin_ui.read_only ? ": read_only" : "");
-		return;
-	}
-	gw_info("admin: %s on %s%s%s%s%s (socket %s)", name, nsp, room ? " room " : "", room ? room : "",
-		filter ? " in " : "", filter ? filter : "", sio_socket_id(from));
-	if (act == ACT_EMIT) {
+	return r;
+}
+
+/* To this loop's sockets. */
+static void act_apply(gw_admin *a, const act_req *r, const cJSON *args)
+{
+	const char *rooms[1] = {r->filter};
+	if (r->act == ACT_EMIT) {
 		cJSON *out = cJSON_CreateArray();
 		for (int i = 3; out && i < cJSON_GetArraySize(args); i++)
 			cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetArrayItem(args, i), true));
 		char *json = out ? cJSON_PrintUnformatted(out) : NULL;
 		cJSON_Delete(out);
-		const char *rooms[1] = {filter};
 		if (json)
-			sio_emit(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, json, strlen(json));
+			sio_emit(a->sio, r->nsp, rooms, r->filter ? 1 : 0, NULL, 0, json, strlen(json));
 		free(json);
 		return;
 	}
 	/* by id: a disconnect with close may remove other selected sockets */
 	char **ids;
-	const char *rooms[1] = {filter};
-	size_t n = sio_select_ids(a->sio, nsp, rooms, filter ? 1 : 0, NULL, 0, &ids);
+	size_t n = sio_select_ids(a->sio, r->nsp, rooms, r->filter ? 1 : 0, NULL, 0, &ids);
 	bool close = cJSON_IsTrue(cJSON_GetArrayItem(args, 2));
 	for (size_t i = 0; i < n; i++) {
 		sio_socket *s = sio_socket_find(a->sio, ids[i], strlen(ids[i]));
 		if (!s)
 			continue;
-		if (act == ACT_JOIN)
-			sio_socket_join(s, room);
-		else if (act == ACT_LEAVE)
-			sio_socket_leave(s, room);
+		if (r->act == ACT_JOIN)
+			sio_socket_join(s, r->room);
+		else if (r->act == ACT_LEAVE)
+			sio_socket_leave(s, r->room);
 		else
 			sio_socket_disconnect(s, close);
 	}
 	free(ids);
+}
+
+/* An admin's action: counted and logged here, applied to this loop's sockets and
+ * (engine.workers) handed to the other loops for theirs. */
+static void action(gw_admin *a, sio_socket *from, const cJSON *args, unsigned n_att)
+{
+	act_req r = act_parse(a, args, n_att);
+	a->actions[r.act][r.refused]++;
+	if (r.refused) {
+		gw_info("admin: %s %s refused (socket %s)%s", r.name ? r.name : "(no name)", r.nsp ? r.nsp : "",
+			sio_socket_id(from), a->cfg->admin_ui.read_only ? ": read_only" : "");
+		return;
+	}
+	gw_info("admin: %s on %s%s%s%s%s (socket %s)", r.name, r.nsp, r.room ? " room " : "", r.room ? r.room : "",
+		r.filter ? " in " : "", r.filter ? r.filter : "", sio_socket_id(from));
+	char *text = a->n_peers > 1 && !a->stopped ? cJSON_PrintUnformatted(args) : NULL;
+	for (size_t i = 0; text && i < a->n_peers; i++)
+		if (a->peers[i] != a)
+			post(a->peers[i], true, text, strlen(text));
+	free(text);
+	act_apply(a, &r, args);
+}
+
+/* engine.workers: what the other loops' admins posted here (a turn hook). */
+static void inbox_drain(void *ctx)
+{
+	gw_admin *a = ctx;
+	if (!atomic_load(&a->in_has))
+		return;
+	pthread_mutex_lock(&a->in_mu);
+	admin_msg *m = a->in_head;
+	a->in_head = a->in_tail = NULL;
+	a->in_n = 0;
+	atomic_store(&a->in_has, false);
+	pthread_mutex_unlock(&a->in_mu);
+	while (m) {
+		admin_msg *next = m->next;
+		if (!m->action) {
+			if (a->n_admins && a->sio)
+				sio_emit(a->sio, a->nsp, NULL, 0, NULL, 0, m->text, m->len);
+		} else if (a->sio) {
+			cJSON *args = cJSON_ParseWithLength(m->text, m->len);
+			act_req r = act_parse(a, args, 0);
+			if (!r.refused)
+				act_apply(a, &r, args);
+			cJSON_Delete(args);
+		}
+		free(m);
+		m = next;
+	}
 }
 
 /* ---- the handler ---- */
@@ -614,8 +809,10 @@ static void on_admit(void *ctx, sio_socket *s)
 {
 	gw_admin *a = ctx;
 	bool admin = is_admin(s);
-	if (admin)
+	if (admin) {
 		a->n_admins++;
+		atomic_fetch_add(&a->sh->admins, 1);
+	}
 	if (telling(a))
 		tell_connected(a, s);
 	if (admin) {
@@ -640,7 +837,7 @@ static void on_event(void *ctx, sio_socket *s, const cJSON *args, const char *te
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
 		cJSON_AddItemToArray(arr, cJSON_Duplicate(args, true));
-		send_admins(a, add_date(arr), NULL);
+		tell_admins(a, add_date(arr));
 	}
 	if (a->next.on_event)
 		a->next.on_event(a->next.ctx, s, args, text, text_len, att, att_len, n_att, ack_id);
@@ -655,10 +852,12 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(reason));
-		send_admins_but(a, add_date(arr), NULL, admin ? s : NULL);
+		send_admins_but(a, add_date(arr), NULL, admin ? s : NULL, true);
 	}
-	if (admin)
+	if (admin) {
 		a->n_admins--;
+		atomic_fetch_sub(&a->sh->admins, 1);
+	}
 	else if (a->next.on_disconnect)
 		a->next.on_disconnect(a->next.ctx, s, reason);
 }
@@ -671,7 +870,7 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int ev)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_nsp(s)));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(room));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(sio_socket_id(s)));
-		send_admins(a, add_date(arr), NULL);
+		tell_admins(a, add_date(arr));
 	}
 	if (!is_admin(s) && a->next.on_room)
 		a->next.on_room(a->next.ctx, s, room, ev);
@@ -695,7 +894,7 @@ static void on_upgrade(void *ctx, sio_socket *s)
 		cJSON_AddStringToObject(o, "transport", "websocket");
 		if (!cJSON_AddItemToArray(arr, o))
 			cJSON_Delete(o);
-		send_admins(a, arr, NULL);
+		tell_admins(a, arr);
 	}
 	if (!is_admin(s) && a->next.on_upgrade)
 		a->next.on_upgrade(a->next.ctx, s);
@@ -719,9 +918,30 @@ gw_admin *gw_admin_create(const gw_config *cfg, net_loop *net, const sio_handler
 		snprintf(a->hostname, sizeof a->hostname, "%s", cfg->node_id);
 	a->started_ms = gw_now_ms();
 	a->tick.ctx = a;
+	a->sh = &a->own;
+	pthread_mutex_init(&a->own.mu, NULL);
+	pthread_mutex_init(&a->in_mu, NULL);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	return a;
+}
+
+int gw_admin_link(gw_admin *const *all, net_loop *const *nets, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		gw_admin *a = all[i];
+		if (!(a->peers = malloc(n * sizeof *a->peers)) || !(a->nets = malloc(n * sizeof *a->nets)))
+			return -GW_ENOMEM;
+		memcpy(a->peers, all, n * sizeof *a->peers);
+		memcpy(a->nets, nets, n * sizeof *a->nets);
+		a->n_peers = n;
+		a->sh = &all[0]->own;
+		a->last_ok = false;
+		if (net_on_turn(a->net, inbox_drain, a))
+			return -GW_ENOMEM;
+		a->in_turn = true;
+	}
+	return 0;
 }
 
 sio_handler gw_admin_sio_handler(gw_admin *a)
@@ -736,6 +956,7 @@ int gw_admin_start(gw_admin *a, sio_server *sio, const eio_server *eio)
 	a->sio = sio;
 	a->eio = eio;
 	a->last = *eio_server_stats(eio);
+	a->last_ok = true;
 	gw_timer_start(a->timers, &a->tick, STATS_TICK_MS, on_tick);
 	if (a->cfg->admin_ui.auth != GW_ADMIN_AUTH_BASIC)
 		return 0;
@@ -764,6 +985,10 @@ void gw_admin_stop(gw_admin *a)
 		return;
 	gw_timer_stop(a->timers, &a->tick);
 	a->eio = NULL;
+	a->stopped = true; /* (every loop's admin stops before any is destroyed) */
+	if (a->in_turn)
+		net_off_turn(a->net, inbox_drain, a);
+	a->in_turn = false;
 	if (a->thread_on) {
 		pthread_mutex_lock(&a->mu);
 		a->stop = true;
@@ -784,6 +1009,14 @@ void gw_admin_destroy(gw_admin *a)
 	gw_admin_stop(a);
 	free_jobs(a->jobs);
 	free_jobs(a->done);
+	for (admin_msg *m = a->in_head, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	free(a->peers);
+	free(a->nets);
+	pthread_mutex_destroy(&a->in_mu);
+	pthread_mutex_destroy(&a->own.mu);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
 	free(a);
@@ -799,6 +1032,9 @@ void gw_admin_metrics(void *ctx, gw_metric_sink *m)
 			  "Admin UI logins: password ok, session id ok, refused, or refused while busy.", l,
 			  (int64_t)a->logins[i]);
 	}
+	gw_metric_counter(m, "sio_admin_relay_dropped_total",
+			  "engine.workers: admin UI events and actions of other loops dropped, this loop's inbox full.",
+			  (int64_t)atomic_load(&a->in_dropped));
 	for (int i = 0; i < ACT__N; i++) {
 		for (int r = 0; r < 2; r++) {
 			snprintf(l, sizeof l, "action=\"%s\",result=\"%s\"", ACT_NAMES[i], r ? "refused" : "done");

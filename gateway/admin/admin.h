@@ -27,6 +27,12 @@ typedef struct gw_admin gw_admin;
 /* next: the handler every other namespace's calls go on to (copied). NULL on out of
  * memory. */
 gw_admin *gw_admin_create(const gw_config *cfg, net_loop *net, const sio_handler *next);
+/* engine.workers: every loop's admin (all[i] on nets[i]), before the loops run. The
+ * UI then sees and acts on the whole process, whichever loop its connection is on: the
+ * socket list and server_stats of every loop (read while each waits: net_visit), every
+ * loop's events, its actions applied on every loop, one login session store. < 0 on
+ * out of memory. */
+int gw_admin_link(gw_admin *const *all, net_loop *const *nets, size_t n);
 /* The handler to give sio_server_create. */
 sio_handler gw_admin_sio_handler(gw_admin *a);
 /* Once they exist: the socket.io server the UI looks at and acts on, and the Engine.IO

@@ -1103,15 +1103,6 @@ static int finish(vctx *c, gw_config *cfg)
 	if (!cfg->engine.workers)
 		cfg->engine.workers = 1;
 	const cfg_node *workers = cfg_map_get(cfg_map_get(cfg->root, "engine"), "workers");
-	const char *alone = cfg->engine.workers == 1 ? NULL : cfg->admin_ui.enabled ? "admin_ui" : NULL;
-	if (alone) {
-		size_t mark = cfg_path_key(&c->path, "engine");
-		cfg_path_key(&c->path, "workers");
-		int rc = verr(c, workers, "%d service loops do not serve %s yet: set workers: 1 (docs/operations.md §15)",
-			      cfg->engine.workers, alone);
-		cfg_path_pop(&c->path, mark);
-		return rc;
-	}
 	const cfg_node *topics = cfg_map_get(cfg->root, "topics");
 	int rc;
 	gw_node_tag(cfg->node_id, cfg->node_tag);

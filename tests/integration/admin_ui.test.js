@@ -40,11 +40,14 @@ function shape(v) {
   return typeof v;
 }
 
-describe('admin_ui: @socket.io/admin-ui protocol', () => {
+/* The same protocol with one service loop and with two (engine.workers: the UI sees,
+ * and acts on, every loop's sockets whichever loop its own connection landed on). */
+for (const workers of [1, 2]) describe(`admin_ui: @socket.io/admin-ui protocol (workers: ${workers})`, () => {
   let gw;
   let sin;
   before(async () => {
     gw = await h.startGateway({
+      engine: { workers },
       namespaces: [{ name: '/' }, { name: '/chat' }],
       admin_ui: { enabled: true, auth: { username: 'admin', password_hash: HASH }, server_id: 'node-a' },
     });
@@ -108,8 +111,10 @@ describe('admin_ui: @socket.io/admin-ui protocol', () => {
   it('server_stats every 2 s: this node, its engine clients, namespaces and aggregated events', async () => {
     const c = await gw.connect('/chat', { transports: ['polling'] });
     const { s, rec } = await adminSocket(gw.url, LOGIN, { transports: ['websocket'] });
-    c.emit('ping-me', 1);
-    const [st] = await seen(rec, 'server_stats', (x) => x.aggregatedEvents.some((e) => e.type === 'packetsIn'), 7000);
+    /* (until counted: with several loops the second after the first admin came is not) */
+    const pinging = setInterval(() => c.emit('ping-me', 1), 300);
+    const [st] = await seen(rec, 'server_stats', (x) => x.aggregatedEvents.some((e) => e.type === 'packetsIn'), 7000)
+      .finally(() => clearInterval(pinging));
     assert.equal(st.serverId, 'node-a');
     assert.equal(st.pid, gw.proc.pid);
     assert.equal(typeof st.hostname, 'string');
@@ -222,7 +227,7 @@ describe('admin_ui: @socket.io/admin-ui protocol', () => {
     c.close();
   });
 
-  it('sends what instrument() sends, shape for shape (Node socket.io 4.8 + @socket.io/admin-ui 0.5.1)', async () => {
+  if (workers === 1) it('sends what instrument() sends, shape for shape (Node socket.io 4.8 + @socket.io/admin-ui 0.5.1)', async () => {
     const { Server } = require('socket.io');
     const { instrument } = require('@socket.io/admin-ui');
     const srv = http.createServer();
@@ -270,6 +275,74 @@ describe('admin_ui: @socket.io/admin-ui protocol', () => {
       io.close();
       srv.close();
     }
+  });
+});
+
+describe('admin_ui with 2 service loops: the whole process, whichever loop the UI is on', () => {
+  let gw;
+  before(async () => {
+    gw = await h.startGateway({
+      engine: { workers: 2 },
+      namespaces: [{ name: '/' }],
+      admin_ui: { enabled: true, auth: { username: 'admin', password_hash: HASH }, server_id: 'node-w' },
+    });
+  });
+  after(async () => {
+    h.closeAllClients();
+    await gw.stopChecked();
+  });
+  const it = h.gatewayIt(() => gw);
+  const tag = (id) => id.slice(0, 4); /* a socket id names its loop */
+
+  it('lists, tells, counts and acts on the sockets of both loops; a login session works on either', async () => {
+    const clients = [];
+    for (let i = 0; i < 16; i++) clients.push(await gw.connect('/', { transports: [i % 2 ? 'polling' : 'websocket'] }));
+    assert.equal(new Set(clients.map((c) => tag(c.id))).size, 2, 'clients on both loops');
+    const { s, rec, err } = await adminSocket(gw.url, LOGIN, { transports: ['websocket'] });
+    assert.equal(err, null);
+    const [sessionId] = await seen(rec, 'session');
+    const [all] = await seen(rec, 'all_sockets');
+    const listed = new Set(all.filter((x) => x.nsp === '/').map((x) => x.id));
+    for (const c of clients) assert.ok(listed.has(c.id), `${c.id} (loop ${tag(c.id)}) is listed`);
+
+    /* sockets that come later, on either loop, are told to this admin */
+    const late = [];
+    for (let i = 0; i < 8; i++) late.push(await gw.connect('/', { transports: ['websocket'] }));
+    assert.equal(new Set(late.map((c) => tag(c.id))).size, 2, 'late clients on both loops');
+    for (const c of late) await seen(rec, 'socket_connected', (x) => x.id === c.id);
+    const everyone = [...clients, ...late];
+
+    /* an action reaches the sockets of both loops */
+    s.emit('join', '/', 'everyone');
+    await h.waitFor(async () => (await gw.fetchSockets({ rooms: ['everyone'] })).sockets.length === everyone.length, 4000,
+      { message: 'every socket joined' });
+    for (const c of everyone) await seen(rec, 'room_joined', (n, r, i) => r === 'everyone' && i === c.id);
+    const got = new Set();
+    for (const c of everyone) c.on('hello', () => got.add(c.id));
+    s.emit('emit', '/', 'everyone', 'hello', 1);
+    await h.waitFor(() => got.size === everyone.length, 4000, { message: 'the emit reached both loops' });
+    assert.equal(await gw.metric('sio_admin_actions_total', { action: 'join', result: 'done' }), 1, 'counted once');
+    const victim = late.find((c) => tag(c.id) !== tag(s.id)) || late[0];
+    const bye = h.once(victim, 'disconnect', 3000);
+    s.emit('_disconnect', '/', false, victim.id);
+    assert.equal((await bye)[0], 'io server disconnect');
+
+    /* server_stats: the process (both loops' clients, one entry per namespace) */
+    const [st] = await seen(rec, 'server_stats', (x) => x.clientsCount >= everyone.length, 7000);
+    assert.equal(st.serverId, 'node-w');
+    const ns = st.namespaces.filter((n) => n.name === '/');
+    assert.equal(ns.length, 1, JSON.stringify(st.namespaces));
+    assert.equal(ns[0].socketsCount, everyone.length - 1);
+    assert.ok(st.pollingClientsCount >= 8);
+
+    /* the session id logs in wherever the new connection lands */
+    for (let i = 0; i < 8; i++) {
+      const again = await adminSocket(gw.url, { sessionId }, { transports: ['websocket'] });
+      assert.equal(again.err, null, `session login ${i}`);
+      again.s.close();
+    }
+    assert.equal(await gw.metric('sio_admin_logins_total', { result: 'session' }), 8);
+    s.close();
   });
 });
 
