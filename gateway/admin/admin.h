@@ -5,7 +5,8 @@
  * sockets are served here and never reach the next handler: the login (username and a
  * bcrypt password_hash, checked by crypt(3) on a thread of its own, or a session id the
  * login handed out), then config, all_sockets and, every 2 s, server_stats; the UI's
- * actions (join, leave, _disconnect, emit) are applied to this node's sockets. Every
+ * actions (join, leave, _disconnect, emit) are applied to this node's sockets (with
+ * engine.workers, every loop's: gw_admin_link). Every
  * other call is passed on unchanged, after it was told to the admin sockets
  * (socket_connected, socket_updated, socket_disconnected, room_joined, room_left,
  * event_received) in development mode. Nothing is built while no admin is connected.
