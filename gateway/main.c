@@ -19,6 +19,8 @@
 #include "siogw_build.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/query.h"
+#include "util/sid.h"
 #include "util/timer.h"
 
 #include <limits.h>
@@ -328,6 +330,22 @@ static int check(gw_config *cfg)
 	return rc ? 1 : 0;
 }
 
+/* net_set_steer: a request naming a session (?sid=) of one of our loops goes to that
+ * loop (the loops' tags are fixed before they run). */
+static net_loop *steer_to_session(void *ctx, const char *target, size_t len)
+{
+	const gw_app *app = ctx;
+	const char *q = memchr(target, '?', len);
+	char sid[64], tag[GW_TAG_LEN + 1];
+	if (!q || gw_query_arg(q + 1, len - (size_t)(q + 1 - target), "sid", sid, sizeof sid) != 1 ||
+	    !gw_sid_tag(sid, strlen(sid), tag))
+		return NULL;
+	for (size_t i = 0; i < app->n; i++)
+		if (!strcmp(app->loops[i].cfg.node_tag, tag))
+			return app->nets[i];
+	return NULL;
+}
+
 static void bus_drain(void *bus) { gw_bus_drain(bus); }
 static bool bus_pending(void *bus) { return gw_bus_pending(bus); }
 
@@ -498,6 +516,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	for (size_t i = 0; app->n > 1 && i < app->n; i++)
+		net_set_steer(app->nets[i], steer_to_session, app);
 	char err[1024];
 	if (gw_bus_start(app->loops[0].bus, err, sizeof err)) {
 		gw_err("%s", err);

@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,21 @@ struct net_conn {
 	struct net_remote *rm; /* a remote connection (net_remote_new), else NULL */
 };
 
+/* An accepted connection whose first request line has not come yet (net_set_steer). */
+typedef struct peeking {
+	ev_io io;
+	gw_timer tm;
+	gw_dlink link;
+	net_loop *L;
+	uint64_t at_ms; /* accepted */
+} peeking;
+
+/* A connection another loop accepted for this one (net_set_steer). */
+typedef struct handed {
+	int fd;
+	uint64_t at_ms;
+} handed;
+
 /* What a remote connection has instead of a socket. */
 typedef struct net_remote {
 	net_loop *L;
@@ -119,6 +135,17 @@ struct net_loop {
 		int fd;
 	} lsn[4];
 	size_t n_lsn;
+	/* engine.workers, plain TCP: each connection is served by the loop its first
+	 * request names (net_set_steer); until its first line has come it waits here */
+	net_loop *(*steer)(void *ctx, const char *target, size_t len);
+	void *steer_ctx;
+	gw_dlist peeking;
+	int64_t n_peeking;
+	pthread_mutex_t hand_lock; /* hand: connections other loops passed to this one */
+	handed *hand;
+	size_t n_hand, cap_hand;
+	atomic_bool handed_any;
+	uint64_t adopt_at_ms; /* conn_open: when the connection being adopted was accepted */
 	volatile sig_atomic_t stop;
 	pthread_t thread;
 	bool started, self_wake, active;
@@ -159,6 +186,7 @@ struct net_loop {
 		uint64_t ws_protocol_errors;
 		int64_t tcp_open, tcp_max; /* accepted TCP connections open; their ceiling */
 		uint64_t tcp_refused;
+		uint64_t steered;          /* connections passed to the loop holding their session */
 	} stats;
 };
 
@@ -1288,8 +1316,132 @@ static void refuse_connection(net_loop *L, int fd)
 
 #define ACCEPT_BATCH 64
 
+/* lws takes fd as a raw stream (TLS when configured) of the sio-gateway protocol;
+ * at_ms: when it was accepted (its request deadline runs from then), 0 now. */
+static void adopt(net_loop *L, int fd, uint64_t at_ms)
+{
+	L->stats.tcp_open++;
+	L->adopt_at_ms = at_ms;
+	lws_sock_file_fd_type sock = {.sockfd = fd};
+	lws_adoption_type type = LWS_ADOPT_SOCKET | (L->cfg->tls_cert ? LWS_ADOPT_ALLOW_SSL : 0);
+	if (!lws_adopt_descriptor_vhost(L->vh, type, sock, "sio-gateway", NULL))
+		L->stats.tcp_open--; /* lws closed it */
+	L->adopt_at_ms = 0;
+}
+
+/*
+ * Steering (engine.workers, plain TCP). SO_REUSEPORT spreads connections over the loops
+ * blindly; a poll, POST or websocket upgrade for a session of another loop would then be
+ * relayed to it (bus/relay.h), a websocket for good, frame by frame. Instead the first
+ * request line is peeked at (MSG_PEEK: nothing is read), and a connection whose request
+ * names another loop's session is passed to that loop before lws sees it. What cannot
+ * be steered is served where it landed: TLS, a line that does not come whole in the
+ * first segment, later requests of a keep-alive connection for other sessions.
+ */
+static void hand_over(net_loop *L, net_loop *to, int fd, uint64_t at_ms)
+{
+	pthread_mutex_lock(&to->hand_lock);
+	if (to->n_hand == to->cap_hand) {
+		size_t cap = to->cap_hand ? 2 * to->cap_hand : 16;
+		handed *h = realloc(to->hand, cap * sizeof *h);
+		if (!h) {
+			pthread_mutex_unlock(&to->hand_lock);
+			adopt(L, fd, at_ms); /* served here: relayed */
+			return;
+		}
+		to->hand = h, to->cap_hand = cap;
+	}
+	to->hand[to->n_hand++] = (handed){fd, at_ms};
+	atomic_store(&to->handed_any, true);
+	pthread_mutex_unlock(&to->hand_lock);
+	L->stats.steered++;
+	net_wake(to);
+}
+
+/* The connections other loops passed to L, adopted on its thread. */
+static void take_handed(net_loop *L)
+{
+	if (!atomic_exchange(&L->handed_any, false))
+		return;
+	pthread_mutex_lock(&L->hand_lock);
+	handed *h = L->hand;
+	size_t n = L->n_hand;
+	L->hand = NULL, L->n_hand = L->cap_hand = 0;
+	pthread_mutex_unlock(&L->hand_lock);
+	for (size_t i = 0; i < n; i++)
+		adopt(L, h[i].fd, h[i].at_ms);
+	free(h);
+}
+
+/* The request target of the request line in p[0..n) ("GET /x?y HTTP/1.1"), or NULL
+ * when it is not there whole. */
+static const char *request_target(const char *p, size_t n, size_t *len)
+{
+	size_t i = 0;
+	while (i < n && (p[i] == '\r' || p[i] == '\n')) /* RFC 9112 §2.2: empty lines first */
+		i++;
+	while (i < n && p[i] != ' ' && p[i] != '\n')
+		i++;
+	if (i >= n || p[i] != ' ')
+		return NULL;
+	size_t t = ++i;
+	while (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+		i++;
+	if (i >= n || p[i] != ' ' || i == t)
+		return NULL;
+	*len = i - t;
+	return p + t;
+}
+
+/* Serve fd here or on the loop its first request names: true when decided, false when
+ * nothing has come yet. */
+static bool steer(net_loop *L, int fd, uint64_t at_ms)
+{
+	char b[1024];
+	ssize_t n = recv(fd, b, sizeof b, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return false;
+	size_t tl;
+	const char *t = n > 0 ? request_target(b, (size_t)n, &tl) : NULL;
+	net_loop *to = t && !L->stop ? L->steer(L->steer_ctx, t, tl) : NULL;
+	if (to && to != L)
+		hand_over(L, to, fd, at_ms);
+	else
+		adopt(L, fd, at_ms); /* (an error or the end: lws sees it) */
+	return true;
+}
+
+static void peek_end(peeking *p)
+{
+	ev_io_stop(p->L->loop, &p->io);
+	gw_timer_stop(p->L->timers, &p->tm);
+	gw_dlist_del(&p->L->peeking, &p->link);
+	p->L->n_peeking--;
+	free(p);
+}
+
+static void on_peek(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop, (void)revents;
+	peeking *p = w->data;
+	p->L->active = true;
+	if (steer(p->L, w->fd, p->at_ms))
+		peek_end(p);
+}
+
+/* Nothing came within the request deadline: net answers it as any slow request. */
+static void peek_timeout(gw_timer *t)
+{
+	peeking *p = t->ctx;
+	int fd = p->io.fd;
+	net_loop *L = p->L;
+	uint64_t at = p->at_ms;
+	peek_end(p);
+	adopt(L, fd, at);
+}
+
 /* New connections on a listening socket: counted against the ceiling (503 beyond it),
- * then lws takes each as a raw stream (TLS when configured) of the sio-gateway protocol. */
+ * steered (with several loops), then adopted by lws. */
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop, (void)revents;
@@ -1307,19 +1459,40 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return; /* EAGAIN: all taken; anything else: the next readiness retries */
 		}
-		if (L->stats.tcp_open >= L->stats.tcp_max) {
+		if (L->stats.tcp_open + L->n_peeking >= L->stats.tcp_max) {
 			refuse_connection(L, fd);
 			close(fd); /* (its dup lingers) */
 			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		L->stats.tcp_open++;
-		lws_sock_file_fd_type sock = {.sockfd = fd};
-		lws_adoption_type type = LWS_ADOPT_SOCKET | (L->cfg->tls_cert ? LWS_ADOPT_ALLOW_SSL : 0);
-		if (!lws_adopt_descriptor_vhost(L->vh, type, sock, "sio-gateway", NULL))
-			L->stats.tcp_open--; /* lws closed it */
+		if (!L->steer || L->cfg->tls_cert) {
+			adopt(L, fd, 0);
+			continue;
+		}
+		uint64_t now = gw_now_ms();
+		if (steer(L, fd, now))
+			continue;
+		peeking *p = calloc(1, sizeof *p);
+		if (!p) {
+			adopt(L, fd, now);
+			continue;
+		}
+		p->L = L, p->at_ms = now;
+		ev_io_init(&p->io, on_peek, fd, EV_READ);
+		p->io.data = p;
+		ev_io_start(L->loop, &p->io);
+		p->tm.ctx = p;
+		gw_timer_start(L->timers, &p->tm, (uint32_t)L->cfg->request_timeout_ms, peek_timeout);
+		gw_dlist_add(&L->peeking, &p->link);
+		L->n_peeking++;
 	}
+}
+
+void net_set_steer(net_loop *L, net_loop *(*fn)(void *ctx, const char *target, size_t len), void *ctx)
+{
+	L->steer = fn;
+	L->steer_ctx = ctx;
 }
 
 /* A TCP socket for sa: non-blocking, SO_REUSEADDR, IPv6-only unless dual. -errno. */
@@ -1415,7 +1588,8 @@ static void conn_open(net_conn *c, struct lws *wsi)
 		net_close(c);
 		return;
 	}
-	arm(c, (uint32_t)L->cfg->request_timeout_ms);
+	uint64_t ms = (uint64_t)L->cfg->request_timeout_ms, waited = L->adopt_at_ms ? gw_now_ms() - L->adopt_at_ms : 0;
+	arm(c, (uint32_t)(waited < ms ? ms - waited : 1)); /* (steering waited for the first line) */
 }
 
 static void conn_gone(net_conn *c)
@@ -1519,6 +1693,7 @@ static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)loop, (void)revents;
 	net_loop *L = w->data;
 	L->stats.loop_turns++;
+	take_handed(L);
 	/* answering one request (a held poll released by a flush) can make another
 	 * connection's pipelined request readable: a few rounds, then another turn */
 	for (int round = 0; round < 4; round++) {
@@ -1559,6 +1734,7 @@ net_loop *net_create(const gw_config *cfg)
 		return NULL;
 	pthread_mutex_init(&L->lock, NULL);
 	pthread_mutex_init(&L->state, NULL);
+	pthread_mutex_init(&L->hand_lock, NULL);
 	L->cfg = cfg;
 	L->limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
 	L->limits.max_body = 1;
@@ -1642,6 +1818,9 @@ void net_metrics(void *loop, gw_metric_sink *m)
 			L->stats.tcp_max);
 	gw_metric_counter(m, "sio_tcp_refused_total",
 			  "Connections refused (503) because sio_tcp_connections_max was reached.", L->stats.tcp_refused);
+	gw_metric_counter(m, "sio_loop_steered_total",
+			  "Connections passed to the service loop holding the session their first request names (engine.workers).",
+			  L->stats.steered);
 	gw_metric_counter(m, "sio_loop_turns_total", "Service loop iterations.", L->stats.loop_turns);
 	gw_metric_counter(m, "sio_http_requests_total", "HTTP requests served.", L->stats.http_requests);
 	gw_metric_counter(m, "sio_http_refused_total",
@@ -1709,6 +1888,16 @@ void net_destroy(net_loop *L)
 		close(L->lsn[i].fd);
 	}
 	L->n_lsn = 0;
+	while (L->peeking.head) { /* (not adopted: closed here) */
+		peeking *p = GW_DLIST_ITEM(L->peeking.head, peeking, link);
+		int fd = p->io.fd;
+		peek_end(p);
+		close(fd);
+	}
+	for (size_t i = 0; i < L->n_hand; i++)
+		close(L->hand[i].fd);
+	free(L->hand);
+	L->n_hand = 0;
 	struct lws_context *ctx = L->ctx;
 	pthread_mutex_lock(&L->lock);
 	L->ctx = NULL;
@@ -1726,6 +1915,7 @@ void net_destroy(net_loop *L)
 	}
 	ws_zlib_destroy(L->zlib);
 	pthread_mutex_destroy(&L->state);
+	pthread_mutex_destroy(&L->hand_lock);
 	for (size_t i = 0; i < L->n_routes; i++)
 		free(L->routes[i].prefix);
 	free(L->common_headers);

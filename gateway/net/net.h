@@ -177,6 +177,15 @@ void net_destroy(net_loop *L);
 void net_hold(net_loop *L);
 void net_unhold(net_loop *L);
 void net_visit(net_loop *self, net_loop *const *loops, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
+/*
+ * engine.workers: steer(ctx, target, len) gets the request target of each plain-TCP
+ * connection's first request line (peeked at before anything is read) and names the
+ * loop that serves the connection: L itself or NULL keeps it here, another loop gets it
+ * handed over, as if it had accepted it. Called on L's thread; it must only read what
+ * no loop changes. TLS connections, and connections whose first line does not come
+ * whole in the first segment, stay where they landed. Set before the loops run.
+ */
+void net_set_steer(net_loop *L, net_loop *(*steer)(void *ctx, const char *target, size_t len), void *ctx);
 /* Wake the loop (from any thread); from the loop thread itself it costs nothing. */
 void net_wake(net_loop *L);
 

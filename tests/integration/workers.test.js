@@ -9,8 +9,9 @@
  *   - a broadcast reaches every client once and in order, whichever loop holds it;
  *   - join / leave / disconnect envelopes reach sockets on every loop; a fetch and an
  *     emit with ack are answered once for the node (every loop's sockets, one ack_done);
- *   - a poll, a POST and a websocket upgrade that land on the other loop are served
- *     (relayed in process) and counted;
+ *   - a poll, a POST and a websocket upgrade that land on the other loop are passed
+ *     to the session's loop (steered) and counted, not relayed; a kept-alive
+ *     connection's requests for the other loop's session are relayed in process;
  *   - /metrics and /healthz sum the loops;
  *   - with recovery, clients whose transport died come back on whichever loop the
  *     kernel gives them, with their id, rooms and the missed emits once and in order;
@@ -19,6 +20,7 @@
  */
 const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const h = require('./helpers/gateway');
 
 const tag = (id) => id.slice(0, 4);
@@ -124,8 +126,9 @@ describe('engine.workers: 2 service loops', () => {
     clients.forEach((s) => s.off('quiz'));
   });
 
-  it('a session is served whichever loop a request lands on: POST, held GET, ping, on fresh connections', async () => {
-    const before = await gw.metric('sio_relay_requests_total', { side: 'front' });
+  it('a session is served on its own loop whichever loop accepts the request: POST, held GET, ping, on fresh connections (steered, not relayed)', async () => {
+    const steered0 = await gw.metric('sio_loop_steered_total');
+    const front0 = await gw.metric('sio_relay_requests_total', { side: 'front' });
     for (let k = 0; k < 4; k++) {
       const eio = new h.EioPolling(gw.url);
       await eio.handshake();
@@ -145,11 +148,14 @@ describe('engine.workers: 2 service loops', () => {
       const close = await eio.post('1');
       assert.equal(close.status, 200);
     }
-    const after = await gw.metric('sio_relay_requests_total', { side: 'front' });
-    assert.ok(after > before, `requests were relayed between the loops (${before} → ${after})`);
+    const steered1 = await gw.metric('sio_loop_steered_total');
+    const front1 = await gw.metric('sio_relay_requests_total', { side: 'front' });
+    assert.ok(steered1 > steered0, `connections were passed to their session's loop (${steered0} → ${steered1})`);
+    assert.equal(front1, front0, 'no request was relayed: each fresh connection went to its session\'s loop');
   });
 
-  it('websocket upgrades that land on the other loop complete', async () => {
+  it('websocket upgrades that land on the other loop are passed to the session\'s loop and complete there', async () => {
+    const steered0 = await gw.metric('sio_loop_steered_total');
     const owner0 = await gw.metric('sio_relay_requests_total', { side: 'owner' });
     for (let k = 0; k < 16; k++) {
       const eio = new h.EioPolling(gw.url);
@@ -161,10 +167,56 @@ describe('engine.workers: 2 service loops', () => {
       ws.send('40');
       const open = await ws.next({ timeout: 3000 });
       assert.match(open, /^40\{"sid":/, `upgrade ${k}`);
+      assert.equal(tag(JSON.parse(open.slice(2)).sid), tag(eio.sid));
       ws.close();
     }
-    const owner1 = await gw.metric('sio_relay_requests_total', { side: 'owner' });
-    assert.ok(owner1 > owner0, `some upgrades were relayed (${owner0} → ${owner1})`);
+    assert.ok((await gw.metric('sio_loop_steered_total')) > steered0, 'some upgrades were passed to the other loop');
+    assert.equal(await gw.metric('sio_relay_requests_total', { side: 'owner' }), owner0, 'no upgrade was relayed');
+    assert.equal(await gw.metric('sio_relay_open', { side: 'owner' }), 0, 'no websocket is relayed');
+  });
+
+  it('a keep-alive connection carrying requests for sessions of both loops: the other loop\'s are relayed in process', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const u = new URL(gw.url);
+    const get = (path, { method = 'GET', body } = {}) => new Promise((resolve, reject) => {
+      const req = http.request({ host: u.hostname, port: u.port, path, method, agent,
+        headers: body ? { 'content-type': 'text/plain;charset=UTF-8', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode, text, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+      req.end(body);
+    });
+    try {
+      const path = '/socket.io/?EIO=4&transport=polling';
+      const first = await get(path);
+      assert.equal(first.status, 200);
+      const here = tag(JSON.parse(first.text.slice(1)).sid); // the loop holding this connection
+      let other;
+      for (let i = 0; i < 40 && !other; i++) {
+        const e = new h.EioPolling(gw.url);
+        await e.handshake();
+        if (tag(e.sid) !== here) other = e;
+      }
+      assert.ok(other, 'a session on the other loop');
+      const front0 = await gw.metric('sio_relay_requests_total', { side: 'front' });
+      const q = `${path}&sid=${encodeURIComponent(other.sid)}`;
+      const post = await get(q, { method: 'POST', body: '40' });
+      assert.equal(post.status, 200);
+      assert.equal(post.text, 'ok');
+      assert.equal(post.reused, true, 'the POST went on the kept-alive connection');
+      const poll = await get(q);
+      assert.equal(poll.status, 200);
+      assert.equal(poll.reused, true);
+      assert.match(poll.text, /^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+      assert.ok((await gw.metric('sio_relay_requests_total', { side: 'front' })) >= front0 + 2, 'both were relayed');
+      assert.equal((await get(q, { method: 'POST', body: '1' })).status, 200);
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
