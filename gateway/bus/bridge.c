@@ -59,6 +59,7 @@ typedef struct route_sub {
 	char *key;        /* "<nsp>\n<route#>\n<room>" */
 	uint64_t sub_id;
 	char *nsp, *event, *room, *topic;
+	bool per_room;    /* a {room} topic's, subscribed by each loop while it has members */
 } route_sub;
 
 typedef struct bus_item {
@@ -299,7 +300,8 @@ static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 	}
 	it->next = NULL;
 	pthread_mutex_lock(&p->fan_lock);
-	if (!it->pos && e && SUB_KIND(it->sub_id) == SUB_OUT && p->cfg->recovery.max_disconnection_ms) {
+	if (!it->pos && e && (SUB_KIND(it->sub_id) == SUB_OUT || SUB_KIND(it->sub_id) == SUB_ROUTE) &&
+	    p->cfg->recovery.max_disconnection_ms) {
 		char pos[40];
 		snprintf(pos, sizeof pos, "l%s.%" PRIx64, p->fan_tag, ++p->fan_seq);
 		it->pos = strdup(pos); /* (without it each loop logs under its own offsets) */
@@ -454,7 +456,10 @@ static int deliver_item(gw_bus *primary, uint64_t sub_id, const char *topic, con
 		if (r) /* encoded under the lock: the route may be removed right after */
 			rc = env_from_route(r->nsp, r->event, r->room, data, len,
 					    bus->cfg->engine.max_payload, &it->env);
+		bool whole = r && !r->per_room;
 		pthread_mutex_unlock(&bus->route_lock);
+		if (!rc && whole && bus->n_loops > 1)
+			return fan_out(bus, it); /* the first loop's subscription is every loop's */
 		if (rc) {
 			if (rc != -GW_ENOENT) {
 				atomic_fetch_add(&bus->stats.malformed, 1);
@@ -513,9 +518,10 @@ static void route_free(route_sub *r)
 	free(r);
 }
 
-/* Subscribe one route topic; room NULL for the whole namespace. Service thread. */
+/* Subscribe one route topic; room NULL for the whole namespace; per_room: a {room}
+ * topic's. Service thread. */
 static int route_add(gw_bus *bus, const char *nsp, size_t idx, const gw_route *rt,
-		     const char *topic, const char *room)
+		     const char *topic, const char *room, bool per_room)
 {
 	route_sub *r = calloc(1, sizeof *r);
 	if (!r)
@@ -527,6 +533,7 @@ static int route_add(gw_bus *bus, const char *nsp, size_t idx, const gw_route *r
 	r->event = strdup(rt->event);
 	r->room = room ? strdup(room) : NULL;
 	r->topic = strdup(topic);
+	r->per_room = per_room;
 	if (!r->key || !r->nsp || !r->event || (room && !r->room) || !r->topic) {
 		route_free(r);
 		return -GW_ENOMEM;
@@ -568,15 +575,19 @@ static const char *room_placeholder(const char *topic)
 	return p && p[6] == 0 ? p : NULL;
 }
 
-/* Routes without {room} are subscribed for the gateway's lifetime. */
+/* Routes without {room} are subscribed for the gateway's lifetime, by the first loop
+ * for all (engine.workers: deliver_item hands each message to every loop, in the order
+ * of sio.out's, under one position: a client recovers from it on any loop). */
 static int routes_start(gw_bus *bus)
 {
 	const gw_config *cfg = bus->cfg;
+	if (bus->primary != bus)
+		return 0;
 	for (size_t i = 0; i < cfg->n_nsps; i++) {
 		const gw_nsp_config *n = &cfg->nsps[i];
 		for (size_t k = 0; k < n->n_routes; k++)
 			if (!room_placeholder(n->routes[k].topic) &&
-			    route_add(bus, n->name, k, &n->routes[k], n->routes[k].topic, n->routes[k].room))
+			    route_add(bus, n->name, k, &n->routes[k], n->routes[k].topic, n->routes[k].room, false))
 				return -GW_EPLUGIN;
 	}
 	return 0;
@@ -596,7 +607,7 @@ static void routes_room(gw_bus *bus, const gw_nsp_config *n, const char *room, b
 			gw_buf_append(&t, n->routes[k].topic, (size_t)(ph - n->routes[k].topic));
 			gw_buf_puts(&t, room);
 			if (t.data)
-				route_add(bus, nsp, k, &n->routes[k], (char *)t.data, room);
+				route_add(bus, nsp, k, &n->routes[k], (char *)t.data, room, true);
 			gw_buf_free(&t);
 		} else {
 			gw_buf key = {0};
@@ -1391,7 +1402,10 @@ static void apply_session(gw_bus *bus, const char *data, size_t len, bool siblin
 		log_malformed(bus, bus->cfg->topics.sessions, "not a session snapshot");
 	} else if (sibling || strcmp(node->valuestring, bus->cfg->node_id) != 0) { /* (its own: known already) */
 		sio_session_info i = {.pid = pid, .sid = sid, .nsp = nsp, .data = dj, .rooms = v, .n_rooms = n,
-				      .gen = (uint32_t)gen->valuedouble};
+				      .gen = (uint32_t)gen->valuedouble,
+				      /* one loop of the process counts each: its own loop, or the
+				       * first for another node's */
+				      .copy = sibling || bus->cfg->loop != 0};
 		sio_recovery_remote(bus->sio, kind, &i, (int64_t)at->valuedouble);
 	}
 	free(dj);

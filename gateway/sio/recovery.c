@@ -197,6 +197,7 @@ int rec_log(rec_store *r, int64_t now_ms, const char *id, const char *nsp, const
 static void unlink_session(rec_store *r, rec_session *s)
 {
 	gw_map_del(&r->sessions, s->pid, strlen(s->pid));
+	r->stats.sessions -= s->counted;
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -206,7 +207,6 @@ static void unlink_session(rec_store *r, rec_session *s)
 	else
 		r->newest = s->prev;
 	s->prev = s->next = NULL;
-	r->stats.sessions = r->sessions.len;
 }
 
 void rec_forget(rec_store *r, const char *pid, uint32_t gen)
@@ -219,7 +219,7 @@ void rec_forget(rec_store *r, const char *pid, uint32_t gen)
 }
 
 int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
-		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen)
+		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen, bool counted)
 {
 	rec_session *held = gw_map_get(&r->sessions, pid, strlen(pid));
 	if (held && held->gen > gen)
@@ -246,6 +246,7 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	copy_strings(s->rooms, rooms, n_rooms, &p);
 	s->deadline_ms = now_ms + r->window_ms;
 	s->gen = gen;
+	s->counted = counted;
 	rec_session *old = gw_map_get(&r->sessions, pid, strlen(pid));
 	if (old) { /* (a pid is random: only a bug reuses one) */
 		unlink_session(r, old);
@@ -261,7 +262,7 @@ int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, 
 	else
 		r->oldest = s;
 	r->newest = s;
-	r->stats.sessions = r->sessions.len;
+	r->stats.sessions += s->counted;
 	return 0;
 }
 
@@ -324,8 +325,8 @@ void rec_expire(rec_store *r, int64_t now_ms)
 	while (r->oldest && r->oldest->deadline_ms < now_ms) {
 		rec_session *s = r->oldest;
 		unlink_session(r, s);
+		r->stats.expired += s->counted;
 		free(s);
-		r->stats.expired++;
 	}
 	while (r->len && r->ring[r->head]->at_ms + r->window_ms < now_ms)
 		drop_oldest(r);

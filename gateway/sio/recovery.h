@@ -28,6 +28,7 @@ typedef struct rec_session {
 	char **rooms;                  /* its own id room included */
 	size_t n_rooms;
 	uint32_t gen;                  /* recoveries so far */
+	bool counted;                  /* in stats.sessions, and stats.expired when it expires */
 } rec_session;
 
 typedef struct rec_stats {
@@ -56,9 +57,11 @@ int rec_log(rec_store *r, int64_t now_ms, const char *id, const char *nsp, const
 	    const char *const *except, size_t n_except, gw_frame *const *frames, size_t n_frames);
 
 /* Keep a snapshot (the strings are copied) for the window from now_ms, unless the one
- * held for pid has a higher gen. Returns 0 (kept or not) or -GW_ENOMEM. */
+ * held for pid has a higher gen. counted: it counts in the stats (sessions, expired);
+ * not a copy that another store of the process counts (engine.workers). Returns 0
+ * (kept or not) or -GW_ENOMEM. */
 int rec_persist(rec_store *r, int64_t now_ms, const char *pid, const char *sid, const char *nsp,
-		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen);
+		const char *data, const char *const *rooms, size_t n_rooms, uint32_t gen, bool counted);
 /* Drop pid's snapshot, if one is held with at most gen. */
 void rec_forget(rec_store *r, const char *pid, uint32_t gen);
 

@@ -33,6 +33,7 @@ typedef struct sio_session_info {
 	const char *const *rooms;            /* its own id room included */
 	size_t n_rooms;
 	uint32_t gen;
+	bool copy; /* sio_recovery_remote: another loop of the process counts it (metrics) */
 } sio_session_info;
 
 typedef struct sio_handler {

@@ -870,7 +870,7 @@ static void persist(sio_server *srv, sio_socket *s)
 	gw_buf rooms = {0};
 	sio_session_info i = snapshot(s, &rooms);
 	s->recoverable = rec_persist(srv->rec, (int64_t)gw_now_ms(), i.pid, i.sid, i.nsp, i.data, i.rooms,
-				     i.n_rooms, i.gen) == 0;
+				     i.n_rooms, i.gen, true) == 0;
 	if (s->recoverable)
 		tell(srv, s, SIO_SESSION_LOST, &i);
 	gw_buf_free(&rooms);
@@ -901,7 +901,7 @@ int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *i, in
 	}
 	/* the window runs from the snapshot, on this node's monotonic clock */
 	int64_t at = (int64_t)gw_now_ms() - (gw_wall_ms() - at_ms);
-	return rec_persist(srv->rec, at, i->pid, i->sid, i->nsp, i->data, i->rooms, i->n_rooms, i->gen);
+	return rec_persist(srv->rec, at, i->pid, i->sid, i->nsp, i->data, i->rooms, i->n_rooms, i->gen, !i->copy);
 }
 
 static void socket_remove(sio_conn *c, sio_socket *s, const char *reason)

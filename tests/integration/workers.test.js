@@ -228,7 +228,7 @@ describe('engine.workers: 2 loops with connection state recovery', () => {
     gw = await h.startGateway({
       engine: { workers: 2 },
       recovery: { max_disconnection_ms: 6000 },
-      namespaces: [{ name: '/' }],
+      namespaces: [{ name: '/', routes: [{ topic: 'test.workers.feed', event: 'feed' }] }],
     });
     be = await gw.backend();
   });
@@ -242,7 +242,7 @@ describe('engine.workers: 2 loops with connection state recovery', () => {
     transports, reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0,
   });
 
-  it('clients come back on either loop: same id, rooms, the missed emits once and in order; acks and targeted emits reach them there', async () => {
+  it('clients come back on either loop: same id, rooms, the missed emits and route messages once and in order; acks and targeted emits reach them there', async () => {
     const all = [...Array(12)].map(() => client(['websocket'])).concat([...Array(12)].map(() => client(['polling'])));
     await Promise.all(all.map((s) => h.once(s, 'connect', 8000)));
     const ids = all.map((s) => s.id);
@@ -250,15 +250,25 @@ describe('engine.workers: 2 loops with connection state recovery', () => {
     assert.equal(new Set(ids.map(tag)).size, 2, 'sockets on both loops');
     await gw.emitEnvelope({ type: 'join', nsp: '/', rooms: ids, join: ['team'] });
     const got = all.map(() => []);
+    const feed = all.map(() => []);
     all.forEach((s, i) => s.on('ev', (x) => got[i].push(x)));
+    all.forEach((s, i) => s.on('feed', (x) => feed[i].push(x.n)));
     await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: ['team'], event: 'ev', data: ['before'] });
     await h.waitFor(() => got.every((g) => g.length === 1), 5000, { message: 'every client got the first emit' });
+    // the last packet before the gap is a route message: its offset is what the
+    // clients come back with
+    await gw.publish('test.workers.feed', { n: 0 });
+    await h.waitFor(() => feed.every((g) => g.length === 1), 5000, { message: 'every client got the first route message' });
 
     const lost = ids.map((id) => be.in.next((e) => e.type === 'disconnect' && e.sid === id, 8000));
     const back = ids.map((id) => be.in.next((e) => e.type === 'connect' && e.sid === id && e.recovered, 12000));
     all.forEach((s) => s.io.engine.close()); // the transports, not the sockets
     for (const l of await Promise.all(lost)) assert.equal(l.recoverable, true);
+    await h.waitFor(async () => (await gw.metric('sio_recovery_sessions')) >= ids.length, 5000, { message: 'lost' });
+    await gw.fetchSockets(); // a barrier: every loop has every other loop's snapshots
+    assert.equal(await gw.metric('sio_recovery_sessions'), ids.length, 'each lost socket counted once');
     for (const n of [1, 2, 3]) await gw.emitEnvelope({ type: 'emit', nsp: '/', rooms: ['team'], event: 'ev', data: [n] });
+    for (const n of [1, 2]) await gw.publish('test.workers.feed', { n });
     await Promise.all(back);
     await h.waitFor(() => all.every((s) => s.connected), 5000, { message: 'every client reconnected' });
     await gw.fetchSockets(); // a barrier on every loop
@@ -266,7 +276,11 @@ describe('engine.workers: 2 loops with connection state recovery', () => {
       assert.equal(s.recovered, true, `client ${i} recovered`);
       assert.equal(s.id, ids[i]);
       assert.deepEqual(got[i], ['before', 1, 2, 3], `client ${i}: the missed emits once, in order`);
+      assert.deepEqual(feed[i], [0, 1, 2], `client ${i}: the missed route messages once, in order`);
     });
+    // every loop holds a copy of each snapshot; the process counts each once
+    assert.equal(await gw.metric('sio_recovery_sessions'), 0);
+    assert.equal(await gw.metric('sio_recovery_expired_total'), 0);
     // the kernel spread the new connections: some came back on the other loop
     const moved = all.filter((s, i) => tag(s.io.engine.id) !== loopsBefore[i]);
     assert.ok(moved.length > 0, 'a client came back on the other loop');

@@ -54,7 +54,7 @@ TEST(replay_selects_as_socket_io)
 	log_one(r, 0, "/", 5, ab, 2, sid, 1);           /* its id excepted */
 	log_one(r, 0, "/", 6, sid, 1, NULL, 0);         /* to its id */
 	const char *rooms[] = {"s1", "a"};
-	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0), 0);
+	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0, true), 0);
 	CHECK_EQ_INT(rec_store_stats(r)->sessions, 1);
 	uint64_t from;
 	CHECK(rec_take(r, 20, "pid1", off, "/chat", 100, &from) == NULL);   /* wrong namespace */
@@ -63,7 +63,7 @@ TEST(replay_selects_as_socket_io)
 	rec_session *s = rec_take(r, 20, "pid1", off, "/", 2, &from);
 	CHECK(s == NULL); /* 3 to replay, 2 allowed: it cannot come back */
 	CHECK_EQ_INT(rec_store_stats(r)->too_many, 1);
-	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0), 0);
+	CHECK_EQ_INT(rec_persist(r, 10, "pid1", "s1", "/", "{\"u\":1}", rooms, 2, 0, true), 0);
 	s = rec_take(r, 20, "pid1", off, "/", 3, &from);
 	CHECK(s != NULL);
 	if (s) {
@@ -95,7 +95,7 @@ TEST(bounds_bytes_and_age)
 	CHECK_EQ_INT(st->log_packets + st->evicted, 100);
 	/* the first offset went: a client holding it is not recovered */
 	const char *rooms[] = {"s"};
-	rec_persist(r, 100, "p", "s", "/", NULL, rooms, 1, 0);
+	rec_persist(r, 100, "p", "s", "/", NULL, rooms, 1, 0, true);
 	uint64_t from;
 	CHECK(rec_take(r, 100, "p", first, "/", 100, &from) == NULL);
 	/* past the window: the snapshot and the old entries go */
@@ -107,10 +107,34 @@ TEST(bounds_bytes_and_age)
 	char next[REC_OFFSET_MAX];
 	offset_of_next(r, next);
 	log_one(r, 2000, "/", 1, NULL, 0, NULL, 0);
-	rec_persist(r, 2000, "p", "s", "/", NULL, rooms, 1, 0);
+	rec_persist(r, 2000, "p", "s", "/", NULL, rooms, 1, 0, true);
 	rec_session *s = rec_take(r, 2500, "p", next, "/", 100, &from);
 	CHECK(s != NULL);
 	rec_session_free(s);
+	rec_store_destroy(r);
+}
+
+/* engine.workers: every loop holds a copy of a snapshot; only one counts it */
+TEST(an_uncounted_copy_is_kept_but_not_counted)
+{
+	rec_store *r = rec_store_create(100, 1 << 20);
+	char off[REC_OFFSET_MAX];
+	offset_of_next(r, off);
+	log_one(r, 0, "/", 0, NULL, 0, NULL, 0);
+	const char *rooms[] = {"s"};
+	const rec_stats *st = rec_store_stats(r);
+	CHECK_EQ_INT(rec_persist(r, 0, "copy", "s", "/", NULL, rooms, 1, 0, false), 0);
+	CHECK_EQ_INT(rec_persist(r, 0, "own", "s2", "/", NULL, rooms, 1, 0, true), 0);
+	CHECK_EQ_INT(st->sessions, 1);
+	uint64_t from;
+	rec_session *s = rec_take(r, 10, "copy", off, "/", 100, &from);
+	CHECK(s != NULL); /* a copy comes back as well */
+	rec_session_free(s);
+	CHECK_EQ_INT(st->sessions, 1);
+	CHECK_EQ_INT(rec_persist(r, 0, "copy2", "s3", "/", NULL, rooms, 1, 0, false), 0);
+	rec_expire(r, 1000);
+	CHECK_EQ_INT(st->sessions, 0);
+	CHECK_EQ_INT(st->expired, 1); /* "own" only */
 	rec_store_destroy(r);
 }
 
@@ -121,7 +145,7 @@ TEST(a_snapshot_past_its_deadline_is_not_taken)
 	offset_of_next(r, off);
 	log_one(r, 0, "/", 0, NULL, 0, NULL, 0);
 	const char *rooms[] = {"s"};
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0, true);
 	uint64_t from;
 	CHECK(rec_take(r, 101, "p", off, "/", 100, &from) == NULL);
 	rec_store_destroy(r); /* frees the snapshot still held */
@@ -139,7 +163,7 @@ TEST(offsets_by_bus_position)
 	CHECK_EQ_INT(rec_log(r, 0, "k1.9", "/", NULL, 0, NULL, 0, &f, 1), 0);
 	gw_frame_unref(f);
 	const char *rooms[] = {"s"};
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0, true);
 	uint64_t from;
 	CHECK(rec_take(r, 1, "p", "k0.6", "/", 100, &from) == NULL); /* not logged here */
 	rec_session *s = rec_take(r, 1, "p", "k0.5", "/", 100, &from);
@@ -152,7 +176,7 @@ TEST(offsets_by_bus_position)
 	/* evicted: its name goes with it */
 	for (int i = 0; i < 60; i++)
 		log_one(r, 0, "/", i, NULL, 0, NULL, 0);
-	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0);
+	rec_persist(r, 0, "p", "s", "/", NULL, rooms, 1, 0, true);
 	CHECK(rec_take(r, 1, "p", "k0.5", "/", 100, &from) == NULL);
 	rec_store_destroy(r);
 }
@@ -163,5 +187,6 @@ int main(void)
 	RUN(replay_selects_as_socket_io);
 	RUN(bounds_bytes_and_age);
 	RUN(a_snapshot_past_its_deadline_is_not_taken);
+	RUN(an_uncounted_copy_is_kept_but_not_counted);
 	return TEST_END();
 }
