@@ -191,10 +191,12 @@ static void item_free(bus_item *it)
 
 /* Queue an item for the service loop (any thread). Takes it; -SIOGW_EAGAIN when the
  * bounded queue is full (the item is dropped and counted). */
-static int push(gw_bus *bus, bus_item *it)
+/* Queue it for bus's loop; over the limit it is refused (and freed) unless forced (a
+ * fan-out that checked every loop's room first). */
+static int push_at(gw_bus *bus, bus_item *it, bool force)
 {
 	pthread_mutex_lock(&bus->lock);
-	if (bus->queued >= bus->limit) {
+	if (bus->queued >= bus->limit && !force) {
 		pthread_mutex_unlock(&bus->lock);
 		atomic_fetch_add(&bus->stats.inbound_dropped, 1);
 		item_free(it);
@@ -211,6 +213,8 @@ static int push(gw_bus *bus, bus_item *it)
 		net_wake(bus->net);
 	return 0;
 }
+
+static int push(gw_bus *bus, bus_item *it) { return push_at(bus, it, false); }
 
 /* ---- engine.workers: one message, every loop ---- */
 
@@ -285,8 +289,9 @@ static bus_item *item_copy(const bus_item *it)
 /* The loops in mask get the item (it to the first, copies sharing its envelope to the
  * others), in the same order as every other item fanned out (so every loop logs the
  * same history for recovery, under the same offsets); a fetch or an emit with ack gets
- * one answer for the node (bus_agg). Any thread. */
-static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
+ * one answer for the node (bus_agg). All or nothing: -SIOGW_EAGAIN (it is freed) when a
+ * loop's queue is full, unless force. Any thread. */
+static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask, bool force)
 {
 	env_in *e = it->env;
 	size_t n = 0;
@@ -300,6 +305,16 @@ static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 	}
 	it->next = NULL;
 	pthread_mutex_lock(&p->fan_lock);
+	/* all or nothing: a loop whose queue is full refuses the message for every loop,
+	 * and the plugin delivers it again later (its flow control), as with one loop */
+	for (size_t k = 0; k < p->n_loops && !force; k++)
+		if (mask[k] && atomic_load(&p->loops[k]->queued) >= p->loops[k]->limit) {
+			pthread_mutex_unlock(&p->fan_lock);
+			atomic_fetch_add(&p->loops[k]->stats.inbound_dropped, 1);
+			agg_unref(a);
+			item_free(it);
+			return -SIOGW_EAGAIN;
+		}
 	if (!it->pos && e && (SUB_KIND(it->sub_id) == SUB_OUT || SUB_KIND(it->sub_id) == SUB_ROUTE) &&
 	    p->cfg->recovery.max_disconnection_ms) {
 		char pos[40];
@@ -323,7 +338,9 @@ static int fan_out_to(gw_bus *p, bus_item *it, const bool *mask)
 			atomic_fetch_add(&a->refs, 1);
 			v[k]->agg = a;
 		}
-		if ((!v[k] || push(p->loops[k], v[k])) && a)
+		/* (forced: room was checked; only this lock's holder fans out, other pushes
+		 * to a loop may pass its limit by a few meanwhile) */
+		if ((!v[k] || push_at(p->loops[k], v[k], true)) && a)
 			lost++;
 	}
 	pthread_mutex_unlock(&p->fan_lock);
@@ -339,17 +356,19 @@ static int fan_out(gw_bus *p, bus_item *it)
 	bool all[GW_MAX_WORKERS];
 	for (size_t k = 0; k < p->n_loops; k++)
 		all[k] = true;
-	return fan_out_to(p, it, all);
+	return fan_out_to(p, it, all, false);
 }
 
-/* Every loop but bus (a sibling snapshot, a reply its socket's loop did not hold). */
+/* Every loop but bus (a sibling snapshot, a reply its socket's loop did not hold):
+ * from a loop's thread, which cannot wait, at the rate of its sockets' losses and room
+ * changes; past the queues' limits rather than lost. */
 static void to_siblings(gw_bus *bus, bus_item *it)
 {
 	gw_bus *p = bus->primary;
 	bool others[GW_MAX_WORKERS];
 	for (size_t k = 0; k < p->n_loops; k++)
 		others[k] = p->loops[k] != bus;
-	fan_out_to(p, it, others);
+	fan_out_to(p, it, others, true);
 }
 
 /* The loop whose socket a reply names (an ack's "<sid>:<n>", a connect_result's sid);

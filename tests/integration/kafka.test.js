@@ -331,7 +331,7 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
 
   it('flow control: a full inbound queue pauses the partition and redelivers, nothing lost', async () => {
     const gwC = await h.startGateway(
-      nodeConfig(mock.bootstrap, 'gw-c', { engine: { send_queue: 100000 }, adapter: { options: { pause_backoff: '1ms' } } }, { inbound_queue: 4 }),
+      nodeConfig(mock.bootstrap, 'gw-c', { engine: { send_queue: 100000, workers: 2 }, adapter: { options: { pause_backoff: '1ms' } } }, { inbound_queue: 4 }),
     );
     try {
       const c = await gwC.connect('/');
@@ -348,6 +348,8 @@ describe('kafka bus (mock cluster, two gateway nodes)', { skip: !K.available() &
         5000,
         { interval: 100, message: 'gw-c consuming sio.out' },
       );
+      // (two loops: a message goes to both queues or, when one is full, to neither and
+      // comes again)
       // A burst overflows the queue of 4; whether the plugin's in-place retry (1 ms)
       // finds room, or it has to pause the partition, depends on how fast the loop
       // drains: bursts until one paused (at most 5), every message checked each time.
