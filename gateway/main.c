@@ -516,6 +516,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	net_link(app->nets, app->n);
 	for (size_t i = 0; app->n > 1 && i < app->n; i++)
 		net_set_steer(app->nets[i], steer_to_session, app);
 	char err[1024];

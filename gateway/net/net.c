@@ -99,6 +99,13 @@ typedef struct peeking {
 	uint64_t at_ms; /* accepted */
 } peeking;
 
+/* The connections open in the process, against listen.max_connections: one count for
+ * every loop (net_link), freed by the last loop to go. */
+typedef struct net_count {
+	atomic_int refs;
+	_Atomic int64_t open;
+} net_count;
+
 /* A connection another loop accepted for this one (net_set_steer). */
 typedef struct handed {
 	int fd;
@@ -146,6 +153,8 @@ struct net_loop {
 	size_t n_hand, cap_hand;
 	atomic_bool handed_any;
 	uint64_t adopt_at_ms; /* conn_open: when the connection being adopted was accepted */
+	net_count *count;     /* accepted connections of the process (this loop's alone until net_link) */
+	int64_t limit;        /* ... beyond which new ones are refused: the process's ceiling */
 	volatile sig_atomic_t stop;
 	pthread_t thread;
 	bool started, self_wake, active;
@@ -184,7 +193,7 @@ struct net_loop {
 		uint64_t http_refused;     /* 400/408/413/431/501/505 (the connection is closed) */
 		uint64_t http_timeouts;    /* ... of them 408 */
 		uint64_t ws_protocol_errors;
-		int64_t tcp_open, tcp_max; /* accepted TCP connections open; their ceiling */
+		int64_t tcp_open, tcp_max; /* accepted TCP connections open here; this loop's share of the ceiling */
 		uint64_t tcp_refused;
 		uint64_t steered;          /* connections passed to the loop holding their session */
 	} stats;
@@ -1219,7 +1228,8 @@ static void set_connection_limit(net_loop *L, const gw_config *cfg)
 	if (cfg->max_connections > by_fds && first)
 		gw_warn("listen.max_connections %d is more than the fd limit %lld allows: using %lld",
 			cfg->max_connections, fds, by_fds);
-	L->stats.tcp_max = max / workers; /* the loops share the process's fds */
+	L->limit = max; /* for the process: the loops share its fds (net_link) */
+	L->stats.tcp_max = max / workers + (first ? max % workers : 0); /* (the gauges sum to max) */
 	if (first)
 		gw_info("fd limit %lld: at most %lld concurrent connections%s%s", fds, max,
 			max < by_fds ? " (listen.max_connections)" : "", workers > 1 ? ", shared by the service loops" : "");
@@ -1308,7 +1318,7 @@ static void refuse_connection(net_loop *L, int fd)
 		L->limit_warn_ms = now;
 		gw_warn("connection limit %lld reached: refusing new connections with 503 (%llu so far; "
 			"listen.max_connections, ulimit -n)",
-			(long long)L->stats.tcp_max, (unsigned long long)L->stats.tcp_refused);
+			(long long)L->limit, (unsigned long long)L->stats.tcp_refused);
 	}
 }
 
@@ -1324,8 +1334,10 @@ static void adopt(net_loop *L, int fd, uint64_t at_ms)
 	L->adopt_at_ms = at_ms;
 	lws_sock_file_fd_type sock = {.sockfd = fd};
 	lws_adoption_type type = LWS_ADOPT_SOCKET | (L->cfg->tls_cert ? LWS_ADOPT_ALLOW_SSL : 0);
-	if (!lws_adopt_descriptor_vhost(L->vh, type, sock, "sio-gateway", NULL))
+	if (!lws_adopt_descriptor_vhost(L->vh, type, sock, "sio-gateway", NULL)) {
 		L->stats.tcp_open--; /* lws closed it */
+		atomic_fetch_sub(&L->count->open, 1);
+	}
 	L->adopt_at_ms = 0;
 }
 
@@ -1459,7 +1471,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return; /* EAGAIN: all taken; anything else: the next readiness retries */
 		}
-		if (L->stats.tcp_open + L->n_peeking >= L->stats.tcp_max) {
+		if (atomic_fetch_add(&L->count->open, 1) >= L->limit) {
+			atomic_fetch_sub(&L->count->open, 1);
 			refuse_connection(L, fd);
 			close(fd); /* (its dup lingers) */
 			continue;
@@ -1486,6 +1499,19 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		gw_timer_start(L->timers, &p->tm, (uint32_t)L->cfg->request_timeout_ms, peek_timeout);
 		gw_dlist_add(&L->peeking, &p->link);
 		L->n_peeking++;
+	}
+}
+
+void net_link(net_loop *const *loops, size_t n)
+{
+	for (size_t i = 1; i < n; i++) { /* the first loop's count is every loop's */
+		net_loop *L = loops[i];
+		int64_t open = atomic_load(&L->count->open);
+		if (atomic_fetch_sub(&L->count->refs, 1) == 1)
+			free(L->count);
+		L->count = loops[0]->count;
+		atomic_fetch_add(&L->count->refs, 1);
+		atomic_fetch_add(&L->count->open, open);
 	}
 }
 
@@ -1656,8 +1682,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		 * wake pipe only at shutdown */
 		if (c && c->wsi == wsi)
 			conn_gone(c);
-		if (L->stats.tcp_open > 0 && c)
+		if (L->stats.tcp_open > 0 && c) {
 			L->stats.tcp_open--;
+			atomic_fetch_sub(&L->count->open, 1);
+		}
 		return LWS_GO_ON;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (L->drain)
@@ -1736,6 +1764,11 @@ net_loop *net_create(const gw_config *cfg)
 	pthread_mutex_init(&L->state, NULL);
 	pthread_mutex_init(&L->hand_lock, NULL);
 	L->cfg = cfg;
+	if (!(L->count = calloc(1, sizeof *L->count))) {
+		free(L);
+		return NULL;
+	}
+	atomic_init(&L->count->refs, 1);
 	L->limits.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
 	L->limits.max_body = 1;
 	L->common_headers = headers_text(cfg);
@@ -1893,9 +1926,12 @@ void net_destroy(net_loop *L)
 		int fd = p->io.fd;
 		peek_end(p);
 		close(fd);
+		atomic_fetch_sub(&L->count->open, 1);
 	}
-	for (size_t i = 0; i < L->n_hand; i++)
+	for (size_t i = 0; i < L->n_hand; i++) {
 		close(L->hand[i].fd);
+		atomic_fetch_sub(&L->count->open, 1);
+	}
 	free(L->hand);
 	L->n_hand = 0;
 	struct lws_context *ctx = L->ctx;
@@ -1916,6 +1952,8 @@ void net_destroy(net_loop *L)
 	ws_zlib_destroy(L->zlib);
 	pthread_mutex_destroy(&L->state);
 	pthread_mutex_destroy(&L->hand_lock);
+	if (L->count && atomic_fetch_sub(&L->count->refs, 1) == 1)
+		free(L->count);
 	for (size_t i = 0; i < L->n_routes; i++)
 		free(L->routes[i].prefix);
 	free(L->common_headers);

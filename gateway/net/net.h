@@ -177,6 +177,9 @@ void net_destroy(net_loop *L);
 void net_hold(net_loop *L);
 void net_unhold(net_loop *L);
 void net_visit(net_loop *self, net_loop *const *loops, size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
+/* engine.workers: the loops count their connections together, against one
+ * listen.max_connections for the process. Before they run. */
+void net_link(net_loop *const *loops, size_t n);
 /*
  * engine.workers: steer(ctx, target, len) gets the request target of each plain-TCP
  * connection's first request line (peeked at before anything is read) and names the

@@ -159,10 +159,11 @@ function openTcp(port) {
   });
 }
 
-describe('connection ceiling (listen.max_connections: 4)', () => {
+/* The ceiling is the process's, whichever loop accepts (engine.workers: one count). */
+for (const workers of [1, 2]) describe(`connection ceiling (listen.max_connections: 4, workers: ${workers})`, () => {
   let gw;
   before(async () => {
-    gw = await h.startGateway({ listen: { max_connections: 4 } });
+    gw = await h.startGateway({ listen: { max_connections: 4 }, engine: { workers } });
   });
   after(() => gw.stopChecked());
   const it = h.gatewayIt(() => gw);
