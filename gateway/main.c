@@ -167,6 +167,8 @@ static void drain_tick(gw_timer *t)
 	gw_timer_start(net_timers(w->net), &d->timer, DRAIN_TICK_MS, drain_tick);
 }
 
+static size_t all_sessions(void *ctx);
+
 /* On the loop's own thread. */
 static void drain_start(drain *d)
 {
@@ -178,9 +180,9 @@ static void drain_start(drain *d)
 	if (cfg->shutdown.drain_ms == 0) /* a fast stop */
 		return;
 	eio_server_drain(w->eio);
-	if (w == &w->app->loops[0])
-		gw_info("draining: %zu sessions%s closed over %d ms, new sessions refused", eio_server_sessions(w->eio),
-			w->app->n > 1 ? " of the first loop" : "", cfg->shutdown.drain_ms);
+	if (w == &w->app->loops[0]) /* (every loop's sessions: each closes its own) */
+		gw_info("draining: %zu sessions closed over %d ms, new sessions refused",
+			w->app->n > 1 ? all_sessions(w) : eio_server_sessions(w->eio), cfg->shutdown.drain_ms);
 	d->n0 = eio_server_sessions(w->eio);
 	d->start_ms = gw_now_ms();
 	d->end_ms = d->start_ms + (uint64_t)cfg->shutdown.drain_ms;
@@ -517,6 +519,13 @@ int main(int argc, char **argv)
 		}
 	}
 	net_link(app->nets, app->n);
+	sio_server *sios[GW_MAX_WORKERS];
+	for (size_t i = 0; i < app->n; i++)
+		sios[i] = app->loops[i].sio;
+	if (sio_link(sios, app->n)) {
+		gw_err("out of memory at startup");
+		goto out;
+	}
 	for (size_t i = 0; app->n > 1 && i < app->n; i++)
 		net_set_steer(app->nets[i], steer_to_session, app);
 	char err[1024];

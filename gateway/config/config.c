@@ -340,14 +340,20 @@ static int conv_transports(vctx *c, const field *f, const cfg_node *v, void *bas
 	return 0;
 }
 
+/* engine.workers auto: one loop per online CPU. */
+static int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (int)n;
+}
+
 /* engine.workers: a count 1..GW_MAX_WORKERS, or "auto" (the online CPUs). */
 static int conv_workers(vctx *c, const field *f, const cfg_node *v, void *base)
 {
 	(void)f;
 	gw_config *cfg = base;
 	if (v->kind == CFG_SCALAR && !strcmp(v->str, "auto")) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->engine.workers = n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (int)n;
+		cfg->engine.workers = online_cpus();
 		return 0;
 	}
 	field count = {.min = 1, .max = GW_MAX_WORKERS};
@@ -1100,8 +1106,6 @@ static int finish(vctx *c, gw_config *cfg)
 		cfg_path_pop(&c->path, mark);
 		return rc;
 	}
-	if (!cfg->engine.workers)
-		cfg->engine.workers = 1;
 	const cfg_node *workers = cfg_map_get(cfg_map_get(cfg->root, "engine"), "workers");
 	const cfg_node *topics = cfg_map_get(cfg->root, "topics");
 	int rc;
@@ -1120,6 +1124,8 @@ static int finish(vctx *c, gw_config *cfg)
 		cfg_path_pop(&c->path, mark);
 		return rc;
 	}
+	if (!cfg->engine.workers) /* not given: auto, where the node topics that needs are on */
+		cfg->engine.workers = cfg->topics.node[0] ? online_cpus() : 1;
 	if (cfg->engine.workers > 1 && !cfg->topics.node[0]) {
 		size_t mark = cfg_path_key(&c->path, "engine");
 		cfg_path_key(&c->path, "workers");

@@ -183,6 +183,10 @@ int sio_recovery_remote(sio_server *srv, int kind, const sio_session_info *info,
  * the process (engine.workers) and, with nodes, for other nodes (not the memory bus),
  * where a socket closed by this node's shutdown is recoverable too. */
 void sio_recovery_set_shared(sio_server *srv, bool shared, bool nodes);
+/* engine.workers: the servers of a process's loops count their dynamic namespaces
+ * together (sio_dynamic_namespaces: a name alive on several loops once). Before they
+ * run; 0 or -GW_ENOMEM. */
+int sio_link(sio_server *const *servers, size_t n);
 
 /* Sockets and rooms by namespace (gauges): a gw_metric_source. */
 void sio_metrics(void *srv, gw_metric_sink *sink);

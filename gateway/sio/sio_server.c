@@ -30,6 +30,8 @@
 #include "util/timer.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,21 @@ typedef struct bin_wait {
 	char nsp[];            /* pkt.nsp points here: the input buffer is gone */
 } bin_wait;
 
+/* engine.workers: the dynamic namespaces alive on any loop of the process (sio_link),
+ * so that sio_dynamic_namespaces counts a name once however many loops hold it. */
+typedef struct dyn_name {
+	size_t loops; /* loops where it is alive */
+	size_t entry; /* its match entry (index in cfg->nsps) */
+	char name[];
+} dyn_name;
+
+typedef struct sio_names {
+	pthread_mutex_t lock;
+	gw_map names;  /* name → dyn_name */
+	size_t *alive; /* by match entry: names alive */
+	atomic_int refs;
+} sio_names;
+
 struct sio_server {
 	const gw_config *cfg;
 	gw_timers *timers;
@@ -110,6 +127,7 @@ struct sio_server {
 	sio_nsp *nsps;
 	size_t n_nsps;
 	gw_map dynamic; /* name → dynamic sio_nsp */
+	sio_names *names; /* every loop's, or NULL (one loop) */
 	gw_map sockets; /* id → sio_socket */
 	/* a jwt namespace reads tokens from the URL or the Authorization header: no
 	 * socket's handshake shows them to backends */
@@ -142,6 +160,9 @@ static void rec_sweep(gw_timer *t)
 	srv->n_dirty = 0;
 	gw_timer_start(srv->timers, &srv->rec_timer, REC_SWEEP_MS, rec_sweep);
 }
+
+static void names_count(sio_server *srv, const sio_nsp *d, bool alive);
+static void names_unref(sio_names *t);
 
 sio_server *sio_server_create(const gw_config *cfg, gw_timers *timers, const sio_handler *h)
 {
@@ -202,12 +223,14 @@ void sio_server_destroy(sio_server *srv)
 	void **dyn = gw_map_values(&srv->dynamic, &n);
 	for (size_t i = 0; i < n; i++) {
 		sio_nsp *d = dyn[i];
+		names_count(srv, d, false);
 		room_index_destroy(d->rooms);
 		free((char *)d->name);
 		free(d);
 	}
 	free(dyn);
 	gw_map_free(&srv->dynamic);
+	names_unref(srv->names);
 	free(srv->nsps);
 	gw_map_free(&srv->sockets);
 	free(srv);
@@ -231,6 +254,65 @@ static sio_nsp *nsp_match(sio_server *srv, const char *name, size_t len)
 	return c && c->match ? &srv->nsps[c - srv->cfg->nsps] : NULL;
 }
 
+/* A dynamic namespace alive here (or no more): counted in the process's names. */
+static void names_count(sio_server *srv, const sio_nsp *d, bool alive)
+{
+	sio_names *t = srv->names;
+	if (!t)
+		return;
+	size_t len = strlen(d->name), entry = (size_t)(d->stats - srv->nsps);
+	pthread_mutex_lock(&t->lock);
+	dyn_name *n = gw_map_get(&t->names, d->name, len);
+	if (alive && !n && (n = calloc(1, sizeof *n + len + 1))) {
+		memcpy(n->name, d->name, len + 1);
+		n->entry = entry;
+		if (gw_map_put(&t->names, n->name, len, n)) {
+			free(n);
+			n = NULL; /* (out of memory: not counted) */
+		} else
+			t->alive[entry]++;
+	}
+	if (n && alive)
+		n->loops++;
+	else if (n && --n->loops == 0) {
+		gw_map_del(&t->names, n->name, len);
+		t->alive[n->entry]--;
+		free(n);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void names_unref(sio_names *t)
+{
+	if (!t || atomic_fetch_sub(&t->refs, 1) > 1)
+		return;
+	size_t n;
+	void **v = gw_map_values(&t->names, &n);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	gw_map_free(&t->names);
+	free(t->alive);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+int sio_link(sio_server *const *servers, size_t n)
+{
+	if (n < 2)
+		return 0;
+	sio_names *t = calloc(1, sizeof *t);
+	if (!t || !(t->alive = calloc(servers[0]->n_nsps, sizeof *t->alive))) {
+		free(t);
+		return -GW_ENOMEM;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	atomic_init(&t->refs, (int)n);
+	for (size_t i = 0; i < n; i++)
+		servers[i]->names = t;
+	return 0;
+}
+
 /* nsp_find, or a new dynamic namespace when a match entry takes the name. */
 static sio_nsp *nsp_open(sio_server *srv, const char *name, size_t len)
 {
@@ -248,6 +330,7 @@ static sio_nsp *nsp_open(sio_server *srv, const char *name, size_t len)
 	}
 	*d = (sio_nsp){.cfg = m->cfg, .name = own, .stats = m, .rooms = rooms, .dynamic = true};
 	m->n_dynamic++;
+	names_count(srv, d, true);
 	gw_debug("sio: namespace %s created (%s)", own, m->cfg->match);
 	return d;
 }
@@ -259,6 +342,7 @@ static void nsp_release(sio_server *srv, sio_nsp *ns)
 		return;
 	gw_map_del(&srv->dynamic, ns->name, strlen(ns->name));
 	ns->stats->n_dynamic--;
+	names_count(srv, ns, false);
 	gw_debug("sio: namespace %s freed", ns->name);
 	room_index_destroy(ns->rooms);
 	free((char *)ns->name);
@@ -1579,9 +1663,16 @@ void sio_metrics(void *ctx, gw_metric_sink *m)
 		if (!srv->nsps[i].cfg->match)
 			continue;
 		snprintf(l, sizeof l, "nsp=\"%s\"", srv->nsps[i].cfg->label);
+		/* several loops: the first says the process's count (each name once), the
+		 * others 0, and the page sums them */
+		int64_t live = (int64_t)srv->nsps[i].n_dynamic;
+		if (srv->names) {
+			pthread_mutex_lock(&srv->names->lock);
+			live = srv->cfg->loop == 0 ? (int64_t)srv->names->alive[i] : 0;
+			pthread_mutex_unlock(&srv->names->lock);
+		}
 		m->sample(m, "sio_dynamic_namespaces", GW_METRIC_GAUGE,
-			  "Dynamic namespaces with sockets, by the match entry that made them.", l,
-			  (int64_t)srv->nsps[i].n_dynamic);
+			  "Dynamic namespaces with sockets, by the match entry that made them.", l, live);
 	}
 	for (size_t i = 0; i < srv->n_nsps; i++) {
 		if (srv->nsps[i].cfg->auth != GW_AUTH_JWT)

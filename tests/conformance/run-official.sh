@@ -36,7 +36,7 @@
 #   CONF_SUITES            which suites to run (default "engine.io-protocol socket.io-protocol")
 #   CONF_SUITE_TIMEOUT     seconds one mocha run may take (default 300)
 #   CONF_MOCHA_ARGS        extra mocha arguments (e.g. "--grep upgrade")
-#   CONF_WORKERS           the gateway's engine.workers (default 1)
+#   CONF_WORKERS           the gateway's engine.workers (default auto, as the gateway's)
 #
 # Exit status: 0 every test passed (or skipped: no suites), 1 some test failed,
 # 2 setup error (no binary, no node, gateway did not start, ...).
@@ -207,7 +207,7 @@ start_gateway() {
 	local attempt
 	for attempt in 1 2 3; do
 		port="$(free_port)"
-		sed "s/@PORT@/$port/; s/@WORKERS@/${CONF_WORKERS:-1}/" "$tmp/gateway.yaml.in" >"$tmp/gateway.yaml"
+		sed "s/@PORT@/$port/; s/@WORKERS@/${CONF_WORKERS:-auto}/" "$tmp/gateway.yaml.in" >"$tmp/gateway.yaml"
 		"$bin" -c "$tmp/gateway.yaml" --check >&2 || die "the generated config was refused: $tmp/gateway.yaml"
 		"$bin" -c "$tmp/gateway.yaml" >>"$tmp/gateway.log" 2>&1 &
 		gw_pid=$!

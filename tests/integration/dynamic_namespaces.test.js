@@ -10,11 +10,13 @@ const h = require('./helpers/gateway');
 
 const MATCH = '^/tenant-[a-z0-9]+$';
 
-describe('dynamic namespaces (namespaces[].match)', () => {
+/* with one loop and with two (a name alive on both loops is one namespace, counted once) */
+for (const workers of [1, 2]) describe(`dynamic namespaces (namespaces[].match, workers: ${workers})`, () => {
   let gw;
   let sin;
   before(async () => {
     gw = await h.startGateway({
+      engine: { workers },
       namespaces: [{ name: '/' }, { name: '/tenant-vip', events: ['only'] }, { match: MATCH, room_events: true }],
     });
     sin = await gw.subscribe(gw.topics.in);
