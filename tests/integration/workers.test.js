@@ -334,6 +334,23 @@ describe('engine.workers: drain and config', () => {
     }
   });
 
+  it('without engine.workers: one loop per online CPU (auto); with node topics off, one', async () => {
+    const cpus = require('node:os').availableParallelism();
+    gw = await h.startGateway({});
+    try {
+      assert.equal(await gw.metric('sio_workers'), cpus);
+      if (cpus > 1) assert.match(gw.stderr, new RegExp(`${cpus} service loops \\(engine\\.workers\\)`));
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+    gw = await h.startGateway({ topics: { node: '' } });
+    try {
+      assert.equal(await gw.metric('sio_workers'), 1);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
   it('--check: workers auto and 3 pass, with recovery and admin_ui too; 0, too many or without node topics are refused with file:line', async () => {
     for (const w of ['auto', 3]) {
       const yaml = `engine:\n  workers: ${w}\nrecovery:\n  max_disconnection_ms: 1000\nadmin_ui:\n  enabled: true\n  auth: false\n`;
