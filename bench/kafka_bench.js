@@ -51,7 +51,7 @@ async function main() {
   const gw = await h.startGateway({
     node_id: 'gw-bench',
     adapter: K.gatewayAdapter(mock.bootstrap, { linger: '1ms' }, { inbound_queue: 65536 }),
-    engine: { send_queue: 100000 },
+    engine: { send_queue: 100000, workers: 1 }, // one loop, as the figures in kafka.md
     namespaces: [{ name: '/' }],
     log: { level: 'warn' },
   });

@@ -71,7 +71,7 @@ async function main() {
       ...NG.adapter({ receive_listen: [recvUrl], loopback: true, recv_buffer: 8192, queue: QUEUE }),
       inbound_queue: INBOUND,
     },
-    engine: { send_queue: 1000000 },
+    engine: { send_queue: 1000000, workers: 1 }, // one loop, as the figures in nng.md
     namespaces: [{ name: '/' }],
     log: { level: 'warn' },
   });

@@ -10,7 +10,8 @@
 # backend); connect 10000 clients. Extra options go to bench/loadgen and win over these.
 # Gateway and loadgen are pinned like compare.sh (SERVER_CPU=0, LOADGEN_CPU=1); binaries
 # from $BUILD_DIR (default build-bench, -O2 -g) or GATEWAY=/LOADGEN= in the environment.
-# MEMORY_DELIVERY=thread|inline picks the memory plugin's delivery mode.
+# MEMORY_DELIVERY=thread|inline picks the memory plugin's delivery mode; WORKERS the
+# gateway's engine.workers (default 1: one loop on SERVER_CPU).
 # Output and the gateway's log go to $OUT (default a temp dir, printed at the end).
 # strace slows the gateway several times over: read its counts, not its rates.
 set -euo pipefail
@@ -47,6 +48,7 @@ listen: {host: 127.0.0.1, port: $port}
 engine:
   transports: [polling, websocket]
   busy_poll_us: ${BUSY_POLL_US:-0}
+  workers: ${WORKERS:-1}
 adapter: {plugin: memory, options: {delivery: ${MEMORY_DELIVERY:-thread}}}
 namespaces:
   - name: /

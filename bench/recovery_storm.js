@@ -99,7 +99,7 @@ async function run(gw, emit) {
 (async () => {
   let mock = null;
   let be = null;
-  const config = { recovery: { max_disconnection_ms: 120000 }, namespaces: [{ name: '/' }], log: { level: 'warn' } };
+  const config = { engine: { workers: 1 }, recovery: { max_disconnection_ms: 120000 }, namespaces: [{ name: '/' }], log: { level: 'warn' } };
   if (BUS === 'kafka') {
     const K = require(path.join(ROOT, 'tests', 'integration', 'helpers', 'kafka'));
     mock = await K.MockCluster.start({ topics: ['sio.in:2', 'sio.out:3', 'sio.sessions:1', 'sio.reply.gw-test:1'] });

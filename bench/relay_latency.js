@@ -41,7 +41,7 @@ async function nodes() {
   if (BUS === 'kafka') {
     const K = require(path.join(H, 'kafka'));
     const mock = await K.MockCluster.start({ topics: ['sio.in:2', 'sio.out:2', 'sio.reply.gw-a:1', 'sio.reply.gw-b:1'] });
-    const cfg = (id) => ({ node_id: id, adapter: K.gatewayAdapter(mock.bootstrap), log: { level: 'warn' } });
+    const cfg = (id) => ({ node_id: id, engine: { workers: 1 }, adapter: K.gatewayAdapter(mock.bootstrap), log: { level: 'warn' } });
     const [a, b] = await Promise.all([h.startGateway(cfg('gw-a')), h.startGateway(cfg('gw-b'))]);
     return { a, b, stop: () => mock.stop() };
   }
@@ -49,6 +49,7 @@ async function nodes() {
   const dir = NG.tempDir();
   const cfg = (id, self, other) => ({
     node_id: id,
+    engine: { workers: 1 },
     adapter: NG.adapter({ publish_listen: [NG.url(dir, `${self}-pub`)], receive_dial: [NG.url(dir, `${other}-pub`)] }),
     log: { level: 'warn' },
   });
