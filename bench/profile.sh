@@ -2,12 +2,13 @@
 # bench/profile.sh — one bench scenario against sio-gateway with a profiler attached to the
 # gateway for exactly the loadgen's run, to see where the time goes:
 #
-#   bench/profile.sh perf   fanout|ack|connect [loadgen options...]   perf record -g (cpu-clock), top symbols
-#   bench/profile.sh strace fanout|ack|connect [loadgen options...]   strace -c -f: syscalls by count and time
-#   bench/profile.sh none   fanout|ack|connect [loadgen options...]   just the run
+#   bench/profile.sh perf   fanout|ack|connect|rooms [loadgen options...]   perf record -g (cpu-clock), top symbols
+#   bench/profile.sh strace fanout|ack|connect|rooms [loadgen options...]   strace -c -f: syscalls by count and time
+#   bench/profile.sh none   fanout|ack|connect|rooms [loadgen options...]   just the run
 #
 # Defaults: fanout 1000 clients × 500 events; ack 100 clients × 3 s (loadgen is the SSE
-# backend); connect 10000 clients. Extra options go to bench/loadgen and win over these.
+# backend); connect 10000 clients; rooms 10000 clients in rooms of 2, 200000 emits at the
+# maximum rate over HTTP NDJSON batches of 100 (the rooms row of compare.sh). Extra options go to bench/loadgen and win over these.
 # Gateway and loadgen are pinned like compare.sh (SERVER_CPU=0, LOADGEN_CPU=1); binaries
 # from $BUILD_DIR (default build-bench, -O2 -g) or GATEWAY=/LOADGEN= in the environment.
 # MEMORY_DELIVERY=thread|inline picks the memory plugin's delivery mode; WORKERS the
@@ -19,7 +20,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 tool=${1:-}
 scen=${2:-}
-if [[ ! $tool =~ ^(perf|strace|none)$ || ! $scen =~ ^(fanout|ack|connect)$ ]]; then
+if [[ ! $tool =~ ^(perf|strace|none)$ || ! $scen =~ ^(fanout|ack|connect|rooms)$ ]]; then
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 	exit 2
 fi
@@ -70,6 +71,8 @@ case $scen in
 fanout) args=(fanout --clients 1000 --events 500 --size 100 --window 4) ;;
 ack) args=(ack --clients 100 --duration 3 --backend sse) ;;
 connect) args=(connect --clients 10000 --concurrency 200) ;;
+rooms) args=(rooms --clients 10000 --room-size 2 --events 200000 --rate 0 --window 4096 --size 100
+	--concurrency 200 --connect-timeout 120 --via http --batch 100 --posters 4) ;;
 esac
 
 case $tool in
