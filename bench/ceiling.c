@@ -18,7 +18,14 @@
  *       one write(), as a server that coalesces per connection does; --per-frame
  *       writes each frame to each client with its own write() at once. The part that
  *       does not fit the socket buffer waits in a per-client buffer for EPOLLOUT.
- *       Rooms, except and acks are ignored.
+ *       Except and acks are ignored.
+ *   Rooms, for bench/loadgen rooms (the floor of many small rooms): a join envelope
+ *       ({"type":"join","rooms":["s1","s2"],"join":"r7"}) puts those clients (by the sid
+ *       this server gave them) in room r7; an emit with "rooms":["r7"] is framed once and
+ *       queued to that room's members only, and each member's frames of one epoll turn
+ *       go out with one write() (--per-frame: at once). An NDJSON body
+ *       (application/x-ndjson) holds one envelope per line, answered
+ *       {"published":N,"failed":M}.
  *   GET /healthz → 200.
  * On SIGINT/SIGTERM it prints what it did to stderr and exits 0.
  */
@@ -44,6 +51,10 @@ typedef struct {
 	bool ready; /* joined a namespace: receives broadcasts */
 	bool want_out;
 	unsigned slot; /* index in g_ws while ready */
+	unsigned long long sid; /* "s<sid>" */
+	bool dirty;             /* on g_dirty: room frames queued in rq this turn */
+	uint8_t *rq;
+	size_t rq_len, rq_cap, rq_frames;
 	char *in;
 	size_t in_len, in_cap;
 	uint8_t *out;
@@ -63,6 +74,18 @@ static size_t g_turn_len, g_turn_cap, g_turn_frames;
 static struct {
 	unsigned long long accepted, events, frames, writes, partial, bytes, max_clients;
 } S;
+/* rooms: clients by sid number, rooms by number ("r<n>"), the clients with room frames
+ * this turn */
+static conn **g_bysid;
+static size_t g_bysid_cap;
+typedef struct {
+	conn **m;
+	size_t n, cap;
+} room;
+static room *g_rooms;
+static size_t g_nrooms;
+static conn **g_dirty;
+static size_t g_ndirty, g_dirty_cap;
 
 static void on_signal(int sig)
 {
@@ -97,6 +120,16 @@ static void conn_close(conn *c)
 		g_ws[c->slot]->slot = c->slot;
 	}
 	g_byfd[c->fd] = NULL;
+	if (c->sid && c->sid < g_bysid_cap)
+		g_bysid[c->sid] = NULL;
+	for (size_t r = 0; r < g_nrooms; r++) /* (a bench closes clients at its end only) */
+		for (size_t i = 0; i < g_rooms[r].n; i++)
+			if (g_rooms[r].m[i] == c)
+				g_rooms[r].m[i] = g_rooms[r].m[--g_rooms[r].n];
+	for (size_t i = 0; i < g_ndirty; i++)
+		if (g_dirty[i] == c)
+			g_dirty[i] = NULL;
+	free(c->rq);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -169,6 +202,24 @@ static void write_turn(void)
 	g_turn_frames = 0;
 }
 
+/* Each client's room frames of this turn, one write() each. */
+static void write_rooms(void)
+{
+	for (size_t i = 0; i < g_ndirty; i++) {
+		conn *c = g_dirty[i];
+		if (!c)
+			continue; /* closed meanwhile */
+		c->dirty = false;
+		size_t len = c->rq_len, frames = c->rq_frames;
+		c->rq_len = c->rq_frames = 0;
+		if (conn_send(c, c->rq, len)) {
+			S.frames += frames;
+			S.bytes += len;
+		}
+	}
+	g_ndirty = 0;
+}
+
 /* A server frame (unmasked) around payload, into out; returns its length. */
 static size_t ws_frame(uint8_t *out, int opcode, const void *payload, size_t len)
 {
@@ -235,10 +286,96 @@ static const char *json_value_end(const char *p, const char *end)
 	return NULL;
 }
 
-/* The broadcast: one packet, one frame, written to every client. */
+/* "r<n>" or "s<n>" at p (a JSON string's content): n, or -1. */
+static long long name_num(const char *p, const char *end, char kind)
+{
+	if (p >= end || *p != kind)
+		return -1;
+	char *e;
+	long long n = strtoll(p + 1, &e, 10);
+	return e > p + 1 && e < end && *e == '"' && n >= 0 && n < (1ll << 24) ? n : -1;
+}
+
+static room *room_at(long long n)
+{
+	if ((size_t)n >= g_nrooms) {
+		size_t cap = (size_t)n + 1024;
+		g_rooms = xrealloc(g_rooms, cap * sizeof *g_rooms);
+		memset(g_rooms + g_nrooms, 0, (cap - g_nrooms) * sizeof *g_rooms);
+		g_nrooms = cap;
+	}
+	return &g_rooms[n];
+}
+
+/* {"type":"join","rooms":["s1",...],"join":"r7"}: those clients into r7. */
+static bool join(const char *body, const char *end)
+{
+	const char *to = find_key(body, end, "\"join\":\"");
+	const char *ids = find_key(body, end, "\"rooms\":[");
+	long long rn = to ? name_num(to, end, 'r') : -1;
+	if (rn < 0 || !ids)
+		return false;
+	room *r = room_at(rn);
+	const char *ids_end = memchr(ids, ']', (size_t)(end - ids));
+	for (const char *p = ids; p && ids_end && p < ids_end; p = memchr(p, ',', (size_t)(ids_end - p)), p = p ? p + 1 : NULL) {
+		const char *q = memchr(p, '"', (size_t)(ids_end - p));
+		long long sn = q ? name_num(q + 1, end, 's') : -1;
+		conn *c = sn >= 0 && (size_t)sn < g_bysid_cap ? g_bysid[sn] : NULL;
+		if (!c)
+			continue;
+		bool in = false;
+		for (size_t i = 0; i < r->n && !in; i++)
+			in = r->m[i] == c;
+		if (in)
+			continue;
+		if (r->n == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 4;
+			r->m = xrealloc(r->m, r->cap * sizeof *r->m);
+		}
+		r->m[r->n++] = c;
+	}
+	return true;
+}
+
+/* The frame queued to room rn's members (written at the turn's end). */
+static void emit_room(long long rn, const uint8_t *frame, size_t fl)
+{
+	if ((size_t)rn >= g_nrooms)
+		return;
+	room *r = &g_rooms[rn];
+	for (size_t i = 0; i < r->n; i++) {
+		conn *c = r->m[i];
+		if (c->rq_len + fl > c->rq_cap) {
+			c->rq_cap = (c->rq_len + fl) * 2;
+			c->rq = xrealloc(c->rq, c->rq_cap);
+		}
+		memcpy(c->rq + c->rq_len, frame, fl);
+		c->rq_len += fl;
+		c->rq_frames++;
+		if (!c->dirty) {
+			c->dirty = true;
+			if (g_ndirty == g_dirty_cap) {
+				g_dirty_cap = g_dirty_cap ? 2 * g_dirty_cap : 1024;
+				g_dirty = xrealloc(g_dirty, g_dirty_cap * sizeof *g_dirty);
+			}
+			g_dirty[g_ndirty++] = c;
+		}
+	}
+	if (g_per_frame)
+		write_rooms();
+}
+
+/* The broadcast: one packet, one frame, written to every client (or to one room's
+ * members). */
 static bool publish(const char *body, size_t len)
 {
 	const char *end = body + len;
+	if (find_key(body, end, "\"type\":\"join\""))
+		return join(body, end);
+	const char *rooms = find_key(body, end, "\"rooms\":[\"");
+	long long rn = rooms ? name_num(rooms, end, 'r') : -1;
+	if (rooms && rn < 0)
+		return false;
 	const char *ev = find_key(body, end, "\"event\":\"");
 	const char *data = find_key(body, end, "\"data\":[");
 	const char *nsp = find_key(body, end, "\"nsp\":\"");
@@ -275,6 +412,11 @@ static bool publish(const char *body, size_t len)
 	size_t fl = ws_frame(frame, 0x1, pkt, pl);
 	free(pkt);
 	S.events++;
+	if (rooms) {
+		emit_room(rn, frame, fl);
+		free(frame);
+		return true;
+	}
 	if (g_turn_len + fl > g_turn_cap) {
 		g_turn_cap = (g_turn_len + fl) * 2;
 		g_turn = xrealloc(g_turn, g_turn_cap);
@@ -302,6 +444,14 @@ static bool ws_message(conn *c, const char *p, size_t len)
 		}
 		int n = snprintf(reply, sizeof reply, "40%.*s%s{\"sid\":\"s%llu\"}", (int)nl, p + 2, nl ? "," : "",
 				 ++g_sid);
+		c->sid = g_sid;
+		if (g_sid >= g_bysid_cap) {
+			size_t cap = g_bysid_cap ? 2 * g_bysid_cap : 65536;
+			g_bysid = xrealloc(g_bysid, cap * sizeof *g_bysid);
+			memset(g_bysid + g_bysid_cap, 0, (cap - g_bysid_cap) * sizeof *g_bysid);
+			g_bysid_cap = cap;
+		}
+		g_bysid[g_sid] = c;
 		c->ready = true;
 		c->slot = (unsigned)g_nws;
 		g_ws[g_nws++] = c;
@@ -398,6 +548,24 @@ static ssize_t http_parse(conn *c, const char *in, size_t len)
 		size_t body = cl ? strtoul(cl, NULL, 10) : 0;
 		if (len < hl + body)
 			return 0;
+		const char *ct = bl_http_header(in, hl, "Content-Type", &vl);
+		if (ct && vl >= 20 && !strncmp(ct, "application/x-ndjson", 20)) { /* one envelope a line */
+			unsigned long long okn = 0, bad = 0;
+			for (const char *p = in + hl, *bend = in + hl + body; p < bend;) {
+				const char *nl = memchr(p, '\n', (size_t)(bend - p));
+				const char *le = nl ? nl : bend;
+				if (le > p && publish(p, (size_t)(le - p)))
+					okn++;
+				else if (le > p)
+					bad++;
+				p = le + 1;
+			}
+			char r[96];
+			snprintf(r, sizeof r, "{\"published\":%llu,\"failed\":%llu}", okn, bad);
+			if (!http_reply(c, 200, r))
+				return -1;
+			return (ssize_t)(hl + body);
+		}
 		bool ok = publish(in + hl, body); /* writes only to websocket clients, never closes c */
 		if (!http_reply(c, ok ? 200 : 400, ok ? "{\"ok\":true}" : "{\"error\":\"not an emit envelope\"}"))
 			return -1;
@@ -540,6 +708,7 @@ int main(int argc, char **argv)
 				conn_readable(c);
 		}
 		write_turn();
+		write_rooms();
 	}
 	fprintf(stderr,
 		"ceiling: %llu connections accepted, at most %llu clients, %llu events, %llu frames (%llu bytes) "
@@ -551,6 +720,11 @@ int main(int argc, char **argv)
 	free(g_byfd);
 	free(g_ws);
 	free(g_turn);
+	for (size_t r = 0; r < g_nrooms; r++)
+		free(g_rooms[r].m);
+	free(g_rooms);
+	free(g_bysid);
+	free(g_dirty);
 	close(ls);
 	close(g_ep);
 	return 0;

@@ -583,6 +583,9 @@ if ((ROOMS)); then
 	if ((NNG)) && [[ -x $NNG_HOP ]]; then
 		scenario nng-hop rooms-hop "${ROOMS_ARGS[@]}" --via nng --hop --tag hop
 	fi
+	if ((CEILING)); then # the floor: a bare epoll server that keeps the rooms itself
+		scenario ceiling rooms-ceiling "${ROOMS_ARGS[@]}" --via http "${HTTP_ARGS[@]}" --tag ceiling
+	fi
 fi
 
 # engine.workers 1 vs 2: the same fan-out and rooms-over-HTTP runs with nothing pinned, so the

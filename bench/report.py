@@ -334,6 +334,7 @@ ROOMS_NAMES = {  # (label, tag) -> the row's name
     ("gateway-kafka", "kafka"): "sio-gateway: Kafka producer → mock cluster → kafka plugin",
     ("node", "node-batch"): "node socket.io: HTTP, NDJSON batches, in-process `io.to(room).emit`",
     ("nng-hop", "hop"): "bare nng hop (bench/nng_hop: a SUB that counts; no clients, open loop)",
+    ("ceiling", "ceiling"): "ceiling: bare epoll server keeping the rooms itself, HTTP NDJSON batches",
 }
 
 
