@@ -115,6 +115,10 @@ struct gw_bus {
 	pthread_mutex_t fan_lock;
 	uint64_t fan_seq;
 	char fan_tag[9];
+	/* primary, engine.workers with room_events: "<nsp>\n<room>" → the loops where the
+	 * room has members (room_alive), so that create-room/delete-room mean this node */
+	pthread_mutex_t rooms_lock;
+	gw_map rooms_alive;
 
 	/* Raw route subscriptions. routes_by_id is read by plugin threads (under
 	 * route_lock); routes_by_key is the loop's index "<nsp>\n<route#>\n<room>". */
@@ -666,6 +670,7 @@ gw_bus *gw_bus_create(const gw_config *cfg, net_loop *net, char *err, size_t err
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->route_lock, NULL);
 	pthread_mutex_init(&bus->fan_lock, NULL);
+	pthread_mutex_init(&bus->rooms_lock, NULL);
 	uint32_t tag;
 	gw_rand_bytes(&tag, sizeof tag);
 	snprintf(bus->fan_tag, sizeof bus->fan_tag, "%08" PRIx32, tag);
@@ -814,6 +819,13 @@ void gw_bus_destroy(gw_bus *bus)
 		free(raw[i]);
 	free(raw);
 	gw_map_free(&bus->raw_subs);
+	void **alive = gw_map_values(&bus->rooms_alive, &n);
+	for (size_t i = 0; alive && i < n; i++)
+		free(alive[i]);
+	free(alive);
+	gw_map_free(&bus->rooms_alive);
+	if (bus->primary == bus)
+		pthread_mutex_destroy(&bus->rooms_lock);
 	gw_map_free(&bus->routes_by_key);
 	gw_map_free(&bus->routes_by_id);
 	pthread_mutex_destroy(&bus->route_lock);
@@ -1306,6 +1318,44 @@ static void on_disconnect(void *ctx, sio_socket *s, const char *reason)
 	sio_socket_set_user(s, NULL);
 }
 
+typedef struct room_loops {
+	size_t loops; /* loops where the room has members */
+	size_t key_len;
+	char key[];   /* "<nsp>\n<room>" */
+} room_loops;
+
+/* A loop's room was created (or deleted): whether the node's room was, i.e. no other
+ * loop has (or had) members. Under rooms_lock. Out of memory, it says yes: an event
+ * too many rather than one lost. */
+static bool room_alive(gw_bus *p, const char *nsp, const char *room, bool created)
+{
+	gw_buf k = {0};
+	gw_buf_printf(&k, "%s\n%s", nsp, room);
+	if (!k.data)
+		return true;
+	room_loops *r = gw_map_get(&p->rooms_alive, (char *)k.data, k.len);
+	bool node = false;
+	if (created && r) {
+		r->loops++;
+	} else if (created) {
+		node = true;
+		r = malloc(sizeof *r + k.len + 1);
+		if (r) {
+			r->loops = 1;
+			r->key_len = k.len;
+			memcpy(r->key, k.data, k.len + 1);
+			if (gw_map_put(&p->rooms_alive, r->key, r->key_len, r))
+				free(r);
+		}
+	} else if (!r || --r->loops == 0) {
+		node = true;
+		if (r)
+			free(gw_map_del(&p->rooms_alive, r->key, r->key_len));
+	}
+	gw_buf_free(&k);
+	return node;
+}
+
 static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 {
 	gw_bus *bus = ctx;
@@ -1317,9 +1367,21 @@ static void on_room(void *ctx, sio_socket *s, const char *room, int event)
 		return;
 	static const char *const names[] = {"", "create-room", "join-room", "leave-room", "delete-room"};
 	bool per_socket = event == SIO_ROOM_JOIN || event == SIO_ROOM_LEAVE;
+	gw_bus *p = bus->primary;
+	bool node_wide = !per_socket && p->n_loops > 1;
+	if (node_wide) {
+		pthread_mutex_lock(&p->rooms_lock);
+		if (!room_alive(p, nsp, room, event == SIO_ROOM_CREATE)) {
+			pthread_mutex_unlock(&p->rooms_lock);
+			return; /* another loop holds members: the node's room lives on (or already did) */
+		}
+	}
+	/* under rooms_lock: a delete-room and the next create-room of a room go out in order */
 	publish_in(bus, s, NULL,
 		   env_build_room(names[event], nsp, per_socket ? sio_socket_id(s) : NULL,
 				  bus->cfg->node_id, room));
+	if (node_wide)
+		pthread_mutex_unlock(&p->rooms_lock);
 }
 
 void gw_bus_set_sio(gw_bus *bus, sio_server *sio) { bus->sio = sio; }

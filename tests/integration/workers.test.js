@@ -39,7 +39,7 @@ describe('engine.workers: 2 service loops', () => {
   before(async () => {
     gw = await h.startGateway({
       engine: { workers: 2, ping_interval_ms: 2000, ping_timeout_ms: 3000 },
-      namespaces: [{ name: '/' }],
+      namespaces: [{ name: '/' }, { name: '/rooms', room_events: true }],
     });
     clients = [...(await connectMany(gw, 100, ['websocket'])), ...(await connectMany(gw, 100, ['polling']))];
   });
@@ -103,6 +103,49 @@ describe('engine.workers: 2 service loops', () => {
     const left = await gw.fetchSockets({ rooms: ['vip'] });
     assert.deepEqual(left.sockets, []);
     clients.forEach((s) => s.off('vip-only'));
+  });
+
+  it('room events mean the node: one create-room for the first member of any loop, one delete-room for the last', async () => {
+    const sin = await gw.subscribe(gw.topics.in);
+    const byTag = {};
+    for (let i = 0; i < 40 && Object.keys(byTag).length < 2; i++) {
+      const s = await gw.connect('/rooms', { transports: ['websocket'] });
+      (byTag[tag(s.id)] ||= []).push(s);
+    }
+    const [A, B] = Object.values(byTag).map((v) => v[0]);
+    assert.ok(A && B, 'a /rooms socket on each loop');
+    const room = `r-${Date.now()}`;
+    const evs = (type) => sin.all((e) => e.type === type && e.room === room);
+    const barrier = async (id) => { // a fresh room's create-room: what came before is in sin
+      const b = `b-${Math.random()}`;
+      await gw.emitEnvelope({ type: 'join', nsp: '/rooms', rooms: [id], join: [b] });
+      await sin.next((e) => e.type === 'create-room' && e.room === b, 5000);
+    };
+    await gw.emitEnvelope({ type: 'join', nsp: '/rooms', rooms: [A.id], join: [room] });
+    await sin.next((e) => e.type === 'join-room' && e.room === room && e.sid === A.id, 5000);
+    await gw.emitEnvelope({ type: 'join', nsp: '/rooms', rooms: [B.id], join: [room] });
+    await sin.next((e) => e.type === 'join-room' && e.room === room && e.sid === B.id, 5000);
+    await barrier(A.id);
+    await barrier(B.id);
+    assert.equal(evs('create-room').length, 1, 'one create-room for the node');
+    await gw.emitEnvelope({ type: 'leave', nsp: '/rooms', rooms: [A.id], leave: [room] });
+    await sin.next((e) => e.type === 'leave-room' && e.room === room && e.sid === A.id, 5000);
+    await barrier(A.id);
+    await barrier(B.id);
+    assert.equal(evs('delete-room').length, 0, 'no delete-room while the other loop holds a member');
+    await gw.emitEnvelope({ type: 'leave', nsp: '/rooms', rooms: [B.id], leave: [room] });
+    await sin.next((e) => e.type === 'delete-room' && e.room === room, 5000);
+    // and again from the other loop first: the room is created once more, then deleted once more
+    const joins = (sid) => sin.all((e) => e.type === 'join-room' && e.room === room && e.sid === sid).length;
+    await gw.emitEnvelope({ type: 'join', nsp: '/rooms', rooms: [B.id, A.id], join: [room] });
+    await h.waitFor(() => joins(A.id) === 2 && joins(B.id) === 2, 5000, { message: 'both joined again' });
+    await gw.emitEnvelope({ type: 'leave', nsp: '/rooms', rooms: [A.id, B.id], leave: [room] });
+    await h.waitFor(() => evs('delete-room').length === 2, 5000, { message: 'the second delete-room' });
+    await barrier(A.id);
+    await barrier(B.id);
+    assert.deepEqual(sin.all((e) => (e.type === 'create-room' || e.type === 'delete-room') && e.room === room).map((e) => e.type),
+      ['create-room', 'delete-room', 'create-room', 'delete-room']);
+    for (const v of Object.values(byTag)) for (const s of v) s.disconnect();
   });
 
   it('an emit with ack to every socket: one ack per socket, then one ack_done for the node, last', async () => {
