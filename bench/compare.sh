@@ -511,8 +511,9 @@ fanout_runs() { # kind
 			--window "$FANOUT_WINDOW" --posters "$FANOUT_POSTERS"
 	done
 }
+ROOMS_CEILING=$CEILING # the rooms floor runs with --rooms-only too
 ((ROOMS_ONLY || WORKERS_ONLY)) && TARGETS=() CEILING=0
-((WORKERS_ONLY)) && ROOMS=0
+((WORKERS_ONLY)) && ROOMS=0 ROOMS_CEILING=0
 for kind in "${TARGETS[@]}"; do
 	fanout_runs "$kind"
 	backend=none
@@ -583,7 +584,7 @@ if ((ROOMS)); then
 	if ((NNG)) && [[ -x $NNG_HOP ]]; then
 		scenario nng-hop rooms-hop "${ROOMS_ARGS[@]}" --via nng --hop --tag hop
 	fi
-	if ((CEILING)); then # the floor: a bare epoll server that keeps the rooms itself
+	if ((ROOMS_CEILING)); then # the floor: a bare epoll server that keeps the rooms itself
 		scenario ceiling rooms-ceiling "${ROOMS_ARGS[@]}" --via http "${HTTP_ARGS[@]}" --tag ceiling
 	fi
 fi
