@@ -172,8 +172,13 @@ for (const workers of [1, 2]) describe(`admin_ui: @socket.io/admin-ui protocol (
     s.emit('leave', '/', 'vip', c.id);
     await h.waitFor(async () => (await gw.fetchSockets({ rooms: ['vip'] })).sockets.length === 0, 3000, { message: 'leave' });
     const bye = h.once(c, 'disconnect', 3000);
-    s.emit('_disconnect', '/', false, c.id);
+    const cid = c.id; // the client forgets it at the disconnect
+    s.emit('_disconnect', '/', false, cid);
     assert.equal((await bye)[0], 'io server disconnect');
+    // backends see the usual disconnect envelope, as for any server-side disconnect
+    const gone = await sin.next((e) => e.type === 'disconnect' && e.sid === cid, 3000);
+    assert.equal(gone.nsp, '/');
+    assert.equal(gone.reason, 'server namespace disconnect');
     assert.equal(other.connected, true, 'only the filtered socket went');
     assert.equal(await gw.metric('sio_admin_actions_total', { action: 'join', result: 'done' }), 1);
     assert.equal(await gw.metric('sio_admin_actions_total', { action: '_disconnect', result: 'done' }), 1);
