@@ -21,6 +21,8 @@ describe('rate limits (namespaces[].limits)', () => {
         },
         { name: '/strict', limits: { events_per_s: 2, burst: 2, on_exceed: 'disconnect' } },
         { name: '/bytes', limits: { bytes_per_s: '1k', bytes_burst: '1k' } },
+        { name: '/allow', events: ['ok'], limits: { events_per_s: 1, burst: 2, on_exceed: 'drop' } },
+        { match: '^/dyn-[0-9]+$', limits: { events_per_s: 1, burst: 2, on_exceed: 'disconnect' } },
       ],
     });
     sin = await gw.subscribe(gw.topics.in);
@@ -45,6 +47,36 @@ describe('rate limits (namespaces[].limits)', () => {
     assert.deepEqual(got.slice(0, 5), [0, 1, 2, 3, 4], 'the first ones pass, in order');
     assert.equal(events(b.id, 'msg').length, 3, 'b is not affected');
     assert.equal(a.connected, true, 'drop keeps the socket');
+    a.close();
+    b.close();
+  });
+
+  it('events outside the namespace allowlist take no tokens', async () => {
+    const rejected0 = (await gw.metric('sio_events_rejected_total')) || 0;
+    const a = await gw.connect('/allow', { transports: ['websocket'] });
+    for (let i = 0; i < 10; i++) a.emit('nope', i); // dropped by the allowlist, before the bucket
+    a.emit('ok', 1);
+    a.emit('ok', 2); // the burst of 2 is still whole
+    await sin.next((e) => e.type === 'event' && e.sid === a.id && e.event === 'ok' && e.data[0] === 2);
+    assert.equal((await gw.metric('sio_events_rejected_total')) - rejected0, 10);
+    assert.equal((await gw.metric('sio_events_rate_limited_total', { nsp: '/allow', policy: 'drop' })) || 0, 0);
+    assert.equal(events(a.id, 'nope').length, 0);
+    a.close();
+  });
+
+  it('a dynamic namespace (match entry) takes its limits: each socket its own bucket', async () => {
+    const a = await gw.connect('/dyn-1', { transports: ['websocket'] });
+    const b = await gw.connect('/dyn-2', { transports: ['websocket'] });
+    const sid = a.id;
+    const gone = new Promise((resolve) => a.on('disconnect', resolve));
+    for (let i = 0; i < 3; i++) a.emit('x', i);
+    assert.equal(await gone, 'io server disconnect');
+    const d = await sin.next((e) => e.type === 'disconnect' && e.sid === sid);
+    assert.equal(d.nsp, '/dyn-1');
+    assert.equal(events(sid, 'x').length, 2, 'the burst of 2 passed');
+    b.emit('x', 'b');
+    await sin.next((e) => e.type === 'event' && e.sid === b.id && e.nsp === '/dyn-2');
+    assert.equal(b.connected, true, 'the other namespace\'s socket is not affected');
     a.close();
     b.close();
   });
